@@ -1,0 +1,6 @@
+// Package vidgate is the root of the vidgate module: a GraphQL gateway and job
+// engine for AI video generation. The code lives in the sub-packages; see
+// README.md for the map.
+package vidgate
+
+//go:generate go run github.com/99designs/gqlgen generate --config gqlgen.yml

@@ -1,0 +1,71 @@
+package jobs
+
+// Role is what an authenticated caller may do. The policy is this file and
+// nothing else: resolvers and transports ask it, they never decide.
+//
+//	                        user        reviewer              admin
+//	create jobs             yes         no                    yes
+//	read a job              own only    in review* only       all
+//	list jobs               own         in review*            all
+//	read the raw prompt     own         no                    all
+//	approve / reject        no          yes                   yes
+//
+//	* COMPLETED, APPROVED or REJECTED.
+//
+// A job the caller may not read is NOT_FOUND, exactly like a job that does
+// not exist, so ids cannot be probed.
+type Role string
+
+const (
+	RoleUser     Role = "user"
+	RoleReviewer Role = "reviewer"
+	RoleAdmin    Role = "admin"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	return r == RoleUser || r == RoleReviewer || r == RoleAdmin
+}
+
+// Actor is an authenticated caller: a subject (a user, partner app or
+// reviewer id, as the identity provider names it) and its role.
+type Actor struct {
+	Subject string
+	Role    Role
+}
+
+func (a Actor) authenticated() bool { return a.Subject != "" && a.Role.Valid() }
+
+// CanReadJob reports whether a may see j.
+func (a Actor) CanReadJob(j *Job) bool {
+	switch a.Role {
+	case RoleAdmin:
+		return true
+	case RoleReviewer:
+		return j.Status.InReview()
+	case RoleUser:
+		return j.OwnerID == a.Subject
+	}
+	return false
+}
+
+// CanReadPrompt reports whether a may read j's raw prompt.
+func (a Actor) CanReadPrompt(j *Job) bool {
+	return a.Role == RoleAdmin || (a.Role == RoleUser && j.OwnerID == a.Subject)
+}
+
+// CanCreateJobs reports whether a may create jobs.
+func (a Actor) CanCreateJobs() bool { return a.Role == RoleUser || a.Role == RoleAdmin }
+
+// CanReview reports whether a may approve or reject jobs.
+func (a Actor) CanReview() bool { return a.Role == RoleReviewer || a.Role == RoleAdmin }
+
+// listScope narrows a job listing to what a may see.
+func (a Actor) listScope(f *ListFilter) {
+	switch a.Role {
+	case RoleUser:
+		f.OwnerID = a.Subject
+	case RoleReviewer:
+		f.ReviewOnly = true
+	}
+}

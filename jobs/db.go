@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/dialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// OpenDB opens the database named by dsn:
+//   - postgres://… or postgresql://… : PostgreSQL through pgx.
+//   - sqlite:PATH or a plain file path ending in .db: SQLite (pure Go, no
+//     cgo), in WAL mode with a busy timeout and immediate write
+//     transactions, so the API and the workers of one process never see
+//     "database is locked".
+//
+// It checks the connection before it returns.
+func OpenDB(ctx context.Context, dsn string) (*bun.DB, error) {
+	var db *bun.DB
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		sqldb, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqldb.SetMaxOpenConns(32)
+		sqldb.SetMaxIdleConns(32)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		db = bun.NewDB(sqldb, pgdialect.New())
+	case strings.HasPrefix(dsn, "sqlite:"), strings.HasSuffix(dsn, ".db"):
+		sqldb, err := sql.Open("sqlite", sqliteDSN(strings.TrimPrefix(dsn, "sqlite:")))
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		// One writer at a time is SQLite's model; a small pool keeps readers
+		// concurrent in WAL mode while writers queue on the busy timeout.
+		sqldb.SetMaxOpenConns(8)
+		db = bun.NewDB(sqldb, sqlitedialect.New())
+	default:
+		return nil, fmt.Errorf("database url %q: want postgres://… or sqlite:PATH", redactDSN(dsn))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", redactDSN(dsn), err)
+	}
+	return db, nil
+}
+
+// sqliteDSN adds the pragmas vidgate relies on to a SQLite path.
+func sqliteDSN(path string) string {
+	if path != ":memory:" && !strings.HasPrefix(path, "file:") {
+		path = "file:" + filepath.ToSlash(path)
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// redactDSN hides the password of a database URL, so it can be logged.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// IsPostgres reports whether db speaks PostgreSQL.
+func IsPostgres(db bun.IDB) bool {
+	return db.Dialect().Name() == dialect.PG
+}
+
+var _ = stdlib.GetDefaultDriver // links pgx's database/sql driver "pgx"

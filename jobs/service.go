@@ -1,0 +1,278 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ServiceConfig configures a Service.
+type ServiceConfig struct {
+	// Providers are the provider names jobs may name; DefaultProvider is used
+	// when a job names none, and must be one of them.
+	Providers       []string
+	DefaultProvider string
+	// MaxJobAge is how long a job may stay unfinished before it expires.
+	MaxJobAge time.Duration
+	Logger    *slog.Logger
+}
+
+// Service is what the API calls: every use case, with validation and the
+// authorization policy of authz.go applied before anything is read or
+// written.
+type Service struct {
+	store *Store
+	vault *Vault
+	cfg   ServiceConfig
+	log   *slog.Logger
+}
+
+// NewService returns a Service over store and vault.
+func NewService(store *Store, vault *Vault, cfg ServiceConfig) (*Service, error) {
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("service: no providers configured")
+	}
+	if cfg.DefaultProvider == "" {
+		cfg.DefaultProvider = cfg.Providers[0]
+	}
+	if !slices.Contains(cfg.Providers, cfg.DefaultProvider) {
+		return nil, fmt.Errorf("service: default provider %q is not one of %v", cfg.DefaultProvider, cfg.Providers)
+	}
+	if cfg.MaxJobAge <= 0 {
+		cfg.MaxJobAge = 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{store: store, vault: vault, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Store returns the service's store.
+func (s *Service) Store() *Store { return s.store }
+
+// CreateInput is what a caller asks for in createVideoJob.
+type CreateInput struct {
+	WorkflowType    WorkflowType
+	Prompt          string
+	SourceAssetID   string // public id
+	Provider        string
+	DurationSeconds *int
+	AspectRatio     string
+	Resolution      string
+	IdempotencyKey  string
+}
+
+// CreateJob validates in, then stores a new job in QUEUED with its first
+// event and its sealed prompt. With an idempotency key the owner already
+// used, it returns the earlier job and created=false, or a CONFLICT if the
+// earlier request asked for something else.
+func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *Job, created bool, err error) {
+	if err := requireActor(a); err != nil {
+		return nil, false, err
+	}
+	if !a.CanCreateJobs() {
+		return nil, false, Errorf(CodeForbidden, "role %s cannot create jobs", a.Role)
+	}
+	p, err := s.validateCreate(in)
+	if err != nil {
+		return nil, false, err
+	}
+	job = &Job{
+		PublicID:     uuid.NewString(),
+		OwnerID:      a.Subject,
+		WorkflowType: in.WorkflowType,
+		Provider:     p.provider,
+		Params:       p.params,
+		PromptHash:   s.vault.Hash(in.Prompt),
+	}
+	if in.IdempotencyKey != "" {
+		job.IdempotencyKey = &in.IdempotencyKey
+	}
+	if in.SourceAssetID != "" {
+		asset, err := s.store.SourceAssetByPublicID(ctx, in.SourceAssetID)
+		if errors.Is(err, ErrNotFound) || (err == nil && asset.OwnerID != a.Subject) {
+			// Another owner's asset looks like no asset at all.
+			return nil, false, BadInput("input.sourceAssetId", "no source asset with id %q", in.SourceAssetID)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		job.SourceAssetID = &asset.ID
+	}
+	expires := s.store.Now().Add(s.cfg.MaxJobAge)
+	job.ExpiresAt = &expires
+	keyID, sealed, err := s.vault.Seal(job.PublicID, in.Prompt)
+	if err != nil {
+		return nil, false, err
+	}
+	saved, existing, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed})
+	if err != nil {
+		return nil, false, err
+	}
+	if existing {
+		if !sameRequest(saved, job) {
+			return nil, false, &Error{Code: CodeConflict, Field: "input.idempotencyKey",
+				Message: "input.idempotencyKey: this key was already used for a different request; use a new key for a new job"}
+		}
+		return saved, false, nil
+	}
+	s.log.InfoContext(ctx, "job created", "job_id", saved.PublicID, "owner_id", a.Subject,
+		"workflow", saved.WorkflowType, "provider", saved.Provider)
+	return saved, true, nil
+}
+
+// sameRequest reports whether a replayed create asked for what the stored
+// job holds. The prompt is compared by its HMAC.
+func sameRequest(stored, asked *Job) bool {
+	sameAsset := (stored.SourceAssetID == nil) == (asked.SourceAssetID == nil) &&
+		(stored.SourceAssetID == nil || *stored.SourceAssetID == *asked.SourceAssetID)
+	return stored.PromptHash == asked.PromptHash && stored.WorkflowType == asked.WorkflowType &&
+		stored.Provider == asked.Provider && stored.Params == asked.Params && sameAsset
+}
+
+// Job returns the job with public id id, if a may read it; otherwise
+// NOT_FOUND, the same as for a job that does not exist.
+func (s *Service) Job(ctx context.Context, a Actor, id string) (*Job, error) {
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	if uuid.Validate(id) != nil {
+		return nil, notFoundJob(id)
+	}
+	job, err := s.store.JobByPublicID(ctx, strings.ToLower(id))
+	if errors.Is(err, ErrNotFound) || (err == nil && !a.CanReadJob(job)) {
+		return nil, notFoundJob(id)
+	}
+	return job, err
+}
+
+// Page is one page of a job listing.
+type Page struct {
+	Jobs []*Job
+	// HasNext says whether more jobs follow the last one.
+	HasNext bool
+}
+
+// ListInput asks for a page of jobs.
+type ListInput struct {
+	First    int
+	After    string // a cursor from Cursor, or empty
+	Statuses []Status
+}
+
+// MaxPageSize is the largest page ListJobs returns.
+const MaxPageSize = 100
+
+// ListJobs returns the jobs a may see, newest first.
+func (s *Service) ListJobs(ctx context.Context, a Actor, in ListInput) (*Page, error) {
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	if in.First < 1 || in.First > MaxPageSize {
+		return nil, BadInput("first", "must be 1 to %d, got %d", MaxPageSize, in.First)
+	}
+	f := ListFilter{Statuses: in.Statuses, Limit: in.First + 1}
+	if in.After != "" {
+		id, err := ParseCursor(in.After)
+		if err != nil {
+			return nil, BadInput("after", "not a cursor from this API: pass a pageInfo.endCursor unchanged")
+		}
+		f.BeforeID = id
+	}
+	a.listScope(&f)
+	jobs, err := s.store.ListJobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	page := &Page{Jobs: jobs}
+	if len(jobs) > in.First {
+		page.Jobs, page.HasNext = jobs[:in.First], true
+	}
+	return page, nil
+}
+
+// ReviewInput is a reviewer's decision.
+type ReviewInput struct {
+	Decision Decision
+	Reasons  []Reason
+	Note     string
+}
+
+// MaxNoteLength bounds review notes, in characters.
+const MaxNoteLength = 2000
+
+// Review approves or rejects the COMPLETED job with public id id. A job in
+// any other status is a CONFLICT that names its status.
+func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput) (*Job, error) {
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	if !a.CanReview() {
+		return nil, Errorf(CodeForbidden, "only reviewers and admins can review jobs")
+	}
+	reasons, err := validateReview(in)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.Job(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	r := &Review{ReviewerID: a.Subject, Decision: in.Decision, Reasons: reasons}
+	if in.Note != "" {
+		r.Note = &in.Note
+	}
+	reviewed, err := s.store.ReviewJob(ctx, job.ID, r)
+	var guard *GuardError
+	if errors.As(err, &guard) {
+		return nil, Errorf(CodeConflict, "job %s is %s: only COMPLETED jobs can be reviewed", job.PublicID, guard.Actual)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "job reviewed", "job_id", reviewed.PublicID, "reviewer_id", a.Subject,
+		"decision", in.Decision, "reasons", reasons)
+	return reviewed, nil
+}
+
+// Prompt returns the raw prompt of a job, for readers the policy allows.
+func (s *Service) Prompt(ctx context.Context, a Actor, job *Job) (string, error) {
+	if !a.CanReadPrompt(job) {
+		return "", Errorf(CodeForbidden, "role %s cannot read prompts", a.Role)
+	}
+	p, err := s.store.PromptOf(ctx, job.ID)
+	if err != nil {
+		return "", err
+	}
+	return s.vault.Open(job.PublicID, p.KeyID, p.Ciphertext)
+}
+
+// EventsOf, ArtifactsOf and ReviewsOf load the children of jobs the caller
+// already read through Job or ListJobs (the dataloaders' batch functions).
+func (s *Service) EventsOf(ctx context.Context, ids []int64) (map[int64][]*Event, error) {
+	return s.store.EventsOf(ctx, ids)
+}
+
+func (s *Service) ArtifactsOf(ctx context.Context, ids []int64) (map[int64][]*Artifact, error) {
+	return s.store.ArtifactsOf(ctx, ids)
+}
+
+func (s *Service) ReviewsOf(ctx context.Context, ids []int64) (map[int64][]*Review, error) {
+	return s.store.ReviewsOf(ctx, ids)
+}
+
+// Ready reports whether the service can serve: its database answers.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+
+func requireActor(a Actor) error {
+	if !a.authenticated() {
+		return Errorf(CodeUnauthenticated, "authentication required: send Authorization: Bearer <token>")
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Store keeps jobs and everything hanging off them in PostgreSQL or SQLite.
+// All of vidgate's SQL lives here. Methods that take a bun.IDB run in the
+// caller's transaction; the others open their own.
+type Store struct {
+	db  *bun.DB
+	now func() time.Time
+}
+
+// NewStore returns a store over db. now is the clock (nil means time.Now);
+// timestamps are kept in UTC at microsecond precision, which both dialects
+// store exactly.
+func NewStore(db *bun.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}
+}
+
+// DB returns the underlying database handle.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Now returns the store's current time, as it stores it.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Tx runs fn in a transaction, committed if fn returns nil.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, fn)
+}
+
+// InsertJob inserts a new job in QUEUED with its first event and its sealed
+// prompt, in one transaction. When the owner already has a job with the same
+// idempotency key, it inserts nothing and returns that job with
+// existing=true.
+func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt) (saved *Job, existing bool, err error) {
+	now := s.Now()
+	job.Status, job.Version = StatusQueued, 1
+	job.CreatedAt, job.UpdatedAt = now, now
+	err = s.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewInsert().Model(job).
+			On("CONFLICT (owner_id, idempotency_key) DO NOTHING").
+			Returning("id").
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			existing = true
+			saved, err = s.jobWhere(ctx, tx, "j.owner_id = ? AND j.idempotency_key = ?", job.OwnerID, *job.IdempotencyKey)
+			return err
+		}
+		prompt.JobID, prompt.CreatedAt = job.ID, now
+		if _, err := tx.NewInsert().Model(prompt).Exec(ctx); err != nil {
+			return err
+		}
+		if err := s.appendEvent(ctx, tx, job, nil, "queued", SourceAPI, &job.OwnerID, nil, nil); err != nil {
+			return err
+		}
+		saved = job
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("insert job: %w", err)
+	}
+	if !existing {
+		// Reload so the caller sees exactly what is stored (joined columns included).
+		saved, err = s.jobWhere(ctx, s.db, "j.id = ?", job.ID)
+	}
+	return saved, existing, err
+}
+
+// JobByPublicID returns the job with the given public id, or ErrNotFound.
+func (s *Store) JobByPublicID(ctx context.Context, publicID string) (*Job, error) {
+	return s.jobWhere(ctx, s.db, "j.public_id = ?", publicID)
+}
+
+// JobByID returns the job with the given internal id, or ErrNotFound.
+func (s *Store) JobByID(ctx context.Context, id int64) (*Job, error) {
+	return s.jobWhere(ctx, s.db, "j.id = ?", id)
+}
+
+func (s *Store) selectJobs(db bun.IDB) *bun.SelectQuery {
+	return db.NewSelect().Model((*Job)(nil)).
+		ModelTableExpr("video_jobs AS j").
+		ColumnExpr("j.*").
+		ColumnExpr("sa.public_id AS source_asset_public_id").
+		Join("LEFT JOIN source_assets AS sa ON sa.id = j.source_asset_id")
+}
+
+func (s *Store) jobWhere(ctx context.Context, db bun.IDB, where string, args ...any) (*Job, error) {
+	job := new(Job)
+	err := s.selectJobs(db).Where(where, args...).Limit(1).Scan(ctx, job)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job: %w", err)
+	}
+	return job, nil
+}
+
+// ListFilter selects jobs for ListJobs.
+type ListFilter struct {
+	// OwnerID, when set, keeps only that owner's jobs.
+	OwnerID string
+	// ReviewOnly keeps only jobs that reached review.
+	ReviewOnly bool
+	// Statuses, when set, keeps only jobs in one of them.
+	Statuses []Status
+	// BeforeID, when positive, keeps only jobs older than the job with that
+	// internal id: the keyset cursor.
+	BeforeID int64
+	// Limit is how many to return.
+	Limit int
+}
+
+// ListJobs returns jobs newest first. Ordering by the identity column keeps
+// pages stable while new jobs arrive: a cursor is the last id seen.
+func (s *Store) ListJobs(ctx context.Context, f ListFilter) ([]*Job, error) {
+	q := s.selectJobs(s.db).OrderExpr("j.id DESC").Limit(int64(f.Limit))
+	if f.OwnerID != "" {
+		q = q.Where("j.owner_id = ?", f.OwnerID)
+	}
+	if f.ReviewOnly {
+		q = q.Where("j.status IN (?)", bun.In([]Status{StatusCompleted, StatusApproved, StatusRejected}))
+	}
+	if len(f.Statuses) > 0 {
+		q = q.Where("j.status IN (?)", bun.In(f.Statuses))
+	}
+	if f.BeforeID > 0 {
+		q = q.Where("j.id < ?", f.BeforeID)
+	}
+	var jobs []*Job
+	if err := q.Scan(ctx, &jobs); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// Transition is one guarded status change and the event that records it.
+type Transition struct {
+	JobID int64
+	From  Status
+	To    Status
+	// Type is the event type; empty means the new status in lower case.
+	Type    string
+	Source  Source
+	ActorID string
+	Message string
+	// ErrorCode and ErrorMessage are stored on the job and the event when
+	// the job fails (To is FAILED or RETRYING).
+	ErrorCode    string
+	ErrorMessage string
+}
+
+// Transition moves a job from t.From to t.To if and only if it is still in
+// t.From, bumps its version, stamps the timestamp that belongs to the new
+// status, and appends the event — all in tx. If the job is not in t.From it
+// changes nothing and returns a *GuardError saying where the job is; a job
+// that does not exist is ErrNotFound. A pair the state machine does not
+// allow is refused before any SQL runs.
+func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job, error) {
+	if !CanTransition(t.From, t.To) {
+		return nil, fmt.Errorf("transition %s → %s is not allowed", t.From, t.To)
+	}
+	now := s.Now()
+	q := tx.NewUpdate().Table("video_jobs").
+		Set("status = ?", t.To).
+		Set("version = version + 1").
+		Set("updated_at = ?", now).
+		Where("id = ?", t.JobID).
+		Where("status = ?", t.From).
+		Returning("*")
+	switch t.To {
+	case StatusSubmitted:
+		q = q.Set("submitted_at = ?", now)
+	case StatusCompleted:
+		q = q.Set("completed_at = ?", now).Set("progress = 100")
+	case StatusApproved, StatusRejected:
+		q = q.Set("reviewed_at = ?", now)
+	}
+	if t.ErrorCode != "" {
+		q = q.Set("error_code = ?", t.ErrorCode).Set("error_message = ?", t.ErrorMessage)
+	}
+	job := new(Job)
+	err := q.Scan(ctx, job)
+	if errors.Is(err, sql.ErrNoRows) {
+		var current Status
+		err := tx.NewSelect().Table("video_jobs").Column("status").Where("id = ?", t.JobID).Scan(ctx, &current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("transition job %d: %w", t.JobID, err)
+		}
+		return nil, &GuardError{JobID: t.JobID, Expected: t.From, Actual: current, To: t.To}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transition job %d: %w", t.JobID, err)
+	}
+	typ := t.Type
+	if typ == "" {
+		typ = strings.ToLower(string(t.To))
+	}
+	from := t.From
+	if err := s.appendEvent(ctx, tx, job, &from, typ, t.Source, nonEmpty(t.ActorID), nonEmpty(t.Message), nonEmpty(t.ErrorCode)); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// appendEvent records the change that brought job to its current version.
+func (s *Store) appendEvent(ctx context.Context, tx bun.IDB, job *Job, from *Status, typ string, src Source, actor, msg, code *string) error {
+	ev := &Event{
+		JobID: job.ID, Version: job.Version, Type: typ,
+		PreviousStatus: from, NewStatus: job.Status, Source: src,
+		ActorID: actor, Message: msg, ErrorCode: code, CreatedAt: job.UpdatedAt,
+	}
+	if _, err := tx.NewInsert().Model(ev).Exec(ctx); err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return nil
+}
+
+// ReviewJob moves a COMPLETED job to APPROVED or REJECTED and appends the
+// review, in one transaction. A job no longer COMPLETED is a *GuardError.
+func (s *Store) ReviewJob(ctx context.Context, jobID int64, r *Review) (*Job, error) {
+	to := StatusApproved
+	if r.Decision == DecisionRejected {
+		to = StatusRejected
+	}
+	var job *Job
+	err := s.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		job, err = s.Transition(ctx, tx, Transition{
+			JobID: jobID, From: StatusCompleted, To: to,
+			Source: SourceReviewer, ActorID: r.ReviewerID, Message: reviewMessage(r),
+		})
+		if err != nil {
+			return err
+		}
+		r.JobID, r.CreatedAt = jobID, job.UpdatedAt
+		_, err = tx.NewInsert().Model(r).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("review job: %w", err)
+	}
+	return s.JobByID(ctx, jobID)
+}
+
+// reviewMessage is the event message for a review: the reason codes only.
+// The reviewer's note stays in video_reviews.
+func reviewMessage(r *Review) string {
+	if r.Reasons == "" {
+		return ""
+	}
+	return "reasons: " + r.Reasons
+}
+
+// InsertArtifact records a stored artifact.
+func (s *Store) InsertArtifact(ctx context.Context, tx bun.IDB, a *Artifact) error {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.Now()
+	}
+	if _, err := tx.NewInsert().Model(a).Exec(ctx); err != nil {
+		return fmt.Errorf("insert artifact: %w", err)
+	}
+	return nil
+}
+
+// InsertSourceAsset records an uploaded source image.
+func (s *Store) InsertSourceAsset(ctx context.Context, a *SourceAsset) error {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.Now()
+	}
+	if _, err := s.db.NewInsert().Model(a).Exec(ctx); err != nil {
+		return fmt.Errorf("insert source asset: %w", err)
+	}
+	return nil
+}
+
+// SourceAssetByPublicID returns a source asset that is not deleted, or ErrNotFound.
+func (s *Store) SourceAssetByPublicID(ctx context.Context, publicID string) (*SourceAsset, error) {
+	a := new(SourceAsset)
+	err := s.db.NewSelect().Model(a).Where("public_id = ?", publicID).Where("deleted_at IS NULL").Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get source asset: %w", err)
+	}
+	return a, nil
+}
+
+// PromptOf returns the sealed prompt of a job.
+func (s *Store) PromptOf(ctx context.Context, jobID int64) (*Prompt, error) {
+	p := new(Prompt)
+	err := s.db.NewSelect().Model(p).Where("job_id = ?", jobID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get prompt: %w", err)
+	}
+	return p, nil
+}
+
+// EventsOf returns the events of each job, oldest first, keyed by job id:
+// one query for any number of jobs (the dataloaders' batch).
+func (s *Store) EventsOf(ctx context.Context, jobIDs []int64) (map[int64][]*Event, error) {
+	var rows []*Event
+	err := s.db.NewSelect().Model(&rows).Where("job_id IN (?)", bun.In(jobIDs)).OrderExpr("job_id, id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return groupBy(rows, func(e *Event) int64 { return e.JobID }), nil
+}
+
+// ArtifactsOf returns the artifacts of each job that are not deleted, keyed by job id.
+func (s *Store) ArtifactsOf(ctx context.Context, jobIDs []int64) (map[int64][]*Artifact, error) {
+	var rows []*Artifact
+	err := s.db.NewSelect().Model(&rows).Where("job_id IN (?)", bun.In(jobIDs)).
+		Where("deleted_at IS NULL").OrderExpr("job_id, id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list artifacts: %w", err)
+	}
+	return groupBy(rows, func(a *Artifact) int64 { return a.JobID }), nil
+}
+
+// ReviewsOf returns the reviews of each job, oldest first, keyed by job id.
+func (s *Store) ReviewsOf(ctx context.Context, jobIDs []int64) (map[int64][]*Review, error) {
+	var rows []*Review
+	err := s.db.NewSelect().Model(&rows).Where("job_id IN (?)", bun.In(jobIDs)).OrderExpr("job_id, id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list reviews: %w", err)
+	}
+	return groupBy(rows, func(r *Review) int64 { return r.JobID }), nil
+}
+
+func groupBy[T any](rows []T, key func(T) int64) map[int64][]T {
+	m := make(map[int64][]T)
+	for _, r := range rows {
+		m[key(r)] = append(m[key(r)], r)
+	}
+	return m
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

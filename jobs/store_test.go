@@ -1,0 +1,306 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/jobstest"
+)
+
+// The store conformance suite: every test runs on SQLite, and on PostgreSQL
+// when VIDGATE_TEST_DATABASE_URL is set.
+
+func newJob(owner, key string) *jobs.Job {
+	j := &jobs.Job{
+		PublicID: uuidFor(owner, key), OwnerID: owner, WorkflowType: jobs.TextToVideo, Provider: "sim",
+		Params:     jobs.Params{DurationSeconds: 5, AspectRatio: "16:9", Resolution: "720p"},
+		PromptHash: "h-" + key,
+	}
+	if key != "" {
+		j.IdempotencyKey = &key
+	}
+	return j
+}
+
+var uuidMu sync.Mutex
+var uuidN int
+
+func uuidFor(string, string) string {
+	uuidMu.Lock()
+	defer uuidMu.Unlock()
+	uuidN++
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", uuidN)
+}
+
+func insert(t *testing.T, s *jobs.Store, owner, key string) (*jobs.Job, bool) {
+	t.Helper()
+	job, existing, err := s.InsertJob(context.Background(), newJob(owner, key), &jobs.Prompt{KeyID: "k1", Ciphertext: []byte("sealed")})
+	if err != nil {
+		t.Fatalf("InsertJob: %v", err)
+	}
+	return job, existing
+}
+
+func events(t *testing.T, s *jobs.Store, id int64) []*jobs.Event {
+	t.Helper()
+	m, err := s.EventsOf(context.Background(), []int64{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m[id]
+}
+
+func TestStoreInsertJob(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		s := jobs.NewStore(db, nil)
+		job, existing := insert(t, s, "alice", "")
+		if existing {
+			t.Fatal("InsertJob existing = true for a new job")
+		}
+		if job.ID == 0 || job.Status != jobs.StatusQueued || job.Version != 1 {
+			t.Errorf("InsertJob = id %d %s v%d, want id>0 QUEUED v1", job.ID, job.Status, job.Version)
+		}
+		got, err := s.JobByPublicID(context.Background(), job.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != job.ID || got.OwnerID != "alice" || got.Params.AspectRatio != "16:9" || !got.CreatedAt.Equal(job.CreatedAt) {
+			t.Errorf("JobByPublicID = %+v, want the inserted job %+v", got, job)
+		}
+		evs := events(t, s, job.ID)
+		if len(evs) != 1 || evs[0].Type != "queued" || evs[0].Version != 1 || evs[0].NewStatus != jobs.StatusQueued || evs[0].PreviousStatus != nil {
+			t.Errorf("events = %+v, want one queued event at version 1", evs)
+		}
+		p, err := s.PromptOf(context.Background(), job.ID)
+		if err != nil || string(p.Ciphertext) != "sealed" || p.KeyID != "k1" {
+			t.Errorf("PromptOf = %+v, %v, want the sealed prompt", p, err)
+		}
+		if _, err := s.JobByPublicID(context.Background(), "00000000-0000-4000-8000-999999999999"); !errors.Is(err, jobs.ErrNotFound) {
+			t.Errorf("JobByPublicID(missing) error = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestStoreIdempotencyKey(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		s := jobs.NewStore(db, nil)
+		first, _ := insert(t, s, "alice", "key-1")
+		again, existing := insert(t, s, "alice", "key-1")
+		if !existing || again.ID != first.ID {
+			t.Errorf("second insert with the same key = job %d existing=%v, want job %d existing=true", again.ID, existing, first.ID)
+		}
+		other, existing := insert(t, s, "bob", "key-1")
+		if existing || other.ID == first.ID {
+			t.Errorf("another owner's insert with the same key = job %d existing=%v, want a new job", other.ID, existing)
+		}
+		// Racing creates with one key make one job.
+		var wg sync.WaitGroup
+		ids := make([]int64, 8)
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				job, _, err := s.InsertJob(context.Background(), newJob("carol", "race"), &jobs.Prompt{KeyID: "k1", Ciphertext: []byte("x")})
+				if err != nil {
+					t.Errorf("InsertJob: %v", err)
+					return
+				}
+				ids[i] = job.ID
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("racing inserts made jobs %v, want one", ids)
+			}
+		}
+		if evs := events(t, s, ids[0]); len(evs) != 1 {
+			t.Errorf("racing inserts left %d events, want 1", len(evs))
+		}
+	})
+}
+
+func TestStoreTransitionGuard(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		job, _ := insert(t, s, "alice", "")
+		tr := jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted, Source: jobs.SourceWorker}
+		moved, err := s.Transition(ctx, db, tr)
+		if err != nil {
+			t.Fatalf("Transition: %v", err)
+		}
+		if moved.Status != jobs.StatusSubmitted || moved.Version != 2 || moved.SubmittedAt == nil {
+			t.Errorf("Transition = %s v%d submitted_at=%v, want SUBMITTED v2 with submitted_at", moved.Status, moved.Version, moved.SubmittedAt)
+		}
+		// The same transition again is a duplicate: refused, nothing written.
+		_, err = s.Transition(ctx, db, tr)
+		var guard *jobs.GuardError
+		if !errors.As(err, &guard) || guard.Actual != jobs.StatusSubmitted {
+			t.Fatalf("repeated Transition error = %v, want a GuardError with actual SUBMITTED", err)
+		}
+		// A pair the state machine forbids is refused before any SQL.
+		if _, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusQueued}); err == nil {
+			t.Error("Transition SUBMITTED → QUEUED succeeded, want refused")
+		}
+		if _, err := s.Transition(ctx, db, jobs.Transition{JobID: 1 << 40, From: jobs.StatusQueued, To: jobs.StatusSubmitted}); !errors.Is(err, jobs.ErrNotFound) {
+			t.Errorf("Transition(missing job) error = %v, want ErrNotFound", err)
+		}
+		got, _ := s.JobByID(ctx, job.ID)
+		if got.Status != jobs.StatusSubmitted || got.Version != 2 {
+			t.Errorf("after refused transitions job is %s v%d, want SUBMITTED v2", got.Status, got.Version)
+		}
+		evs := events(t, s, job.ID)
+		if len(evs) != 2 || evs[1].Type != "submitted" || *evs[1].PreviousStatus != jobs.StatusQueued || evs[1].Version != 2 {
+			t.Errorf("events = %d, last %+v, want queued then submitted at version 2", len(evs), evs[len(evs)-1])
+		}
+		// A failure stores its code on the job and the event.
+		failed, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusFailed,
+			Source: jobs.SourceWorker, ErrorCode: jobs.FailContentPolicy, ErrorMessage: "refused"})
+		if err != nil || failed.ErrorCode == nil || *failed.ErrorCode != jobs.FailContentPolicy {
+			t.Errorf("Transition to FAILED = %+v, %v, want error code %s", failed, err, jobs.FailContentPolicy)
+		}
+	})
+}
+
+// Racing writers: exactly one of many identical transitions wins, and the
+// event log records it once.
+func TestStoreTransitionRace(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		job, _ := insert(t, s, "alice", "")
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, guards := 0, 0
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+					_, err := s.Transition(ctx, tx, jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted, Source: jobs.SourceWorker})
+					return err
+				})
+				var guard *jobs.GuardError
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.As(err, &guard):
+					guards++
+				default:
+					t.Errorf("Transition: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 || guards != 9 {
+			t.Errorf("10 racing transitions: %d won, %d guarded, want 1 and 9", wins, guards)
+		}
+		if evs := events(t, s, job.ID); len(evs) != 2 {
+			t.Errorf("events after the race = %d, want 2", len(evs))
+		}
+	})
+}
+
+func TestStoreListJobs(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		var alice []*jobs.Job
+		for i := range 25 {
+			j, _ := insert(t, s, "alice", "")
+			alice = append(alice, j)
+			if i%2 == 0 {
+				insert(t, s, "bob", "")
+			}
+		}
+		// Page through alice's jobs, 10 at a time, while new jobs arrive.
+		var seen []int64
+		before := int64(0)
+		for page := 0; ; page++ {
+			got, err := s.ListJobs(ctx, jobs.ListFilter{OwnerID: "alice", BeforeID: before, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range got {
+				if j.OwnerID != "alice" {
+					t.Fatalf("ListJobs(alice) returned %s's job", j.OwnerID)
+				}
+				seen = append(seen, j.ID)
+			}
+			if len(got) < 10 {
+				break
+			}
+			before = got[len(got)-1].ID
+			insert(t, s, "alice", "") // newer than every page: must not shift them
+		}
+		if len(seen) != len(alice) {
+			t.Fatalf("paged through %d jobs, want %d", len(seen), len(alice))
+		}
+		for i, id := range seen {
+			if want := alice[len(alice)-1-i].ID; id != want {
+				t.Fatalf("page order [%d] = job %d, want %d (newest first)", i, id, want)
+			}
+		}
+		jobstest.Complete(t, s, alice[3].ID)
+		got, err := s.ListJobs(ctx, jobs.ListFilter{Statuses: []jobs.Status{jobs.StatusCompleted}, Limit: 10})
+		if err != nil || len(got) != 1 || got[0].ID != alice[3].ID {
+			t.Errorf("ListJobs(status COMPLETED) = %d jobs, %v, want job %d", len(got), err, alice[3].ID)
+		}
+		got, _ = s.ListJobs(ctx, jobs.ListFilter{ReviewOnly: true, Limit: 100})
+		if len(got) != 1 {
+			t.Errorf("ListJobs(review only) = %d jobs, want 1", len(got))
+		}
+	})
+}
+
+func TestStoreReviewJob(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		queued, _ := insert(t, s, "alice", "")
+		_, err := s.ReviewJob(ctx, queued.ID, &jobs.Review{ReviewerID: "rita", Decision: jobs.DecisionApproved})
+		var guard *jobs.GuardError
+		if !errors.As(err, &guard) || guard.Actual != jobs.StatusQueued {
+			t.Errorf("ReviewJob(QUEUED) error = %v, want GuardError actual QUEUED", err)
+		}
+		done, _ := insert(t, s, "alice", "")
+		jobstest.Complete(t, s, done.ID)
+		note := "label is blurred"
+		got, err := s.ReviewJob(ctx, done.ID, &jobs.Review{ReviewerID: "rita", Decision: jobs.DecisionRejected,
+			Reasons: "LABEL_UNREADABLE,OTHER", Note: &note})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != jobs.StatusRejected || got.ReviewedAt == nil || got.Version != 5 {
+			t.Errorf("ReviewJob = %s v%d reviewed_at=%v, want REJECTED v5 with reviewed_at", got.Status, got.Version, got.ReviewedAt)
+		}
+		revs, err := s.ReviewsOf(ctx, []int64{done.ID, queued.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := revs[done.ID]; len(r) != 1 || r[0].Reasons != "LABEL_UNREADABLE,OTHER" || *r[0].Note != note || r[0].ReviewerID != "rita" {
+			t.Errorf("ReviewsOf = %+v, want the one rejection", r)
+		}
+		if len(revs[queued.ID]) != 0 {
+			t.Errorf("a refused review was stored: %+v", revs[queued.ID])
+		}
+		arts, err := s.ArtifactsOf(ctx, []int64{done.ID, queued.ID})
+		if err != nil || len(arts[done.ID]) != 1 || len(arts[queued.ID]) != 0 {
+			t.Errorf("ArtifactsOf = %v, %v, want one artifact for the completed job only", arts, err)
+		}
+		evs := events(t, s, done.ID)
+		last := evs[len(evs)-1]
+		if last.Type != "rejected" || last.Source != jobs.SourceReviewer || *last.ActorID != "rita" {
+			t.Errorf("last event = %+v, want rejected by reviewer rita", last)
+		}
+	})
+}

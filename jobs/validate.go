@@ -1,0 +1,185 @@
+package jobs
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on job input.
+const (
+	MaxPromptLength        = 2000 // characters
+	MinDurationSeconds     = 1
+	MaxDurationSeconds     = 30
+	DefaultDurationSeconds = 5
+	MaxIdempotencyKeyLen   = 128
+)
+
+// AspectRatios and Resolutions are the values a job may ask for; the first
+// of each is the default.
+var (
+	AspectRatios = []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"}
+	Resolutions  = []string{"720p", "1080p"}
+)
+
+type validCreate struct {
+	provider string
+	params   Params
+}
+
+// validateCreate checks in field by field and returns the first problem as
+// a BAD_USER_INPUT error naming the field and what is allowed.
+func (s *Service) validateCreate(in CreateInput) (validCreate, error) {
+	var v validCreate
+	switch in.WorkflowType {
+	case TextToVideo:
+		if in.SourceAssetID != "" {
+			return v, BadInput("input.sourceAssetId", "only IMAGE_TO_VIDEO takes a source asset")
+		}
+	case ImageToVideo:
+		if in.SourceAssetID == "" {
+			return v, BadInput("input.sourceAssetId", "IMAGE_TO_VIDEO needs the id of an uploaded source asset")
+		}
+	default:
+		return v, BadInput("input.workflowType", "must be TEXT_TO_VIDEO or IMAGE_TO_VIDEO")
+	}
+	if err := validatePrompt(in.Prompt); err != nil {
+		return v, err
+	}
+	v.provider = in.Provider
+	if v.provider == "" {
+		v.provider = s.cfg.DefaultProvider
+	}
+	if !slices.Contains(s.cfg.Providers, v.provider) {
+		return v, BadInput("input.provider", "unknown provider %q; available: %s", in.Provider, strings.Join(s.cfg.Providers, ", "))
+	}
+	v.params.DurationSeconds = DefaultDurationSeconds
+	if in.DurationSeconds != nil {
+		d := *in.DurationSeconds
+		if d < MinDurationSeconds || d > MaxDurationSeconds {
+			return v, BadInput("input.durationSeconds", "must be %d to %d seconds, got %d", MinDurationSeconds, MaxDurationSeconds, d)
+		}
+		v.params.DurationSeconds = d
+	}
+	var err error
+	if v.params.AspectRatio, err = oneOf("input.aspectRatio", in.AspectRatio, AspectRatios); err != nil {
+		return v, err
+	}
+	if v.params.Resolution, err = oneOf("input.resolution", in.Resolution, Resolutions); err != nil {
+		return v, err
+	}
+	if err := validateIdempotencyKey(in.IdempotencyKey); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// validatePrompt refuses empty, over-long and non-text prompts. The error
+// never quotes the prompt.
+func validatePrompt(p string) error {
+	const field = "input.prompt"
+	if !utf8.ValidString(p) {
+		return BadInput(field, "must be valid UTF-8")
+	}
+	if strings.TrimSpace(p) == "" {
+		return BadInput(field, "must not be empty")
+	}
+	if n := utf8.RuneCountInString(p); n > MaxPromptLength {
+		return BadInput(field, "is %d characters, the limit is %d", n, MaxPromptLength)
+	}
+	for _, r := range p {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+			return BadInput(field, "must not contain control characters (U+%04X)", r)
+		}
+	}
+	return nil
+}
+
+func validateIdempotencyKey(k string) error {
+	if k == "" {
+		return nil
+	}
+	if len(k) > MaxIdempotencyKeyLen {
+		return BadInput("input.idempotencyKey", "is %d characters, the limit is %d", len(k), MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return BadInput("input.idempotencyKey", "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// oneOf returns v, or the default allowed[0] when v is empty, or a
+// BAD_USER_INPUT error listing what is allowed.
+func oneOf(field, v string, allowed []string) (string, error) {
+	if v == "" {
+		return allowed[0], nil
+	}
+	if !slices.Contains(allowed, v) {
+		return "", BadInput(field, "must be one of %s, got %q", strings.Join(allowed, ", "), truncate(v, 32))
+	}
+	return v, nil
+}
+
+func validateReview(in ReviewInput) (string, error) {
+	if utf8.RuneCountInString(in.Note) > MaxNoteLength {
+		return "", BadInput("note", "is longer than %d characters", MaxNoteLength)
+	}
+	if !utf8.ValidString(in.Note) {
+		return "", BadInput("note", "must be valid UTF-8")
+	}
+	if in.Decision == DecisionApproved {
+		return "", nil
+	}
+	if len(in.Reasons) == 0 {
+		return "", BadInput("reasons", "give at least one rejection reason")
+	}
+	var codes []string
+	for _, r := range in.Reasons {
+		if !slices.Contains(Reasons, r) {
+			return "", BadInput("reasons", "unknown reason %q", truncate(string(r), 32))
+		}
+		if !slices.Contains(codes, string(r)) {
+			codes = append(codes, string(r))
+		}
+		if r == ReasonOther && strings.TrimSpace(in.Note) == "" {
+			return "", BadInput("note", "OTHER needs a note saying what is wrong")
+		}
+	}
+	return strings.Join(codes, ","), nil
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// Cursor returns the opaque pagination cursor that follows job.
+func Cursor(job *Job) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("j1:" + strconv.FormatInt(job.ID, 10)))
+}
+
+// ParseCursor returns the job id inside a cursor made by Cursor.
+func ParseCursor(c string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, errors.New("bad cursor")
+	}
+	rest, ok := strings.CutPrefix(string(b), "j1:")
+	if !ok {
+		return 0, errors.New("bad cursor")
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("bad cursor")
+	}
+	return id, nil
+}
