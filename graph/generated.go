@@ -115,6 +115,7 @@ type ComplexityRoot struct {
 		NextAttemptAt   func(childComplexity int) int
 		NextStep        func(childComplexity int) int
 		Progress        func(childComplexity int) int
+		Prompt          func(childComplexity int) int
 		Provider        func(childComplexity int) int
 		Resolution      func(childComplexity int) int
 		ReviewedAt      func(childComplexity int) int
@@ -162,6 +163,8 @@ type QueryResolver interface {
 	Jobs(ctx context.Context, first *int, after *string, status []model.JobStatus) (*model.VideoJobConnection, error)
 }
 type VideoJobResolver interface {
+	Prompt(ctx context.Context, obj *model.VideoJob) (*string, error)
+
 	Events(ctx context.Context, obj *model.VideoJob) ([]*model.JobEvent, error)
 	Artifacts(ctx context.Context, obj *model.VideoJob) ([]*model.Artifact, error)
 	Reviews(ctx context.Context, obj *model.VideoJob) ([]*model.Review, error)
@@ -524,6 +527,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.Progress(childComplexity), true
+	case "VideoJob.prompt":
+		if e.ComplexityRoot.VideoJob.Prompt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.Prompt(childComplexity), true
 	case "VideoJob.provider":
 		if e.ComplexityRoot.VideoJob.Provider == nil {
 			break
@@ -855,6 +864,8 @@ func (ec *executionContext) childFields_VideoJob(ctx context.Context, field grap
 		return ec.fieldContext_VideoJob_workflowType(ctx, field)
 	case "provider":
 		return ec.fieldContext_VideoJob_provider(ctx, field)
+	case "prompt":
+		return ec.fieldContext_VideoJob_prompt(ctx, field)
 	case "durationSeconds":
 		return ec.fieldContext_VideoJob_durationSeconds(ctx, field)
 	case "aspectRatio":
@@ -2490,6 +2501,29 @@ func (ec *executionContext) _VideoJob_provider(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_VideoJob_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _VideoJob_prompt(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_prompt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.VideoJob().Prompt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_prompt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, true, true, "String")
 }
 
 func (ec *executionContext) _VideoJob_durationSeconds(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
@@ -4738,6 +4772,12 @@ func (ec *executionContext) _VideoJob(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "prompt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._VideoJob_prompt(ctx, field, obj)
+				})
 		case "durationSeconds":
 			out.Values[i] = ec._VideoJob_durationSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

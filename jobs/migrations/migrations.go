@@ -106,3 +106,20 @@ func lockKey(db *bun.DB) int64 {
 	h.Write([]byte("vidgate-migrate:" + schema))
 	return int64(h.Sum64() >> 1)
 }
+
+// Pending returns the names of the migrations not yet applied to db.
+func Pending(ctx context.Context, db *bun.DB) ([]string, error) {
+	m := migrate.NewMigrator(db, all)
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrations: init: %w", err)
+	}
+	ms, err := m.MigrationsWithStatus(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	var names []string
+	for _, mig := range ms.Unapplied() {
+		names = append(names, mig.String())
+	}
+	return names, nil
+}

@@ -1,0 +1,68 @@
+// Command vidgate runs the vidgate service and its operator tools.
+//
+//	vidgate            the embedded default: everything in one process on a
+//	                   SQLite file and a local bucket, no configuration
+//	vidgate serve      the API against the configured database and bucket
+//	vidgate migrate    apply database migrations
+//	vidgate token      print a bearer token for the configured JWT secret
+//
+// Every flag can also be set by a VIDGATE_* environment variable; run
+// `vidgate <command> --help` for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vidgate:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `vidgate — a GraphQL gateway and job engine for AI video generation.
+
+Usage:
+  vidgate [flags]            run everything in one process with embedded defaults
+  vidgate serve [flags]      run the API against VIDGATE_DATABASE_URL and VIDGATE_BUCKET_URL
+  vidgate migrate [flags]    apply database migrations
+  vidgate token [flags]      print a bearer token (--sub, --role)
+
+Run 'vidgate <command> --help' for a command's flags and environment variables.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := ""
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "":
+		return runServer(ctx, args, true, stdout, stderr)
+	case "serve":
+		return runServer(ctx, args, false, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
+	case "token":
+		return runToken(args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

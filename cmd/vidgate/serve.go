@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/migrations"
+	"github.com/vidgate/vidgate/server"
+	"github.com/vidgate/vidgate/server/auth"
+)
+
+// runServer runs the HTTP API until ctx ends. embedded fills every missing
+// setting with a local default, migrates at start, and prints the IDE URL
+// and ready-to-use tokens.
+func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr io.Writer) error {
+	name, summary := "serve", "Run the vidgate API against the configured database and bucket."
+	if !embedded {
+		summary += "\nThe database must be migrated first: vidgate migrate."
+	} else {
+		name, summary = "", "Run vidgate in one process with embedded defaults: a SQLite file and a local bucket under --data-dir."
+	}
+	var cfg config
+	fs := newFlagSet(name, summary, stderr)
+	cfg.register(fs, embedded)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if embedded {
+		if err := cfg.fillEmbedded(); err != nil {
+			return err
+		}
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+
+	db, err := jobs.OpenDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := prepareSchema(ctx, db, embedded, log); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	base := cfg.publicURL(ln.Addr().String())
+
+	bucket, err := blob.Open(ctx, cfg.BucketURL, blob.Options{SigningKey: mustDecode(cfg.URLSigningKey), BaseURL: base})
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+	keys, _ := jobs.ParseVaultKeys(cfg.PromptKeys) // check() validated them
+	vault, err := jobs.NewVault(keys, mustDecode(cfg.PromptHashKey))
+	if err != nil {
+		return err
+	}
+	authn, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTSecret)})
+	if err != nil {
+		return err
+	}
+	svc, err := jobs.NewService(jobs.NewStore(db, nil), vault, jobs.ServiceConfig{
+		Providers: []string{"sim"}, DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	handler := server.New(svc, bucket, authn, server.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Logger: log,
+	})
+
+	if embedded {
+		if err := printBanner(stdout, base, cfg.DataDir, authn); err != nil {
+			return err
+		}
+	}
+	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded)
+	return serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log)
+}
+
+// prepareSchema migrates the embedded default's database; a served
+// database must already be migrated, so that N processes starting at once
+// never race a schema change mid-deploy.
+func prepareSchema(ctx context.Context, db *bun.DB, embedded bool, log *slog.Logger) error {
+	if embedded {
+		applied, err := migrations.Migrate(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			log.Info("migrated database", "applied", applied)
+		}
+		return nil
+	}
+	pending, err := migrations.Pending(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("the database needs migrations %s: run `vidgate migrate` first", strings.Join(pending, ", "))
+	}
+	return nil
+}
+
+// serveHTTP serves until ctx ends, then stops accepting and gives in-flight
+// requests up to grace to finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func printBanner(w io.Writer, base, dataDir string, authn *auth.Authenticator) error {
+	user, err := authn.Issue("alice", jobs.RoleUser, 7*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	reviewer, err := authn.Issue("rita", jobs.RoleReviewer, 7*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, `
+vidgate is running with embedded defaults (data in %s)
+
+  GraphQL IDE   %s/
+  GraphQL API   %s/graphql
+
+  User token (alice, user; valid 7 days):
+    %s
+
+  Reviewer token (rita, reviewer; valid 7 days):
+    %s
+
+  Try:  curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
+          -d '{"query":"{ viewer { id role } }"}'
+
+`, dataDir, base, base, user, reviewer, base)
+	return err
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(server.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv}))), nil
+}

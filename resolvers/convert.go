@@ -1,0 +1,126 @@
+package resolvers
+
+import (
+	"strings"
+
+	"github.com/vidgate/vidgate/graph/model"
+	"github.com/vidgate/vidgate/jobs"
+)
+
+// The GraphQL enums spell values in upper case; the domain keeps the
+// spellings stored in the database. These functions are the only place the
+// two meet.
+
+func toVideoJob(j *jobs.Job) *model.VideoJob {
+	v := &model.VideoJob{
+		JobID:           j.ID,
+		ID:              j.PublicID,
+		Status:          model.JobStatus(j.Status),
+		StatusCopy:      j.Status.Copy(),
+		Version:         int(j.Version),
+		Progress:        j.Progress,
+		WorkflowType:    model.WorkflowType(strings.ToUpper(string(j.WorkflowType))),
+		Provider:        j.Provider,
+		DurationSeconds: j.DurationSeconds,
+		AspectRatio:     j.AspectRatio,
+		Resolution:      j.Resolution,
+		SourceAssetID:   j.SourceAssetPublicID,
+		Attempt:         j.Attempt,
+		NextAttemptAt:   j.NextAttemptAt,
+		CreatedAt:       j.CreatedAt,
+		UpdatedAt:       j.UpdatedAt,
+		SubmittedAt:     j.SubmittedAt,
+		CompletedAt:     j.CompletedAt,
+		ReviewedAt:      j.ReviewedAt,
+		ExpiresAt:       j.ExpiresAt,
+	}
+	if j.ErrorCode != nil {
+		msg := ""
+		if j.ErrorMessage != nil {
+			msg = *j.ErrorMessage
+		}
+		v.Error = &model.JobError{Code: *j.ErrorCode, Message: msg}
+	}
+	if j.Status == jobs.StatusFailed {
+		code := ""
+		if j.ErrorCode != nil {
+			code = *j.ErrorCode
+		}
+		step := jobs.NextStep(code)
+		v.NextStep = &step
+	}
+	return v
+}
+
+func toEvent(e *jobs.Event) *model.JobEvent {
+	ev := &model.JobEvent{
+		Version:   int(e.Version),
+		Type:      e.Type,
+		NewStatus: model.JobStatus(e.NewStatus),
+		Source:    model.EventSource(strings.ToUpper(string(e.Source))),
+		Message:   e.Message,
+		ErrorCode: e.ErrorCode,
+		CreatedAt: e.CreatedAt,
+	}
+	if e.PreviousStatus != nil {
+		p := model.JobStatus(*e.PreviousStatus)
+		ev.PreviousStatus = &p
+	}
+	return ev
+}
+
+func toArtifact(a *jobs.Artifact) *model.Artifact {
+	return &model.Artifact{
+		StorageKey:      a.StorageKey,
+		ID:              a.PublicID,
+		Kind:            model.ArtifactKind(strings.ToUpper(string(a.Kind))),
+		MimeType:        a.MimeType,
+		SizeBytes:       a.SizeBytes,
+		Sha256:          a.SHA256,
+		DurationSeconds: a.DurationSeconds,
+		Width:           a.Width,
+		Height:          a.Height,
+		CreatedAt:       a.CreatedAt,
+		ExpiresAt:       a.ExpiresAt,
+	}
+}
+
+func toReview(r *jobs.Review) *model.Review {
+	rv := &model.Review{
+		Decision:   model.ReviewDecision(strings.ToUpper(string(r.Decision))),
+		Reasons:    []model.RejectionReason{},
+		Note:       r.Note,
+		ReviewerID: r.ReviewerID,
+		CreatedAt:  r.CreatedAt,
+	}
+	if r.Reasons != "" {
+		for _, code := range strings.Split(r.Reasons, ",") {
+			rv.Reasons = append(rv.Reasons, model.RejectionReason(code))
+		}
+	}
+	return rv
+}
+
+func toDomainStatuses(in []model.JobStatus) []jobs.Status {
+	out := make([]jobs.Status, len(in))
+	for i, s := range in {
+		out[i] = jobs.Status(s)
+	}
+	return out
+}
+
+func toDomainReasons(in []model.RejectionReason) []jobs.Reason {
+	out := make([]jobs.Reason, len(in))
+	for i, r := range in {
+		out[i] = jobs.Reason(r)
+	}
+	return out
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/server/auth"
+)
+
+// Protocol-level codes, beside the domain codes of package jobs.
+const (
+	codeBadRequest      = "BAD_REQUEST"
+	codePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	codeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+)
+
+func init() {
+	// Over-deep queries are protocol errors: HTTP 422, like complexity.
+	errcode.RegisterErrorType(codeDepthLimit, errcode.KindProtocol)
+}
+
+// presentError gives every error that leaves the server an
+// extensions.code. Domain errors keep their code and message; gqlgen's
+// protocol errors keep theirs; everything else becomes INTERNAL with the
+// request id, and the detail goes to the log only.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		set := func(code, msg string) {
+			gqlErr.Extensions["code"] = code
+			if msg != "" {
+				gqlErr.Message = msg
+			}
+		}
+		var domain *jobs.Error
+		var authErr *auth.Error
+		switch {
+		case errors.As(err, &domain):
+			set(string(domain.Code), domain.Message)
+			if domain.Field != "" {
+				gqlErr.Extensions["field"] = domain.Field
+			}
+		case errors.As(err, &authErr):
+			set(string(jobs.CodeUnauthenticated), authErr.Error())
+		case gqlErr.Extensions["code"] == errcode.ValidationFailed && len(gqlErr.Path) > 0 && gqlErr.Path[0] == ast.PathName("variable"):
+			// A variable that does not fit its type (an unknown enum value, a
+			// string for an Int) is bad user input, as in Apollo Server.
+			set(string(jobs.CodeBadUserInput), "")
+			gqlErr.Extensions["field"] = pathString(gqlErr.Path[1:])
+		case gqlErr.Extensions["code"] != nil:
+			// gqlgen's own protocol codes (parse, validation, complexity).
+		case strings.HasPrefix(gqlErr.Message, "json request body could not be decoded"):
+			set(codeBadRequest, "request body is not valid JSON: send {\"query\": \"…\", \"variables\": {…}}")
+		case strings.Contains(gqlErr.Message, "request body too large"):
+			set(codePayloadTooLarge, "request body is too large")
+		case isUnavailable(err):
+			log.ErrorContext(ctx, "dependency unavailable", "err", err)
+			set(string(jobs.CodeUnavailable), "a backing service is unavailable; try again shortly")
+		default:
+			log.ErrorContext(ctx, "internal error", "err", err, "path", pathString(gqlErr.Path))
+			set(string(jobs.CodeInternal), "internal error (request id "+RequestID(ctx)+")")
+		}
+		return gqlErr
+	}
+}
+
+// pathString renders a GraphQL error path as dotted field names.
+func pathString(p ast.Path) string {
+	var b strings.Builder
+	for _, e := range p {
+		switch v := e.(type) {
+		case ast.PathName:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(v))
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(v))
+		}
+	}
+	return b.String()
+}
+
+// isUnavailable reports whether err means a backing service (the database)
+// could not be reached, as opposed to a bug.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr) ||
+		errors.Is(err, context.DeadlineExceeded)
+}

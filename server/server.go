@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/graph"
+	"github.com/vidgate/vidgate/graph/model"
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/resolvers"
+	"github.com/vidgate/vidgate/server/auth"
+)
+
+// Config holds the HTTP server's limits.
+type Config struct {
+	// MaxBodyBytes caps a GraphQL request body (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxDepth and MaxComplexity cap a GraphQL operation (defaults 12 and
+	// 5000; a list field counts its children once per requested item).
+	MaxDepth      int
+	MaxComplexity int
+	// DownloadURLTTL is how long signed artifact URLs stay valid (default 15m).
+	DownloadURLTTL time.Duration
+	Logger         *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = 12
+	}
+	if c.MaxComplexity <= 0 {
+		c.MaxComplexity = 5000
+	}
+	if c.DownloadURLTTL <= 0 {
+		c.DownloadURLTTL = 15 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// New returns vidgate's HTTP handler.
+func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) http.Handler {
+	cfg.defaults()
+	gql := newGraphQL(svc, files, cfg)
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", withAuth(authn, withBodyLimit(cfg.MaxBodyBytes, gql)))
+	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
+		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
+	mux.Handle("/files/", files.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := svc.Ready(ctx); err != nil {
+			cfg.Logger.WarnContext(ctx, "not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "database unavailable")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
+	})
+	return withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux)))
+}
+
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, cfg Config) *handler.Server {
+	gc := graph.Config{Resolvers: &resolvers.Resolver{
+		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL,
+	}}
+	// A page of jobs costs its children once per job asked for.
+	gc.Complexity.Query.Jobs = func(child int, first *int, _ *string, _ []model.JobStatus) int {
+		n := 20
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
+	srv := handler.New(graph.NewExecutableSchema(gc))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	srv.Use(depthLimit{max: cfg.MaxDepth})
+	srv.AroundOperations(resolvers.LoaderMiddleware(svc))
+	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", v, "stack", string(debug.Stack()))
+		return errors.New("panic in resolver")
+	})
+	return srv
+}
