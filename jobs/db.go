@@ -11,9 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	"github.com/uptrace/bun/dialect"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
