@@ -23,7 +23,7 @@ type loaders struct {
 type loadersKey struct{}
 
 func newLoaders(svc *jobs.Service) *loaders {
-	wait := dataloadgen.WithWait(time.Millisecond)
+	wait := dataloadgen.WithWait(2 * time.Millisecond)
 	return &loaders{
 		events:    dataloadgen.NewLoader(batch(svc.EventsOf), wait),
 		artifacts: dataloadgen.NewLoader(batch(svc.ArtifactsOf), wait),

@@ -26,8 +26,9 @@ const (
 )
 
 func init() {
-	// Over-deep queries are protocol errors: HTTP 422, like complexity.
+	// Over-deep and over-complex operations are protocol errors: HTTP 422.
 	errcode.RegisterErrorType(codeDepthLimit, errcode.KindProtocol)
+	errcode.RegisterErrorType("COMPLEXITY_LIMIT_EXCEEDED", errcode.KindProtocol)
 }
 
 // presentError gives every error that leaves the server an

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/server/auth"
+)
+
+// A panic in a resolver becomes an INTERNAL error on the response, with the
+// request id and no internals, and the connection survives.
+func TestPanicBecomesInternal(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	cfg := Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	cfg.defaults()
+	// A nil service makes job() dereference nil: a stand-in for any bug.
+	h := withRequestID(newGraphQL(nil, nil, cfg))
+	body := `{"query":"{ job(id: \"00000000-0000-4000-8000-000000000001\") { id } }"}`
+	req := httptest.NewRequest("POST", "/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", "req-123")
+	req = req.WithContext(auth.WithActor(req.Context(), jobs.Actor{Subject: "alice", Role: jobs.RoleUser}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var res struct {
+		Errors []struct {
+			Message    string
+			Extensions map[string]any
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
+		t.Fatalf("response %q: %v", rec.Body.String(), err)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Extensions["code"] != "INTERNAL" || !strings.Contains(res.Errors[0].Message, "req-123") {
+		t.Fatalf("errors = %+v, want one INTERNAL naming the request id", res.Errors)
+	}
+	if strings.Contains(res.Errors[0].Message, "nil pointer") {
+		t.Errorf("INTERNAL error leaks the panic: %q", res.Errors[0].Message)
+	}
+	if !strings.Contains(logs.String(), "nil pointer") || !strings.Contains(logs.String(), `"request_id":"req-123"`) {
+		t.Errorf("the panic was not logged: %s", logs.String())
+	}
+	if rec.Code != http.StatusOK {
+		t.Errorf("status = %d, want 200 (a GraphQL error, not a dropped connection)", rec.Code)
+	}
+}
+
+func TestPresentError(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	present := presentError(slog.New(slog.NewJSONHandler(&logs, nil)))
+	ctx := context.WithValue(context.Background(), requestIDKey{}, "r1")
+	tests := []struct {
+		err      error
+		code     string
+		noLeak   string
+		wantText string
+	}{
+		{jobs.BadInput("input.prompt", "must not be empty"), "BAD_USER_INPUT", "", "input.prompt"},
+		{jobs.Errorf(jobs.CodeNotFound, "no job"), "NOT_FOUND", "", "no job"},
+		{&auth.Error{Reason: "token expired"}, "UNAUTHENTICATED", "", "expired"},
+		{errors.New("pq: relation video_jobs does not exist"), "INTERNAL", "video_jobs", "r1"},
+		{context.DeadlineExceeded, "UNAVAILABLE", "deadline", "unavailable"},
+	}
+	for _, tt := range tests {
+		got := present(ctx, tt.err)
+		if got.Extensions["code"] != tt.code || !strings.Contains(got.Message, tt.wantText) {
+			t.Errorf("present(%v) = %s %q, want %s containing %q", tt.err, got.Extensions["code"], got.Message, tt.code, tt.wantText)
+		}
+		if tt.noLeak != "" && strings.Contains(got.Message, tt.noLeak) {
+			t.Errorf("present(%v) leaks %q: %q", tt.err, tt.noLeak, got.Message)
+		}
+	}
+	if !strings.Contains(logs.String(), "video_jobs") {
+		t.Error("the internal error's detail was not logged")
+	}
+}
