@@ -20,7 +20,7 @@ import (
 func TestPanicBecomesInternal(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	cfg := Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	cfg := Config{Logger: slog.New(LogHandler(slog.NewJSONHandler(&logs, nil)))}
 	cfg.defaults()
 	// A nil service makes job() dereference nil: a stand-in for any bug.
 	h := withRequestID(newGraphQL(nil, nil, cfg))
