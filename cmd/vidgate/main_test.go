@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vidgate/vidgate/jobs/jobstest"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server goroutine
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startVidgate runs `vidgate args…` in-process until the test ends and
+// returns its base URL and stdout.
+func startVidgate(t *testing.T, args ...string) (base string, stdout *syncBuffer, stderr *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, stdout, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("vidgate exited with %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("vidgate did not stop within 20s of its context ending")
+		}
+	})
+	addr := regexp.MustCompile(`"addr":"([^"]+)"`)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			return "http://" + m[1], stdout, stderr
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("vidgate exited early: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("vidgate did not start:\n%s", stderr.String())
+	return
+}
+
+func graphql(t *testing.T, base, token, query string) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, _ := http.NewRequest("POST", base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The embedded default starts with no configuration, prints working tokens,
+// and keeps its data (and secrets) across restarts.
+func TestEmbeddedDefault(t *testing.T) {
+	dir := t.TempDir()
+	base, stdout, _ := startVidgate(t, "--addr", "127.0.0.1:0", "--data-dir", dir)
+	tokens := regexp.MustCompile(`(?m)^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$`).FindAllStringSubmatch(stdout.String(), -1)
+	if len(tokens) != 2 || !strings.Contains(stdout.String(), base+"/graphql") {
+		t.Fatalf("banner = %q, want the API URL and two tokens", stdout.String())
+	}
+	user, reviewer := tokens[0][1], tokens[1][1]
+	out := graphql(t, base, user, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "a kite over dunes"}) { job { id status } } }`)
+	job, _ := out["data"].(map[string]any)["createVideoJob"].(map[string]any)["job"].(map[string]any)
+	if job["status"] != "QUEUED" {
+		t.Fatalf("createVideoJob = %v, want QUEUED", out)
+	}
+	if v := graphql(t, base, reviewer, `{ viewer { role } }`); !strings.Contains(jsonString(v), `"REVIEWER"`) {
+		t.Errorf("reviewer token viewer = %v", v)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Errorf("GET %s = %d, want 200", path, res.StatusCode)
+		}
+	}
+	for _, f := range []string{"vidgate.db", "secrets.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("data dir lacks %s: %v", f, err)
+		}
+	}
+	if info, _ := os.Stat(filepath.Join(dir, "secrets.json")); info != nil && info.Mode().Perm() != 0o600 {
+		t.Errorf("secrets.json mode = %v, want 0600", info.Mode().Perm())
+	}
+	// `vidgate token` signs with the same secret.
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "alice", "--data-dir", dir}, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out = graphql(t, base, strings.TrimSpace(tok.String()), `{ jobs { edges { node { id } } } }`)
+	if !strings.Contains(jsonString(out), job["id"].(string)) {
+		t.Errorf("a token from `vidgate token` does not list alice's job: %v", out)
+	}
+}
+
+func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// `serve` needs its settings spelled out and a migrated database; `migrate`
+// makes it so.
+func TestServeAndMigrate(t *testing.T) {
+	dir := t.TempDir()
+	err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard)
+	for _, want := range []string{"--database-url", "--bucket-url", "--jwt-secret", "--prompt-keys"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("serve with no settings: error %v, want it to name %s", err, want)
+		}
+	}
+	dbURL := "sqlite:" + filepath.Join(dir, "served.db")
+	if os.Getenv(jobstest.EnvDatabaseURL) != "" {
+		dbURL = jobstest.PostgresURL(t)
+	}
+	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // base64 of 32 bytes
+	t.Setenv("VIDGATE_DATABASE_URL", dbURL)
+	t.Setenv("VIDGATE_BUCKET_URL", "file://"+filepath.Join(dir, "bucket"))
+	t.Setenv("VIDGATE_JWT_SECRET", strings.Repeat("j", 32))
+	t.Setenv("VIDGATE_PROMPT_KEYS", "k1:"+key)
+	t.Setenv("VIDGATE_PROMPT_HASH_KEY", key)
+	t.Setenv("VIDGATE_URL_SIGNING_KEY", key)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "up to date") {
+		t.Errorf("second migrate = %q, %v, want up to date", out.String(), err)
+	}
+	base, _, _ := startVidgate(t, "serve", "--addr", "127.0.0.1:0")
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "carol", "--role", "admin"}, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if v := graphql(t, base, strings.TrimSpace(tok.String()), `{ viewer { id role } }`); !strings.Contains(jsonString(v), `"ADMIN"`) {
+		t.Errorf("viewer = %v, want carol ADMIN", v)
+	}
+}
+
+func TestServeRefusesUnmigratedDatabase(t *testing.T) {
+	dir := t.TempDir()
+	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0",
+		"--database-url", "sqlite:" + filepath.Join(dir, "new.db"), "--bucket-url", "file://" + dir,
+		"--jwt-secret", strings.Repeat("j", 32), "--prompt-keys", "k1:" + key, "--prompt-hash-key", key, "--url-signing-key", key,
+	}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "vidgate migrate") {
+		t.Errorf("serve on an unmigrated database: %v, want an error saying to run vidgate migrate", err)
+	}
+}
+
+func TestHelpListsEnvironment(t *testing.T) {
+	var help bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, io.Discard, &help)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help error = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"$VIDGATE_DATABASE_URL", "$VIDGATE_JWT_SECRET", "--data-dir", "$VIDGATE_ADDR"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("--help lacks %s", want)
+		}
+	}
+	if err := run(context.Background(), []string{"bogus"}, io.Discard, io.Discard); err == nil {
+		t.Error("an unknown command did not fail")
+	}
+}
