@@ -3,4 +3,4 @@
 // README.md for the map.
 package vidgate
 
-//go:generate go run github.com/99designs/gqlgen generate --config gqlgen.yml
+//go:generate go tool gqlgen generate --config gqlgen.yml
