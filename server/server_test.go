@@ -229,7 +229,9 @@ func TestCreateAndQuery(t *testing.T) {
 func TestIdempotentCreate(t *testing.T) {
 	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
 		e := newEnv(t, db)
-		in := func() map[string]any { return map[string]any{"prompt": "a lighthouse at dusk", "idempotencyKey": "order-42"} }
+		in := func() map[string]any {
+			return map[string]any{"prompt": "a lighthouse at dusk", "idempotencyKey": "order-42"}
+		}
 		first := e.create(t, "alice", in()).ok(t)
 		again := e.create(t, "alice", in()).ok(t)
 		if again.str("createVideoJob.job.id") != first.str("createVideoJob.job.id") || again.get("createVideoJob.created") != false {
