@@ -8,9 +8,11 @@ package jobs
 //	read a job              own only    in review* only       all
 //	list jobs               own         in review*            all
 //	read the raw prompt     own         no                    all
-//	approve / reject        no          yes                   yes
+//	approve / reject        no          any job**             any job**
 //
-//	* COMPLETED, APPROVED or REJECTED.
+//	*  COMPLETED, APPROVED or REJECTED.
+//	** only a COMPLETED job can be decided; any other status is a CONFLICT
+//	   that names it, so a review tool with a stale link learns what happened.
 //
 // A job the caller may not read is NOT_FOUND, exactly like a job that does
 // not exist, so ids cannot be probed.

@@ -220,7 +220,10 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 	if err != nil {
 		return nil, err
 	}
-	job, err := s.Job(ctx, a, id)
+	// Reviewers may act on any job, not only those they may read: a review
+	// tool holding a stale link should hear "it is CANCELED", not "no such
+	// job". The outcome is still decided by the guarded transition.
+	job, err := s.jobForReview(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +242,17 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 	s.log.InfoContext(ctx, "job reviewed", "job_id", reviewed.PublicID, "reviewer_id", a.Subject,
 		"decision", in.Decision, "reasons", reasons)
 	return reviewed, nil
+}
+
+func (s *Service) jobForReview(ctx context.Context, id string) (*Job, error) {
+	if uuid.Validate(id) != nil {
+		return nil, notFoundJob(id)
+	}
+	job, err := s.store.JobByPublicID(ctx, strings.ToLower(id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notFoundJob(id)
+	}
+	return job, err
 }
 
 // Prompt returns the raw prompt of a job, for readers the policy allows.

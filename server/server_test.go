@@ -328,10 +328,13 @@ func TestReview(t *testing.T) {
 		// Only COMPLETED jobs are reviewed; the error names the status.
 		e.complete(t, queued) // a fresh one, to check admins may also act on jobs under review
 		fresh := e.createID(t, "alice", "four")
-		got := e.do(t, "ada", approve, map[string]any{"id": fresh}).wantError(t, "CONFLICT", "")
-		if !strings.Contains(got.Message, "QUEUED") {
-			t.Errorf("conflict message %q does not name the status QUEUED", got.Message)
+		for _, who := range []string{"ada", "rita"} {
+			got := e.do(t, who, approve, map[string]any{"id": fresh}).wantError(t, "CONFLICT", "")
+			if !strings.Contains(got.Message, "QUEUED") {
+				t.Errorf("%s: conflict message %q does not name the status QUEUED", who, got.Message)
+			}
 		}
+		e.do(t, "rita", approve, map[string]any{"id": "00000000-0000-4000-8000-000000000000"}).wantError(t, "NOT_FOUND", "")
 		// Users do not review.
 		e.do(t, "alice", approve, map[string]any{"id": queued}).wantError(t, "FORBIDDEN", "")
 	})
