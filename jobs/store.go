@@ -152,7 +152,10 @@ func (s *Store) ListJobs(ctx context.Context, f ListFilter) ([]*Job, error) {
 	return jobs, nil
 }
 
-// Transition is one guarded status change and the event that records it.
+// Transition is one guarded change of a job and the event that records it.
+// From == To is an update that keeps the status (progress, the provider's
+// request id, "provider completed"): it is guarded and versioned the same
+// way.
 type Transition struct {
 	JobID int64
 	From  Status
@@ -162,21 +165,41 @@ type Transition struct {
 	Source  Source
 	ActorID string
 	Message string
-	// ErrorCode and ErrorMessage are stored on the job and the event when
-	// the job fails (To is FAILED or RETRYING).
+	// ErrorCode and ErrorMessage go on the event; on the job too when it
+	// fails (To is FAILED, CANCELED or EXPIRED). Messages never hold prompts.
 	ErrorCode    string
 	ErrorMessage string
+
+	// Attempt, when positive, sets the job's attempt number and guards on
+	// the previous one (attempt = Attempt-1): a submit that lost a race with
+	// another worker for the same attempt changes nothing.
+	Attempt int
+	// ExpectAttempt, when positive, guards on the job being at that attempt
+	// (for tasks that belong to one attempt: polls, ingests).
+	ExpectAttempt int
+	// ProviderRequestID, when set, is stored; the update is guarded on the
+	// job having none yet.
+	ProviderRequestID string
+	// Progress, when set, is stored; the update is guarded on it being
+	// higher than the stored progress, so progress never goes backwards.
+	Progress *int
+	// NextAttemptAt is stored when the job moves to RETRYING (and cleared
+	// when it leaves).
+	NextAttemptAt *time.Time
 }
 
 // Transition moves a job from t.From to t.To if and only if it is still in
-// t.From, bumps its version, stamps the timestamp that belongs to the new
-// status, and appends the event — all in tx. If the job is not in t.From it
-// changes nothing and returns a *GuardError saying where the job is; a job
-// that does not exist is ErrNotFound. A pair the state machine does not
-// allow is refused before any SQL runs.
+// t.From (and every other guard of t holds), bumps its version, stamps the
+// timestamp that belongs to the new status, and appends the event — all in
+// tx. If a guard fails it changes nothing and returns a *GuardError saying
+// where the job is; a job that does not exist is ErrNotFound. A status pair
+// the state machine does not allow is refused before any SQL runs.
 func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job, error) {
-	if !CanTransition(t.From, t.To) {
+	if t.From != t.To && !CanTransition(t.From, t.To) {
 		return nil, fmt.Errorf("transition %s → %s is not allowed", t.From, t.To)
+	}
+	if t.From == t.To && t.From.Terminal() {
+		return nil, fmt.Errorf("job %d is %s: terminal jobs do not change", t.JobID, t.From)
 	}
 	now := s.Now()
 	q := tx.NewUpdate().Table("video_jobs").
@@ -186,29 +209,48 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 		Where("id = ?", t.JobID).
 		Where("status = ?", t.From).
 		Returning("*")
-	switch t.To {
-	case StatusSubmitted:
-		q = q.Set("submitted_at = ?", now)
-	case StatusCompleted:
-		q = q.Set("completed_at = ?", now).Set("progress = 100")
-	case StatusApproved, StatusRejected:
-		q = q.Set("reviewed_at = ?", now)
+	if t.From != t.To {
+		switch t.To {
+		case StatusSubmitted:
+			q = q.Set("submitted_at = ?", now).Set("provider_request_id = NULL").Set("progress = 0")
+		case StatusCompleted:
+			q = q.Set("completed_at = ?", now).Set("progress = 100")
+		case StatusApproved, StatusRejected:
+			q = q.Set("reviewed_at = ?", now)
+		}
+		if t.To == StatusRetrying {
+			q = q.Set("next_attempt_at = ?", t.NextAttemptAt)
+		} else {
+			q = q.Set("next_attempt_at = NULL")
+		}
 	}
-	if t.ErrorCode != "" {
+	if t.ErrorCode != "" && (t.To == StatusFailed || t.To == StatusCanceled || t.To == StatusExpired) {
 		q = q.Set("error_code = ?", t.ErrorCode).Set("error_message = ?", t.ErrorMessage)
+	}
+	if t.Attempt > 0 {
+		q = q.Set("attempt = ?", t.Attempt).Where("attempt = ?", t.Attempt-1)
+	}
+	if t.ExpectAttempt > 0 {
+		q = q.Where("attempt = ?", t.ExpectAttempt)
+	}
+	if t.ProviderRequestID != "" {
+		q = q.Set("provider_request_id = ?", t.ProviderRequestID).Where("provider_request_id IS NULL")
+	}
+	if t.Progress != nil {
+		q = q.Set("progress = ?", *t.Progress).Where("progress < ?", *t.Progress)
 	}
 	job := new(Job)
 	err := q.Scan(ctx, job)
 	if errors.Is(err, sql.ErrNoRows) {
-		var current Status
-		err := tx.NewSelect().Table("video_jobs").Column("status").Where("id = ?", t.JobID).Scan(ctx, &current)
+		current := new(Job)
+		err := tx.NewSelect().Model(current).Column("status", "attempt", "progress").Where("id = ?", t.JobID).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		if err != nil {
 			return nil, fmt.Errorf("transition job %d: %w", t.JobID, err)
 		}
-		return nil, &GuardError{JobID: t.JobID, Expected: t.From, Actual: current, To: t.To}
+		return nil, &GuardError{JobID: t.JobID, Expected: t.From, Actual: current.Status, To: t.To}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("transition job %d: %w", t.JobID, err)
@@ -218,10 +260,25 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 		typ = strings.ToLower(string(t.To))
 	}
 	from := t.From
-	if err := s.appendEvent(ctx, tx, job, &from, typ, t.Source, nonEmpty(t.ActorID), nonEmpty(t.Message), nonEmpty(t.ErrorCode)); err != nil {
+	msg := t.Message
+	if msg == "" {
+		msg = t.ErrorMessage
+	}
+	if err := s.appendEvent(ctx, tx, job, &from, typ, t.Source, nonEmpty(t.ActorID), nonEmpty(msg), nonEmpty(t.ErrorCode)); err != nil {
 		return nil, err
 	}
 	return job, nil
+}
+
+// TransitionTx runs one Transition in its own transaction.
+func (s *Store) TransitionTx(ctx context.Context, t Transition) (*Job, error) {
+	var job *Job
+	err := s.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		job, err = s.Transition(ctx, tx, t)
+		return err
+	})
+	return job, err
 }
 
 // appendEvent records the change that brought job to its current version.
@@ -271,6 +328,67 @@ func reviewMessage(r *Review) string {
 		return ""
 	}
 	return "reasons: " + r.Reasons
+}
+
+// JobByProviderRequest returns the job a provider knows by requestID, or
+// ErrNotFound.
+func (s *Store) JobByProviderRequest(ctx context.Context, db bun.IDB, provider, requestID string) (*Job, error) {
+	return s.jobWhere(ctx, db, "j.provider = ? AND j.provider_request_id = ?", provider, requestID)
+}
+
+// Webhook receipt outcomes.
+const (
+	OutcomeApplied    = "applied"
+	OutcomeDuplicate  = "duplicate"
+	OutcomeStale      = "stale"
+	OutcomeUnknownJob = "unknown_job"
+)
+
+// InsertReceipt records a webhook delivery in tx. It returns false, and
+// writes nothing, when the provider's event id was seen before: the
+// delivery is a duplicate.
+func (s *Store) InsertReceipt(ctx context.Context, tx bun.IDB, r *WebhookReceipt) (bool, error) {
+	if r.ReceivedAt.IsZero() {
+		r.ReceivedAt = s.Now()
+	}
+	res, err := tx.NewInsert().Model(r).On("CONFLICT (provider, provider_event_id) DO NOTHING").Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("insert webhook receipt: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// SetReceiptOutcome records what a webhook delivery did.
+func (s *Store) SetReceiptOutcome(ctx context.Context, tx bun.IDB, id int64, outcome string) error {
+	_, err := tx.NewUpdate().Model((*WebhookReceipt)(nil)).Set("outcome = ?", outcome).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("set receipt outcome: %w", err)
+	}
+	return nil
+}
+
+// ReceiptsOf returns the receipts for a provider request, oldest first.
+func (s *Store) ReceiptsOf(ctx context.Context, provider, requestID string) ([]*WebhookReceipt, error) {
+	var rows []*WebhookReceipt
+	err := s.db.NewSelect().Model(&rows).Where("provider = ? AND provider_request_id = ?", provider, requestID).OrderExpr("id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
+	return rows, nil
+}
+
+// SourceAssetByID returns a source asset by internal id, or ErrNotFound.
+func (s *Store) SourceAssetByID(ctx context.Context, id int64) (*SourceAsset, error) {
+	a := new(SourceAsset)
+	err := s.db.NewSelect().Model(a).Where("id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get source asset: %w", err)
+	}
+	return a, nil
 }
 
 // InsertArtifact records a stored artifact.

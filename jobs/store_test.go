@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -301,6 +302,89 @@ func TestStoreReviewJob(t *testing.T) {
 		last := evs[len(evs)-1]
 		if last.Type != "rejected" || last.Source != jobs.SourceReviewer || *last.ActorID != "rita" {
 			t.Errorf("last event = %+v, want rejected by reviewer rita", last)
+		}
+	})
+}
+
+func TestStoreUpdateGuards(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		job, _ := insert(t, s, "alice", "")
+		var guard *jobs.GuardError
+		// Attempt n moves only a job at attempt n-1.
+		if _, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted, Attempt: 2}); !errors.As(err, &guard) {
+			t.Errorf("submit attempt 2 of a job at attempt 0: error %v, want GuardError", err)
+		}
+		j, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted, Attempt: 1})
+		if err != nil || j.Attempt != 1 {
+			t.Fatalf("submit attempt 1 = %+v, %v, want attempt 1", j, err)
+		}
+		// The provider's request id is set once.
+		set := jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created", ProviderRequestID: "req-1"}
+		j, err = s.Transition(ctx, db, set)
+		if err != nil || j.ProviderRequestID == nil || *j.ProviderRequestID != "req-1" || j.Status != jobs.StatusSubmitted || j.Version != 3 {
+			t.Fatalf("set request id = %+v, %v, want req-1, SUBMITTED v3", j, err)
+		}
+		set.ProviderRequestID = "req-2"
+		if _, err := s.Transition(ctx, db, set); !errors.As(err, &guard) {
+			t.Errorf("second request id: error %v, want GuardError", err)
+		}
+		got, err := s.JobByProviderRequest(ctx, db, "sim", "req-1")
+		if err != nil || got.ID != job.ID {
+			t.Errorf("JobByProviderRequest(sim, req-1) = %v, %v, want job %d", got, err, job.ID)
+		}
+		// Progress only goes up.
+		p := func(n int) *int { return &n }
+		if _, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusProcessing, Progress: p(50)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusProcessing, To: jobs.StatusProcessing, Type: "progress", Progress: p(25)}); !errors.As(err, &guard) {
+			t.Errorf("progress 50 → 25: error %v, want GuardError", err)
+		}
+		j, err = s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusProcessing, To: jobs.StatusProcessing, Type: "progress", Progress: p(75), ExpectAttempt: 1})
+		if err != nil || j.Progress != 75 {
+			t.Errorf("progress 50 → 75 = %+v, %v, want 75", j, err)
+		}
+		if _, err := s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusProcessing, To: jobs.StatusProcessing, Type: "progress", Progress: p(80), ExpectAttempt: 2}); !errors.As(err, &guard) {
+			t.Errorf("progress for another attempt: error %v, want GuardError", err)
+		}
+		// RETRYING records when, and leaving it clears it.
+		at := s.Now().Add(time.Minute)
+		j, err = s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusProcessing, To: jobs.StatusRetrying, NextAttemptAt: &at, ErrorCode: "UNAVAILABLE", ErrorMessage: "503"})
+		if err != nil || j.NextAttemptAt == nil || !j.NextAttemptAt.Equal(at) || j.ErrorCode != nil {
+			t.Errorf("to RETRYING = %+v, %v, want next_attempt_at %v and no error on the job", j, err, at)
+		}
+		j, err = s.Transition(ctx, db, jobs.Transition{JobID: job.ID, From: jobs.StatusRetrying, To: jobs.StatusSubmitted, Attempt: 2})
+		if err != nil || j.NextAttemptAt != nil || j.ProviderRequestID != nil || j.Progress != 0 {
+			t.Errorf("resubmit = %+v, %v, want a fresh attempt without next_attempt_at, request id or progress", j, err)
+		}
+		evs := events(t, s, job.ID)
+		if ev := evs[len(evs)-2]; ev.Type != "retrying" || ev.ErrorCode == nil || *ev.ErrorCode != "UNAVAILABLE" {
+			t.Errorf("retry event = %+v, want retrying with code UNAVAILABLE", ev)
+		}
+	})
+}
+
+func TestStoreReceipts(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		req := "req-9"
+		r := &jobs.WebhookReceipt{Provider: "sim", ProviderEventID: "evt-1", ProviderRequestID: &req, PayloadHash: "h", Outcome: jobs.OutcomeApplied}
+		if ok, err := s.InsertReceipt(ctx, db, r); !ok || err != nil {
+			t.Fatalf("first InsertReceipt = %v, %v, want true", ok, err)
+		}
+		dup := &jobs.WebhookReceipt{Provider: "sim", ProviderEventID: "evt-1", ProviderRequestID: &req, PayloadHash: "h", Outcome: jobs.OutcomeApplied}
+		if ok, err := s.InsertReceipt(ctx, db, dup); ok || err != nil {
+			t.Errorf("repeated InsertReceipt = %v, %v, want false (duplicate)", ok, err)
+		}
+		if err := s.SetReceiptOutcome(ctx, db, r.ID, jobs.OutcomeStale); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReceiptsOf(ctx, "sim", req)
+		if err != nil || len(got) != 1 || got[0].Outcome != jobs.OutcomeStale {
+			t.Errorf("ReceiptsOf = %+v, %v, want one stale receipt", got, err)
 		}
 	})
 }
