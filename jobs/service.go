@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/vidgate/vidgate/jobs/queue"
 )
 
 // ServiceConfig configures a Service.
@@ -20,7 +22,16 @@ type ServiceConfig struct {
 	DefaultProvider string
 	// MaxJobAge is how long a job may stay unfinished before it expires.
 	MaxJobAge time.Duration
-	Logger    *slog.Logger
+	// Queue receives the submit task of every new job, after its
+	// transaction commits. Nil leaves new jobs QUEUED for the reconciler
+	// (tests of the API alone run that way).
+	Queue  Enqueuer
+	Logger *slog.Logger
+}
+
+// Enqueuer puts tasks on the work queue; *queue.Queue implements it.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, t queue.Task) (string, error)
 }
 
 // Service is what the API calls: every use case, with validation and the
@@ -124,6 +135,13 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 	}
 	s.log.InfoContext(ctx, "job created", "job_id", saved.PublicID, "owner_id", a.Subject,
 		"workflow", saved.WorkflowType, "provider", saved.Provider)
+	if s.cfg.Queue != nil {
+		// After the commit: a crash here leaves a QUEUED job without a task,
+		// which the reconciler finds and enqueues again.
+		if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: saved.ID, Attempt: 1}); err != nil {
+			s.log.ErrorContext(ctx, "enqueue submit; the reconciler will retry", "job_id", saved.PublicID, "err", err)
+		}
+	}
 	return saved, true, nil
 }
 

@@ -34,7 +34,12 @@ type Config struct {
 	MaxComplexity int
 	// DownloadURLTTL is how long signed artifact URLs stay valid (default 15m).
 	DownloadURLTTL time.Duration
-	Logger         *slog.Logger
+	// Mount adds handlers by ServeMux pattern, served behind the same
+	// request ids, access log and panic recovery: the webhook intake
+	// ("POST /webhooks/{provider}") and the simulated provider ("/sim/").
+	// They authenticate their callers themselves.
+	Mount  map[string]http.Handler
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -81,6 +86,9 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	for pattern, h := range cfg.Mount {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})

@@ -28,6 +28,19 @@ type config struct {
 	DownloadURLTTL  time.Duration
 	ShutdownGrace   time.Duration
 	DefaultProvider string
+	RedisURL        string
+	RedisPrefix     string
+
+	// Workers.
+	Concurrency      int
+	MaxAttempts      int
+	PollAfter        time.Duration
+	MaxArtifactBytes int64
+
+	// The simulated provider.
+	MountSim   bool
+	SimURL     string
+	SimLatency time.Duration
 
 	secrets
 }
@@ -40,11 +53,25 @@ type secrets struct {
 	PromptKeys    string `json:"prompt_keys"`     // id:base64(32 bytes)[,…], first one seals
 	PromptHashKey string `json:"prompt_hash_key"` // base64, at least 32 bytes
 	URLSigningKey string `json:"url_signing_key"` // base64, at least 32 bytes
+	SimAPIKey     string `json:"sim_api_key"`
+	SimWebhookKey string `json:"sim_webhook_secret"` // whsec_…
 }
 
-func (c *config) register(fs *flagSet, embedded bool) {
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address the HTTP server listens on")
-	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients reach this server at, for signed download links (default http://<addr>)")
+// role says which parts of vidgate a command runs.
+type role int
+
+const (
+	roleEmbedded role = iota // everything, with local defaults
+	roleServe                // the API
+	roleWorker               // the workers
+)
+
+func (c *config) register(fs *flagSet, r role) {
+	embedded := r == roleEmbedded
+	if r != roleWorker {
+		fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address the HTTP server listens on")
+	}
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL clients and providers reach the API at, for download links and webhooks (default http://<addr>)")
 	if embedded {
 		fs.StringVar(&c.DataDir, "data-dir", "./vidgate-data", "where the embedded default keeps its SQLite file, bucket and generated secrets")
 	}
@@ -55,11 +82,28 @@ func (c *config) register(fs *flagSet, embedded bool) {
 	fs.StringVar(&c.DatabaseURL, "database-url", "", dbUsage)
 	fs.StringVar(&c.BucketURL, "bucket-url", "", bucketUsage)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest GraphQL request body accepted, in bytes")
-	fs.DurationVar(&c.MaxJobAge, "max-job-age", 24*time.Hour, "how long a job may stay unfinished before it expires")
-	fs.DurationVar(&c.DownloadURLTTL, "download-url-ttl", 15*time.Minute, "how long signed download URLs stay valid")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests")
-	fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
+	redisUsage := "Redis: redis://host:6379/0, or host:port,host:port for Redis Cluster (required)"
+	if embedded {
+		redisUsage = "Redis (default: an in-process Redis-protocol server)"
+	}
+	fs.StringVar(&c.RedisURL, "redis-url", "", redisUsage)
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "vg", "prefix of every Redis key and channel, so deployments can share a Redis")
+	if r != roleWorker {
+		fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest GraphQL request body accepted, in bytes")
+		fs.DurationVar(&c.MaxJobAge, "max-job-age", 24*time.Hour, "how long a job may stay unfinished before it expires")
+		fs.DurationVar(&c.DownloadURLTTL, "download-url-ttl", 15*time.Minute, "how long signed download URLs stay valid")
+		fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
+		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
+	}
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
+	if r != roleServe {
+		fs.IntVar(&c.Concurrency, "concurrency", 8, "tasks handled at once per task kind (submit, poll, ingest, cancel)")
+		fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
+		fs.DurationVar(&c.PollAfter, "poll-after", 30*time.Second, "first poll of a job whose provider sends webhooks: the safety net for lost webhooks")
+		fs.Int64Var(&c.MaxArtifactBytes, "max-artifact-bytes", 2<<30, "largest provider output copied into the bucket")
+		fs.StringVar(&c.SimURL, "sim-url", "", "base URL of the simulated provider (default <public-url>/sim)")
+	}
+	fs.DurationVar(&c.SimLatency, "sim-latency", 8*time.Second, "how long the simulated provider takes per video")
 	secretHint := " (generate: openssl rand -base64 32)"
 	if embedded {
 		secretHint = " (default: generated into <data-dir>/secrets.json)"
@@ -68,7 +112,9 @@ func (c *config) register(fs *flagSet, embedded bool) {
 	fs.StringVar(&c.PromptKeys, "prompt-keys", "", "AES-256 keys that encrypt prompts: id:base64key[,id:base64key…], the first encrypts"+secretHint)
 	fs.StringVar(&c.PromptHashKey, "prompt-hash-key", "", "base64 key of the prompt HMAC"+secretHint)
 	fs.StringVar(&c.URLSigningKey, "url-signing-key", "", "base64 key that signs download URLs"+secretHint)
-	fs.markSecret("jwt-secret", "prompt-keys", "prompt-hash-key", "url-signing-key")
+	fs.StringVar(&c.SimAPIKey, "sim-api-key", "", "API key of the simulated provider (default: none required)")
+	fs.StringVar(&c.SimWebhookKey, "sim-webhook-secret", "", "Standard Webhooks secret (whsec_…) of the simulated provider"+strings.Replace(secretHint, "openssl rand -base64 32", "echo whsec_$(openssl rand -base64 32)", 1))
+	fs.markSecret("jwt-secret", "prompt-keys", "prompt-hash-key", "url-signing-key", "sim-api-key", "sim-webhook-secret")
 }
 
 // fillEmbedded completes c with the embedded default's local choices.
@@ -100,11 +146,13 @@ func (c *config) fillEmbedded() error {
 	fill(&c.PromptKeys, stored.PromptKeys)
 	fill(&c.PromptHashKey, stored.PromptHashKey)
 	fill(&c.URLSigningKey, stored.URLSigningKey)
+	fill(&c.SimAPIKey, stored.SimAPIKey)
+	fill(&c.SimWebhookKey, stored.SimWebhookKey)
 	return nil
 }
 
 // check reports every missing or malformed setting at once.
-func (c *config) check() error {
+func (c *config) check(r role) error {
 	var errs []error
 	need := func(v, flag string) {
 		if v == "" {
@@ -113,7 +161,13 @@ func (c *config) check() error {
 	}
 	need(c.DatabaseURL, "database-url")
 	need(c.BucketURL, "bucket-url")
-	need(c.JWTSecret, "jwt-secret")
+	if r != roleEmbedded {
+		need(c.RedisURL, "redis-url")
+	}
+	need(c.SimWebhookKey, "sim-webhook-secret")
+	if r != roleWorker {
+		need(c.JWTSecret, "jwt-secret")
+	}
 	need(c.PromptKeys, "prompt-keys")
 	need(c.PromptHashKey, "prompt-hash-key")
 	need(c.URLSigningKey, "url-signing-key")
@@ -133,8 +187,13 @@ func (c *config) check() error {
 			errs = append(errs, fmt.Errorf("--prompt-keys: %w", err))
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+	if r != roleWorker {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+		}
+	}
+	if c.SimWebhookKey != "" && !strings.HasPrefix(c.SimWebhookKey, "whsec_") {
+		errs = append(errs, errors.New("--sim-webhook-secret must start with whsec_"))
 	}
 	return errors.Join(errs...)
 }
@@ -163,6 +222,11 @@ func loadOrCreateSecrets(path string) (secrets, error) {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return s, fmt.Errorf("%s: %w", path, err)
 		}
+		if s.SimWebhookKey == "" { // written by an older vidgate
+			s.SimAPIKey = "sim_" + base64.RawURLEncoding.EncodeToString(randomBytes(24))
+			s.SimWebhookKey = "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32))
+			return s, writeSecrets(path, s)
+		}
 		return s, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -173,12 +237,18 @@ func loadOrCreateSecrets(path string) (secrets, error) {
 		PromptKeys:    "k1:" + base64.StdEncoding.EncodeToString(randomBytes(32)),
 		PromptHashKey: base64.StdEncoding.EncodeToString(randomBytes(32)),
 		URLSigningKey: base64.StdEncoding.EncodeToString(randomBytes(32)),
+		SimAPIKey:     "sim_" + base64.RawURLEncoding.EncodeToString(randomBytes(24)),
+		SimWebhookKey: "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32)),
 	}
-	b, _ = json.MarshalIndent(s, "", "  ")
+	return s, writeSecrets(path, s)
+}
+
+func writeSecrets(path string, s secrets) error {
+	b, _ := json.MarshalIndent(s, "", "  ")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return s, fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return s, nil
+	return nil
 }
 
 func randomBytes(n int) []byte {

@@ -2,7 +2,8 @@
 //
 //	vidgate            the embedded default: everything in one process on a
 //	                   SQLite file and a local bucket, no configuration
-//	vidgate serve      the API against the configured database and bucket
+//	vidgate serve      the API against the configured database, Redis and bucket
+//	vidgate worker     the workers: queue consumers that talk to the providers
 //	vidgate migrate    apply database migrations
 //	vidgate token      print a bearer token for the configured JWT secret
 //
@@ -38,7 +39,8 @@ const usage = `vidgate — a GraphQL gateway and job engine for AI video generat
 
 Usage:
   vidgate [flags]            run everything in one process with embedded defaults
-  vidgate serve [flags]      run the API against VIDGATE_DATABASE_URL and VIDGATE_BUCKET_URL
+  vidgate serve [flags]      run the API against VIDGATE_DATABASE_URL, VIDGATE_REDIS_URL, VIDGATE_BUCKET_URL
+  vidgate worker [flags]     run workers against the same settings
   vidgate migrate [flags]    apply database migrations
   vidgate token [flags]      print a bearer token (--sub, --role)
 
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServer(ctx, args, true, stdout, stderr)
 	case "serve":
 		return runServer(ctx, args, false, stdout, stderr)
+	case "worker":
+		return runWorker(ctx, args, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
 	case "token":

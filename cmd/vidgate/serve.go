@@ -9,30 +9,31 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
 
-	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/migrations"
+	"github.com/vidgate/vidgate/jobs/worker"
+	"github.com/vidgate/vidgate/providers/sim"
 	"github.com/vidgate/vidgate/server"
 	"github.com/vidgate/vidgate/server/auth"
 )
 
-// runServer runs the HTTP API until ctx ends. embedded fills every missing
-// setting with a local default, migrates at start, and prints the IDE URL
-// and ready-to-use tokens.
+// runServer runs the HTTP API until ctx ends. The embedded default also
+// runs the workers and the simulated provider in the same process, fills
+// every missing setting with a local default, migrates at start, and prints
+// the IDE URL and ready-to-use tokens.
 func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr io.Writer) error {
-	name, summary := "serve", "Run the vidgate API against the configured database and bucket."
-	if !embedded {
-		summary += "\nThe database must be migrated first: vidgate migrate."
-	} else {
-		name, summary = "", "Run vidgate in one process with embedded defaults: a SQLite file and a local bucket under --data-dir."
+	r, name, summary := roleServe, "serve", "Run the vidgate API against the configured database, Redis and bucket.\nThe database must be migrated first: vidgate migrate."
+	if embedded {
+		r, name, summary = roleEmbedded, "", "Run vidgate in one process with embedded defaults: API, workers and the simulated\nprovider, a SQLite file, a local bucket and an in-process Redis under --data-dir."
 	}
 	var cfg config
 	fs := newFlagSet(name, summary, stderr)
-	cfg.register(fs, embedded)
+	cfg.register(fs, r)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -41,61 +42,97 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 			return err
 		}
 	}
-	if err := cfg.check(); err != nil {
+	if err := cfg.check(r); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-
-	db, err := jobs.OpenDB(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := prepareSchema(ctx, db, embedded, log); err != nil {
-		return err
-	}
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
 	base := cfg.publicURL(ln.Addr().String())
+	a, err := openApp(ctx, &cfg, r, base, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
 
-	bucket, err := blob.Open(ctx, cfg.BucketURL, blob.Options{SigningKey: mustDecode(cfg.URLSigningKey), BaseURL: base})
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
-	keys, _ := jobs.ParseVaultKeys(cfg.PromptKeys) // check() validated them
-	vault, err := jobs.NewVault(keys, mustDecode(cfg.PromptHashKey))
-	if err != nil {
-		return err
-	}
 	authn, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTSecret)})
 	if err != nil {
 		return err
 	}
-	svc, err := jobs.NewService(jobs.NewStore(db, nil), vault, jobs.ServiceConfig{
-		Providers: []string{"sim"}, DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge, Logger: log,
+	svc, err := jobs.NewService(a.store, a.vault, jobs.ServiceConfig{
+		Providers: a.reg.Names(), DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge,
+		Queue: a.queue, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	handler := server.New(svc, bucket, authn, server.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Logger: log,
+	mount := map[string]http.Handler{"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, log)}
+	if cfg.MountSim {
+		simsrv := sim.New(sim.Config{
+			Prefix: "/sim", APIKey: cfg.SimAPIKey, WebhookSecret: cfg.SimWebhookKey, PublicURL: base,
+			Defaults: sim.Behavior{Latency: cfg.SimLatency}, Logger: log,
+		})
+		defer simsrv.Close()
+		mount["/sim/"] = simsrv
+	}
+	handler := server.New(svc, a.bucket, authn, server.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
 	})
 
+	var workers sync.WaitGroup
 	if embedded {
+		w := a.newWorker()
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			if err := w.Run(ctx, cfg.ShutdownGrace); err != nil {
+				log.Error("workers stopped", "err", err)
+			}
+		}()
 		if err := printBanner(stdout, base, cfg.DataDir, authn); err != nil {
 			return err
 		}
 	}
 	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded)
-	return serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log)
+	err = serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log)
+	workers.Wait()
+	return err
+}
+
+// runWorker runs the workers until ctx ends.
+func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg config
+	fs := newFlagSet("worker", "Run vidgate workers: they consume the Redis streams and own all traffic to the providers.\nRun as many as you like against one database, Redis and bucket.", stderr)
+	cfg.register(fs, roleWorker)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := cfg.check(roleWorker); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(cfg.PublicURL, "/")
+	if base == "" {
+		base = "http://127.0.0.1:8080"
+	}
+	a, err := openApp(ctx, &cfg, roleWorker, base, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	log.Info("vidgate worker running", "consumer", a.queue.Consumer(), "public_url", base)
+	err = a.newWorker().Run(ctx, cfg.ShutdownGrace)
+	log.Info("vidgate worker stopped")
+	return err
 }
 
 // prepareSchema migrates the embedded default's database; a served

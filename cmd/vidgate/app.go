@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/jobs/worker"
+	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/providers/sim"
+)
+
+// app holds what every role shares: the database, the bucket, the vault,
+// Redis and its queue, the providers. Whatever it opens, close releases.
+type app struct {
+	cfg     *config
+	log     *slog.Logger
+	base    string // the public URL of the API
+	db      *bun.DB
+	store   *jobs.Store
+	vault   *jobs.Vault
+	bucket  *blob.Bucket
+	rdb     redis.UniversalClient
+	queue   *queue.Queue
+	reg     *providers.Registry
+	closers []func()
+}
+
+func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, base: base}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = jobs.OpenDB(ctx, cfg.DatabaseURL); err != nil {
+		return a, err
+	}
+	a.closers = append(a.closers, func() { a.db.Close() })
+	if err := prepareSchema(ctx, a.db, r == roleEmbedded, log); err != nil {
+		return a, err
+	}
+	a.store = jobs.NewStore(a.db, nil)
+	keys, _ := jobs.ParseVaultKeys(cfg.PromptKeys) // check() validated them
+	if a.vault, err = jobs.NewVault(keys, mustDecode(cfg.PromptHashKey)); err != nil {
+		return a, err
+	}
+	if a.bucket, err = blob.Open(ctx, cfg.BucketURL, blob.Options{SigningKey: mustDecode(cfg.URLSigningKey), BaseURL: base}); err != nil {
+		return a, err
+	}
+	a.closers = append(a.closers, func() { a.bucket.Close() })
+	if a.rdb, err = a.openRedis(ctx); err != nil {
+		return a, err
+	}
+	concurrency := map[queue.Kind]int{}
+	for _, k := range queue.Kinds {
+		concurrency[k] = max(cfg.Concurrency, 1)
+		if r == roleServe {
+			concurrency[k] = -1 // the API enqueues; it consumes nothing
+		}
+	}
+	if a.queue, err = queue.New(a.rdb, queue.Config{Prefix: cfg.RedisPrefix, Concurrency: concurrency, Logger: log}); err != nil {
+		return a, err
+	}
+	simURL := cfg.SimURL
+	if simURL == "" {
+		simURL = base + "/sim"
+	}
+	a.reg = providers.NewRegistry(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil))
+	return a, nil
+}
+
+// openRedis connects to VIDGATE_REDIS_URL, or starts the embedded default's
+// in-process Redis-protocol server when there is none.
+func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
+	var rdb redis.UniversalClient
+	switch url := a.cfg.RedisURL; {
+	case url == "":
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start in-process redis: %w", err)
+		}
+		a.closers = append(a.closers, mr.Close)
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		rdb = redis.NewClient(opts)
+	default:
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(url, ",")})
+	}
+	a.closers = append(a.closers, func() { rdb.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	return rdb, nil
+}
+
+func (a *app) newWorker() *worker.Worker {
+	return worker.New(a.store, a.vault, a.queue, a.reg, a.bucket, worker.Config{
+		WebhookBaseURL:   a.base,
+		MaxAttempts:      a.cfg.MaxAttempts,
+		PollAfter:        a.cfg.PollAfter,
+		MaxArtifactBytes: a.cfg.MaxArtifactBytes,
+		Logger:           a.log,
+	})
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}

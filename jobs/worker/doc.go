@@ -1,0 +1,18 @@
+// Package worker moves jobs through their lifecycle. It owns all traffic to
+// the providers: workers consume the queue's streams (submit, poll, ingest,
+// cancel), and the webhook intake turns verified provider deliveries into
+// guarded transitions. Every handler is idempotent: a task delivered twice,
+// late, or for an attempt that is over changes nothing, because every
+// change is a guarded update in the store.
+//
+// The life of a job, and who writes each event:
+//
+//	queued                    API        createVideoJob commits, enqueues submit
+//	submitted                 worker     guarded QUEUED|RETRYING → SUBMITTED, attempt+1
+//	provider_request_created  worker     the provider's id for this attempt
+//	processing, progress      webhook    (or poll) SUBMITTED → PROCESSING, progress up
+//	provider_completed        webhook    (or poll) progress 100, enqueues ingest
+//	artifact_stored           worker     the output copied into the bucket, checked
+//	completed                 worker     → COMPLETED
+//	retrying / failed         worker     transient errors back off; permanent ones fail
+package worker

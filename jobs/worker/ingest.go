@@ -1,0 +1,130 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/mp4"
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/queue"
+)
+
+// ingest copies a finished job's video from the provider into the bucket —
+// streamed, capped, hashed and sniffed — checks that it is an MP4 and reads
+// its duration and size from the stored file, then records the artifact
+// and completes the job in one transaction.
+func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error {
+	log := logger(ctx, w.log)
+	if job.Attempt != t.Attempt || (job.Status != jobs.StatusSubmitted && job.Status != jobs.StatusProcessing) {
+		return nil // done already, or the job moved on
+	}
+	url := t.Data["url"]
+	if url == "" {
+		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider gave no output URL")
+	}
+	if exp, err := time.Parse(time.RFC3339, t.Data["expires_at"]); err == nil && w.store.Now().After(exp) {
+		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output expired at "+exp.Format(time.RFC3339)+" before it could be copied")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output URL is not valid")
+	}
+	res, err := w.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("download output: %w", err) // transient: delivered again
+	}
+	defer res.Body.Close()
+	switch {
+	case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusGone || res.StatusCode == http.StatusForbidden:
+		return w.fail(ctx, job, jobs.FailArtifactUnavailable, fmt.Sprintf("the provider's output is gone (HTTP %d)", res.StatusCode))
+	case res.StatusCode != http.StatusOK:
+		return fmt.Errorf("download output: HTTP %d", res.StatusCode)
+	}
+
+	key := fmt.Sprintf("artifacts/%s/%d/video.mp4", job.PublicID, job.Attempt)
+	put, err := w.bucket.PutTyped(ctx, key, res.Body, w.cfg.MaxArtifactBytes, res.Header.Get("Content-Type"))
+	if errors.Is(err, blob.ErrTooLarge) {
+		return w.fail(ctx, job, jobs.FailArtifactInvalid, fmt.Sprintf("the output is larger than the %d-byte limit", w.cfg.MaxArtifactBytes))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("store output: %w", err)
+	}
+	info, err := w.readInfo(ctx, key, put)
+	if errors.Is(err, mp4.ErrInvalid) {
+		w.discard(ctx, key)
+		return w.fail(ctx, job, jobs.FailArtifactInvalid, "the output is not a valid MP4 video: "+err.Error())
+	}
+	if err != nil {
+		return err
+	}
+
+	dur := info.Duration.Seconds()
+	art := &jobs.Artifact{
+		PublicID: newID(), JobID: job.ID, Kind: jobs.ArtifactVideo, StorageKey: key,
+		MimeType: put.ContentType, SizeBytes: put.Size, SHA256: put.SHA256,
+		DurationSeconds: &dur, Width: &info.Width, Height: &info.Height,
+	}
+	if w.cfg.ArtifactRetention > 0 {
+		exp := w.store.Now().Add(w.cfg.ArtifactRetention)
+		art.ExpiresAt = &exp
+	}
+	err = w.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		stored, err := w.store.Transition(ctx, tx, jobs.Transition{
+			JobID: job.ID, From: job.Status, To: job.Status, Type: "artifact_stored", ExpectAttempt: job.Attempt,
+			Source: jobs.SourceWorker,
+			Message: fmt.Sprintf("video %dx%d, %.1fs, %d bytes, sha256 %s", info.Width, info.Height, dur, put.Size, put.SHA256[:12]),
+		})
+		if err != nil {
+			return err
+		}
+		if err := w.store.InsertArtifact(ctx, tx, art); err != nil {
+			return err
+		}
+		_, err = w.store.Transition(ctx, tx, jobs.Transition{
+			JobID: job.ID, From: stored.Status, To: jobs.StatusCompleted, ExpectAttempt: job.Attempt, Source: jobs.SourceWorker,
+		})
+		return err
+	})
+	if isGuard(err) {
+		log.InfoContext(ctx, "job moved on during ingest; output discarded")
+		w.discard(ctx, key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "job completed", "bytes", put.Size, "width", info.Width, "height", info.Height, "duration_s", dur)
+	return nil
+}
+
+// readInfo checks that a stored output is an MP4 and reads its metadata
+// with a few range reads.
+func (w *Worker) readInfo(ctx context.Context, key string, put blob.PutResult) (mp4.Info, error) {
+	if put.ContentType != "video/mp4" {
+		return mp4.Info{}, fmt.Errorf("%w: the bytes are %s", mp4.ErrInvalid, put.ContentType)
+	}
+	ra, size, err := w.bucket.OpenReaderAt(ctx, key)
+	if err != nil {
+		return mp4.Info{}, err
+	}
+	defer ra.Close()
+	return mp4.ReadInfo(ra, size)
+}
+
+func (w *Worker) discard(ctx context.Context, key string) {
+	if err := w.bucket.Delete(context.WithoutCancel(ctx), key); err != nil {
+		logger(ctx, w.log).WarnContext(ctx, "delete discarded output", "key", key, "err", err)
+	}
+}

@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers"
+)
+
+// poll asks the provider where a job's request is and applies the answer:
+// the only source of truth for providers without webhooks, and the safety
+// net for lost webhooks. It reschedules itself, backing off, until the
+// request is finished.
+func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
+	log := logger(ctx, w.log)
+	if job.Attempt != t.Attempt || job.ProviderRequestID == nil ||
+		(job.Status != jobs.StatusSubmitted && job.Status != jobs.StatusProcessing) {
+		return nil // the attempt is over
+	}
+	d, err := w.driver(job.Provider)
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(t.Data["n"])
+	next := func() {
+		w.schedule(ctx, pollTask(job, n+1), w.store.Now().Add(w.pollDelay(d, n+1)))
+	}
+	// A job a webhook moved recently needs no poll yet.
+	if w.webhookURL(d) != "" && job.Progress < 100 && w.store.Now().Sub(job.UpdatedAt) < w.cfg.PollAfter/2 {
+		next()
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
+	st, err := d.Status(cctx, *job.ProviderRequestID)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if providers.ErrorCode(err) == providers.CodeNotFound {
+			return w.fail(ctx, job, jobs.FailProviderUnavailable, "the provider no longer knows this request")
+		}
+		log.WarnContext(ctx, "poll failed; polling again later", "err", providerMessage(err))
+		next()
+		return nil
+	}
+	var outcome string
+	var ingest *queue.Task
+	err = w.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		outcome, ingest, err = applyStatus(ctx, w.store, tx, job, st, jobs.SourceWorker)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	log.DebugContext(ctx, "polled", "state", st.State, "outcome", outcome)
+	if ingest != nil {
+		w.enqueue(ctx, *ingest)
+	}
+	if !st.State.Terminal() {
+		next()
+	}
+	return nil
+}

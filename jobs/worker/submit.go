@@ -1,0 +1,192 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers"
+)
+
+// submit sends attempt t.Attempt of a job to its provider.
+//
+// A submit task moves a QUEUED or RETRYING job whose attempt is t.Attempt-1
+// to SUBMITTED (a guarded update: of two workers holding the same task, one
+// wins). A SUBMITTED job at t.Attempt without a provider request id means a
+// worker died between the two: the redelivered task submits again with the
+// same idempotency key, which the provider answers with the same request
+// instead of a second paid generation. Any other job makes the task stale.
+func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error {
+	log := logger(ctx, w.log)
+	d, err := w.driver(job.Provider)
+	if err != nil {
+		return err // another worker may have it; the dead letter fails the job otherwise
+	}
+	switch {
+	case (job.Status == jobs.StatusQueued || job.Status == jobs.StatusRetrying) && job.Attempt == t.Attempt-1:
+		moved, err := w.store.TransitionTx(ctx, jobs.Transition{
+			JobID: job.ID, From: job.Status, To: jobs.StatusSubmitted, Attempt: t.Attempt,
+			Source: jobs.SourceWorker, Message: fmt.Sprintf("attempt %d to %s", t.Attempt, job.Provider),
+		})
+		if isGuard(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		job = moved
+	case job.Status == jobs.StatusSubmitted && job.Attempt == t.Attempt && job.ProviderRequestID == nil:
+		log.InfoContext(ctx, "resuming an interrupted submit with the same idempotency key")
+	default:
+		log.DebugContext(ctx, "stale submit task", "status", job.Status, "job_attempt", job.Attempt)
+		return nil
+	}
+
+	req, err := w.request(ctx, job, d)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
+	requestID, err := d.Submit(cctx, req)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			// Shutting down: leave the task unacknowledged; the next delivery
+			// resumes with the same key.
+			return ctx.Err()
+		}
+		return w.submitFailed(ctx, job, err)
+	}
+	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
+		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
+		ExpectAttempt: job.Attempt, ProviderRequestID: requestID, Source: jobs.SourceWorker,
+		Message: "provider request " + requestID,
+	})
+	if isGuard(err) {
+		// The job moved on while we submitted (canceled, expired): stop the
+		// generation we just started.
+		w.enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
+			Data: map[string]string{"provider": job.Provider, "request_id": requestID}})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "submitted to provider", "provider", job.Provider, "provider_request_id", requestID)
+	w.schedule(ctx, pollTask(saved, 1), w.store.Now().Add(w.pollDelay(d, 1)))
+	return nil
+}
+
+// request builds the provider request of a job's current attempt.
+func (w *Worker) request(ctx context.Context, job *jobs.Job, d providers.Driver) (providers.Request, error) {
+	prompt, err := w.openPrompt(ctx, job)
+	if err != nil {
+		return providers.Request{}, err
+	}
+	req := providers.Request{
+		IdempotencyKey:  fmt.Sprintf("%s-%d", job.PublicID, job.Attempt),
+		Workflow:        providers.Workflow(job.WorkflowType),
+		Prompt:          prompt,
+		DurationSeconds: job.DurationSeconds,
+		AspectRatio:     job.AspectRatio,
+		Resolution:      job.Resolution,
+		Model:           job.Model,
+		WebhookURL:      w.webhookURL(d),
+	}
+	if job.SourceAssetID != nil {
+		asset, err := w.store.SourceAssetByID(ctx, *job.SourceAssetID)
+		if err != nil {
+			return req, fmt.Errorf("source asset: %w", err)
+		}
+		if req.SourceImageURL, err = w.bucket.SignedURL(ctx, asset.StorageKey, w.cfg.SourceURLTTL); err != nil {
+			return req, fmt.Errorf("sign source asset url: %w", err)
+		}
+	}
+	return req, nil
+}
+
+func (w *Worker) openPrompt(ctx context.Context, job *jobs.Job) (string, error) {
+	p, err := w.store.PromptOf(ctx, job.ID)
+	if err != nil {
+		return "", err
+	}
+	return w.vault.Open(job.PublicID, p.KeyID, p.Ciphertext)
+}
+
+// submitFailed records a failed submit: transient errors schedule another
+// attempt with backoff (honouring the provider's Retry-After) until
+// MaxAttempts; permanent ones fail the job with a portable code.
+func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, err error) error {
+	log := logger(ctx, w.log)
+	code := providers.ErrorCode(err)
+	msg := providerMessage(err)
+	if !code.Transient() && code != providers.CodeUnknown {
+		log.WarnContext(ctx, "provider refused the job", "code", code, "err", msg)
+		return w.fail(ctx, job, failCode(code), msg)
+	}
+	if job.Attempt >= w.cfg.MaxAttempts {
+		log.WarnContext(ctx, "giving up after the last attempt", "code", code, "err", msg)
+		return w.fail(ctx, job, jobs.FailProviderUnavailable, fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, msg))
+	}
+	at := w.store.Now().Add(w.queue.Backoff(job.Attempt, providers.RetryAfter(err)))
+	_, terr := w.store.TransitionTx(ctx, jobs.Transition{
+		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusRetrying, ExpectAttempt: job.Attempt,
+		NextAttemptAt: &at, ErrorCode: string(code), ErrorMessage: msg, Source: jobs.SourceWorker,
+	})
+	if isGuard(terr) {
+		return nil
+	}
+	if terr != nil {
+		return terr
+	}
+	log.InfoContext(ctx, "retry scheduled", "code", code, "at", at.Format(time.RFC3339), "err", msg)
+	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
+	return nil
+}
+
+// fail moves a job to FAILED with a portable code; a job that moved on
+// meanwhile is left alone.
+func (w *Worker) fail(ctx context.Context, job *jobs.Job, code, msg string) error {
+	_, err := w.store.TransitionTx(ctx, jobs.Transition{
+		JobID: job.ID, From: job.Status, To: jobs.StatusFailed, ExpectAttempt: job.Attempt,
+		ErrorCode: code, ErrorMessage: msg, Source: jobs.SourceWorker,
+	})
+	if isGuard(err) {
+		return nil
+	}
+	return err
+}
+
+// failCode maps a provider error class to the job failure code that picks
+// the user's next step.
+func failCode(c providers.Code) string {
+	switch c {
+	case providers.CodeContentPolicy:
+		return jobs.FailContentPolicy
+	case providers.CodeInvalidInput, providers.CodeUnimplemented:
+		return jobs.FailInvalidInput
+	case providers.CodeRateLimited, providers.CodeUnavailable, providers.CodeUnauthenticated:
+		return jobs.FailProviderUnavailable
+	}
+	return jobs.FailInternal
+}
+
+// providerMessage is the text of a provider error that is safe to store:
+// the driver's classified message (which never holds the prompt or keys),
+// with the vendor's code.
+func providerMessage(err error) string {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		if pe.VendorCode != "" {
+			return fmt.Sprintf("%s (provider code %s)", pe.Message, pe.VendorCode)
+		}
+		return pe.Message
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "the provider did not answer in time"
+	}
+	return "the provider call failed"
+}

@@ -1,0 +1,143 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers"
+)
+
+// MaxWebhookBytes caps a webhook body.
+const MaxWebhookBytes = 1 << 20
+
+// Intake is the webhook endpoint, POST /webhooks/{provider}. It only
+// verifies, records and transitions: the provider's signature is checked
+// by its driver; the receipt (unique per provider event id) and the
+// transition commit in one transaction; slow work (copying the output)
+// goes onto the ingest stream.
+//
+// Responses: 200 {"outcome": "applied"|"stale"}; 200 {"duplicate": true}
+// for a delivery seen before; 202 {"outcome": "unknown_job"} for a request
+// id no job holds; 401 for a signature or timestamp that does not verify;
+// 400 for a body that is not a valid payload; 404 for an unknown provider
+// or one without webhooks; 413 for a body over MaxWebhookBytes. Only
+// verified deliveries ever touch the database.
+type Intake struct {
+	store     *jobs.Store
+	providers *providers.Registry
+	queue     *queue.Queue
+	log       *slog.Logger
+}
+
+// NewIntake returns the webhook endpoint.
+func NewIntake(store *jobs.Store, reg *providers.Registry, q *queue.Queue, log *slog.Logger) *Intake {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Intake{store: store, providers: reg, queue: q, log: log}
+}
+
+func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name := r.PathValue("provider")
+	d, ok := in.providers.Get(name)
+	verifier, hooks := d.(providers.WebhookVerifier)
+	if !ok || !hooks {
+		reply(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": "NOT_FOUND", "message": "no provider with webhooks named " + truncate(name)}})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBytes))
+	if err != nil {
+		reply(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]string{"code": "PAYLOAD_TOO_LARGE", "message": "webhook body over 1 MiB"}})
+		return
+	}
+	hook, err := verifier.VerifyWebhook(r, body)
+	if err != nil {
+		status, code := http.StatusBadRequest, "BAD_REQUEST"
+		if providers.ErrorCode(err) == providers.CodeUnauthenticated {
+			status, code = http.StatusUnauthorized, "UNAUTHENTICATED"
+		}
+		in.log.WarnContext(ctx, "webhook refused", "provider", name, "code", code, "err", providerMessage(err))
+		reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": providerMessage(err)}})
+		return
+	}
+	outcome, ingest, err := in.record(ctx, name, hook, body)
+	if err != nil {
+		in.log.ErrorContext(ctx, "webhook not recorded", "provider", name, "err", err)
+		reply(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "INTERNAL", "message": "not recorded; deliver again"}})
+		return
+	}
+	if ingest != nil {
+		if _, err := in.queue.Enqueue(ctx, *ingest); err != nil {
+			in.log.ErrorContext(ctx, "enqueue ingest", "err", err)
+		}
+	}
+	in.log.InfoContext(ctx, "webhook", "provider", name, "event_id", hook.EventID, "provider_request_id", hook.Status.RequestID,
+		"state", hook.Status.State, "outcome", outcome)
+	switch outcome {
+	case jobs.OutcomeDuplicate:
+		reply(w, http.StatusOK, map[string]any{"duplicate": true})
+	case jobs.OutcomeUnknownJob:
+		reply(w, http.StatusAccepted, map[string]any{"outcome": outcome})
+	default:
+		reply(w, http.StatusOK, map[string]any{"outcome": outcome})
+	}
+}
+
+// record inserts the receipt and applies the delivery in one transaction.
+func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte) (string, *queue.Task, error) {
+	sum := sha256.Sum256(body)
+	requestID := hook.Status.RequestID
+	receipt := &jobs.WebhookReceipt{
+		Provider: provider, ProviderEventID: hook.EventID, ProviderRequestID: &requestID,
+		PayloadHash: hex.EncodeToString(sum[:]), Outcome: jobs.OutcomeApplied,
+	}
+	var outcome string
+	var ingest *queue.Task
+	err := in.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		fresh, err := in.store.InsertReceipt(ctx, tx, receipt)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			outcome = jobs.OutcomeDuplicate
+			return nil
+		}
+		job, err := in.store.JobByProviderRequest(ctx, tx, provider, requestID)
+		if errors.Is(err, jobs.ErrNotFound) {
+			outcome = jobs.OutcomeUnknownJob
+		} else if err != nil {
+			return err
+		} else if outcome, ingest, err = applyStatus(ctx, in.store, tx, job, hook.Status, jobs.SourceWebhook); err != nil {
+			return err
+		}
+		if outcome != jobs.OutcomeApplied {
+			return in.store.SetReceiptOutcome(ctx, tx, receipt.ID, outcome)
+		}
+		return nil
+	})
+	return outcome, ingest, err
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
