@@ -1,0 +1,153 @@
+package providers
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Workflow is what a request asks the provider to do.
+type Workflow string
+
+const (
+	// WorkflowTextToVideo generates a video from Request.Prompt alone.
+	WorkflowTextToVideo Workflow = "text_to_video"
+	// WorkflowImageToVideo animates Request.SourceImageURL, guided by
+	// Request.Prompt.
+	WorkflowImageToVideo Workflow = "image_to_video"
+)
+
+// Request is one generation to start.
+type Request struct {
+	// IdempotencyKey is stable for one job attempt. Where the vendor supports
+	// keys, the driver sends it so that the same key never starts two paid
+	// generations, however often Submit is retried. A new attempt after a
+	// failed generation uses a new key.
+	IdempotencyKey string
+	Workflow       Workflow
+	Prompt         string
+	// SourceImageURL is, for WorkflowImageToVideo, a signed URL the provider
+	// can fetch the source image from.
+	SourceImageURL  string
+	DurationSeconds int
+	// AspectRatio is one of "16:9", "9:16", "1:1", "4:3", "3:4", "21:9".
+	AspectRatio string
+	// Resolution is "720p" or "1080p".
+	Resolution string
+	// Model is the vendor's model id; "" means the driver's default.
+	Model string
+	// WebhookURL is where the vendor should push status changes; "" means no
+	// webhooks, and the engine polls Status.
+	WebhookURL string
+}
+
+// State is a request's state at the provider.
+type State string
+
+const (
+	// StateQueued: accepted, not started yet.
+	StateQueued State = "queued"
+	// StateProcessing: generating; Status.Progress may say how far.
+	StateProcessing State = "processing"
+	// StateSucceeded (terminal): Status.Outputs holds the files.
+	StateSucceeded State = "succeeded"
+	// StateFailed (terminal): Status.Error says why.
+	StateFailed State = "failed"
+	// StateCanceled (terminal): canceled by us or by the provider.
+	StateCanceled State = "canceled"
+)
+
+// Terminal reports whether s is final: a request in a terminal state never
+// changes again.
+func (s State) Terminal() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCanceled
+}
+
+// Output kinds.
+const (
+	OutputVideo     = "video"
+	OutputThumbnail = "thumbnail"
+)
+
+// Output is one file a finished request produced, still at the provider.
+type Output struct {
+	// URL is where to download the file from, without credentials.
+	URL string
+	// Kind is OutputVideo or OutputThumbnail.
+	Kind string
+	// ContentType is what the provider claims, e.g. "video/mp4". The engine
+	// sniffs the bytes and does not trust it.
+	ContentType string
+	// ExpiresAt is when the provider deletes the file; zero if unknown.
+	ExpiresAt time.Time
+}
+
+// Status is a request's state as the provider reports it.
+type Status struct {
+	RequestID string
+	State     State
+	// Progress is 0..100; 0 if unknown.
+	Progress int
+	// Outputs are set when State is StateSucceeded, and hold at least one
+	// OutputVideo then.
+	Outputs []Output
+	// Error is set when State is StateFailed: a classified code, the vendor's
+	// code and a message safe to log.
+	Error *Error
+}
+
+// Driver is what a provider adapter implements. Implementations are safe for
+// concurrent use. Every error a method returns is classified: ErrorCode gives
+// its Code, and the engine retries only transient codes (Code.Transient).
+type Driver interface {
+	// Name is the provider's name as jobs store it ("sim", "replicate" …).
+	Name() string
+
+	// Submit starts a generation and returns the provider's id for it.
+	//
+	// With an IdempotencyKey the vendor honours, submitting the same key again
+	// returns the same id and starts nothing. Submit returns an error for
+	// which ErrorCode is CodeInvalidInput when the provider refuses the
+	// parameters, CodeContentPolicy when it refuses the prompt or image at
+	// submission, CodeRateLimited (with RetryAfter when known) when it asks
+	// us to slow down, CodeUnavailable when it cannot be reached or answers
+	// with a server error, CodeUnauthenticated when it refuses the API key,
+	// and CodeUnimplemented when it does not offer req.Workflow.
+	Submit(ctx context.Context, req Request) (requestID string, err error)
+
+	// Status returns the current state of requestID. A generation that failed
+	// is not an error: Status returns StateFailed with Status.Error set.
+	// Status returns an error for which ErrorCode is CodeNotFound when the
+	// provider does not know requestID, and the transient codes as Submit.
+	Status(ctx context.Context, requestID string) (Status, error)
+
+	// Cancel asks the provider to stop requestID. Canceling a request that
+	// has already finished is not an error (and does not change its state).
+	// A canceled request reports StateCanceled from Status once the provider
+	// has stopped it. Cancel returns an error for which ErrorCode is
+	// CodeNotFound when the provider does not know requestID, and
+	// CodeUnimplemented when the provider cannot cancel.
+	Cancel(ctx context.Context, requestID string) error
+}
+
+// Webhook is one verified webhook delivery.
+type Webhook struct {
+	// EventID is the vendor's delivery id, the same on every retry of one
+	// delivery: the idempotency key of the engine's receipt.
+	EventID string
+	// Status is the request's state as the delivery reports it, RequestID
+	// set. Deliveries may arrive late, twice or out of order.
+	Status Status
+}
+
+// WebhookVerifier is an optional Driver capability, found by type assertion,
+// for providers that push status changes.
+type WebhookVerifier interface {
+	// VerifyWebhook checks the signature and timestamp of a delivery (r's
+	// headers; body is r's body, already read by the caller, which caps its
+	// size) and parses it. It returns an error for which ErrorCode is
+	// CodeUnauthenticated when the signature or timestamp does not verify, and
+	// CodeInvalidInput when the body is not a valid payload. It does not
+	// read r.Body.
+	VerifyWebhook(r *http.Request, body []byte) (Webhook, error)
+}

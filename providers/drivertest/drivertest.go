@@ -1,0 +1,437 @@
+package drivertest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+)
+
+// Harness drives a fake vendor for the suite. RunConformanceTests runs its
+// subtests in parallel; each calls Driver once with its own t and then the
+// other methods with that same t, so a harness may keep one fake vendor per
+// t (and must be safe for concurrent use).
+type Harness interface {
+	// Driver returns the driver under test, talking to a fake vendor server
+	// started for t (and stopped by t.Cleanup).
+	Driver(t *testing.T) providers.Driver
+	// Succeed makes the fake vendor finish requestID with a video output.
+	Succeed(t *testing.T, requestID string)
+	// Fail makes the fake vendor finish requestID as failed, as the vendor
+	// reports code (CodeContentPolicy, CodeInvalidInput …).
+	Fail(t *testing.T, requestID string, code providers.Code)
+	// FailNextSubmit makes the next Submit answer as the vendor does for
+	// code: CodeInvalidInput, CodeContentPolicy (if the vendor refuses at
+	// submission; else call t.Skip), CodeRateLimited with retryAfter (whole
+	// seconds) as the vendor sends it, CodeUnavailable.
+	FailNextSubmit(t *testing.T, code providers.Code, retryAfter time.Duration)
+	// WebhookFor returns the HTTP request the vendor would POST for
+	// requestID's current state, signed as the vendor signs; nil if the
+	// vendor has no webhooks.
+	WebhookFor(t *testing.T, requestID string) *http.Request
+}
+
+// IdempotencyHarness is an optional Harness capability.
+type IdempotencyHarness interface {
+	// HonorsIdempotencyKeys reports whether the vendor answers a repeated
+	// Request.IdempotencyKey with the request it already started. The suite
+	// then checks that the driver sends the key.
+	HonorsIdempotencyKeys() bool
+}
+
+// OutputClientHarness is an optional Harness capability, for fake vendors
+// whose output URLs http.DefaultClient cannot fetch (TLS test servers).
+type OutputClientHarness interface {
+	OutputClient(t *testing.T) *http.Client
+}
+
+// timeout bounds each subtest's calls. Fakes answer on loopback in
+// milliseconds; this only turns a hang into a failure.
+const timeout = 10 * time.Second
+
+// RunConformanceTests runs the suite against h.
+func RunConformanceTests(t *testing.T, h Harness) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Harness)
+	}{
+		{"SubmitThenStatus", testSubmitThenStatus},
+		{"Succeed", testSucceed},
+		{"Fail", testFail},
+		{"SubmitErrors", testSubmitErrors},
+		{"UnknownRequest", testUnknownRequest},
+		{"CancelRunning", testCancelRunning},
+		{"CancelFinished", testCancelFinished},
+		{"Webhook", testWebhook},
+		{"IdempotencyKey", testIdempotencyKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, h)
+		})
+	}
+}
+
+// request is a plain text-to-video request every vendor accepts, with a
+// fresh idempotency key.
+func request() providers.Request {
+	return providers.Request{
+		IdempotencyKey:  "drivertest-" + rand.Text(),
+		Workflow:        providers.WorkflowTextToVideo,
+		Prompt:          "A lighthouse on a cliff at dusk, waves breaking below, slow aerial orbit.",
+		DurationSeconds: 5,
+		AspectRatio:     "16:9",
+		Resolution:      "720p",
+	}
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// submit starts a request and fails t if it cannot.
+func submit(t *testing.T, ctx context.Context, d providers.Driver) string {
+	t.Helper()
+	req := request()
+	id, err := d.Submit(ctx, req)
+	if err != nil {
+		t.Fatalf("Submit(%+v) error = %v, want nil", req, err)
+	}
+	if id == "" {
+		t.Fatalf("Submit(%+v) = \"\", want a request id", req)
+	}
+	return id
+}
+
+// status returns the status of id and fails t on an error or a mismatched id.
+func status(t *testing.T, ctx context.Context, d providers.Driver, id string) providers.Status {
+	t.Helper()
+	st, err := d.Status(ctx, id)
+	if err != nil {
+		t.Fatalf("Status(%q) error = %v, want nil", id, err)
+	}
+	if st.RequestID != id {
+		t.Errorf("Status(%q).RequestID = %q, want %q", id, st.RequestID, id)
+	}
+	if st.Progress < 0 || st.Progress > 100 {
+		t.Errorf("Status(%q).Progress = %d, want 0..100", id, st.Progress)
+	}
+	return st
+}
+
+func testSubmitThenStatus(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	id := submit(t, ctx, d)
+	st := status(t, ctx, d, id)
+	if st.State != providers.StateQueued && st.State != providers.StateProcessing {
+		t.Errorf("Status(%q).State = %q right after Submit, want %q or %q", id, st.State, providers.StateQueued, providers.StateProcessing)
+	}
+	if st.State.Terminal() || st.Error != nil || len(st.Outputs) > 0 {
+		t.Errorf("Status(%q) = %+v right after Submit, want no error and no outputs", id, st)
+	}
+}
+
+func testSucceed(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	id := submit(t, ctx, d)
+	h.Succeed(t, id)
+	st := status(t, ctx, d, id)
+	if st.State != providers.StateSucceeded || st.Error != nil {
+		t.Fatalf("Status(%q) = %+v after Succeed, want state %q and no error", id, st, providers.StateSucceeded)
+	}
+	var video *providers.Output
+	for i, o := range st.Outputs {
+		if o.URL == "" {
+			t.Errorf("Status(%q).Outputs[%d].URL = \"\", want a URL", id, i)
+		}
+		if o.Kind != providers.OutputVideo && o.Kind != providers.OutputThumbnail {
+			t.Errorf("Status(%q).Outputs[%d].Kind = %q, want %q or %q", id, i, o.Kind, providers.OutputVideo, providers.OutputThumbnail)
+		}
+		if o.Kind == providers.OutputVideo && video == nil {
+			video = &st.Outputs[i]
+		}
+	}
+	if video == nil {
+		t.Fatalf("Status(%q).Outputs = %+v, want at least one %q output", id, st.Outputs, providers.OutputVideo)
+	}
+
+	client := http.DefaultClient
+	if oc, ok := h.(OutputClientHarness); ok {
+		client = oc.OutputClient(t)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, video.URL, nil)
+	if err != nil {
+		t.Fatalf("output URL %q: %v", video.URL, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s error = %v, want nil", video.URL, err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK || err != nil || n == 0 {
+		t.Errorf("GET %s = %d with %d bytes (read error %v), want 200 with bytes", video.URL, resp.StatusCode, n, err)
+	}
+}
+
+func testFail(t *testing.T, h Harness) {
+	tests := []providers.Code{providers.CodeContentPolicy, providers.CodeInvalidInput}
+	for _, code := range tests {
+		t.Run(string(code), func(t *testing.T) {
+			t.Parallel()
+			d := h.Driver(t)
+			ctx := ctxFor(t)
+			id := submit(t, ctx, d)
+			h.Fail(t, id, code)
+			st := status(t, ctx, d, id)
+			if st.State != providers.StateFailed || st.Error == nil {
+				t.Fatalf("Status(%q) = %+v after Fail(%s), want state %q with an error", id, st, code, providers.StateFailed)
+			}
+			if st.Error.Code != code {
+				t.Errorf("Status(%q).Error.Code = %s, want %s (error %v)", id, st.Error.Code, code, st.Error)
+			}
+			if len(st.Outputs) > 0 {
+				t.Errorf("Status(%q).Outputs = %+v for a failed request, want none", id, st.Outputs)
+			}
+		})
+	}
+}
+
+func testSubmitErrors(t *testing.T, h Harness) {
+	tests := []struct {
+		code       providers.Code
+		retryAfter time.Duration
+	}{
+		{providers.CodeInvalidInput, 0},
+		{providers.CodeContentPolicy, 0},
+		{providers.CodeRateLimited, 3 * time.Second},
+		{providers.CodeUnavailable, 0},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.code), func(t *testing.T) {
+			t.Parallel()
+			d := h.Driver(t)
+			ctx := ctxFor(t)
+			h.FailNextSubmit(t, tt.code, tt.retryAfter)
+			req := request()
+			id, err := d.Submit(ctx, req)
+			if got := providers.ErrorCode(err); got != tt.code {
+				t.Fatalf("Submit() = %q, %v; want an error with code %s", id, err, tt.code)
+			}
+			if got := providers.RetryAfter(err); got != tt.retryAfter {
+				t.Errorf("RetryAfter(Submit() error %v) = %s, want %s", err, got, tt.retryAfter)
+			}
+			var e *providers.Error
+			if !errors.As(err, &e) {
+				t.Errorf("Submit() error = %T %v, want a *providers.Error in its chain", err, err)
+			} else if strings.Contains(e.Message, req.Prompt) {
+				t.Errorf("Submit() error message %q contains the prompt, want it kept out of logs", e.Message)
+			}
+			// The refusal was for one call only: the vendor works again.
+			submit(t, ctx, d)
+		})
+	}
+}
+
+func testUnknownRequest(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	const id = "drivertest0unknown0000000000000"
+	if _, err := d.Status(ctx, id); providers.ErrorCode(err) != providers.CodeNotFound {
+		t.Errorf("Status(%q) error = %v, want code %s", id, err, providers.CodeNotFound)
+	}
+	if err := d.Cancel(ctx, id); providers.ErrorCode(err) != providers.CodeNotFound && providers.ErrorCode(err) != providers.CodeUnimplemented {
+		t.Errorf("Cancel(%q) error = %v, want code %s", id, err, providers.CodeNotFound)
+	}
+}
+
+func testCancelRunning(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	id := submit(t, ctx, d)
+	err := d.Cancel(ctx, id)
+	if providers.ErrorCode(err) == providers.CodeUnimplemented {
+		t.Skipf("Cancel(%q) = %v: the driver cannot cancel", id, err)
+	}
+	if err != nil {
+		t.Fatalf("Cancel(%q) error = %v, want nil", id, err)
+	}
+	// A vendor may stop the request asynchronously.
+	var st providers.Status
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if st = status(t, ctx, d, id); st.State == providers.StateCanceled || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.State != providers.StateCanceled {
+		t.Errorf("Status(%q).State = %q after Cancel, want %q", id, st.State, providers.StateCanceled)
+	}
+}
+
+func testCancelFinished(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	id := submit(t, ctx, d)
+	h.Succeed(t, id)
+	err := d.Cancel(ctx, id)
+	if providers.ErrorCode(err) == providers.CodeUnimplemented {
+		t.Skipf("Cancel(%q) = %v: the driver cannot cancel", id, err)
+	}
+	if err != nil {
+		t.Errorf("Cancel(%q) of a finished request error = %v, want nil", id, err)
+	}
+	if st := status(t, ctx, d, id); st.State != providers.StateSucceeded {
+		t.Errorf("Status(%q).State = %q after canceling a finished request, want %q", id, st.State, providers.StateSucceeded)
+	}
+}
+
+func testWebhook(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	v, ok := d.(providers.WebhookVerifier)
+	if !ok {
+		t.Skipf("%T is not a providers.WebhookVerifier", d)
+	}
+	ctx := ctxFor(t)
+	id := submit(t, ctx, d)
+	h.Succeed(t, id)
+	want := status(t, ctx, d, id)
+
+	// webhook returns a fresh copy of the delivery and its body.
+	webhook := func() (*http.Request, []byte) {
+		t.Helper()
+		r := h.WebhookFor(t, id)
+		if r == nil {
+			t.Skipf("WebhookFor(%q) = nil: the vendor sends no webhooks", id)
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Fatalf("reading the body of WebhookFor(%q): %v", id, err)
+		}
+		return r, body
+	}
+
+	// The genuine delivery verifies and says what Status says.
+	r, body := webhook()
+	wh, err := v.VerifyWebhook(r, body)
+	if err != nil {
+		t.Fatalf("VerifyWebhook(WebhookFor(%q)) error = %v, want nil", id, err)
+	}
+	if wh.EventID == "" {
+		t.Errorf("VerifyWebhook(WebhookFor(%q)).EventID = \"\", want the delivery id", id)
+	}
+	got := wh.Status
+	if got.RequestID != id || got.State != want.State || len(got.Outputs) != len(want.Outputs) {
+		t.Errorf("VerifyWebhook(WebhookFor(%q)).Status = %+v, want %+v", id, got, want)
+	}
+	for i := range min(len(got.Outputs), len(want.Outputs)) {
+		if got.Outputs[i].URL != want.Outputs[i].URL || got.Outputs[i].Kind != want.Outputs[i].Kind {
+			t.Errorf("VerifyWebhook(WebhookFor(%q)).Status.Outputs[%d] = %+v, want %+v", id, i, got.Outputs[i], want.Outputs[i])
+		}
+	}
+
+	// A tampered body does not verify.
+	r, body = webhook()
+	tampered := []byte(strings.Replace(string(body), id, id+"x", 1))
+	if string(tampered) == string(body) {
+		tampered = append(body, ' ')
+	}
+	if _, err := v.VerifyWebhook(r, tampered); providers.ErrorCode(err) != providers.CodeUnauthenticated {
+		t.Errorf("VerifyWebhook(tampered body) error = %v, want code %s", err, providers.CodeUnauthenticated)
+	}
+
+	// Nor does a forged signature.
+	r, body = webhook()
+	if !forgeSignatures(r.Header) {
+		t.Errorf("WebhookFor(%q) has no header named like *signature* to forge: %v", id, r.Header)
+	} else if _, err := v.VerifyWebhook(r, body); providers.ErrorCode(err) != providers.CodeUnauthenticated {
+		t.Errorf("VerifyWebhook(forged signature %v) error = %v, want code %s", r.Header, err, providers.CodeUnauthenticated)
+	}
+
+	// Nor a delivery without its signature.
+	r, body = webhook()
+	for name := range r.Header {
+		if strings.Contains(strings.ToLower(name), "signature") {
+			r.Header.Del(name)
+		}
+	}
+	if _, err := v.VerifyWebhook(r, body); providers.ErrorCode(err) != providers.CodeUnauthenticated {
+		t.Errorf("VerifyWebhook(no signature header) error = %v, want code %s", err, providers.CodeUnauthenticated)
+	}
+}
+
+// forgeSignatures changes one character in the middle of every token of
+// every header named like "signature", within its alphabet (hex or base64),
+// so the value still parses but no longer matches. It reports whether there
+// was anything to forge. The middle is chosen because the last base64
+// character may carry only padding bits, which decoders ignore.
+func forgeSignatures(h http.Header) bool {
+	forged := false
+	for name, vals := range h {
+		if !strings.Contains(strings.ToLower(name), "signature") {
+			continue
+		}
+		for i, val := range vals {
+			toks := strings.Fields(val)
+			for j, tok := range toks {
+				b := []byte(tok)
+				for k := len(b) / 2; k < len(b); k++ {
+					if c, ok := flip(b[k]); ok {
+						b[k], forged = c, true
+						break
+					}
+				}
+				toks[j] = string(b)
+			}
+			vals[i] = strings.Join(toks, " ")
+		}
+	}
+	return forged
+}
+
+// flip swaps an alphanumeric character with its neighbour in pairs (0↔1 …
+// 8↔9, a↔b … y↔z, A↔B … Y↔Z), which keeps hex digits hex.
+func flip(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c ^ 1, true
+	case 'a' <= c && c <= 'z':
+		return ((c - 'a') ^ 1) + 'a', true
+	case 'A' <= c && c <= 'Z':
+		return ((c - 'A') ^ 1) + 'A', true
+	}
+	return c, false
+}
+
+func testIdempotencyKey(t *testing.T, h Harness) {
+	ih, ok := h.(IdempotencyHarness)
+	if !ok || !ih.HonorsIdempotencyKeys() {
+		t.Skip("the vendor does not honour idempotency keys")
+	}
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	req := request()
+	first, err := d.Submit(ctx, req)
+	if err != nil {
+		t.Fatalf("Submit(%+v) error = %v, want nil", req, err)
+	}
+	again, err := d.Submit(ctx, req)
+	if err != nil || again != first {
+		t.Errorf("Submit(%+v) again = %q, %v; want %q, nil (the same request)", req, again, err, first)
+	}
+	if other := submit(t, ctx, d); other == first {
+		t.Errorf("Submit() with another key = %q, want a new request id", other)
+	}
+}
