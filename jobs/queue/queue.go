@@ -105,9 +105,9 @@ type Config struct {
 	// MaxDeliveries is how many deliveries an entry gets; one delivered more
 	// often goes to the dead-letter stream; default 5.
 	MaxDeliveries int64
-	// Block is how long one XREADGROUP waits for new entries; default 2s.
-	// Run notices that its context is done only between reads, so it can
-	// take up to Block to stop reading.
+	// Block is how long one XREADGROUP waits for new entries (at most until
+	// the next PollInterval tick); default 2s. Run notices that its context
+	// is done only between reads, so it takes up to that long to stop reading.
 	Block time.Duration
 	// PollInterval is how often due retries are moved to their streams and
 	// stale entries taken over; default 1s.

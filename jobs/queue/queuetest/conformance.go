@@ -90,8 +90,11 @@ func testHandlerErrorRedelivered(t *testing.T, r Redis) {
 	q := newQueue(t, r, config(t, r, "c1"))
 	rec := &recorder{}
 	start(t, q, time.Second, rec.handler(func(task queue.Task) error {
-		if task.Deliveries < 3 {
+		switch task.Deliveries {
+		case 1:
 			return errors.New("transient")
+		case 2:
+			panic("handler bug")
 		}
 		return nil
 	}), nil)
@@ -108,7 +111,8 @@ func testHandlerErrorRedelivered(t *testing.T, r Redis) {
 
 // testDeadConsumerTakenOver stops a Run whose handler blocks, with no grace:
 // the handler is canceled, its entry stays pending, and another consumer
-// takes it over after the visibility timeout.
+// takes it over after the visibility timeout, as its second delivery (the
+// dead consumer's heartbeats did not count).
 func testDeadConsumerTakenOver(t *testing.T, r Redis) {
 	ctx := context.Background()
 	qa := newQueue(t, r, config(t, r, "a"))
@@ -118,7 +122,10 @@ func testDeadConsumerTakenOver(t *testing.T, r Redis) {
 	stopA := start(t, qa, 0, func(ctx context.Context, _ queue.Task) error {
 		once.Do(func() { close(started) })
 		<-ctx.Done()
-		canceled <- ctx.Err()
+		select {
+		case canceled <- ctx.Err():
+		default:
+		}
 		return ctx.Err()
 	}, nil)
 
@@ -128,6 +135,7 @@ func testDeadConsumerTakenOver(t *testing.T, r Redis) {
 	case <-time.After(patience):
 		t.Fatal("handler not called")
 	}
+	time.Sleep(visibility) // heartbeats, which must not count as deliveries
 	stopA()
 	select {
 	case err := <-canceled:
@@ -455,7 +463,7 @@ func testGracefulShutdown(t *testing.T, r Redis) {
 	handlerErr := make(chan error, 1)
 	stop := start(t, q, 5*time.Second, func(ctx context.Context, _ queue.Task) error {
 		close(started)
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(visibility / 2)
 		finished.Store(true)
 		handlerErr <- ctx.Err()
 		return nil
@@ -604,7 +612,7 @@ func config(t testing.TB, r Redis, consumer string) queue.Config {
 		VisibilityTimeout: visibility,
 		PollInterval:      poll,
 		Block:             block,
-		Logger:            Logger(t).With("consumer", consumer),
+		Logger:            Logger(t),
 	}
 }
 
