@@ -109,14 +109,18 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
-func (a *app) newWorker() *worker.Worker {
-	return worker.New(a.store, a.vault, a.queue, a.reg, a.bucket, worker.Config{
+func (a *app) workerConfig() worker.Config {
+	return worker.Config{
 		WebhookBaseURL:   a.base,
 		MaxAttempts:      a.cfg.MaxAttempts,
 		PollAfter:        a.cfg.PollAfter,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes,
 		Logger:           a.log,
-	})
+	}
+}
+
+func (a *app) newWorker() *worker.Worker {
+	return worker.New(a.store, a.vault, a.queue, a.reg, a.bucket, a.workerConfig())
 }
 
 func (a *app) close() {

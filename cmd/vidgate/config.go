@@ -95,10 +95,10 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
 		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
 	}
+	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
 	if r != roleServe {
 		fs.IntVar(&c.Concurrency, "concurrency", 8, "tasks handled at once per task kind (submit, poll, ingest, cancel)")
-		fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 		fs.DurationVar(&c.PollAfter, "poll-after", 30*time.Second, "first poll of a job whose provider sends webhooks: the safety net for lost webhooks")
 		fs.Int64Var(&c.MaxArtifactBytes, "max-artifact-bytes", 2<<30, "largest provider output copied into the bucket")
 		fs.StringVar(&c.SimURL, "sim-url", "", "base URL of the simulated provider (default <public-url>/sim)")

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+
 	"github.com/vidgate/vidgate/jobs/jobstest"
 )
 
@@ -145,7 +147,7 @@ func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
 func TestServeAndMigrate(t *testing.T) {
 	dir := t.TempDir()
 	err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard)
-	for _, want := range []string{"--database-url", "--bucket-url", "--jwt-secret", "--prompt-keys"} {
+	for _, want := range []string{"--database-url", "--bucket-url", "--redis-url", "--jwt-secret", "--prompt-keys", "--sim-webhook-secret"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("serve with no settings: error %v, want it to name %s", err, want)
 		}
@@ -161,6 +163,9 @@ func TestServeAndMigrate(t *testing.T) {
 	t.Setenv("VIDGATE_PROMPT_KEYS", "k1:"+key)
 	t.Setenv("VIDGATE_PROMPT_HASH_KEY", key)
 	t.Setenv("VIDGATE_URL_SIGNING_KEY", key)
+	t.Setenv("VIDGATE_REDIS_URL", testRedisURL(t))
+	t.Setenv("VIDGATE_REDIS_PREFIX", "vgtest-"+strings.ReplaceAll(t.Name(), "/", "-"))
+	t.Setenv("VIDGATE_SIM_WEBHOOK_SECRET", "whsec_"+key)
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -185,6 +190,7 @@ func TestServeRefusesUnmigratedDatabase(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0",
 		"--database-url", "sqlite:" + filepath.Join(dir, "new.db"), "--bucket-url", "file://" + dir,
 		"--jwt-secret", strings.Repeat("j", 32), "--prompt-keys", "k1:" + key, "--prompt-hash-key", key, "--url-signing-key", key,
+		"--redis-url", "redis://127.0.0.1:1/0", "--sim-webhook-secret", "whsec_" + key,
 	}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "vidgate migrate") {
 		t.Errorf("serve on an unmigrated database: %v, want an error saying to run vidgate migrate", err)
@@ -205,4 +211,16 @@ func TestHelpListsEnvironment(t *testing.T) {
 	if err := run(context.Background(), []string{"bogus"}, io.Discard, io.Discard); err == nil {
 		t.Error("an unknown command did not fail")
 	}
+}
+
+// testRedisURL is the real Redis when VIDGATE_TEST_REDIS_URL is set, else an
+// in-process one for the test.
+func testRedisURL(t *testing.T) string {
+	if u := os.Getenv("VIDGATE_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("VIDGATE_TEST_REDIS_URL is not set: CI must run against Redis")
+	}
+	return "redis://" + miniredis.RunT(t).Addr() + "/0"
 }

@@ -72,7 +72,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	if err != nil {
 		return err
 	}
-	mount := map[string]http.Handler{"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, log)}
+	mount := map[string]http.Handler{"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, a.workerConfig())}
 	if cfg.MountSim {
 		simsrv := sim.New(sim.Config{
 			Prefix: "/sim", APIKey: cfg.SimAPIKey, WebhookSecret: cfg.SimWebhookKey, PublicURL: base,

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -11,18 +13,38 @@ import (
 	"github.com/vidgate/vidgate/providers"
 )
 
+// followUp is the task a change calls for, put on the queue after the
+// change commits: at once (an ingest) or at a time (a retry).
+type followUp struct {
+	task *queue.Task
+	at   time.Time // zero: enqueue now
+}
+
+// rules are the retry rules that webhooks and polls share with submits.
+type rules struct {
+	store       *jobs.Store
+	queue       *queue.Queue
+	maxAttempts int
+}
+
 // applyStatus applies what a provider says about a job's request — from a
 // webhook or a poll — in tx. It returns the receipt outcome (applied or
-// stale) and, when the provider finished, the ingest task to enqueue after
-// the commit. Nothing ever moves backwards: an update the job is already
-// past fails its guard and is reported stale.
-func applyStatus(ctx context.Context, store *jobs.Store, tx bun.IDB, job *jobs.Job, st providers.Status, src jobs.Source) (string, *queue.Task, error) {
+// stale) and the follow-up task: an ingest when the provider finished, a
+// new attempt when the generation failed transiently. Nothing ever moves
+// backwards: an update the job is already past fails its guard and is
+// reported stale.
+func (r rules) applyStatus(ctx context.Context, tx bun.IDB, job *jobs.Job, st providers.Status, src jobs.Source) (string, followUp, error) {
+	store := r.store
 	t := jobs.Transition{JobID: job.ID, From: job.Status, ExpectAttempt: job.Attempt, Source: src}
-	var ingest *queue.Task
+	var next followUp
 	active := job.Status == jobs.StatusSubmitted || job.Status == jobs.StatusProcessing
 	switch {
 	case !active:
-		return jobs.OutcomeStale, nil, nil
+		return jobs.OutcomeStale, next, nil
+	case st.State == providers.StateProcessing && job.Progress == 100:
+		// The provider already reported completion: a processing update
+		// is older news, delivered late.
+		return jobs.OutcomeStale, next, nil
 	case st.State == providers.StateProcessing && job.Status == jobs.StatusSubmitted:
 		t.To, t.Type = jobs.StatusProcessing, "processing"
 		if st.Progress > job.Progress {
@@ -34,45 +56,61 @@ func applyStatus(ctx context.Context, store *jobs.Store, tx bun.IDB, job *jobs.J
 	case st.State == providers.StateSucceeded && job.Progress < 100:
 		video, ok := videoOutput(st)
 		if !ok {
-			return applyFailure(ctx, store, tx, t, jobs.FailArtifactUnavailable, "the provider finished without a video output")
+			t.To, t.ErrorCode, t.ErrorMessage = jobs.StatusFailed, jobs.FailArtifactUnavailable, "the provider finished without a video output"
+			break
 		}
 		hundred := 100
 		t.To, t.Type, t.Progress = job.Status, "provider_completed", &hundred
-		ingest = &queue.Task{Kind: queue.KindIngest, JobID: job.ID, Attempt: job.Attempt, Data: map[string]string{
+		next.task = &queue.Task{Kind: queue.KindIngest, JobID: job.ID, Attempt: job.Attempt, Data: map[string]string{
 			"url": video.URL, "content_type": video.ContentType,
 		}}
 		if !video.ExpiresAt.IsZero() {
-			ingest.Data["expires_at"] = video.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z07:00")
+			next.task.Data["expires_at"] = video.ExpiresAt.UTC().Format(time.RFC3339)
 		}
 	case st.State == providers.StateFailed:
-		code, msg := jobs.FailInternal, "the provider reported a failure"
+		code, msg := providers.CodeUnknown, "the provider reported a failure"
 		if st.Error != nil {
-			code, msg = failCode(st.Error.Code), providerMessage(st.Error)
+			code, msg = st.Error.Code, providerMessage(st.Error)
 		}
-		return applyFailure(ctx, store, tx, t, code, msg)
+		if code.Transient() && job.Attempt < r.maxAttempts {
+			// The provider's own trouble: a new attempt, with a new
+			// idempotency key, after a backoff.
+			at := store.Now().Add(r.queue.Backoff(job.Attempt, providers.RetryAfter(st.Error)))
+			t.To, t.NextAttemptAt, t.ErrorCode, t.ErrorMessage = jobs.StatusRetrying, &at, string(code), msg
+			next = followUp{task: &queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at: at}
+			break
+		}
+		t.To, t.ErrorCode, t.ErrorMessage = jobs.StatusFailed, failCode(code), msg
 	case st.State == providers.StateCanceled:
 		t.To, t.Message = jobs.StatusCanceled, "canceled by the provider"
 	default:
-		return jobs.OutcomeStale, nil, nil // queued, or nothing newer than what we have
+		return jobs.OutcomeStale, next, nil // queued, or nothing newer than what we have
 	}
 	if _, err := store.Transition(ctx, tx, t); err != nil {
 		if isGuard(err) {
-			return jobs.OutcomeStale, nil, nil
+			return jobs.OutcomeStale, followUp{}, nil
 		}
-		return "", nil, err
+		return "", followUp{}, err
 	}
-	return jobs.OutcomeApplied, ingest, nil
+	return jobs.OutcomeApplied, next, nil
 }
 
-func applyFailure(ctx context.Context, store *jobs.Store, tx bun.IDB, t jobs.Transition, code, msg string) (string, *queue.Task, error) {
-	t.To, t.ErrorCode, t.ErrorMessage = jobs.StatusFailed, code, msg
-	if _, err := store.Transition(ctx, tx, t); err != nil {
-		if isGuard(err) {
-			return jobs.OutcomeStale, nil, nil
-		}
-		return "", nil, err
+// send puts a follow-up on the queue after its transaction committed. A
+// failure is logged, not returned: the job's state is already durable and
+// the reconciler re-creates lost tasks from it.
+func (r rules) send(ctx context.Context, log *slog.Logger, f followUp) {
+	if f.task == nil {
+		return
 	}
-	return jobs.OutcomeApplied, nil, nil
+	var err error
+	if f.at.IsZero() {
+		_, err = r.queue.Enqueue(ctx, *f.task)
+	} else {
+		err = r.queue.Schedule(ctx, *f.task, f.at)
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "queue follow-up task; the reconciler will redo it", "task", string(f.task.Kind), "err", err)
+	}
 }
 
 func videoOutput(st providers.Status) (providers.Output, bool) {

@@ -80,29 +80,12 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		exp := w.store.Now().Add(w.cfg.ArtifactRetention)
 		art.ExpiresAt = &exp
 	}
-	err = w.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		stored, err := w.store.Transition(ctx, tx, jobs.Transition{
-			JobID: job.ID, From: job.Status, To: job.Status, Type: "artifact_stored", ExpectAttempt: job.Attempt,
-			Source: jobs.SourceWorker,
-			Message: fmt.Sprintf("video %dx%d, %.1fs, %d bytes, sha256 %s", info.Width, info.Height, dur, put.Size, put.SHA256[:12]),
-		})
-		if err != nil {
-			return err
+	if err := w.complete(ctx, job, art, info, put); err != nil {
+		if isGuard(err) {
+			log.InfoContext(ctx, "job moved on during ingest; output discarded")
+			w.discard(ctx, key)
+			return nil
 		}
-		if err := w.store.InsertArtifact(ctx, tx, art); err != nil {
-			return err
-		}
-		_, err = w.store.Transition(ctx, tx, jobs.Transition{
-			JobID: job.ID, From: stored.Status, To: jobs.StatusCompleted, ExpectAttempt: job.Attempt, Source: jobs.SourceWorker,
-		})
-		return err
-	})
-	if isGuard(err) {
-		log.InfoContext(ctx, "job moved on during ingest; output discarded")
-		w.discard(ctx, key)
-		return nil
-	}
-	if err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "job completed", "bytes", put.Size, "width", info.Width, "height", info.Height, "duration_s", dur)
@@ -126,5 +109,42 @@ func (w *Worker) readInfo(ctx context.Context, key string, put blob.PutResult) (
 func (w *Worker) discard(ctx context.Context, key string) {
 	if err := w.bucket.Delete(context.WithoutCancel(ctx), key); err != nil {
 		logger(ctx, w.log).WarnContext(ctx, "delete discarded output", "key", key, "err", err)
+	}
+}
+
+// complete records the artifact and completes the job in one transaction.
+// The job may move between SUBMITTED and PROCESSING while its output is
+// copied (a late webhook); that is not a reason to give up, so the guard is
+// retried with the job's current status while the attempt is active.
+func (w *Worker) complete(ctx context.Context, job *jobs.Job, art *jobs.Artifact, info mp4.Info, put blob.PutResult) error {
+	msg := fmt.Sprintf("video %dx%d, %.1fs, %d bytes, sha256 %s", info.Width, info.Height, info.Duration.Seconds(), put.Size, put.SHA256[:12])
+	for try := 0; ; try++ {
+		err := w.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			stored, err := w.store.Transition(ctx, tx, jobs.Transition{
+				JobID: job.ID, From: job.Status, To: job.Status, Type: "artifact_stored", ExpectAttempt: job.Attempt,
+				Source: jobs.SourceWorker, Message: msg,
+			})
+			if err != nil {
+				return err
+			}
+			if err := w.store.InsertArtifact(ctx, tx, art); err != nil {
+				return err
+			}
+			_, err = w.store.Transition(ctx, tx, jobs.Transition{
+				JobID: job.ID, From: stored.Status, To: jobs.StatusCompleted, ExpectAttempt: job.Attempt, Source: jobs.SourceWorker,
+			})
+			return err
+		})
+		if !isGuard(err) || try == 2 {
+			return err
+		}
+		current, lerr := w.store.JobByID(ctx, job.ID)
+		if lerr != nil {
+			return lerr
+		}
+		if current.Attempt != job.Attempt || (current.Status != jobs.StatusSubmitted && current.Status != jobs.StatusProcessing) {
+			return err
+		}
+		job = current
 	}
 }

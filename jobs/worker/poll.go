@@ -26,12 +26,12 @@ func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
 		return err
 	}
 	n, _ := strconv.Atoi(t.Data["n"])
-	next := func() {
+	again := func() {
 		w.schedule(ctx, pollTask(job, n+1), w.store.Now().Add(w.pollDelay(d, n+1)))
 	}
 	// A job a webhook moved recently needs no poll yet.
 	if w.webhookURL(d) != "" && job.Progress < 100 && w.store.Now().Sub(job.UpdatedAt) < w.cfg.PollAfter/2 {
-		next()
+		again()
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
@@ -45,25 +45,23 @@ func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
 			return w.fail(ctx, job, jobs.FailProviderUnavailable, "the provider no longer knows this request")
 		}
 		log.WarnContext(ctx, "poll failed; polling again later", "err", providerMessage(err))
-		next()
+		again()
 		return nil
 	}
 	var outcome string
-	var ingest *queue.Task
+	var next followUp
 	err = w.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		outcome, ingest, err = applyStatus(ctx, w.store, tx, job, st, jobs.SourceWorker)
+		outcome, next, err = w.applyStatus(ctx, tx, job, st, jobs.SourceWorker)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	log.DebugContext(ctx, "polled", "state", st.State, "outcome", outcome)
-	if ingest != nil {
-		w.enqueue(ctx, *ingest)
-	}
+	w.send(ctx, log, next)
 	if !st.State.Terminal() {
-		next()
+		again()
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		return nil
 	}
 
-	req, err := w.request(ctx, job, d)
+	req, err := w.request(ctx, job, d, t.Data["key"])
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 			// resumes with the same key.
 			return ctx.Err()
 		}
-		return w.submitFailed(ctx, job, err)
+		return w.submitFailed(ctx, job, req.IdempotencyKey, err)
 	}
 	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
@@ -80,14 +80,21 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	return nil
 }
 
-// request builds the provider request of a job's current attempt.
-func (w *Worker) request(ctx context.Context, job *jobs.Job, d providers.Driver) (providers.Request, error) {
+// request builds the provider request of a job's current attempt. key is
+// the idempotency key of an earlier submit whose outcome is unknown (it
+// failed transiently: maybe the provider started the generation and the
+// answer was lost), so that retrying it cannot start a second one; ""
+// starts a new generation, keyed by the job and its attempt.
+func (w *Worker) request(ctx context.Context, job *jobs.Job, d providers.Driver, key string) (providers.Request, error) {
 	prompt, err := w.openPrompt(ctx, job)
 	if err != nil {
 		return providers.Request{}, err
 	}
+	if key == "" {
+		key = fmt.Sprintf("%s-%d", job.PublicID, job.Attempt)
+	}
 	req := providers.Request{
-		IdempotencyKey:  fmt.Sprintf("%s-%d", job.PublicID, job.Attempt),
+		IdempotencyKey:  key,
 		Workflow:        providers.Workflow(job.WorkflowType),
 		Prompt:          prompt,
 		DurationSeconds: job.DurationSeconds,
@@ -118,8 +125,9 @@ func (w *Worker) openPrompt(ctx context.Context, job *jobs.Job) (string, error) 
 
 // submitFailed records a failed submit: transient errors schedule another
 // attempt with backoff (honouring the provider's Retry-After) until
-// MaxAttempts; permanent ones fail the job with a portable code.
-func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, err error) error {
+// MaxAttempts, with the same idempotency key; permanent ones fail the job
+// with a portable code.
+func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, key string, err error) error {
 	log := logger(ctx, w.log)
 	code := providers.ErrorCode(err)
 	msg := providerMessage(err)
@@ -143,7 +151,7 @@ func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, err error) err
 		return terr
 	}
 	log.InfoContext(ctx, "retry scheduled", "code", code, "at", at.Format(time.RFC3339), "err", msg)
-	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
+	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1, Data: map[string]string{"key": key}}, at)
 	return nil
 }
 

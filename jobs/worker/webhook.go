@@ -33,18 +33,16 @@ const MaxWebhookBytes = 1 << 20
 // or one without webhooks; 413 for a body over MaxWebhookBytes. Only
 // verified deliveries ever touch the database.
 type Intake struct {
-	store     *jobs.Store
+	rules
 	providers *providers.Registry
-	queue     *queue.Queue
 	log       *slog.Logger
 }
 
-// NewIntake returns the webhook endpoint.
-func NewIntake(store *jobs.Store, reg *providers.Registry, q *queue.Queue, log *slog.Logger) *Intake {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Intake{store: store, providers: reg, queue: q, log: log}
+// NewIntake returns the webhook endpoint. It applies the retry rules of cfg
+// (MaxAttempts) to generations the provider reports failed.
+func NewIntake(store *jobs.Store, reg *providers.Registry, q *queue.Queue, cfg Config) *Intake {
+	cfg.defaults()
+	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts}, providers: reg, log: cfg.Logger}
 }
 
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,17 +69,13 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": providerMessage(err)}})
 		return
 	}
-	outcome, ingest, err := in.record(ctx, name, hook, body)
+	outcome, next, err := in.record(ctx, name, hook, body)
 	if err != nil {
 		in.log.ErrorContext(ctx, "webhook not recorded", "provider", name, "err", err)
 		reply(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "INTERNAL", "message": "not recorded; deliver again"}})
 		return
 	}
-	if ingest != nil {
-		if _, err := in.queue.Enqueue(ctx, *ingest); err != nil {
-			in.log.ErrorContext(ctx, "enqueue ingest", "err", err)
-		}
-	}
+	in.send(ctx, in.log, next)
 	in.log.InfoContext(ctx, "webhook", "provider", name, "event_id", hook.EventID, "provider_request_id", hook.Status.RequestID,
 		"state", hook.Status.State, "outcome", outcome)
 	switch outcome {
@@ -95,7 +89,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // record inserts the receipt and applies the delivery in one transaction.
-func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte) (string, *queue.Task, error) {
+func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte) (string, followUp, error) {
 	sum := sha256.Sum256(body)
 	requestID := hook.Status.RequestID
 	receipt := &jobs.WebhookReceipt{
@@ -103,7 +97,7 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 		PayloadHash: hex.EncodeToString(sum[:]), Outcome: jobs.OutcomeApplied,
 	}
 	var outcome string
-	var ingest *queue.Task
+	var next followUp
 	err := in.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		fresh, err := in.store.InsertReceipt(ctx, tx, receipt)
 		if err != nil {
@@ -118,7 +112,7 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 			outcome = jobs.OutcomeUnknownJob
 		} else if err != nil {
 			return err
-		} else if outcome, ingest, err = applyStatus(ctx, in.store, tx, job, hook.Status, jobs.SourceWebhook); err != nil {
+		} else if outcome, next, err = in.applyStatus(ctx, tx, job, hook.Status, jobs.SourceWebhook); err != nil {
 			return err
 		}
 		if outcome != jobs.OutcomeApplied {
@@ -126,7 +120,7 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 		}
 		return nil
 	})
-	return outcome, ingest, err
+	return outcome, next, err
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

@@ -84,6 +84,7 @@ func (c *Config) defaults() {
 
 // Worker handles the queue's tasks.
 type Worker struct {
+	rules
 	store     *jobs.Store
 	vault     *jobs.Vault
 	queue     *queue.Queue
@@ -96,7 +97,10 @@ type Worker struct {
 // New returns a Worker.
 func New(store *jobs.Store, vault *jobs.Vault, q *queue.Queue, reg *providers.Registry, bucket *blob.Bucket, cfg Config) *Worker {
 	cfg.defaults()
-	return &Worker{store: store, vault: vault, queue: q, providers: reg, bucket: bucket, cfg: cfg, log: cfg.Logger}
+	return &Worker{
+		rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts},
+		store: store, vault: vault, queue: q, providers: reg, bucket: bucket, cfg: cfg, log: cfg.Logger,
+	}
 }
 
 // Run consumes tasks until ctx ends, then gives in-flight tasks up to grace
@@ -176,19 +180,12 @@ func (w *Worker) webhookURL(d providers.Driver) string {
 	return w.cfg.WebhookBaseURL + "/webhooks/" + d.Name()
 }
 
-// enqueue puts a follow-up task on the queue after its transaction
-// committed. A failure is logged, not returned: the job's state is already
-// durable and the reconciler re-creates lost tasks from it.
 func (w *Worker) enqueue(ctx context.Context, t queue.Task) {
-	if _, err := w.queue.Enqueue(ctx, t); err != nil {
-		logger(ctx, w.log).ErrorContext(ctx, "enqueue follow-up task", "task", string(t.Kind), "err", err)
-	}
+	w.send(ctx, logger(ctx, w.log), followUp{task: &t})
 }
 
 func (w *Worker) schedule(ctx context.Context, t queue.Task, at time.Time) {
-	if err := w.queue.Schedule(ctx, t, at); err != nil {
-		logger(ctx, w.log).ErrorContext(ctx, "schedule task", "task", string(t.Kind), "err", err)
-	}
+	w.send(ctx, logger(ctx, w.log), followUp{task: &t, at: at})
 }
 
 // pollDelay is the wait before poll number n (1-based) of a job.
