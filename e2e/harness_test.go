@@ -86,6 +86,8 @@ type deployment struct {
 	bucket *blob.Bucket
 	queue  *queue.Queue
 	tokens map[string]string
+	// simSecret signs the simulated provider's webhooks.
+	simSecret string
 }
 
 type options struct {
@@ -149,6 +151,7 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	}
 
 	secret := stdwebhooks.NewSecret()
+	d.simSecret = secret
 	d.sim = sim.New(sim.Config{
 		Prefix: "/sim", WebhookSecret: secret, PublicURL: ts.URL,
 		Defaults: sim.Behavior{Latency: o.simLatency}, WebhookBackoff: 50 * time.Millisecond, Logger: log,
