@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vidgate/vidgate/jobs/queue"
 )
 
 // A job goes from QUEUED to COMPLETED by itself, its video is stored with
@@ -218,6 +220,37 @@ func TestFailuresAndRetries(t *testing.T) {
 					t.Errorf("%s: attempt %d started %d generations, want at most 1", tt.prompt, a, gens)
 				}
 			}
+		}
+	})
+}
+
+// The same submit task delivered several times starts one generation and
+// records one submission.
+func TestDuplicateSubmitTasks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		d := deploy(t, b, options{})
+		id := d.create(t, "a windmill")
+		j, err := d.store.JobByPublicID(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := d.queue.Enqueue(t.Context(), queue.Task{Kind: queue.KindSubmit, JobID: j.ID, Attempt: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := d.waitFor(t, id, 15*time.Second, "COMPLETED")
+		n := 0
+		for _, ty := range eventTypes(r) {
+			if ty == "submitted" || ty == "provider_request_created" {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("events %v: want one submitted and one provider_request_created", eventTypes(r))
+		}
+		if _, gens := d.sim.KeyCounts(j.PublicID + "-1"); gens != 1 {
+			t.Errorf("generations for the job = %d, want 1", gens)
 		}
 	})
 }

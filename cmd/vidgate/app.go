@@ -61,9 +61,8 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	if a.rdb, err = a.openRedis(ctx); err != nil {
 		return a, err
 	}
-	concurrency := map[queue.Kind]int{}
-	for _, k := range queue.Kinds {
-		concurrency[k] = max(cfg.Concurrency, 1)
+	concurrency, _ := cfg.concurrency() // check() validated it
+	for k := range concurrency {
 		if r == roleServe {
 			concurrency[k] = -1 // the API enqueues; it consumes nothing
 		}

@@ -9,10 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/queue"
 )
 
 // config is every setting of `vidgate` and `vidgate serve`.
@@ -32,7 +34,7 @@ type config struct {
 	RedisPrefix     string
 
 	// Workers.
-	Concurrency      int
+	Concurrency      string
 	MaxAttempts      int
 	PollAfter        time.Duration
 	MaxArtifactBytes int64
@@ -98,7 +100,7 @@ func (c *config) register(fs *flagSet, r role) {
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
 	if r != roleServe {
-		fs.IntVar(&c.Concurrency, "concurrency", 8, "tasks handled at once per task kind (submit, poll, ingest, cancel)")
+		fs.StringVar(&c.Concurrency, "concurrency", "8", "tasks handled at once per task kind: N for every kind, or kind=N,… (kinds: submit, poll, ingest, cancel)")
 		fs.DurationVar(&c.PollAfter, "poll-after", 30*time.Second, "first poll of a job whose provider sends webhooks: the safety net for lost webhooks")
 		fs.Int64Var(&c.MaxArtifactBytes, "max-artifact-bytes", 2<<30, "largest provider output copied into the bucket")
 		fs.StringVar(&c.SimURL, "sim-url", "", "base URL of the simulated provider (default <public-url>/sim)")
@@ -192,6 +194,9 @@ func (c *config) check(r role) error {
 			errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
 		}
 	}
+	if _, err := c.concurrency(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SimWebhookKey != "" && !strings.HasPrefix(c.SimWebhookKey, "whsec_") {
 		errs = append(errs, errors.New("--sim-webhook-secret must start with whsec_"))
 	}
@@ -257,4 +262,38 @@ func randomBytes(n int) []byte {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return b
+}
+
+// concurrency parses --concurrency: "8" for every kind, or "submit=8,ingest=2"
+// (kinds not named get 8).
+func (c *config) concurrency() (map[queue.Kind]int, error) {
+	out := map[queue.Kind]int{}
+	for _, k := range queue.Kinds {
+		out[k] = 8
+	}
+	spec := strings.TrimSpace(c.Concurrency)
+	if spec == "" {
+		return out, nil
+	}
+	if n, err := strconv.Atoi(spec); err == nil {
+		if n < 1 {
+			return nil, fmt.Errorf("--concurrency %d: want at least 1", n)
+		}
+		for k := range out {
+			out[k] = n
+		}
+		return out, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, num, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n < 0 || !queue.Kind(name).Valid() {
+			return nil, fmt.Errorf("--concurrency %q: want N or kind=N,… with kinds submit, poll, ingest, cancel (0 turns a kind off)", spec)
+		}
+		out[queue.Kind(name)] = n
+		if n == 0 {
+			out[queue.Kind(name)] = -1
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@
 //	vidgate worker     the workers: queue consumers that talk to the providers
 //	vidgate migrate    apply database migrations
 //	vidgate token      print a bearer token for the configured JWT secret
+//	vidgate sim        the simulated video provider on its own
 //
 // Every flag can also be set by a VIDGATE_* environment variable; run
 // `vidgate <command> --help` for the list.
@@ -43,6 +44,7 @@ Usage:
   vidgate worker [flags]     run workers against the same settings
   vidgate migrate [flags]    apply database migrations
   vidgate token [flags]      print a bearer token (--sub, --role)
+  vidgate sim [flags]        run the simulated video provider on its own
 
 Run 'vidgate <command> --help' for a command's flags and environment variables.
 `
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, args, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "sim":
+		return runSim(ctx, args, stderr)
 	case "token":
 		return runToken(args, stdout, stderr)
 	case "help":

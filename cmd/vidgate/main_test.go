@@ -67,6 +67,7 @@ func startVidgate(t *testing.T, args ...string) (base string, stdout *syncBuffer
 		}
 		select {
 		case err := <-done:
+			done <- err // for the cleanup
 			t.Fatalf("vidgate exited early: %v\n%s", err, stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -223,4 +224,51 @@ func testRedisURL(t *testing.T) string {
 		t.Fatal("VIDGATE_TEST_REDIS_URL is not set: CI must run against Redis")
 	}
 	return "redis://" + miniredis.RunT(t).Addr() + "/0"
+}
+
+func TestConcurrencyFlag(t *testing.T) {
+	tests := []struct {
+		in      string
+		submit  int
+		ingest  int
+		wantErr bool
+	}{
+		{"", 8, 8, false},
+		{"3", 3, 3, false},
+		{"submit=16,ingest=2", 16, 2, false},
+		{"ingest=0", 8, -1, false},
+		{"0", 0, 0, true},
+		{"render=2", 0, 0, true},
+		{"submit=x", 0, 0, true},
+	}
+	for _, tt := range tests {
+		c := config{Concurrency: tt.in}
+		got, err := c.concurrency()
+		if (err != nil) != tt.wantErr {
+			t.Errorf("concurrency(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && (got["submit"] != tt.submit || got["ingest"] != tt.ingest) {
+			t.Errorf("concurrency(%q) = %v, want submit %d ingest %d", tt.in, got, tt.submit, tt.ingest)
+		}
+	}
+}
+
+// `vidgate sim` serves the simulated provider's API on its own.
+func TestSimCommand(t *testing.T) {
+	base, _, _ := startVidgate(t, "sim", "--addr", "127.0.0.1:0", "--sim-api-key", "k", "--sim-webhook-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	for key, want := range map[string]int{"": 401, "k": 404} {
+		req, _ := http.NewRequest("GET", base+"/v1/generations/gen_nope", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET unknown generation with key %q = %d, want %d", key, res.StatusCode, want)
+		}
+	}
 }

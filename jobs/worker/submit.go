@@ -66,17 +66,33 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		Message: "provider request " + requestID,
 	})
 	if isGuard(err) {
-		// The job moved on while we submitted (canceled, expired): stop the
-		// generation we just started.
-		w.enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
-			Data: map[string]string{"provider": job.Provider, "request_id": requestID}})
-		return nil
+		return w.submitRaced(ctx, job, requestID)
 	}
 	if err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "submitted to provider", "provider", job.Provider, "provider_request_id", requestID)
 	w.schedule(ctx, pollTask(saved, 1), w.store.Now().Add(w.pollDelay(d, 1)))
+	return nil
+}
+
+// submitRaced handles a provider request id that could not be saved
+// because the job changed while it was submitted. A duplicate delivery of
+// the same task may have saved the same id first: nothing to do. Otherwise
+// the job moved on (canceled, expired, another attempt) or holds another
+// generation, and the one just started is canceled.
+func (w *Worker) submitRaced(ctx context.Context, job *jobs.Job, requestID string) error {
+	cur, err := w.store.JobByID(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Attempt == job.Attempt && cur.ProviderRequestID != nil && *cur.ProviderRequestID == requestID {
+		return nil
+	}
+	logger(ctx, w.log).InfoContext(ctx, "job moved on during submit; canceling the new generation",
+		"status", cur.Status, "provider_request_id", requestID)
+	w.enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
+		Data: map[string]string{"provider": job.Provider, "request_id": requestID}})
 	return nil
 }
 
