@@ -15,9 +15,40 @@ import (
 // All of vidgate's SQL lives here. Methods that take a bun.IDB run in the
 // caller's transaction; the others open their own.
 type Store struct {
-	db  *bun.DB
-	now func() time.Time
+	db       *bun.DB
+	now      func() time.Time
+	onCommit []func(ctx context.Context, changes []Change)
 }
+
+// Change is one committed change of a job: its state after the change,
+// and its status before (nil for a new job).
+type Change struct {
+	Job  *Job
+	From *Status
+}
+
+// OnCommit registers fn to hear of every change to a job after it commits,
+// in commit order: new jobs, and every Transition made in a Store.Tx (or
+// outside any transaction). Live status updates are published this way, so
+// no change, whichever process made it, is published before it is durable
+// or not at all. Register before use; fn must not block for long.
+func (s *Store) OnCommit(fn func(ctx context.Context, changes []Change)) {
+	s.onCommit = append(s.onCommit, fn)
+}
+
+func (s *Store) notify(ctx context.Context, changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	for _, fn := range s.onCommit {
+		fn(context.WithoutCancel(ctx), changes)
+	}
+}
+
+// changeSet collects a transaction's changes until it commits.
+type changeSet struct{ changes []Change }
+
+type changeSetKey struct{}
 
 // NewStore returns a store over db. now is the clock (nil means time.Now);
 // timestamps are kept in UTC at microsecond precision, which both dialects
@@ -38,9 +69,18 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// Tx runs fn in a transaction, committed if fn returns nil.
+// Tx runs fn in a transaction, committed if fn returns nil. Changes made
+// by Transition inside it are announced (OnCommit) after the commit.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return s.db.RunInTx(ctx, nil, fn)
+	cs := &changeSet{}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		cs.changes = cs.changes[:0] // a retried transaction starts over
+		return fn(context.WithValue(ctx, changeSetKey{}, cs), tx)
+	})
+	if err == nil {
+		s.notify(ctx, cs.changes)
+	}
+	return err
 }
 
 // InsertJob inserts a new job in QUEUED with its first event and its sealed
@@ -79,7 +119,9 @@ func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt) (saved 
 	}
 	if !existing {
 		// Reload so the caller sees exactly what is stored (joined columns included).
-		saved, err = s.jobWhere(ctx, s.db, "j.id = ?", job.ID)
+		if saved, err = s.jobWhere(ctx, s.db, "j.id = ?", job.ID); err == nil {
+			s.notify(ctx, []Change{{Job: saved}})
+		}
 	}
 	return saved, existing, err
 }
@@ -266,6 +308,12 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 	}
 	if err := s.appendEvent(ctx, tx, job, &from, typ, t.Source, nonEmpty(t.ActorID), nonEmpty(msg), nonEmpty(t.ErrorCode)); err != nil {
 		return nil, err
+	}
+	change := Change{Job: job, From: &from}
+	if cs, ok := ctx.Value(changeSetKey{}).(*changeSet); ok {
+		cs.changes = append(cs.changes, change)
+	} else if _, inTx := tx.(bun.Tx); !inTx {
+		s.notify(ctx, []Change{change}) // autocommitted
 	}
 	return job, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -385,6 +386,51 @@ func TestStoreReceipts(t *testing.T) {
 		got, err := s.ReceiptsOf(ctx, "sim", req)
 		if err != nil || len(got) != 1 || got[0].Outcome != jobs.OutcomeStale {
 			t.Errorf("ReceiptsOf = %+v, %v, want one stale receipt", got, err)
+		}
+	})
+}
+
+// Changes are announced after they commit, never for a rolled-back
+// transaction.
+func TestStoreOnCommit(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		var mu sync.Mutex
+		var got []string
+		s.OnCommit(func(_ context.Context, cs []jobs.Change) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range cs {
+				from := "new"
+				if c.From != nil {
+					from = string(*c.From)
+				}
+				got = append(got, fmt.Sprintf("%s→%s v%d", from, c.Job.Status, c.Job.Version))
+			}
+		})
+		job, _ := insert(t, s, "alice", "")
+		err := s.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := s.Transition(ctx, tx, jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted}); err != nil {
+				return err
+			}
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if n != 1 {
+				t.Errorf("a change was announced before its commit: %v", got)
+			}
+			return errors.New("roll back")
+		})
+		if err == nil {
+			t.Fatal("Tx did not return fn's error")
+		}
+		if _, err := s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusCanceled}); err != nil {
+			t.Fatal(err)
+		}
+		want := "new→QUEUED v1,QUEUED→CANCELED v2"
+		if strings.Join(got, ",") != want {
+			t.Errorf("announced %v, want %s", got, want)
 		}
 	})
 }
