@@ -19,6 +19,7 @@ import (
 
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs/jobstest"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/jobs/worker"
@@ -81,6 +82,14 @@ func realRedis(t *testing.T) redis.UniversalClient {
 // simulated provider and two workers behind one HTTP server.
 type deployment struct {
 	url    string
+	db     *bun.DB
+	rdb    redis.UniversalClient
+	prefix string
+	vault  *jobs.Vault
+	authn  *auth.Authenticator
+	reg    *providers.Registry
+	log    *slog.Logger
+	ctx    context.Context // ends when the test does
 	store  *jobs.Store
 	sim    *sim.Server
 	bucket *blob.Bucket
@@ -122,8 +131,10 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	d.url = ts.URL
 
 	var err error
-	d.store = jobs.NewStore(b.db(t), nil)
+	d.db = b.db(t)
+	d.store = jobs.NewStore(d.db, nil)
 	vault := jobstest.Vault(t)
+	d.vault, d.log = vault, log
 	d.bucket, err = blob.Open(ctx, "file://"+t.TempDir(), blob.Options{SigningKey: randomBytes(32), BaseURL: ts.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +142,7 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	t.Cleanup(func() { d.bucket.Close() })
 	rdb := b.redis(t)
 	prefix := "vgtest-" + hex.EncodeToString(randomBytes(4))
+	d.rdb, d.prefix = rdb, prefix
 	t.Cleanup(func() { deleteKeys(rdb, prefix) })
 	qcfg := func(consumer string, consume bool) queue.Config {
 		c := queue.Config{
@@ -158,6 +170,11 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	})
 	t.Cleanup(d.sim.Close)
 	reg := providers.NewRegistry(sim.NewDriver(ts.URL+"/sim", "", secret, nil))
+	d.reg = reg
+	wctx, stop := context.WithCancel(ctx)
+	d.ctx = wctx
+	var wg sync.WaitGroup
+	t.Cleanup(func() { stop(); wg.Wait() })
 	wcfg := worker.Config{WebhookBaseURL: ts.URL, MaxAttempts: o.maxAttempts, PollAfter: o.pollAfter,
 		PollEvery: 200 * time.Millisecond, Logger: log}
 
@@ -165,18 +182,13 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := jobs.NewService(d.store, vault, jobs.ServiceConfig{Providers: reg.Names(), Queue: d.queue, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("/", server.New(svc, d.bucket, authn, server.Config{Logger: log, Mount: map[string]http.Handler{
+	d.authn = authn
+	mux.Handle("/", d.apiHandler(t, wctx, d.store, &wg, map[string]http.Handler{
 		"POST /webhooks/{provider}": worker.NewIntake(d.store, reg, d.queue, wcfg),
 		"/sim/":                     d.sim,
-	}}))
+	}))
 
 	// Two workers, as two processes would run them.
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
 	for _, name := range []string{"w1", "w2"} {
 		q, err := queue.New(rdb, qcfg(name, true))
 		if err != nil {
@@ -189,12 +201,40 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 			w.Run(wctx, time.Second)
 		}()
 	}
-	t.Cleanup(func() { stop(); wg.Wait() })
-
 	for who, role := range map[string]jobs.Role{"alice": jobs.RoleUser, "bob": jobs.RoleUser, "rita": jobs.RoleReviewer} {
 		d.tokens[who], _ = authn.Issue(who, role, time.Hour)
 	}
 	return d
+}
+
+// apiHandler builds an API server over store with its own broker, as one
+// API process has: the changes it commits are published through its broker,
+// and its subscriptions listen through it.
+func (d *deployment) apiHandler(t *testing.T, ctx context.Context, store *jobs.Store, wg *sync.WaitGroup, mount map[string]http.Handler) http.Handler {
+	t.Helper()
+	b := broker.New(d.rdb, broker.Config{Prefix: d.prefix, Logger: d.log})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.Run(ctx)
+	}()
+	store.OnCommit(jobs.PublishChanges(b, d.log))
+	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Queue: d.queue, Logger: d.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server.New(svc, d.bucket, d.authn, server.Config{Logger: d.log, Broker: b, Mount: mount, MaxSubscriptions: 5})
+}
+
+// addAPI starts a second API process: its own HTTP server, store and
+// broker, sharing the database and Redis. It returns its URL.
+func (d *deployment) addAPI(t *testing.T) string {
+	t.Helper()
+	var wg sync.WaitGroup
+	ctx, stop := context.WithCancel(d.ctx)
+	ts := httptest.NewServer(d.apiHandler(t, ctx, jobs.NewStore(d.db, nil), &wg, nil))
+	t.Cleanup(func() { ts.Close(); stop(); wg.Wait() })
+	return ts.URL
 }
 
 func (d *deployment) as(who string) gqltest.Client {

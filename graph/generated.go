@@ -32,6 +32,7 @@ type ResolverRoot interface {
 	Artifact() ArtifactResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	VideoJob() VideoJobResolver
 }
 
@@ -74,6 +75,20 @@ type ComplexityRoot struct {
 		Version        func(childComplexity int) int
 	}
 
+	JobUpdate struct {
+		Attempt        func(childComplexity int) int
+		Error          func(childComplexity int) int
+		ID             func(childComplexity int) int
+		NextAttemptAt  func(childComplexity int) int
+		NextStep       func(childComplexity int) int
+		PreviousStatus func(childComplexity int) int
+		Progress       func(childComplexity int) int
+		Status         func(childComplexity int) int
+		StatusCopy     func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Version        func(childComplexity int) int
+	}
+
 	Mutation struct {
 		ApproveVideoJob func(childComplexity int, id string, note *string) int
 		CreateVideoJob  func(childComplexity int, input model.CreateVideoJobInput) int
@@ -99,6 +114,12 @@ type ComplexityRoot struct {
 		Note       func(childComplexity int) int
 		Reasons    func(childComplexity int) int
 		ReviewerID func(childComplexity int) int
+	}
+
+	Subscription struct {
+		JobStatus   func(childComplexity int, id string) int
+		MyJobs      func(childComplexity int) int
+		ReviewQueue func(childComplexity int) int
 	}
 
 	VideoJob struct {
@@ -161,6 +182,11 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	Job(ctx context.Context, id string) (*model.VideoJob, error)
 	Jobs(ctx context.Context, first *int, after *string, status []model.JobStatus) (*model.VideoJobConnection, error)
+}
+type SubscriptionResolver interface {
+	JobStatus(ctx context.Context, id string) (<-chan *model.JobUpdate, error)
+	MyJobs(ctx context.Context) (<-chan *model.JobUpdate, error)
+	ReviewQueue(ctx context.Context) (<-chan *model.JobUpdate, error)
 }
 type VideoJobResolver interface {
 	Prompt(ctx context.Context, obj *model.VideoJob) (*string, error)
@@ -330,6 +356,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.JobEvent.Version(childComplexity), true
 
+	case "JobUpdate.attempt":
+		if e.ComplexityRoot.JobUpdate.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.Attempt(childComplexity), true
+	case "JobUpdate.error":
+		if e.ComplexityRoot.JobUpdate.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.Error(childComplexity), true
+	case "JobUpdate.id":
+		if e.ComplexityRoot.JobUpdate.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.ID(childComplexity), true
+	case "JobUpdate.nextAttemptAt":
+		if e.ComplexityRoot.JobUpdate.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.NextAttemptAt(childComplexity), true
+	case "JobUpdate.nextStep":
+		if e.ComplexityRoot.JobUpdate.NextStep == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.NextStep(childComplexity), true
+	case "JobUpdate.previousStatus":
+		if e.ComplexityRoot.JobUpdate.PreviousStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.PreviousStatus(childComplexity), true
+	case "JobUpdate.progress":
+		if e.ComplexityRoot.JobUpdate.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.Progress(childComplexity), true
+	case "JobUpdate.status":
+		if e.ComplexityRoot.JobUpdate.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.Status(childComplexity), true
+	case "JobUpdate.statusCopy":
+		if e.ComplexityRoot.JobUpdate.StatusCopy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.StatusCopy(childComplexity), true
+	case "JobUpdate.updatedAt":
+		if e.ComplexityRoot.JobUpdate.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.UpdatedAt(childComplexity), true
+	case "JobUpdate.version":
+		if e.ComplexityRoot.JobUpdate.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.Version(childComplexity), true
+
 	case "Mutation.approveVideoJob":
 		if e.ComplexityRoot.Mutation.ApproveVideoJob == nil {
 			break
@@ -448,6 +541,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Review.ReviewerID(childComplexity), true
+
+	case "Subscription.jobStatus":
+		if e.ComplexityRoot.Subscription.JobStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_jobStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.JobStatus(childComplexity, args["id"].(string)), true
+	case "Subscription.myJobs":
+		if e.ComplexityRoot.Subscription.MyJobs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.MyJobs(childComplexity), true
+	case "Subscription.reviewQueue":
+		if e.ComplexityRoot.Subscription.ReviewQueue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.ReviewQueue(childComplexity), true
 
 	case "VideoJob.artifacts":
 		if e.ComplexityRoot.VideoJob.Artifacts == nil {
@@ -699,6 +816,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -814,6 +948,34 @@ func (ec *executionContext) childFields_JobEvent(ctx context.Context, field grap
 		return ec.fieldContext_JobEvent_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JobEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_JobUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_JobUpdate_id(ctx, field)
+	case "status":
+		return ec.fieldContext_JobUpdate_status(ctx, field)
+	case "statusCopy":
+		return ec.fieldContext_JobUpdate_statusCopy(ctx, field)
+	case "nextStep":
+		return ec.fieldContext_JobUpdate_nextStep(ctx, field)
+	case "version":
+		return ec.fieldContext_JobUpdate_version(ctx, field)
+	case "progress":
+		return ec.fieldContext_JobUpdate_progress(ctx, field)
+	case "attempt":
+		return ec.fieldContext_JobUpdate_attempt(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_JobUpdate_nextAttemptAt(ctx, field)
+	case "error":
+		return ec.fieldContext_JobUpdate_error(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_JobUpdate_updatedAt(ctx, field)
+	case "previousStatus":
+		return ec.fieldContext_JobUpdate_previousStatus(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobUpdate", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1169,6 +1331,20 @@ func (ec *executionContext) field_Query_jobs_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["status"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_jobStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -1784,6 +1960,268 @@ func (ec *executionContext) fieldContext_JobEvent_createdAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("JobEvent", field, false, false, "Time")
 }
 
+func (ec *executionContext) _JobUpdate_id(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "ID")
+}
+
+func (ec *executionContext) _JobUpdate_status(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JobStatus) graphql.Marshaler {
+			return ec.marshalNJobStatus2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "JobStatus")
+}
+
+func (ec *executionContext) _JobUpdate_statusCopy(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_statusCopy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatusCopy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_statusCopy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _JobUpdate_nextStep(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_nextStep(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextStep, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_nextStep(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _JobUpdate_version(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobUpdate_progress(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobUpdate_attempt(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobUpdate_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAttemptAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _JobUpdate_error(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobError) graphql.Marshaler {
+			return ec.marshalOJobError2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobUpdate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JobUpdate_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _JobUpdate_previousStatus(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_previousStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobStatus) graphql.Marshaler {
+			return ec.marshalOJobStatus2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_previousStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "JobStatus")
+}
+
 func (ec *executionContext) _Mutation_createVideoJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2317,6 +2755,114 @@ func (ec *executionContext) _Review_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Review_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Review", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Subscription_jobStatus(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_jobStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().JobStatus(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobUpdate) graphql.Marshaler {
+			return ec.marshalNJobUpdate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_jobStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobUpdate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_jobStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_myJobs(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_myJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().MyJobs(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobUpdate) graphql.Marshaler {
+			return ec.marshalNJobUpdate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_myJobs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobUpdate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_reviewQueue(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_reviewQueue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().ReviewQueue(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobUpdate) graphql.Marshaler {
+			return ec.marshalNJobUpdate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_reviewQueue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobUpdate(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _VideoJob_id(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
@@ -4495,6 +5041,89 @@ func (ec *executionContext) _JobEvent(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var jobUpdateImplementors = []string{"JobUpdate"}
+
+func (ec *executionContext) _JobUpdate(ctx context.Context, sel ast.SelectionSet, obj *model.JobUpdate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, jobUpdateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("JobUpdate")
+		case "id":
+			out.Values[i] = ec._JobUpdate_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._JobUpdate_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statusCopy":
+			out.Values[i] = ec._JobUpdate_statusCopy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextStep":
+			out.Values[i] = ec._JobUpdate_nextStep(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._JobUpdate_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "progress":
+			out.Values[i] = ec._JobUpdate_progress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempt":
+			out.Values[i] = ec._JobUpdate_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextAttemptAt":
+			out.Values[i] = ec._JobUpdate_nextAttemptAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._JobUpdate_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._JobUpdate_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousStatus":
+			out.Values[i] = ec._JobUpdate_previousStatus(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -4719,6 +5348,30 @@ func (ec *executionContext) _Review(ctx context.Context, sel ast.SelectionSet, o
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "jobStatus":
+		return ec._Subscription_jobStatus(ctx, fields[0])
+	case "myJobs":
+		return ec._Subscription_myJobs(ctx, fields[0])
+	case "reviewQueue":
+		return ec._Subscription_reviewQueue(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var videoJobImplementors = []string{"VideoJob"}
@@ -5499,6 +6152,14 @@ func (ec *executionContext) unmarshalNJobStatus2githubᚗcomᚋvidgateᚋvidgate
 
 func (ec *executionContext) marshalNJobStatus2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobStatus(ctx context.Context, sel ast.SelectionSet, v model.JobStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNJobUpdate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobUpdate(ctx context.Context, sel ast.SelectionSet, v *model.JobUpdate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JobUpdate!")
+		return graphql.Null
+	}
+	return ec._JobUpdate(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {

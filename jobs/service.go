@@ -215,6 +215,32 @@ func (s *Service) ListJobs(ctx context.Context, a Actor, in ListInput) (*Page, e
 	return page, nil
 }
 
+// OwnJobs returns the newest n of a's own jobs (the first state of the
+// myJobs subscription).
+func (s *Service) OwnJobs(ctx context.Context, a Actor, n int) ([]*Job, error) {
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	return s.store.ListJobs(ctx, ListFilter{OwnerID: a.Subject, Limit: n})
+}
+
+// ReviewQueue returns up to n jobs waiting for review, oldest first, for
+// reviewers and admins.
+func (s *Service) ReviewQueue(ctx context.Context, a Actor, n int) ([]*Job, error) {
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	if !a.CanReview() {
+		return nil, Errorf(CodeForbidden, "only reviewers and admins see the review queue")
+	}
+	js, err := s.store.ListJobs(ctx, ListFilter{Statuses: []Status{StatusCompleted}, Limit: n})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(js)
+	return js, nil
+}
+
 // ReviewInput is a reviewer's decision.
 type ReviewInput struct {
 	Decision Decision

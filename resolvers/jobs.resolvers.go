@@ -64,6 +64,31 @@ func (r *queryResolver) Jobs(ctx context.Context, first *int, after *string, sta
 	return conn, nil
 }
 
+func (r *subscriptionResolver) JobStatus(ctx context.Context, id string) (<-chan *model.JobUpdate, error) {
+	a := auth.ActorFrom(ctx)
+	job, err := r.Service.Job(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.stream(ctx, jobs.JobChannel(job.PublicID), func(ctx context.Context) ([]*jobs.Job, error) {
+		j, err := r.Service.Job(ctx, a, job.PublicID)
+		if err != nil {
+			return nil, err
+		}
+		return []*jobs.Job{j}, nil
+	}, nil, true)
+}
+
+func (r *subscriptionResolver) MyJobs(ctx context.Context) (<-chan *model.JobUpdate, error) {
+	a := auth.ActorFrom(ctx)
+	if _, err := r.Service.OwnJobs(ctx, a, 1); err != nil {
+		return nil, err
+	}
+	return r.stream(ctx, jobs.OwnerChannel(a.Subject), func(ctx context.Context) ([]*jobs.Job, error) {
+		return r.Service.OwnJobs(ctx, a, 50)
+	}, nil, false)
+}
+
 func (r *videoJobResolver) Prompt(ctx context.Context, obj *model.VideoJob) (*string, error) {
 	// The parent job was already authorized; the prompt has its own, narrower rule.
 	job, err := r.Service.Store().JobByID(ctx, obj.JobID)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/broker"
 )
 
 // URLSigner signs download URLs for stored artifacts (a *blob.Bucket).
@@ -22,4 +23,6 @@ type Resolver struct {
 	// Files signs artifact download URLs, valid for DownloadTTL.
 	Files       URLSigner
 	DownloadTTL time.Duration
+	// Broker feeds the subscriptions; nil turns them off (UNAVAILABLE).
+	Broker *broker.Broker
 }

@@ -30,3 +30,13 @@ func (r *mutationResolver) RejectVideoJob(ctx context.Context, id string, reason
 	}
 	return toVideoJob(job), nil
 }
+
+func (r *subscriptionResolver) ReviewQueue(ctx context.Context) (<-chan *model.JobUpdate, error) {
+	a := auth.ActorFrom(ctx)
+	if _, err := r.Service.ReviewQueue(ctx, a, 1); err != nil {
+		return nil, err
+	}
+	return r.stream(ctx, jobs.ReviewChannel, func(ctx context.Context) ([]*jobs.Job, error) {
+		return r.Service.ReviewQueue(ctx, a, 100)
+	}, nil, false)
+}

@@ -23,7 +23,11 @@ func TestPanicBecomesInternal(t *testing.T) {
 	cfg := Config{Logger: slog.New(LogHandler(slog.NewJSONHandler(&logs, nil)))}
 	cfg.defaults()
 	// A nil service makes job() dereference nil: a stand-in for any bug.
-	h := withRequestID(newGraphQL(nil, nil, cfg))
+	authn, err := auth.New(auth.Config{HS256Secret: bytes.Repeat([]byte("s"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := withRequestID(newGraphQL(nil, nil, authn, cfg))
 	body := `{"query":"{ job(id: \"00000000-0000-4000-8000-000000000001\") { id } }"}`
 	req := httptest.NewRequest("POST", "/graphql", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -93,6 +93,13 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// Flush lets streaming responses (Server-Sent Events) through.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // withAccessLog logs one line per request: never the body, the query
 // string or headers, which may carry prompts or tokens.
 func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {

@@ -19,6 +19,7 @@ import (
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/graph"
 	"github.com/vidgate/vidgate/graph/model"
+	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
@@ -34,6 +35,14 @@ type Config struct {
 	MaxComplexity int
 	// DownloadURLTTL is how long signed artifact URLs stay valid (default 15m).
 	DownloadURLTTL time.Duration
+	// Broker feeds subscriptions; nil turns them off.
+	Broker *broker.Broker
+	// AllowedOrigins lists the browser origins allowed to open WebSockets
+	// ("https://app.example.com", or "*"); empty allows same-origin only.
+	AllowedOrigins []string
+	// MaxSubscriptions caps the subscriptions of one WebSocket connection
+	// (default 20).
+	MaxSubscriptions int
 	// Mount adds handlers by ServeMux pattern, served behind the same
 	// request ids, access log and panic recovery: the webhook intake
 	// ("POST /webhooks/{provider}") and the simulated provider ("/sim/").
@@ -55,6 +64,9 @@ func (c *Config) defaults() {
 	if c.DownloadURLTTL <= 0 {
 		c.DownloadURLTTL = 15 * time.Minute
 	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -63,7 +75,7 @@ func (c *Config) defaults() {
 // New returns vidgate's HTTP handler.
 func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) http.Handler {
 	cfg.defaults()
-	gql := newGraphQL(svc, files, cfg)
+	gql := newGraphQL(svc, files, authn, cfg)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", withAuth(authn, withBodyLimit(cfg.MaxBodyBytes, gql)))
@@ -95,9 +107,9 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	return withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux)))
 }
 
-func newGraphQL(svc *jobs.Service, files *blob.Bucket, cfg Config) *handler.Server {
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) *handler.Server {
 	gc := graph.Config{Resolvers: &resolvers.Resolver{
-		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL,
+		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL, Broker: cfg.Broker,
 	}}
 	// A page of jobs costs its children once per job asked for.
 	gc.Complexity.Query.Jobs = func(child int, first *int, _ *string, _ []model.JobStatus) int {
@@ -108,6 +120,8 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, cfg Config) *handler.Serv
 		return 1 + n*child
 	}
 	srv := handler.New(graph.NewExecutableSchema(gc))
+	srv.AddTransport(websocketTransport(authn, cfg))
+	srv.AddTransport(transport.SSE{}) // before POST: it claims POSTs that accept text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers"
@@ -31,6 +32,7 @@ type app struct {
 	bucket  *blob.Bucket
 	rdb     redis.UniversalClient
 	queue   *queue.Queue
+	broker  *broker.Broker
 	reg     *providers.Registry
 	closers []func()
 }
@@ -70,6 +72,10 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	if a.queue, err = queue.New(a.rdb, queue.Config{Prefix: cfg.RedisPrefix, Concurrency: concurrency, Logger: log}); err != nil {
 		return a, err
 	}
+	// Every process publishes the changes it commits; API processes also
+	// run the broker's subscriber connection (see runServer).
+	a.broker = broker.New(a.rdb, broker.Config{Prefix: cfg.RedisPrefix, Logger: log})
+	a.store.OnCommit(jobs.PublishChanges(a.broker, log))
 	simURL := cfg.SimURL
 	if simURL == "" {
 		simURL = base + "/sim"

@@ -19,19 +19,21 @@ import (
 
 // config is every setting of `vidgate` and `vidgate serve`.
 type config struct {
-	Addr            string
-	PublicURL       string
-	DataDir         string
-	DatabaseURL     string
-	BucketURL       string
-	LogLevel        string
-	MaxBodyBytes    int64
-	MaxJobAge       time.Duration
-	DownloadURLTTL  time.Duration
-	ShutdownGrace   time.Duration
-	DefaultProvider string
-	RedisURL        string
-	RedisPrefix     string
+	Addr             string
+	PublicURL        string
+	DataDir          string
+	DatabaseURL      string
+	BucketURL        string
+	LogLevel         string
+	MaxBodyBytes     int64
+	MaxJobAge        time.Duration
+	DownloadURLTTL   time.Duration
+	ShutdownGrace    time.Duration
+	DefaultProvider  string
+	AllowedOrigins   string
+	MaxSubscriptions int
+	RedisURL         string
+	RedisPrefix      string
 
 	// Workers.
 	Concurrency      string
@@ -96,6 +98,8 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.DownloadURLTTL, "download-url-ttl", 15*time.Minute, "how long signed download URLs stay valid")
 		fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
 		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
+		fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma separated (https://app.example.com, or *); empty: same origin only")
+		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
@@ -296,4 +300,14 @@ func (c *config) concurrency() (map[queue.Kind]int, error) {
 		}
 	}
 	return out, nil
+}
+
+func (c *config) allowedOrigins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }

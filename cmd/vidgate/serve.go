@@ -83,9 +83,17 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	handler := server.New(svc, a.bucket, authn, server.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
+		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
 	})
 
 	var workers sync.WaitGroup
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		if err := a.broker.Run(ctx); err != nil {
+			log.Error("live updates stopped", "err", err)
+		}
+	}()
 	if embedded {
 		w := a.newWorker()
 		workers.Add(1)

@@ -53,6 +53,25 @@ type JobEvent struct {
 	CreatedAt      time.Time   `json:"createdAt"`
 }
 
+// A job's status as pushed live. It carries the whole status, so it is
+// complete on its own; query `job(id)` for events, artifacts and reviews.
+type JobUpdate struct {
+	// The job's id.
+	ID         string    `json:"id"`
+	Status     JobStatus `json:"status"`
+	StatusCopy string    `json:"statusCopy"`
+	NextStep   *string   `json:"nextStep,omitempty"`
+	// Strictly increasing per job: drop an update whose version you already have.
+	Version       int        `json:"version"`
+	Progress      int        `json:"progress"`
+	Attempt       int        `json:"attempt"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	Error         *JobError  `json:"error,omitempty"`
+	UpdatedAt     time.Time  `json:"updatedAt"`
+	// The status before this change; null for a new job or a state sent on subscribe.
+	PreviousStatus *JobStatus `json:"previousStatus,omitempty"`
+}
+
 type Mutation struct {
 }
 
@@ -75,6 +94,15 @@ type Review struct {
 	Note       *string           `json:"note,omitempty"`
 	ReviewerID string            `json:"reviewerId"`
 	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+// Live job status, over WebSockets (`graphql-transport-ws`, and legacy
+// `graphql-ws`) at `/graphql`, or Server-Sent Events (POST with
+// `Accept: text/event-stream`). A WebSocket authenticates in its
+// `connection_init` payload: `{"Authorization": "Bearer <token>"}`.
+// Every subscription first sends the current state, then each change, with
+// `version` strictly increasing per job.
+type Subscription struct {
 }
 
 type VideoJobConnection struct {

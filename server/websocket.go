@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/vidgate/vidgate/resolvers"
+	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/wsgorilla"
+)
+
+// closeUnauthorized closes a WebSocket whose connection_init carries no
+// valid credentials (the graphql-ws convention).
+const closeUnauthorized = 4401
+
+// websocketTransport serves subscriptions over gorilla/websocket, with
+// both graphql-transport-ws and the legacy graphql-ws. A connection
+// authenticates in its connection_init payload, the way browsers can (they
+// cannot set headers on a WebSocket): {"Authorization": "Bearer <token>"}.
+func websocketTransport(authn *auth.Authenticator, cfg Config) transport.Websocket {
+	return transport.Websocket{
+		Implementation: wsgorilla.New(wsgorilla.Options{
+			AllowedOrigins: cfg.AllowedOrigins,
+			WriteTimeout:   10 * time.Second,
+			// WebSocket-level pings find dead peers for both protocols
+			// (graphql-ws has no ping of its own); browsers answer them.
+			PingInterval: wsgorilla.RecommendedPingInterval,
+			Logger:       cfg.Logger,
+		}),
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			token := initToken(p)
+			if token == "" {
+				err := errors.New("unauthorized: send {\"Authorization\": \"Bearer <token>\"} in connection_init")
+				return closeWith(ctx, closeUnauthorized, "Unauthorized: no token in connection_init"), nil, err
+			}
+			actor, err := authn.Authenticate(token)
+			if err != nil {
+				return closeWith(ctx, closeUnauthorized, "Unauthorized: "+err.Error()), nil, err
+			}
+			ctx = auth.WithActor(ctx, actor)
+			return resolvers.WithSubscriptionLimit(ctx, cfg.MaxSubscriptions), nil, nil
+		},
+	}
+}
+
+// initToken finds the bearer token in a connection_init payload:
+// "Authorization" (any case) with or without "Bearer ", or "token".
+func initToken(p transport.InitPayload) string {
+	for k, v := range p {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(k) {
+		case "authorization", "token", "authtoken":
+			if scheme, tok, found := strings.Cut(s, " "); found && strings.EqualFold(scheme, "Bearer") {
+				return strings.TrimSpace(tok)
+			}
+			return strings.TrimSpace(s)
+		}
+	}
+	return ""
+}
+
+func closeWith(ctx context.Context, code int, reason string) context.Context {
+	return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, code), reason)
+}
