@@ -19,8 +19,8 @@ import (
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/graph"
 	"github.com/vidgate/vidgate/graph/model"
-	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
 )
