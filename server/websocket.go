@@ -50,9 +50,16 @@ func websocketTransport(authn *auth.Authenticator, cfg Config) transport.Websock
 }
 
 // initToken finds the bearer token in a connection_init payload:
-// "Authorization" (any case) with or without "Bearer ", or "token".
-func initToken(p transport.InitPayload) string {
+// "Authorization" (any case) with or without "Bearer ", or "token", at the
+// top level or inside "headers" (as some clients nest them).
+func initToken(p map[string]any) string {
 	for k, v := range p {
+		if h, ok := v.(map[string]any); ok && strings.EqualFold(k, "headers") {
+			if tok := initToken(h); tok != "" {
+				return tok
+			}
+			continue
+		}
 		s, ok := v.(string)
 		if !ok {
 			continue
