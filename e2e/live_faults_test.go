@@ -148,7 +148,7 @@ func TestSubscriptionsSurviveRedisRestart(t *testing.T) {
 		}}
 	d := deploy(t, b, options{})
 	id := d.create(t, "through a restart [sim hold]")
-	d.waitFor(t, id, 10*time.Second, "SUBMITTED")
+	requestID(t, d, id)
 	c := dial(t, d.url, d.tokens["alice"])
 	c.ack()
 	sub := c.subscribe(`subscription($id: ID!) { jobStatus(id: $id) { `+updateFields+` } }`, map[string]any{"id": id})

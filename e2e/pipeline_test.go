@@ -163,13 +163,21 @@ func TestDroppedWebhooksArePolled(t *testing.T) {
 	})
 }
 
+// requestID returns the provider's id for the job, waiting for the worker
+// to record it.
 func requestID(t *testing.T, d *deployment, id string) string {
 	t.Helper()
-	j, err := d.store.JobByPublicID(t.Context(), id)
-	if err != nil || j.ProviderRequestID == nil {
-		t.Fatalf("job %s has no provider request: %v", id, err)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		j, err := d.store.JobByPublicID(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.ProviderRequestID != nil {
+			return *j.ProviderRequestID
+		}
 	}
-	return *j.ProviderRequestID
+	t.Fatalf("job %s has no provider request after 10s", id)
+	return ""
 }
 
 // Permanent failures fail at once with a code and a next step; transient

@@ -18,7 +18,6 @@ func TestWebhookIntakeRefusesBadDeliveries(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		d := deploy(t, b, options{})
 		id := d.create(t, "a sailboat [sim hold]")
-		d.waitFor(t, id, 10*time.Second, "SUBMITTED")
 		reqID := requestID(t, d, id)
 		before := d.job(t, id)
 
