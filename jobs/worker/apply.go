@@ -53,20 +53,23 @@ func (r rules) applyStatus(ctx context.Context, tx bun.IDB, job *jobs.Job, st pr
 	case st.State == providers.StateProcessing && st.Progress > job.Progress && st.Progress < 100:
 		t.To, t.Type, t.Progress = job.Status, "progress", &st.Progress
 		t.Message = fmt.Sprintf("%d%%", st.Progress)
-	case st.State == providers.StateSucceeded && job.Progress < 100:
-		video, ok := videoOutput(st)
-		if !ok {
+	case st.State == providers.StateSucceeded && job.Progress == 100:
+		// Completion was recorded, but the job is still not COMPLETED: the
+		// ingest task was lost or failed. Ask for it again (ingests are
+		// idempotent); the receipt says nothing new was applied.
+		next.task = ingestTask(job, st)
+		if next.task == nil {
+			return jobs.OutcomeStale, followUp{}, nil
+		}
+		return jobs.OutcomeStale, next, nil
+	case st.State == providers.StateSucceeded:
+		next.task = ingestTask(job, st)
+		if next.task == nil {
 			t.To, t.ErrorCode, t.ErrorMessage = jobs.StatusFailed, jobs.FailArtifactUnavailable, "the provider finished without a video output"
 			break
 		}
 		hundred := 100
 		t.To, t.Type, t.Progress = job.Status, "provider_completed", &hundred
-		next.task = &queue.Task{Kind: queue.KindIngest, JobID: job.ID, Attempt: job.Attempt, Data: map[string]string{
-			"url": video.URL, "content_type": video.ContentType,
-		}}
-		if !video.ExpiresAt.IsZero() {
-			next.task.Data["expires_at"] = video.ExpiresAt.UTC().Format(time.RFC3339)
-		}
 	case st.State == providers.StateFailed:
 		code, msg := providers.CodeUnknown, "the provider reported a failure"
 		if st.Error != nil {
@@ -111,6 +114,22 @@ func (r rules) send(ctx context.Context, log *slog.Logger, f followUp) {
 	if err != nil {
 		log.ErrorContext(ctx, "queue follow-up task; the reconciler will redo it", "task", string(f.task.Kind), "err", err)
 	}
+}
+
+// ingestTask is the task that copies a finished job's video, or nil if the
+// provider reported no video.
+func ingestTask(job *jobs.Job, st providers.Status) *queue.Task {
+	video, ok := videoOutput(st)
+	if !ok {
+		return nil
+	}
+	t := &queue.Task{Kind: queue.KindIngest, JobID: job.ID, Attempt: job.Attempt, Data: map[string]string{
+		"url": video.URL, "content_type": video.ContentType,
+	}}
+	if !video.ExpiresAt.IsZero() {
+		t.Data["expires_at"] = video.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return t
 }
 
 func videoOutput(st providers.Status) (providers.Output, bool) {
