@@ -91,8 +91,10 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		ApproveVideoJob func(childComplexity int, id string, note *string) int
+		CancelVideoJob  func(childComplexity int, id string) int
 		CreateVideoJob  func(childComplexity int, input model.CreateVideoJobInput) int
 		RejectVideoJob  func(childComplexity int, id string, reasons []model.RejectionReason, note *string) int
+		RetryVideoJob   func(childComplexity int, id string) int
 	}
 
 	PageInfo struct {
@@ -135,6 +137,7 @@ type ComplexityRoot struct {
 		ID              func(childComplexity int) int
 		NextAttemptAt   func(childComplexity int) int
 		NextStep        func(childComplexity int) int
+		ParentID        func(childComplexity int) int
 		Progress        func(childComplexity int) int
 		Prompt          func(childComplexity int) int
 		Provider        func(childComplexity int) int
@@ -175,6 +178,8 @@ type ArtifactResolver interface {
 }
 type MutationResolver interface {
 	CreateVideoJob(ctx context.Context, input model.CreateVideoJobInput) (*model.CreateVideoJobPayload, error)
+	CancelVideoJob(ctx context.Context, id string) (*model.VideoJob, error)
+	RetryVideoJob(ctx context.Context, id string) (*model.VideoJob, error)
 	ApproveVideoJob(ctx context.Context, id string, note *string) (*model.VideoJob, error)
 	RejectVideoJob(ctx context.Context, id string, reasons []model.RejectionReason, note *string) (*model.VideoJob, error)
 }
@@ -434,6 +439,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ApproveVideoJob(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.cancelVideoJob":
+		if e.ComplexityRoot.Mutation.CancelVideoJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelVideoJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelVideoJob(childComplexity, args["id"].(string)), true
 	case "Mutation.createVideoJob":
 		if e.ComplexityRoot.Mutation.CreateVideoJob == nil {
 			break
@@ -456,6 +472,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectVideoJob(childComplexity, args["id"].(string), args["reasons"].([]model.RejectionReason), args["note"].(*string)), true
+	case "Mutation.retryVideoJob":
+		if e.ComplexityRoot.Mutation.RetryVideoJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryVideoJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryVideoJob(childComplexity, args["id"].(string)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -638,6 +665,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.NextStep(childComplexity), true
+	case "VideoJob.parentId":
+		if e.ComplexityRoot.VideoJob.ParentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.ParentID(childComplexity), true
 	case "VideoJob.progress":
 		if e.ComplexityRoot.VideoJob.Progress == nil {
 			break
@@ -1036,6 +1069,8 @@ func (ec *executionContext) childFields_VideoJob(ctx context.Context, field grap
 		return ec.fieldContext_VideoJob_resolution(ctx, field)
 	case "sourceAssetId":
 		return ec.fieldContext_VideoJob_sourceAssetId(ctx, field)
+	case "parentId":
+		return ec.fieldContext_VideoJob_parentId(ctx, field)
 	case "attempt":
 		return ec.fieldContext_VideoJob_attempt(ctx, field)
 	case "nextAttemptAt":
@@ -1232,6 +1267,20 @@ func (ec *executionContext) field_Mutation_approveVideoJob_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelVideoJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createVideoJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1273,6 +1322,20 @@ func (ec *executionContext) field_Mutation_rejectVideoJob_args(ctx context.Conte
 		return nil, err
 	}
 	args["note"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryVideoJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -2266,6 +2329,94 @@ func (ec *executionContext) fieldContext_Mutation_createVideoJob(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_cancelVideoJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelVideoJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelVideoJob(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VideoJob) graphql.Marshaler {
+			return ec.marshalNVideoJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelVideoJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VideoJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelVideoJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryVideoJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryVideoJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryVideoJob(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VideoJob) graphql.Marshaler {
+			return ec.marshalNVideoJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryVideoJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VideoJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryVideoJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_approveVideoJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3161,6 +3312,29 @@ func (ec *executionContext) _VideoJob_sourceAssetId(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_VideoJob_sourceAssetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _VideoJob_parentId(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_parentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_parentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "ID")
 }
 
@@ -5150,6 +5324,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "cancelVideoJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelVideoJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryVideoJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryVideoJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "approveVideoJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_approveVideoJob(ctx, field)
@@ -5448,6 +5636,11 @@ func (ec *executionContext) _VideoJob(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "sourceAssetId":
 			out.Values[i] = ec._VideoJob_sourceAssetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "parentId":
+			out.Values[i] = ec._VideoJob_parentId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

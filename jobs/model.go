@@ -63,9 +63,13 @@ type Job struct {
 	CompletedAt       *time.Time `bun:"completed_at"`
 	ReviewedAt        *time.Time `bun:"reviewed_at"`
 	ExpiresAt         *time.Time `bun:"expires_at"`
+	// ParentID is the job this one retries (retryVideoJob).
+	ParentID *int64 `bun:"parent_id"`
 
-	// SourceAssetPublicID is filled by reads that join source_assets.
+	// SourceAssetPublicID and ParentPublicID are filled by reads that join
+	// source_assets and the parent job.
 	SourceAssetPublicID *string `bun:"source_asset_public_id,scanonly"`
+	ParentPublicID      *string `bun:"parent_public_id,scanonly"`
 }
 
 // Event is a row of video_job_events: one per change, appended in the

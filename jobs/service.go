@@ -135,13 +135,9 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 	}
 	s.log.InfoContext(ctx, "job created", "job_id", saved.PublicID, "owner_id", a.Subject,
 		"workflow", saved.WorkflowType, "provider", saved.Provider)
-	if s.cfg.Queue != nil {
-		// After the commit: a crash here leaves a QUEUED job without a task,
-		// which the reconciler finds and enqueues again.
-		if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: saved.ID, Attempt: 1}); err != nil {
-			s.log.ErrorContext(ctx, "enqueue submit; the reconciler will retry", "job_id", saved.PublicID, "err", err)
-		}
-	}
+	// After the commit: a crash here leaves a QUEUED job without a task,
+	// which the reconciler finds and enqueues again.
+	s.enqueueSubmit(ctx, saved)
 	return saved, true, nil
 }
 
@@ -299,16 +295,114 @@ func (s *Service) jobForReview(ctx context.Context, id string) (*Job, error) {
 	return job, err
 }
 
-// Prompt returns the raw prompt of a job, for readers the policy allows.
-func (s *Service) Prompt(ctx context.Context, a Actor, job *Job) (string, error) {
-	if !a.CanReadPrompt(job) {
-		return "", Errorf(CodeForbidden, "role %s cannot read prompts", a.Role)
+// Cancel moves a job that is not finished to CANCELED, for its owner and
+// admins, and asks the provider to stop. A finished job is a CONFLICT that
+// names its status. Webhooks that arrive after are recorded as stale.
+func (s *Service) Cancel(ctx context.Context, a Actor, id string) (*Job, error) {
+	job, err := s.Job(ctx, a, id)
+	if err != nil {
+		return nil, err
 	}
+	if a.Role != RoleAdmin && job.OwnerID != a.Subject {
+		return nil, notFoundJob(id) // a reviewer reading a job in review may not cancel it
+	}
+	// The job may move while we decide (a webhook, a worker): follow it a
+	// few times rather than fail the user's request.
+	for try := 0; try < 5; try++ {
+		if job.Status.Terminal() {
+			return nil, Errorf(CodeConflict, "job %s is %s: only unfinished jobs can be canceled", job.PublicID, job.Status)
+		}
+		canceled, err := s.store.TransitionTx(ctx, Transition{
+			JobID: job.ID, From: job.Status, To: StatusCanceled, Source: SourceAPI, ActorID: a.Subject,
+			ErrorCode: "CANCELED", ErrorMessage: "canceled by " + string(a.Role),
+		})
+		var guard *GuardError
+		if errors.As(err, &guard) {
+			if job, err = s.store.JobByID(ctx, job.ID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.Queue != nil && canceled.ProviderRequestID != nil {
+			t := queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: canceled.Attempt,
+				Data: map[string]string{"provider": canceled.Provider, "request_id": *canceled.ProviderRequestID}}
+			if _, err := s.cfg.Queue.Enqueue(ctx, t); err != nil {
+				s.log.ErrorContext(ctx, "enqueue provider cancel", "job_id", job.PublicID, "err", err)
+			}
+		}
+		s.log.InfoContext(ctx, "job canceled", "job_id", job.PublicID, "by", a.Subject)
+		return canceled, nil
+	}
+	return nil, Errorf(CodeConflict, "job %s keeps changing; try again", job.PublicID)
+}
+
+// Retry creates a new job with the inputs of a FAILED, REJECTED, EXPIRED or
+// CANCELED one, linked to it as its parent, for its owner and admins. The
+// new job belongs to the original's owner.
+func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
+	orig, err := s.Job(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.Role != RoleAdmin && orig.OwnerID != a.Subject {
+		return nil, notFoundJob(id)
+	}
+	switch orig.Status {
+	case StatusFailed, StatusRejected, StatusExpired, StatusCanceled:
+	default:
+		return nil, Errorf(CodeConflict, "job %s is %s: only FAILED, REJECTED, EXPIRED or CANCELED jobs can be retried", orig.PublicID, orig.Status)
+	}
+	prompt, err := s.promptOf(ctx, orig)
+	if err != nil {
+		return nil, err
+	}
+	job := &Job{
+		PublicID: uuid.NewString(), OwnerID: orig.OwnerID, WorkflowType: orig.WorkflowType, Provider: orig.Provider,
+		Params: orig.Params, SourceAssetID: orig.SourceAssetID, PromptHash: orig.PromptHash, ParentID: &orig.ID,
+	}
+	expires := s.store.Now().Add(s.cfg.MaxJobAge)
+	job.ExpiresAt = &expires
+	keyID, sealed, err := s.vault.Seal(job.PublicID, prompt)
+	if err != nil {
+		return nil, err
+	}
+	saved, _, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "job retried", "job_id", saved.PublicID, "parent_id", orig.PublicID, "by", a.Subject)
+	s.enqueueSubmit(ctx, saved)
+	return saved, nil
+}
+
+func (s *Service) promptOf(ctx context.Context, job *Job) (string, error) {
 	p, err := s.store.PromptOf(ctx, job.ID)
 	if err != nil {
 		return "", err
 	}
 	return s.vault.Open(job.PublicID, p.KeyID, p.Ciphertext)
+}
+
+// enqueueSubmit puts a new job's first submit on the queue, after its
+// commit. A failure leaves the job QUEUED for the reconciler.
+func (s *Service) enqueueSubmit(ctx context.Context, job *Job) {
+	if s.cfg.Queue == nil {
+		return
+	}
+	if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}); err != nil {
+		s.log.ErrorContext(ctx, "enqueue submit; the reconciler will retry", "job_id", job.PublicID, "err", err)
+	}
+}
+
+// Prompt returns the raw prompt of a job, for readers the policy allows.
+func (s *Service) Prompt(ctx context.Context, a Actor, job *Job) (string, error) {
+	if !a.CanReadPrompt(job) {
+		return "", Errorf(CodeForbidden, "role %s cannot read prompts", a.Role)
+	}
+	return s.promptOf(ctx, job)
 }
 
 // EventsOf, ArtifactsOf and ReviewsOf load the children of jobs the caller

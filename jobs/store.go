@@ -141,7 +141,9 @@ func (s *Store) selectJobs(db bun.IDB) *bun.SelectQuery {
 		ModelTableExpr("video_jobs AS j").
 		ColumnExpr("j.*").
 		ColumnExpr("sa.public_id AS source_asset_public_id").
-		Join("LEFT JOIN source_assets AS sa ON sa.id = j.source_asset_id")
+		ColumnExpr("pj.public_id AS parent_public_id").
+		Join("LEFT JOIN source_assets AS sa ON sa.id = j.source_asset_id").
+		Join("LEFT JOIN video_jobs AS pj ON pj.id = j.parent_id")
 }
 
 func (s *Store) jobWhere(ctx context.Context, db bun.IDB, where string, args ...any) (*Job, error) {

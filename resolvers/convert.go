@@ -25,6 +25,7 @@ func toVideoJob(j *jobs.Job) *model.VideoJob {
 		AspectRatio:     j.AspectRatio,
 		Resolution:      j.Resolution,
 		SourceAssetID:   j.SourceAssetPublicID,
+		ParentID:        j.ParentPublicID,
 		Attempt:         j.Attempt,
 		NextAttemptAt:   j.NextAttemptAt,
 		CreatedAt:       j.CreatedAt,

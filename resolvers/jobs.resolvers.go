@@ -36,6 +36,22 @@ func (r *mutationResolver) CreateVideoJob(ctx context.Context, input model.Creat
 	return &model.CreateVideoJobPayload{Job: toVideoJob(job), Created: created}, nil
 }
 
+func (r *mutationResolver) CancelVideoJob(ctx context.Context, id string) (*model.VideoJob, error) {
+	job, err := r.Service.Cancel(ctx, auth.ActorFrom(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return toVideoJob(job), nil
+}
+
+func (r *mutationResolver) RetryVideoJob(ctx context.Context, id string) (*model.VideoJob, error) {
+	job, err := r.Service.Retry(ctx, auth.ActorFrom(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return toVideoJob(job), nil
+}
+
 func (r *queryResolver) Job(ctx context.Context, id string) (*model.VideoJob, error) {
 	job, err := r.Service.Job(ctx, auth.ActorFrom(ctx), id)
 	if err != nil {

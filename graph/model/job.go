@@ -21,6 +21,7 @@ type VideoJob struct {
 	AspectRatio     string       `json:"aspectRatio"`
 	Resolution      string       `json:"resolution"`
 	SourceAssetID   *string      `json:"sourceAssetId,omitempty"`
+	ParentID        *string      `json:"parentId,omitempty"`
 	Attempt         int          `json:"attempt"`
 	NextAttemptAt   *time.Time   `json:"nextAttemptAt,omitempty"`
 	Error           *JobError    `json:"error,omitempty"`
