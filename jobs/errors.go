@@ -75,6 +75,7 @@ const (
 	FailArtifactInvalid     = "ARTIFACT_INVALID"
 	FailArtifactQuarantined = "ARTIFACT_QUARANTINED"
 	FailTooManyAttempts     = "TOO_MANY_ATTEMPTS"
+	FailSubmitUnknown       = "SUBMIT_OUTCOME_UNKNOWN"
 	FailInternal            = "INTERNAL"
 )
 
@@ -90,7 +91,7 @@ func NextStep(code string) string {
 		return "The source image could not be read: upload a PNG or JPEG and try again."
 	case FailInvalidInput:
 		return "The provider did not accept these settings: try another duration, aspect ratio or resolution."
-	case FailProviderUnavailable, FailTooManyAttempts:
+	case FailProviderUnavailable, FailTooManyAttempts, FailSubmitUnknown:
 		return "The video provider is having trouble: try again in a few minutes."
 	case FailArtifactUnavailable:
 		return "The finished video could not be fetched from the provider in time: try again."

@@ -230,6 +230,8 @@ type Transition struct {
 	// NextAttemptAt is stored when the job moves to RETRYING (and cleared
 	// when it leaves).
 	NextAttemptAt *time.Time
+	// NoRequestID guards on the job having no provider request id yet.
+	NoRequestID bool
 }
 
 // Transition moves a job from t.From to t.To if and only if it is still in
@@ -279,6 +281,9 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 	}
 	if t.ProviderRequestID != "" {
 		q = q.Set("provider_request_id = ?", t.ProviderRequestID).Where("provider_request_id IS NULL")
+	}
+	if t.NoRequestID {
+		q = q.Where("provider_request_id IS NULL")
 	}
 	if t.Progress != nil {
 		q = q.Set("progress = ?", *t.Progress).Where("progress < ?", *t.Progress)
@@ -378,6 +383,70 @@ func reviewMessage(r *Review) string {
 		return ""
 	}
 	return "reasons: " + r.Reasons
+}
+
+// JobQuery selects jobs for the reconciler's scans. Zero fields do not
+// filter.
+type JobQuery struct {
+	Statuses          []Status
+	UpdatedBefore     time.Time
+	NextAttemptBefore time.Time
+	ExpiresBefore     time.Time
+	// RequestID: "none" keeps jobs without a provider request id, "some"
+	// those with one.
+	RequestID string
+	Limit     int
+}
+
+// FindJobs returns jobs matching q, oldest update first.
+func (s *Store) FindJobs(ctx context.Context, q JobQuery) ([]*Job, error) {
+	sel := s.selectJobs(s.db).OrderExpr("j.updated_at, j.id").Limit(int64(max(q.Limit, 1)))
+	if len(q.Statuses) > 0 {
+		sel = sel.Where("j.status IN (?)", bun.In(q.Statuses))
+	}
+	if !q.UpdatedBefore.IsZero() {
+		sel = sel.Where("j.updated_at < ?", q.UpdatedBefore.UTC())
+	}
+	if !q.NextAttemptBefore.IsZero() {
+		sel = sel.Where("j.next_attempt_at < ?", q.NextAttemptBefore.UTC())
+	}
+	if !q.ExpiresBefore.IsZero() {
+		sel = sel.Where("j.expires_at < ?", q.ExpiresBefore.UTC())
+	}
+	switch q.RequestID {
+	case "none":
+		sel = sel.Where("j.provider_request_id IS NULL")
+	case "some":
+		sel = sel.Where("j.provider_request_id IS NOT NULL")
+	}
+	var out []*Job
+	if err := sel.Scan(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find jobs: %w", err)
+	}
+	return out, nil
+}
+
+// ExpiredArtifacts returns stored artifacts past their expiry whose job
+// was not approved (approved videos are kept).
+func (s *Store) ExpiredArtifacts(ctx context.Context, now time.Time, limit int) ([]*Artifact, error) {
+	var out []*Artifact
+	err := s.db.NewSelect().Model(&out).
+		Where("deleted_at IS NULL").Where("expires_at < ?", now.UTC()).
+		Where("job_id NOT IN (SELECT id FROM video_jobs WHERE status = ?)", StatusApproved).
+		OrderExpr("expires_at").Limit(int64(max(limit, 1))).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("expired artifacts: %w", err)
+	}
+	return out, nil
+}
+
+// MarkArtifactDeleted records that an artifact's file is gone.
+func (s *Store) MarkArtifactDeleted(ctx context.Context, id int64) error {
+	_, err := s.db.NewUpdate().Model((*Artifact)(nil)).Set("deleted_at = ?", s.Now()).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("mark artifact deleted: %w", err)
+	}
+	return nil
 }
 
 // JobByProviderRequest returns the job a provider knows by requestID, or

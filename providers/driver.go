@@ -151,3 +151,18 @@ type WebhookVerifier interface {
 	// read r.Body.
 	VerifyWebhook(r *http.Request, body []byte) (Webhook, error)
 }
+
+// Idempotent is an optional capability: a driver reports whether its vendor
+// honours Request.IdempotencyKey, so that a submit whose outcome is unknown
+// (a worker died before saving the request id) can be sent again without
+// risking a second paid generation. A driver without it is assumed not to.
+type Idempotent interface {
+	HonorsIdempotencyKeys() bool
+}
+
+// HonorsIdempotencyKeys reports whether d's vendor deduplicates submits by
+// idempotency key.
+func HonorsIdempotencyKeys(d Driver) bool {
+	i, ok := d.(Idempotent)
+	return ok && i.HonorsIdempotencyKeys()
+}

@@ -253,3 +253,9 @@ func apiError(op string, resp *http.Response, data []byte) *providers.Error {
 		RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 }
+
+// HonorsIdempotencyKeys reports true: the simulator returns the same
+// generation for a repeated idempotency key.
+func (d *Driver) HonorsIdempotencyKeys() bool { return true }
+
+var _ providers.Idempotent = (*Driver)(nil)

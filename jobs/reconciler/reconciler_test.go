@@ -1,0 +1,287 @@
+package reconciler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/jobstest"
+	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/jobs/reconciler"
+	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/providers/sim"
+)
+
+// noKeys is a provider that cannot deduplicate submits.
+type noKeys struct{ providers.Driver }
+
+func (noKeys) Name() string { return "nokeys" }
+
+type fixture struct {
+	store  *jobs.Store
+	queue  *queue.Queue
+	bucket *blob.Bucket
+	rdb    redis.UniversalClient
+	rec    *reconciler.Reconciler
+	now    time.Time
+}
+
+func setup(t *testing.T, db *bun.DB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{store: jobs.NewStore(db, nil), now: time.Now().Add(time.Hour)}
+	f.rdb = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	var err error
+	f.queue, err = queue.New(f.rdb, queue.Config{Prefix: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.bucket, err = blob.Open(ctx, "mem://", blob.Options{SigningKey: []byte(strings.Repeat("k", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simDriver := sim.NewDriver("http://127.0.0.1:1", "", "", nil)
+	reg := providers.NewRegistry(simDriver, noKeys{simDriver})
+	f.rec = reconciler.New(f.store, f.queue, reg, f.bucket, f.rdb, reconciler.Config{
+		Prefix: "t", Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	return f
+}
+
+// job inserts a job, walks it through steps, and optionally sets its
+// provider and request id.
+func (f *fixture) job(t *testing.T, provider string, steps ...jobs.Transition) *jobs.Job {
+	t.Helper()
+	ctx := context.Background()
+	j, _, err := f.store.InsertJob(ctx, &jobs.Job{PublicID: newUUID(), OwnerID: "alice", WorkflowType: jobs.TextToVideo, Provider: provider,
+		Params: jobs.Params{DurationSeconds: 5, AspectRatio: "16:9", Resolution: "720p"}, PromptHash: "h", ExpiresAt: ptr(time.Now().Add(24 * time.Hour))},
+		&jobs.Prompt{KeyID: "k", Ciphertext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		s.JobID = j.ID
+		if j, err = f.store.TransitionTx(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return j
+}
+
+var uuidN atomic.Int64
+
+func newUUID() string {
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", uuidN.Add(1))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// plan returns the rule the reconciler would apply to job j ("" for none).
+func (f *fixture) rule(t *testing.T, j *jobs.Job) (string, reconciler.Action) {
+	t.Helper()
+	plan, err := f.rec.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range plan {
+		if a.Job != nil && a.Job.ID == j.ID {
+			return a.Rule, a
+		}
+	}
+	return "", reconciler.Action{}
+}
+
+// applied runs one pass and returns the job, its last event and the queue.
+func (f *fixture) pass(t *testing.T, j *jobs.Job) (*jobs.Job, *jobs.Event, map[queue.Kind]queue.KindStats) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.rec.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.store.JobByID(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := f.store.EventsOf(ctx, []int64{j.ID})
+	stats, err := f.queue.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, evs[j.ID][len(evs[j.ID])-1], stats
+}
+
+func submitted(attempt int) jobs.Transition {
+	return jobs.Transition{From: jobs.StatusQueued, To: jobs.StatusSubmitted, Attempt: attempt}
+}
+
+func TestRequeueLostQueued(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		j := f.job(t, "sim")
+		if rule, _ := f.rule(t, j); rule != reconciler.RuleRequeue {
+			t.Fatalf("rule for a QUEUED job idle 1h = %q, want requeue", rule)
+		}
+		got, ev, stats := f.pass(t, j)
+		if got.Status != jobs.StatusQueued || ev.Type != "requeued" || ev.Source != jobs.SourceReconciler {
+			t.Errorf("after the pass: %s, last event %s by %s; want QUEUED with a requeued event by the reconciler", got.Status, ev.Type, ev.Source)
+		}
+		if stats[queue.KindSubmit].Length != 1 {
+			t.Errorf("submit stream length = %d, want 1", stats[queue.KindSubmit].Length)
+		}
+		// The event restarted its idle clock: not requeued again right away.
+		f.now = time.Now()
+		if rule, _ := f.rule(t, j); rule != "" {
+			t.Errorf("rule right after a requeue = %q, want none", rule)
+		}
+	})
+}
+
+func TestResubmitOrAbandonInterruptedSubmit(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		keyed := f.job(t, "sim", submitted(1))
+		unkeyed := f.job(t, "nokeys", submitted(1))
+		if rule, _ := f.rule(t, keyed); rule != reconciler.RuleResubmit {
+			t.Errorf("rule for an interrupted submit to a provider with keys = %q, want resubmit", rule)
+		}
+		if rule, a := f.rule(t, unkeyed); rule != reconciler.RuleAbandon || !strings.Contains(a.Reason, "cannot deduplicate") {
+			t.Errorf("rule for an interrupted submit without keys = %q (%s), want abandon", rule, a.Reason)
+		}
+		got, ev, stats := f.pass(t, keyed)
+		if got.Status != jobs.StatusSubmitted || ev.Type != "resubmitted" || stats[queue.KindSubmit].Length != 1 {
+			t.Errorf("keyed: %s, event %s, %d submit tasks; want SUBMITTED, resubmitted, 1", got.Status, ev.Type, stats[queue.KindSubmit].Length)
+		}
+		got, _, _ = f.pass(t, unkeyed)
+		if got.Status != jobs.StatusFailed || *got.ErrorCode != jobs.FailSubmitUnknown {
+			t.Errorf("unkeyed: %s %v, want FAILED %s", got.Status, got.ErrorCode, jobs.FailSubmitUnknown)
+		}
+	})
+}
+
+func TestPollStalled(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		j := f.job(t, "sim", submitted(1), jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, ProviderRequestID: "gen_1", ExpectAttempt: 1},
+			jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusProcessing})
+		if rule, _ := f.rule(t, j); rule != reconciler.RulePoll {
+			t.Fatalf("rule for PROCESSING silent for 1h = %q, want poll", rule)
+		}
+		got, ev, stats := f.pass(t, j)
+		if got.Status != jobs.StatusProcessing || ev.Type != "poll_requested" || stats[queue.KindPoll].Length != 1 {
+			t.Errorf("after the pass: %s, event %s, %d poll tasks; want PROCESSING, poll_requested, 1", got.Status, ev.Type, stats[queue.KindPoll].Length)
+		}
+	})
+}
+
+func TestExpire(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		f.now = time.Now().Add(25 * time.Hour)
+		j := f.job(t, "sim", submitted(1), jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, ProviderRequestID: "gen_2", ExpectAttempt: 1})
+		done := f.job(t, "sim")
+		jobstest.Complete(t, f.store, done.ID)
+		if rule, _ := f.rule(t, j); rule != reconciler.RuleExpire {
+			t.Fatalf("rule for a job past its expiry = %q, want expire", rule)
+		}
+		got, ev, stats := f.pass(t, j)
+		if got.Status != jobs.StatusExpired || ev.Source != jobs.SourceReconciler || stats[queue.KindCancel].Length != 1 {
+			t.Errorf("after the pass: %s by %s, %d cancel tasks; want EXPIRED by the reconciler and a cancel for the provider", got.Status, ev.Source, stats[queue.KindCancel].Length)
+		}
+		if got, _ := f.store.JobByID(context.Background(), done.ID); got.Status != jobs.StatusCompleted {
+			t.Errorf("a COMPLETED job waiting for review became %s, want it left alone", got.Status)
+		}
+	})
+}
+
+func TestRetention(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		var keys []string
+		for _, approve := range []bool{false, true} {
+			j := f.job(t, "sim")
+			jobstest.Complete(t, f.store, j.ID)
+			arts, _ := f.store.ArtifactsOf(ctx, []int64{j.ID})
+			a := arts[j.ID][0]
+			if _, err := f.bucket.Put(ctx, a.StorageKey, strings.NewReader("video"), 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			past := time.Now().Add(-time.Minute)
+			if _, err := f.store.DB().NewUpdate().Model((*jobs.Artifact)(nil)).Set("expires_at = ?", past).Where("id = ?", a.ID).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if approve {
+				if _, err := f.store.ReviewJob(ctx, j.ID, &jobs.Review{ReviewerID: "rita", Decision: jobs.DecisionApproved}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			keys = append(keys, a.StorageKey)
+		}
+		if _, err := f.rec.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []bool{false, true} {
+			if ok, _ := f.bucket.Exists(ctx, keys[i]); ok != want {
+				t.Errorf("artifact %d (approved %v) exists = %v, want %v", i, want, ok, want)
+			}
+		}
+		if arts, _ := f.store.ExpiredArtifacts(ctx, time.Now(), 10); len(arts) != 0 {
+			t.Errorf("expired artifacts left after the pass: %d, want 0 (the deleted one is marked)", len(arts))
+		}
+	})
+}
+
+func TestOneLeader(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		holder := func() string { h, _ := f.rdb.Get(context.Background(), "t:reconciler:lease").Result(); return h }
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+				if ok() {
+					return
+				}
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		recs := map[string]context.CancelFunc{}
+		done := make(chan struct{}, 2)
+		for range 2 {
+			r := reconciler.New(f.store, f.queue, providers.NewRegistry(), f.bucket, f.rdb, reconciler.Config{
+				Prefix: "t", Interval: 10 * time.Millisecond, Lease: 150 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			recs[r.ID()] = cancel
+			go func() { r.Run(ctx); done <- struct{}{} }()
+		}
+		t.Cleanup(func() {
+			for _, c := range recs {
+				c()
+			}
+			<-done
+			<-done
+		})
+		waitFor("a leader", func() bool { return holder() != "" })
+		first := holder()
+		if _, ok := recs[first]; !ok {
+			t.Fatalf("lease held by %q, not one of the reconcilers", first)
+		}
+		time.Sleep(200 * time.Millisecond) // past a lease length: the leader renews
+		if h := holder(); h != first {
+			t.Fatalf("lease moved from %s to %s while the leader ran", first, h)
+		}
+		recs[first]()
+		waitFor("the other to take over", func() bool { h := holder(); return h != "" && h != first })
+	})
+}
