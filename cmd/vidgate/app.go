@@ -15,6 +15,7 @@ import (
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/jobs/reconciler"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/sim"
@@ -116,12 +117,32 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 
 func (a *app) workerConfig() worker.Config {
 	return worker.Config{
-		WebhookBaseURL:   a.base,
-		MaxAttempts:      a.cfg.MaxAttempts,
-		PollAfter:        a.cfg.PollAfter,
-		MaxArtifactBytes: a.cfg.MaxArtifactBytes,
-		Logger:           a.log,
+		WebhookBaseURL:    a.base,
+		MaxAttempts:       a.cfg.MaxAttempts,
+		PollAfter:         a.cfg.PollAfter,
+		MaxArtifactBytes:  a.cfg.MaxArtifactBytes,
+		ArtifactRetention: a.cfg.Retention,
+		Logger:            a.log,
 	}
+}
+
+func (a *app) newReconciler() *reconciler.Reconciler {
+	return reconciler.New(a.store, a.queue, a.reg, a.bucket, a.rdb, reconciler.Config{Prefix: a.cfg.RedisPrefix, Logger: a.log})
+}
+
+// runWorkers runs the workers, and the reconciler where configured, until
+// ctx ends.
+func (a *app) runWorkers(ctx context.Context) error {
+	if a.cfg.Reconcile {
+		rec := a.newReconciler()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rec.Run(ctx)
+		}()
+		defer func() { <-done }()
+	}
+	return a.newWorker().Run(ctx, a.cfg.ShutdownGrace)
 }
 
 func (a *app) newWorker() *worker.Worker {

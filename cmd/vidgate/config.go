@@ -40,6 +40,8 @@ type config struct {
 	MaxAttempts      int
 	PollAfter        time.Duration
 	MaxArtifactBytes int64
+	Reconcile        bool
+	Retention        time.Duration
 
 	// The simulated provider.
 	MountSim   bool
@@ -108,6 +110,8 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.PollAfter, "poll-after", 30*time.Second, "first poll of a job whose provider sends webhooks: the safety net for lost webhooks")
 		fs.Int64Var(&c.MaxArtifactBytes, "max-artifact-bytes", 2<<30, "largest provider output copied into the bucket")
 		fs.StringVar(&c.SimURL, "sim-url", "", "base URL of the simulated provider (default <public-url>/sim)")
+		fs.BoolVar(&c.Reconcile, "reconcile", true, "take part in reconciling lost and stalled work (one process leads at a time)")
+		fs.DurationVar(&c.Retention, "artifact-retention", 7*24*time.Hour, "how long videos that were not approved are kept (0: forever)")
 	}
 	fs.DurationVar(&c.SimLatency, "sim-latency", 8*time.Second, "how long the simulated provider takes per video")
 	secretHint := " (generate: openssl rand -base64 32)"

@@ -15,6 +15,8 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	secret map[string]bool
+	// rest holds positional arguments, for commands that take them.
+	rest []string
 }
 
 func newFlagSet(name, summary string, out io.Writer) *flagSet {
@@ -51,8 +53,10 @@ func envName(flagName string) string {
 // parse parses args, then fills every flag not given on the command line
 // from its environment variable.
 func (fs *flagSet) parse(args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+	if args != nil {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see vidgate %s --help)", fs.Arg(0), fs.Name())

@@ -7,6 +7,8 @@
 //	vidgate migrate    apply database migrations
 //	vidgate token      print a bearer token for the configured JWT secret
 //	vidgate sim        the simulated video provider on its own
+//	vidgate jobs stuck what the reconciler would act on, and why
+//	vidgate dlq        list or replay dead-lettered tasks
 //
 // Every flag can also be set by a VIDGATE_* environment variable; run
 // `vidgate <command> --help` for the list.
@@ -45,6 +47,9 @@ Usage:
   vidgate migrate [flags]    apply database migrations
   vidgate token [flags]      print a bearer token (--sub, --role)
   vidgate sim [flags]        run the simulated video provider on its own
+  vidgate jobs stuck         list what the reconciler would act on, and why
+  vidgate dlq list           list dead-lettered tasks
+  vidgate dlq replay <id>…   put dead-lettered tasks back on their streams (--all for every one)
 
 Run 'vidgate <command> --help' for a command's flags and environment variables.
 `
@@ -63,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, args, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "jobs":
+		return runJobs(ctx, args, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, args, stdout, stderr)
 	case "sim":
 		return runSim(ctx, args, stderr)
 	case "token":

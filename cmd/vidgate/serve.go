@@ -95,11 +95,10 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		}
 	}()
 	if embedded {
-		w := a.newWorker()
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			if err := w.Run(ctx, cfg.ShutdownGrace); err != nil {
+			if err := a.runWorkers(ctx); err != nil {
 				log.Error("workers stopped", "err", err)
 			}
 		}()
@@ -138,7 +137,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer a.close()
 	log.Info("vidgate worker running", "consumer", a.queue.Consumer(), "public_url", base)
-	err = a.newWorker().Run(ctx, cfg.ShutdownGrace)
+	err = a.runWorkers(ctx)
 	log.Info("vidgate worker stopped")
 	return err
 }

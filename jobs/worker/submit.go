@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
@@ -39,6 +41,12 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		job = moved
 	case job.Status == jobs.StatusSubmitted && job.Attempt == t.Attempt && job.ProviderRequestID == nil:
+		if !providers.HonorsIdempotencyKeys(d) {
+			// The first submit may have started a generation we cannot
+			// find: sending another could bill the user twice.
+			return w.fail(ctx, job, jobs.FailSubmitUnknown,
+				job.Provider+" cannot deduplicate submissions and an earlier submission's outcome is unknown; not resubmitted to avoid a second paid generation")
+		}
 		log.InfoContext(ctx, "resuming an interrupted submit with the same idempotency key")
 	default:
 		log.DebugContext(ctx, "stale submit task", "status", job.Status, "job_attempt", job.Attempt)
@@ -58,7 +66,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 			// resumes with the same key.
 			return ctx.Err()
 		}
-		return w.submitFailed(ctx, job, req.IdempotencyKey, err)
+		return w.submitFailed(ctx, job, d, req.IdempotencyKey, err)
 	}
 	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
@@ -143,13 +151,19 @@ func (w *Worker) openPrompt(ctx context.Context, job *jobs.Job) (string, error) 
 // attempt with backoff (honouring the provider's Retry-After) until
 // MaxAttempts, with the same idempotency key; permanent ones fail the job
 // with a portable code.
-func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, key string, err error) error {
+func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Driver, key string, err error) error {
 	log := logger(ctx, w.log)
 	code := providers.ErrorCode(err)
 	msg := providerMessage(err)
 	if !code.Transient() && code != providers.CodeUnknown {
 		log.WarnContext(ctx, "provider refused the job", "code", code, "err", msg)
 		return w.fail(ctx, job, failCode(code), msg)
+	}
+	if ambiguous(err) && !providers.HonorsIdempotencyKeys(d) {
+		// The request may have reached the provider and started a
+		// generation; without idempotency keys a retry could start another.
+		log.WarnContext(ctx, "submit outcome unknown; not retried", "code", code, "err", msg)
+		return w.fail(ctx, job, jobs.FailSubmitUnknown, "the provider did not answer the submission ("+msg+") and cannot deduplicate a retry; not resubmitted to avoid a second paid generation")
 	}
 	if job.Attempt >= w.cfg.MaxAttempts {
 		log.WarnContext(ctx, "giving up after the last attempt", "code", code, "err", msg)
@@ -213,4 +227,11 @@ func providerMessage(err error) string {
 		return "the provider did not answer in time"
 	}
 	return "the provider call failed"
+}
+
+// ambiguous reports whether a failed call may have reached the provider
+// anyway: it timed out or lost its connection instead of getting an answer.
+func ambiguous(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)
 }

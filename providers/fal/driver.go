@@ -1,0 +1,370 @@
+package fal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+)
+
+// Defaults.
+const (
+	DefaultBaseURL           = "https://queue.fal.run"
+	DefaultJWKSURL           = "https://rest.alpha.fal.ai/.well-known/jwks.json"
+	DefaultTextToVideoModel  = "fal-ai/bytedance/seedance/v1/pro/text-to-video"
+	DefaultImageToVideoModel = "fal-ai/bytedance/seedance/v1/pro/image-to-video"
+	DefaultTimeout           = 30 * time.Second
+)
+
+// AppQueryParam is the query parameter of the webhook URL that carries the
+// app path; see the package doc.
+const AppQueryParam = "fal_app"
+
+// maxResponseBytes caps the JSON the driver reads from an API answer.
+const maxResponseBytes = 1 << 20
+
+// Config configures a Driver.
+type Config struct {
+	// APIKey is the fal key ("key_id:key_secret"); required.
+	APIKey string
+	// BaseURL is the queue API root; "" means DefaultBaseURL.
+	BaseURL string
+	// Models are the model ids per workflow; a missing workflow uses
+	// DefaultTextToVideoModel or DefaultImageToVideoModel.
+	Models map[providers.Workflow]string
+	// WebhookSecrets is unused: fal signs webhooks with Ed25519 keys
+	// published at JWKSURL. It is accepted so both adapters share a shape.
+	WebhookSecrets []string
+	// JWKSURL is where fal publishes its webhook keys; "" means
+	// DefaultJWKSURL (PROVIDERS.md: unconfirmed between rest.alpha.fal.ai
+	// and rest.fal.ai).
+	JWKSURL string
+	// Timeout bounds each HTTP call (the JWKS fetch too); 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// HTTPClient makes the calls; nil means a new http.Client.
+	HTTPClient *http.Client
+	// Now is the clock for webhook timestamps, the key cache and
+	// Retry-After dates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Driver is the providers.Driver of fal.ai. Apart from its configuration it
+// holds only the webhook key cache; it is safe for concurrent use.
+type Driver struct {
+	base       *url.URL // no trailing slash
+	apiKey     string
+	models     map[providers.Workflow]string
+	defaultApp string // the app of the text_to_video model
+	client     *http.Client
+	timeout    time.Duration
+	now        func() time.Time
+	keys       *keySet
+}
+
+var (
+	_ providers.Driver          = (*Driver)(nil)
+	_ providers.WebhookVerifier = (*Driver)(nil)
+)
+
+// New returns a Driver for cfg. It returns an error for a missing API key, a
+// base or JWKS URL that is not absolute http(s), a model id it cannot parse
+// or a workflow it does not know: wiring mistakes, better found at start-up.
+func New(cfg Config) (*Driver, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("fal: no API key")
+	}
+	base, err := absURL(cmpOr(cfg.BaseURL, DefaultBaseURL))
+	if err != nil {
+		return nil, fmt.Errorf("fal: base URL: %w", err)
+	}
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	jwks, err := absURL(cmpOr(cfg.JWKSURL, DefaultJWKSURL))
+	if err != nil {
+		return nil, fmt.Errorf("fal: JWKS URL: %w", err)
+	}
+	d := &Driver{
+		base:   base,
+		apiKey: cfg.APIKey,
+		models: map[providers.Workflow]string{
+			providers.WorkflowTextToVideo:  DefaultTextToVideoModel,
+			providers.WorkflowImageToVideo: DefaultImageToVideoModel,
+		},
+		client:  cfg.HTTPClient,
+		timeout: cfg.Timeout,
+		now:     cfg.Now,
+	}
+	if d.client == nil {
+		d.client = &http.Client{}
+	}
+	if d.timeout <= 0 {
+		d.timeout = DefaultTimeout
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	for wf, model := range cfg.Models {
+		if _, ok := d.models[wf]; !ok {
+			return nil, fmt.Errorf("fal: unknown workflow %q in Models", wf)
+		}
+		if _, err := appOf(model); err != nil {
+			return nil, fmt.Errorf("fal: model for %s: %w", wf, err)
+		}
+		d.models[wf] = model
+	}
+	d.defaultApp, _ = appOf(d.models[providers.WorkflowTextToVideo])
+	d.keys = &keySet{url: jwks.String(), client: d.client, timeout: d.timeout, now: d.now}
+	return d, nil
+}
+
+func absURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return u, nil
+}
+
+func cmpOr(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Name returns "fal".
+func (d *Driver) Name() string { return "fal" }
+
+// HonorsIdempotencyKeys reports false: fal has no idempotency key for queue
+// submissions, so a retried Submit may queue a second request.
+func (d *Driver) HonorsIdempotencyKeys() bool { return false }
+
+var (
+	segmentRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	requestIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+)
+
+// namespaces are the model id prefixes that put one more segment before
+// the app, as fal's clients know them.
+var namespaces = []string{"workflows", "comfy"}
+
+// maxAppLen caps an app path, so that a request id (app, "/requests/" and
+// a 36-character UUID) fits the engine's 255-character column.
+const maxAppLen = 200
+
+// appOf returns the app path of a model id: its owner and app, without the
+// endpoint sub-path.
+func appOf(model string) (string, error) {
+	segs := strings.Split(model, "/")
+	for _, s := range segs {
+		if !segmentRE.MatchString(s) || s == ".." {
+			return "", fmt.Errorf("model id %q is not owner/app[/path]", model)
+		}
+	}
+	n := 2
+	if len(segs) > 0 && (segs[0] == namespaces[0] || segs[0] == namespaces[1]) {
+		n = 3
+	}
+	if len(segs) < n {
+		return "", fmt.Errorf("model id %q is not owner/app[/path]", model)
+	}
+	app := strings.Join(segs[:n], "/")
+	if len(app) > maxAppLen {
+		return "", fmt.Errorf("app path of model id %q is over %d characters", truncate(model, 60), maxAppLen)
+	}
+	return app, nil
+}
+
+// requestIDOf returns the driver's request id for fal request rid of app.
+func requestIDOf(app, rid string) string { return app + "/requests/" + rid }
+
+// parseRequestID splits a request id into app path and fal request id; a
+// bare fal request id belongs to the default app. It returns an error for
+// which ErrorCode is CodeNotFound for an id the driver cannot have issued.
+func (d *Driver) parseRequestID(id string) (app, rid string, err error) {
+	app, rid, found := strings.Cut(id, "/requests/")
+	if !found {
+		app, rid = d.defaultApp, id
+	}
+	if a, err := appOf(app); err != nil || a != app || !requestIDRE.MatchString(rid) {
+		return "", "", providers.Errorf(providers.CodeNotFound, "fal: %q is not a fal request id", truncate(id, 100))
+	}
+	return app, rid, nil
+}
+
+// submitResponse is fal's answer to a queue submission.
+type submitResponse struct {
+	RequestID   string `json:"request_id"`
+	StatusURL   string `json:"status_url"`
+	ResponseURL string `json:"response_url"`
+	CancelURL   string `json:"cancel_url"`
+}
+
+// Submit queues a request and returns its id, "{app}/requests/{request_id}".
+func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
+	model, ok := d.models[req.Workflow]
+	if !ok {
+		return "", providers.Errorf(providers.CodeUnimplemented, "fal submit: workflow %q not supported", req.Workflow)
+	}
+	model = cmpOr(req.Model, model)
+	app, err := appOf(model)
+	if err != nil {
+		return "", &providers.Error{Code: providers.CodeInvalidInput, Message: "fal submit: invalid model id", Err: err}
+	}
+	if req.Workflow == providers.WorkflowImageToVideo && req.SourceImageURL == "" {
+		return "", providers.Errorf(providers.CodeInvalidInput, "fal submit: image_to_video without a source image")
+	}
+	u := d.endpoint(model)
+	if req.WebhookURL != "" {
+		hook, err := webhookURLFor(req.WebhookURL, app)
+		if err != nil {
+			return "", &providers.Error{Code: providers.CodeInvalidInput, Message: "fal submit: invalid webhook URL", Err: err}
+		}
+		u.RawQuery = url.Values{"fal_webhook": {hook}}.Encode()
+	}
+	sc := d.scrub(req.Prompt, req.SourceImageURL, req.WebhookURL)
+	var sr submitResponse
+	if err := d.call(ctx, "submit", http.MethodPost, u.String(), buildInput(model, req), &sr, sc); err != nil {
+		return "", err
+	}
+	if !requestIDRE.MatchString(sr.RequestID) {
+		return "", providers.Errorf(providers.CodeUnavailable, "fal submit: answer without a valid request_id")
+	}
+	return requestIDOf(app, sr.RequestID), nil
+}
+
+// webhookURLFor returns hook with the app path added as AppQueryParam.
+func webhookURLFor(hook, app string) (string, error) {
+	u, err := absURL(hook)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set(AppQueryParam, app)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// endpoint returns base + "/" + path.
+func (d *Driver) endpoint(path string) *url.URL {
+	u := *d.base
+	u.Path = d.base.Path + "/" + path
+	u.RawPath, u.RawQuery = "", ""
+	return &u
+}
+
+// sameOrigin reports whether s is a URL on the base URL's scheme and host,
+// where the API key may go.
+func (d *Driver) sameOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == d.base.Scheme && u.Host == d.base.Host && u.User == nil
+}
+
+// Cancel asks fal to cancel request id. Both CANCELLATION_REQUESTED and
+// ALREADY_COMPLETED are success.
+func (d *Driver) Cancel(ctx context.Context, id string) error {
+	app, rid, err := d.parseRequestID(id)
+	if err != nil {
+		return err
+	}
+	resp, data, err := d.do(ctx, "cancel", http.MethodPut, d.endpoint(requestIDOf(app, rid)+"/cancel").String(), nil)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(data, &body)
+	switch body.Status {
+	case "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "OK":
+		return nil
+	case "NOT_FOUND":
+		return providers.Errorf(providers.CodeNotFound, "fal cancel: no request %s", rid)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	return apiError("cancel", resp, data, d.scrub(""), d.now())
+}
+
+// call makes one JSON API call and decodes a 2xx answer into out. Every
+// error it returns is a *providers.Error whose message went through sc.
+func (d *Driver) call(ctx context.Context, op, method, u string, body, out any, sc scrubber) error {
+	resp, data, err := d.do(ctx, op, method, u, body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(op, resp, data, sc, d.now())
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "fal " + op + ": malformed response", Err: err}
+	}
+	return nil
+}
+
+// do makes one HTTP call and returns the answer, whatever its status, with
+// its body read. Its error, for a call that got no answer, is a
+// *providers.Error with CodeUnavailable.
+func (d *Driver) do(ctx context.Context, op, method, u string, body any) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, &providers.Error{Code: providers.CodeInvalidInput, Message: "fal " + op + ": encode request", Err: err}
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, nil, &providers.Error{Code: providers.CodeInvalidInput, Message: "fal " + op + ": build request", Err: err}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Key "+d.apiKey)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		// Connection refused, reset, timeout, a canceled ctx: nothing is
+		// known about the vendor's side, and trying again is right.
+		return nil, nil, &providers.Error{Code: providers.CodeUnavailable, Message: "fal " + op + ": request failed", Err: withoutURL(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, nil, &providers.Error{Code: providers.CodeUnavailable, Message: "fal " + op + ": read response", Err: withoutURL(err)}
+	}
+	return resp, data, nil
+}
+
+// withoutURL returns the cause of a *url.Error: its message repeats the
+// request URL (with the webhook URL in its query), which has no place in an
+// event log.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

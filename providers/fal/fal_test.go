@@ -1,0 +1,81 @@
+package fal
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/providers/drivertest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	drivertest.RunConformanceTests(t, &harness{fakes: map[*testing.T]*fakeFal{}})
+}
+
+// harness runs one fake fal per subtest.
+type harness struct {
+	mu    sync.Mutex
+	fakes map[*testing.T]*fakeFal
+}
+
+func (h *harness) Driver(t *testing.T) providers.Driver {
+	f := newFakeFal(t)
+	h.mu.Lock()
+	h.fakes[t] = f
+	h.mu.Unlock()
+	return f.driver(t)
+}
+
+func (h *harness) fake(t *testing.T) *fakeFal {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fakes[t]
+}
+
+func (h *harness) Succeed(t *testing.T, id string) { h.finish(t, id, outcomeOK) }
+
+func (h *harness) Fail(t *testing.T, id string, code providers.Code) {
+	h.finish(t, id, map[providers.Code]string{
+		providers.CodeContentPolicy: outcomeContentPolicy,
+		providers.CodeInvalidInput:  outcomeInvalidInput,
+	}[code])
+}
+
+// finish completes the fake's request of driver request id.
+func (h *harness) finish(t *testing.T, id, outcome string) {
+	_, rid, err := (&Driver{}).parseRequestID(id)
+	if err != nil {
+		t.Fatalf("parseRequestID(%q) error = %v", id, err)
+	}
+	if err := h.fake(t).finish(rid, outcome); err != nil {
+		t.Fatalf("finish(%q, %s) error = %v", id, outcome, err)
+	}
+}
+
+func (h *harness) FailNextSubmit(t *testing.T, code providers.Code, retryAfter time.Duration) {
+	f := h.fake(t)
+	switch code {
+	case providers.CodeInvalidInput:
+		f.failNextSubmit(http.StatusUnprocessableEntity, "error_validation.json", nil, 0)
+	case providers.CodeContentPolicy:
+		t.Skip("fal's content checks run in the model, after the request is queued: the result fails, not the submission")
+	case providers.CodeRateLimited:
+		f.failNextSubmit(http.StatusTooManyRequests, "error_429.json", nil, retryAfter)
+	case providers.CodeUnavailable:
+		f.failNextSubmit(http.StatusBadGateway, "error_502.html", nil, 0)
+	}
+}
+
+func (h *harness) WebhookFor(t *testing.T, id string) *http.Request {
+	_, rid, _ := (&Driver{}).parseRequestID(id)
+	r, err := h.fake(t).webhook(rid, "http://vidgate.test/webhooks/fal", time.Now())
+	if err != nil {
+		t.Fatalf("webhook(%q) error = %v", id, err)
+	}
+	return r
+}
+
+func (h *harness) HonorsIdempotencyKeys() bool { return false }

@@ -1,0 +1,149 @@
+package fal
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/vidgate/vidgate/providers"
+)
+
+// Queue statuses.
+const (
+	statusInQueue    = "IN_QUEUE"
+	statusInProgress = "IN_PROGRESS"
+	statusCompleted  = "COMPLETED"
+)
+
+// statusResponse is fal's answer to a status call.
+type statusResponse struct {
+	Status        string `json:"status"`
+	RequestID     string `json:"request_id"`
+	QueuePosition *int   `json:"queue_position"`
+	ResponseURL   string `json:"response_url"`
+	// Error and ErrorType are not in fal's documented status shape; some
+	// answers carry them for a failed request, and the driver uses them
+	// when present.
+	Error     string `json:"error"`
+	ErrorType string `json:"error_type"`
+}
+
+// Status returns the state of request id: its queue status and, once
+// COMPLETED, its result.
+func (d *Driver) Status(ctx context.Context, id string) (providers.Status, error) {
+	app, rid, err := d.parseRequestID(id)
+	if err != nil {
+		return providers.Status{}, err
+	}
+	var sr statusResponse
+	if err := d.call(ctx, "status", http.MethodGet, d.endpoint(requestIDOf(app, rid)+"/status").String(), nil, &sr, d.scrub("")); err != nil {
+		return providers.Status{}, err
+	}
+	st := providers.Status{RequestID: id}
+	switch strings.ToUpper(sr.Status) {
+	case statusInQueue:
+		st.State = providers.StateQueued
+		return st, nil
+	case statusInProgress:
+		st.State = providers.StateProcessing
+		return st, nil
+	case "CANCELLED", "CANCELED":
+		st.State = providers.StateCanceled
+		return st, nil
+	case statusCompleted:
+	default:
+		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "fal status: unknown status %q", truncate(sr.Status, 40))
+	}
+	if sr.Error != "" || sr.ErrorType != "" {
+		f := classify(0, sr.ErrorType, []byte(`{"detail":`+quote(sr.Error)+`}`), d.scrub(""))
+		return f.status(id), nil
+	}
+	resultURL := d.endpoint(requestIDOf(app, rid)).String()
+	if sr.ResponseURL != "" && d.sameOrigin(sr.ResponseURL) {
+		resultURL = sr.ResponseURL
+	}
+	resp, data, err := d.do(ctx, "result", http.MethodGet, resultURL, nil)
+	if err != nil {
+		return providers.Status{}, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return resultStatus(id, data), nil
+	}
+	return d.resultFailure(id, resp, data)
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// resultFailure turns a result that did not load into the request's
+// outcome, or into an error of the call; see the package doc.
+func (d *Driver) resultFailure(id string, resp *http.Response, data []byte) (providers.Status, error) {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+		return providers.Status{}, apiError("result", resp, data, d.scrub(""), d.now())
+	}
+	headerType := resp.Header.Get("X-Fal-Error-Type")
+	if resp.StatusCode >= 500 && headerType == "" && !hasFalError(data) {
+		// A proxy's answer on the way: the request's outcome is unknown.
+		return providers.Status{}, apiError("result", resp, data, d.scrub(""), d.now())
+	}
+	return classify(resp.StatusCode, headerType, data, d.scrub("")).status(id), nil
+}
+
+// hasFalError reports whether body is one of fal's error shapes.
+func hasFalError(body []byte) bool {
+	var e errorBody
+	return json.Unmarshal(body, &e) == nil && (len(e.Detail) > 0 && string(e.Detail) != "null" || e.ErrorType != "")
+}
+
+// fileJSON is a file in a fal result.
+type fileJSON struct {
+	URL         string `json:"url"`
+	ContentType string `json:"content_type"`
+	FileName    string `json:"file_name"`
+	FileSize    int64  `json:"file_size"`
+}
+
+// resultJSON is the part of a video model's result the driver reads.
+type resultJSON struct {
+	Video     *fileJSON  `json:"video"`
+	Videos    []fileJSON `json:"videos"`
+	Thumbnail *fileJSON  `json:"thumbnail"`
+	Image     *fileJSON  `json:"image"`
+}
+
+// resultStatus converts a successful result (or webhook payload) to a
+// Status: succeeded with its files, or failed if there is no video.
+func resultStatus(id string, payload []byte) providers.Status {
+	st := providers.Status{RequestID: id, State: providers.StateSucceeded, Progress: 100}
+	var r resultJSON
+	_ = json.Unmarshal(payload, &r) // no video either way
+	add := func(f *fileJSON, kind string) {
+		if f == nil || !httpURL(f.URL) {
+			return
+		}
+		ct := f.ContentType
+		if kind == providers.OutputVideo && ct == "" {
+			ct = "video/mp4"
+		}
+		st.Outputs = append(st.Outputs, providers.Output{URL: f.URL, Kind: kind, ContentType: ct})
+	}
+	add(r.Video, providers.OutputVideo)
+	for i := range r.Videos {
+		add(&r.Videos[i], providers.OutputVideo)
+	}
+	if len(st.Outputs) == 0 {
+		return providers.Status{RequestID: id, State: providers.StateFailed, Progress: 100, Error: &providers.Error{
+			Code: providers.CodeUnknown, VendorCode: "no_video_output", Message: "fal: result without a video"}}
+	}
+	add(r.Thumbnail, providers.OutputThumbnail)
+	add(r.Image, providers.OutputThumbnail)
+	return st
+}
+
+func httpURL(s string) bool {
+	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
+}

@@ -1,0 +1,445 @@
+package luma
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+)
+
+const (
+	// DefaultBaseURL is the Dream Machine API's base.
+	DefaultBaseURL = "https://api.lumalabs.ai/dream-machine/v1"
+	// DefaultModel is the model used when neither Request.Model nor
+	// Config.Models names one: Luma's current general video model, which
+	// does text- and image-to-video.
+	DefaultModel = "ray-2"
+	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
+	DefaultTimeout = 30 * time.Second
+	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
+	MinCallbackTokenLen = 16
+	// ConfirmTimeout bounds the GET with which VerifyWebhook confirms a
+	// callback: Luma gives up on a callback after 5 seconds.
+	ConfirmTimeout = 4 * time.Second
+)
+
+// maxResponseBytes caps the JSON read from one answer.
+const maxResponseBytes = 1 << 20
+
+// Config configures a Driver.
+type Config struct {
+	// APIKey is the Luma API key (required).
+	APIKey string
+	// BaseURL is the API base, up to and including /dream-machine/v1; ""
+	// means DefaultBaseURL.
+	BaseURL string
+	// Models maps a workflow to the model used when Request.Model is "";
+	// missing entries take DefaultModel.
+	Models map[providers.Workflow]string
+	// Timeout bounds each HTTP call; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// HTTPClient makes the calls; nil means a new http.Client.
+	HTTPClient *http.Client
+	// Now is the clock (Retry-After dates, the memory of deleted
+	// generations); nil means time.Now.
+	Now func() time.Time
+	// CallbackToken is the secret that authenticates Luma's callbacks,
+	// which carry no signature: Submit adds it to Request.WebhookURL as the
+	// "token" query parameter and VerifyWebhook requires it back. At least
+	// MinCallbackTokenLen characters; "" turns callbacks off (Submit sends
+	// no callback_url and VerifyWebhook refuses everything), and the engine
+	// polls.
+	CallbackToken string
+}
+
+// Driver is the providers.Driver and providers.WebhookVerifier of Luma's
+// Dream Machine API. It is safe for concurrent use.
+type Driver struct {
+	base    string
+	apiKey  string
+	token   string
+	models  map[providers.Workflow]string
+	timeout time.Duration
+	client  *http.Client
+	now     func() time.Time
+	deleted deleted
+}
+
+var (
+	_ providers.Driver          = (*Driver)(nil)
+	_ providers.WebhookVerifier = (*Driver)(nil)
+)
+
+// New returns a Driver for cfg, or an error if cfg has no API key, a
+// malformed BaseURL or a short CallbackToken.
+func New(cfg Config) (*Driver, error) {
+	if strings.TrimSpace(cfg.APIKey) == "" {
+		return nil, errors.New("luma: APIKey is required")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("luma: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("luma: negative Timeout %s", cfg.Timeout)
+	}
+	if cfg.CallbackToken != "" && len(cfg.CallbackToken) < MinCallbackTokenLen {
+		return nil, fmt.Errorf("luma: CallbackToken is shorter than %d characters", MinCallbackTokenLen)
+	}
+	d := &Driver{
+		base:    strings.TrimSuffix(cfg.BaseURL, "/"),
+		apiKey:  cfg.APIKey,
+		token:   cfg.CallbackToken,
+		timeout: cfg.Timeout,
+		client:  cfg.HTTPClient,
+		now:     cfg.Now,
+		models: map[providers.Workflow]string{
+			providers.WorkflowTextToVideo:  DefaultModel,
+			providers.WorkflowImageToVideo: DefaultModel,
+		},
+	}
+	for wf, m := range cfg.Models {
+		if m != "" {
+			d.models[wf] = m
+		}
+	}
+	if d.timeout == 0 {
+		d.timeout = DefaultTimeout
+	}
+	if d.client == nil {
+		d.client = &http.Client{}
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	return d, nil
+}
+
+// Name returns "luma".
+func (d *Driver) Name() string { return "luma" }
+
+// HonorsIdempotencyKeys reports false: Luma documents no idempotency key,
+// so a Submit retried after a lost answer may start a second generation.
+func (d *Driver) HonorsIdempotencyKeys() bool { return false }
+
+// Luma's documented values.
+var (
+	aspectRatios = []string{"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
+	resolutions  = []string{"540p", "720p", "1080p", "4k"}
+	// durations are the lengths, in seconds, of the models whose limits the
+	// driver knows; other models get the asked length as "<n>s".
+	durations = map[string][]int{"ray-2": {5, 9}, "ray-flash-2": {5, 9}}
+)
+
+type createRequest struct {
+	Prompt      string     `json:"prompt,omitempty"`
+	Model       string     `json:"model"`
+	AspectRatio string     `json:"aspect_ratio"`
+	Duration    string     `json:"duration"`
+	Resolution  string     `json:"resolution"`
+	Keyframes   *keyframes `json:"keyframes,omitempty"`
+	CallbackURL string     `json:"callback_url,omitempty"`
+}
+
+type keyframes struct {
+	Frame0 *keyframe `json:"frame0,omitempty"`
+}
+
+type keyframe struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// Submit creates a generation. A duration is rounded up to the next length
+// the model makes (ray-2 and ray-flash-2: 5 or 9 s); longer than the
+// longest, or an aspect ratio or resolution Luma does not offer, is refused
+// with CodeInvalidInput before calling. With a CallbackToken, the callback
+// URL is Request.WebhookURL with ?token=<CallbackToken> added.
+func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
+	model := req.Model
+	if model == "" {
+		model = d.models[req.Workflow]
+	}
+	body := createRequest{Prompt: req.Prompt, Model: model, AspectRatio: req.AspectRatio, Resolution: req.Resolution}
+	switch req.Workflow {
+	case providers.WorkflowTextToVideo:
+	case providers.WorkflowImageToVideo:
+		if req.SourceImageURL == "" {
+			return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: image_to_video needs a source image URL")
+		}
+		body.Keyframes = &keyframes{Frame0: &keyframe{Type: "image", URL: req.SourceImageURL}}
+	default:
+		return "", providers.Errorf(providers.CodeUnimplemented, "luma submit: workflow %q is not offered", req.Workflow)
+	}
+	if !slices.Contains(aspectRatios, req.AspectRatio) {
+		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no aspect ratio %q", req.AspectRatio)
+	}
+	if !slices.Contains(resolutions, req.Resolution) {
+		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no resolution %q", req.Resolution)
+	}
+	secs, err := durationFor(model, req.DurationSeconds)
+	if err != nil {
+		return "", err
+	}
+	body.Duration = fmt.Sprintf("%ds", secs)
+	if req.WebhookURL != "" && d.token != "" {
+		u, err := url.Parse(req.WebhookURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: webhook URL is not an http(s) URL")
+		}
+		q := u.Query()
+		q.Set("token", d.token)
+		u.RawQuery = q.Encode()
+		body.CallbackURL = u.String()
+	}
+	var g generation
+	if err := d.call(ctx, "submit", http.MethodPost, "/generations", body, &g); err != nil {
+		return "", redactPrompt(err, req.Prompt)
+	}
+	if g.ID == "" {
+		// The generation may exist: not transient, so the engine does not
+		// start (and pay for) another one on a guess.
+		return "", providers.Errorf(providers.CodeUnknown, "luma submit: answer without a generation id")
+	}
+	return g.ID, nil
+}
+
+// durationFor returns secs rounded up to the next length model makes, or
+// an error for which ErrorCode is CodeInvalidInput.
+func durationFor(model string, secs int) (int, error) {
+	if secs <= 0 {
+		return 0, providers.Errorf(providers.CodeInvalidInput, "luma submit: duration must be positive, got %d", secs)
+	}
+	ds, known := durations[model]
+	if !known {
+		return secs, nil
+	}
+	for _, d := range ds {
+		if d >= secs {
+			return d, nil
+		}
+	}
+	return 0, providers.Errorf(providers.CodeInvalidInput,
+		"luma submit: model %s makes videos of at most %d seconds, asked for %d", model, ds[len(ds)-1], secs)
+}
+
+// Status returns the state of generation requestID. A generation this
+// driver deleted (canceled) reports StateCanceled (see deleted).
+func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
+	g, err := d.get(ctx, "status", requestID)
+	if err != nil {
+		if providers.ErrorCode(err) == providers.CodeNotFound && d.deleted.has(requestID, d.now()) {
+			return providers.Status{RequestID: requestID, State: providers.StateCanceled}, nil
+		}
+		return providers.Status{}, err
+	}
+	return g.status(requestID)
+}
+
+// Cancel stops generation requestID by deleting it, if it has not
+// finished. Luma has no cancel: DELETE /generations/{id} removes a
+// generation whatever its state, outputs included, so Cancel reads it first
+// and leaves a finished one alone.
+func (d *Driver) Cancel(ctx context.Context, requestID string) error {
+	g, err := d.get(ctx, "cancel", requestID)
+	if err != nil {
+		if providers.ErrorCode(err) == providers.CodeNotFound && d.deleted.has(requestID, d.now()) {
+			return nil
+		}
+		return err
+	}
+	if g.State == stateCompleted || g.State == stateFailed {
+		return nil
+	}
+	if err := d.call(ctx, "cancel", http.MethodDelete, "/generations/"+url.PathEscape(requestID), nil, nil); err != nil {
+		return err
+	}
+	d.deleted.add(requestID, d.now())
+	return nil
+}
+
+// VerifyWebhook authenticates a Luma callback and returns the state of its
+// generation as Luma reports it now. Luma signs nothing, so:
+//
+//  1. the request's "token" query parameter must equal Config.CallbackToken
+//     (compared in constant time), else CodeUnauthenticated;
+//  2. the body is read for the generation's id only (CodeInvalidInput if
+//     it has none);
+//  3. the generation is fetched from Luma (GET /generations/{id}, within
+//     ConfirmTimeout and r's context), and that answer, never the body, is
+//     the returned Status. An id Luma does not know is CodeNotFound; a
+//     failed GET has the GET's (transient) code.
+//
+// The EventID is "<id>:<state>" with the state Luma confirmed: retries of
+// one callback (Luma retries three times) and late copies of a state
+// already seen deduplicate, while each new state is a new event. Keying on
+// the confirmed state rather than the body's also means a forged body
+// cannot mint events.
+func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
+	if d.token == "" {
+		return providers.Webhook{}, providers.Errorf(providers.CodeUnauthenticated, "luma webhook: callbacks are not configured (no CallbackToken)")
+	}
+	var got string
+	if r.URL != nil {
+		got = r.URL.Query().Get("token")
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
+		return providers.Webhook{}, providers.Errorf(providers.CodeUnauthenticated, "luma webhook: missing or wrong callback token")
+	}
+	var claimed struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &claimed); err != nil {
+		return providers.Webhook{}, &providers.Error{Code: providers.CodeInvalidInput, Message: "luma webhook: body is not a generation", Err: err}
+	}
+	if !idPattern.MatchString(claimed.ID) {
+		return providers.Webhook{}, providers.Errorf(providers.CodeInvalidInput, "luma webhook: body has no valid generation id")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.timeout))
+	defer cancel()
+	g, err := d.get(ctx, "webhook confirm", claimed.ID)
+	if err != nil {
+		return providers.Webhook{}, err
+	}
+	st, err := g.status(claimed.ID)
+	if err != nil {
+		return providers.Webhook{}, err
+	}
+	return providers.Webhook{EventID: claimed.ID + ":" + g.State, Status: st}, nil
+}
+
+// idPattern is what a generation id may look like (Luma's are UUIDs); it
+// keeps a forged body from steering the confirming GET elsewhere.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+func (d *Driver) get(ctx context.Context, op, id string) (*generation, error) {
+	if id == "" {
+		return nil, providers.Errorf(providers.CodeNotFound, "luma %s: empty generation id", op)
+	}
+	var g generation
+	if err := d.call(ctx, op, http.MethodGet, "/generations/"+url.PathEscape(id), nil, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// call makes one API call and decodes a 2xx JSON answer into out (if not
+// nil). Every error it returns is a *providers.Error.
+func (d *Driver) call(ctx context.Context, op, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return &providers.Error{Code: providers.CodeInvalidInput, Message: "luma " + op + ": encode request", Err: err}
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.base+path, body)
+	if err != nil {
+		return &providers.Error{Code: providers.CodeInvalidInput, Message: "luma " + op + ": build request", Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+d.apiKey)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "luma " + op + ": request failed", Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "luma " + op + ": read response", Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return d.apiError(op, resp, data)
+	}
+	if out == nil || len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "luma " + op + ": malformed response", Err: err}
+	}
+	return nil
+}
+
+// apiError classifies a non-2xx answer by status, refined by the text of
+// its detail: a 400 or 422 whose detail reads like a moderation refusal is
+// CodeContentPolicy (see failureClass). Luma's errors are
+// {"detail": "..."}, or, for a body that fails validation,
+// {"detail": [{"loc", "msg", "type", "input"}]}, of which only loc and msg
+// are kept: "input" may quote the prompt.
+func (d *Driver) apiError(op string, resp *http.Response, data []byte) *providers.Error {
+	var body struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	_ = json.Unmarshal(data, &body) // a proxy's HTML page classifies by status alone
+	var detail string
+	if err := json.Unmarshal(body.Detail, &detail); err != nil {
+		var items []struct {
+			Loc []any  `json:"loc"`
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal(body.Detail, &items) == nil {
+			parts := make([]string, 0, len(items))
+			for _, it := range items {
+				loc := make([]string, len(it.Loc))
+				for i, l := range it.Loc {
+					loc[i] = fmt.Sprint(l)
+				}
+				parts = append(parts, strings.Join(loc, ".")+": "+it.Msg)
+			}
+			detail = strings.Join(parts, "; ")
+		}
+	}
+	code := providers.CodeForHTTPStatus(resp.StatusCode)
+	if (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity) &&
+		failureClass(detail) == providers.CodeContentPolicy {
+		code = providers.CodeContentPolicy
+	}
+	msg := clip(detail)
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &providers.Error{
+		Code:       code,
+		Message:    fmt.Sprintf("luma %s: HTTP %d: %s", op, resp.StatusCode, msg),
+		RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), d.now()),
+	}
+}
+
+// redactPrompt takes the prompt out of err's message, should Luma quote it
+// back: messages go to the job's event log.
+func redactPrompt(err error, prompt string) error {
+	var e *providers.Error
+	if prompt != "" && errors.As(err, &e) && strings.Contains(e.Message, prompt) {
+		e.Message = strings.ReplaceAll(e.Message, prompt, "[prompt]")
+	}
+	return err
+}
+
+// clip shortens a vendor's text for an error message.
+func clip(s string) string {
+	const n = 300
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

@@ -1,0 +1,71 @@
+package veo
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/providers/drivertest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	drivertest.RunConformanceTests(t, &harness{fakes: map[*testing.T]*fakeVeo{}})
+}
+
+// harness runs one fake Gemini API per subtest; its operations stay
+// running until Succeed or Fail.
+type harness struct {
+	mu    sync.Mutex
+	fakes map[*testing.T]*fakeVeo
+}
+
+func (h *harness) Driver(t *testing.T) providers.Driver {
+	f := newFake(t)
+	h.mu.Lock()
+	h.fakes[t] = f
+	h.mu.Unlock()
+	return f.driver(t, Config{})
+}
+
+func (h *harness) fake(t *testing.T) *fakeVeo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fakes[t]
+}
+
+func (h *harness) Succeed(t *testing.T, name string) { h.fake(t).set(t, name, "operation_done.json") }
+
+func (h *harness) Fail(t *testing.T, name string, code providers.Code) {
+	fixtures := map[providers.Code]string{
+		providers.CodeContentPolicy: "operation_filtered.json",
+		providers.CodeInvalidInput:  "operation_error_invalid.json",
+	}
+	h.fake(t).set(t, name, fixtures[code])
+}
+
+func (h *harness) FailNextSubmit(t *testing.T, code providers.Code, retryAfter time.Duration) {
+	switch code {
+	case providers.CodeInvalidInput:
+		h.fake(t).failNextPredict(fakeReply{status: http.StatusBadRequest, fixture: "error_400_invalid.json"})
+	case providers.CodeContentPolicy:
+		t.Skip("Veo filters content in the operation (raiMediaFilteredReasons), not when it starts")
+	case providers.CodeRateLimited:
+		// As Google sends it: a RetryInfo detail, no Retry-After header.
+		h.fake(t).failNextPredict(fakeReply{status: http.StatusTooManyRequests, fixture: "error_429.json",
+			retryDelay: strconv.Itoa(int(retryAfter/time.Second)) + "s"})
+	case providers.CodeUnavailable:
+		h.fake(t).failNextPredict(fakeReply{status: http.StatusServiceUnavailable, fixture: "error_503.json"})
+	default:
+		t.Fatalf("FailNextSubmit(%s): no such Gemini API answer", code)
+	}
+}
+
+// WebhookFor returns nil: the Gemini API pushes nothing; operations are
+// polled.
+func (h *harness) WebhookFor(t *testing.T, name string) *http.Request { return nil }
+
+func (h *harness) HonorsIdempotencyKeys() bool { return false }

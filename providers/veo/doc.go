@@ -1,0 +1,88 @@
+// Package veo is the providers.Driver of Google's Veo on the Gemini API
+// (https://generativelanguage.googleapis.com). Veo runs as a long-running
+// operation that the engine polls (Google suggests every 10 s or so; a
+// video takes 11 s to 6 min); there is no push.
+//
+// # Calls
+//
+// Every call sends the API key as x-goog-api-key (never in the URL, so no
+// transport error quotes it).
+//
+//	Submit  POST /v1beta/models/{model}:predictLongRunning
+//	        {instances: [{prompt, image?: {bytesBase64Encoded, mimeType}}],
+//	         parameters: {aspectRatio, durationSeconds, resolution}}
+//	        → {name}; the request id is the operation name,
+//	        "models/{model}/operations/{id}"
+//	Status  GET /v1beta/{name}
+//	Cancel  none: CodeUnimplemented. The Gemini API's models.operations has
+//	        get and list only, so an operation runs (and is billed) to its
+//	        end.
+//
+// Veo wants the source image inline, so for image-to-video Submit
+// downloads Request.SourceImageURL itself (the engine's HTTP client rules:
+// Config.HTTPClient, Config.Timeout), at most MaxImageBytes, and sends it
+// base64-encoded with its type (JPEG, PNG or WebP, from Content-Type or,
+// failing that, the bytes). An image that cannot be had (a 4xx, too large,
+// not an image) is CodeInvalidInput; an image host that fails or cannot be
+// reached, CodeUnavailable. The signed URL never appears in an error.
+// Request has no seed or negative prompt, so neither is sent.
+//
+// # Inputs
+//
+// Models: Request.Model, else Config.Models[workflow], else
+// veo-3.0-generate-001 (DefaultModel, Veo 3's stable id) for both
+// workflows. Veo makes 16:9 and 9:16 only, at 720p or 1080p: any other
+// aspect ratio or resolution is CodeInvalidInput before calling. Veo makes
+// fixed lengths, Veo 3 (veo-3*) 4, 6 or 8 s and Veo 2 (veo-2.*) 5 to 8 s:
+// the duration is rounded up to the next of these (a clip can be trimmed,
+// not lengthened; the engine's default of 5 s becomes 6 s on Veo 3), and
+// longer than 8 s is refused. Veo 2 makes 720p only and takes no
+// resolution parameter. Other model ids are sent as asked for, for Google
+// to judge; Google also refuses some combinations itself (1080p with some
+// lengths or ratios on some models) with a 400, CodeInvalidInput.
+//
+// # States and errors
+//
+//	not done                          StateProcessing, Progress 0 (unknown)
+//	done, error code 1 (CANCELLED)    StateCanceled
+//	done, error                       StateFailed, by google.rpc code:
+//	                                    3, 9, 11 CodeInvalidInput; 4, 8, 10, 13, 14
+//	                                    CodeUnavailable; 7, 16 CodeUnauthenticated;
+//	                                    12 CodeUnimplemented; else CodeUnknown;
+//	                                    VendorCode the code's name
+//	done, samples                     StateSucceeded, one OutputVideo per
+//	                                  generatedSamples[].video.uri
+//	done, raiMediaFilteredReasons,    StateFailed, CodeContentPolicy, the
+//	no samples                        reasons (and Google's support codes) in the
+//	                                  message, VendorCode "raiMediaFiltered"
+//	done, nothing                     StateFailed, CodeUnknown
+//
+// Veo filters content in the operation, so content-policy refusals never
+// come from Submit. A done operation with samples and some filtered
+// reasons succeeded with what it has.
+//
+// HTTP errors are google.rpc.Status bodies and classify by status (400
+// CodeInvalidInput, 401/403 CodeUnauthenticated, 404 CodeNotFound, 429
+// CodeRateLimited, 5xx, timeouts and connection errors CodeUnavailable),
+// except that an ErrorInfo reason API_KEY_* is CodeUnauthenticated: Google
+// answers a bad key with 400 INVALID_ARGUMENT. RetryAfter is the
+// Retry-After header or else the RetryInfo detail's retryDelay, which is
+// how Google says it. VendorCode is the canonical status
+// (RESOURCE_EXHAUSTED …). The API key and the prompt are taken out of any
+// vendor text an error quotes.
+//
+// # Outputs carry the API key
+//
+// Google's video URI (…/v1beta/files/{id}:download?alt=media) needs the
+// API key, and the engine downloads an Output.URL without credentials. So
+// Output.URL is the URI with the key added as its documented "key" query
+// parameter, and only when the URI is on the API's own host (any other URL
+// is returned as it is). Such a URL is a secret, as good as the key: it
+// must never be logged, stored beyond the download, or shown to a user.
+// ExpiresAt is 48 hours (OutputTTL) after the Status that first saw the
+// operation done: Google deletes videos after two days.
+//
+// The Gemini API documents no idempotency key: HonorsIdempotencyKeys is
+// false, and a Submit whose answer was lost may have started an operation
+// that a retry duplicates.
+package veo

@@ -1,0 +1,449 @@
+package veo
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+)
+
+const (
+	// DefaultBaseURL is the Gemini API's host.
+	DefaultBaseURL = "https://generativelanguage.googleapis.com"
+	// DefaultModel is the model used when neither Request.Model nor
+	// Config.Models names one: Veo 3's stable (GA) id, which does text- and
+	// image-to-video. Newer ids (veo-3.1-generate-preview and the like)
+	// can be set in Config.Models.
+	DefaultModel = "veo-3.0-generate-001"
+	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
+	DefaultTimeout = 30 * time.Second
+	// MaxImageBytes caps the source image Submit downloads and inlines.
+	// Base64 makes the request about a third larger; Google refuses an
+	// oversized request with a 400 (CodeInvalidInput).
+	MaxImageBytes = 20 << 20
+	// OutputTTL is how long a generated video is kept: Google deletes them
+	// after two days. ExpiresAt counts it from the first Status that saw
+	// the operation done, so it is late by at most the polling delay.
+	OutputTTL = 48 * time.Hour
+)
+
+// maxResponseBytes caps the JSON read from one answer.
+const maxResponseBytes = 1 << 20
+
+// Config configures a Driver.
+type Config struct {
+	// APIKey is the Gemini API key (required). It authenticates every call
+	// (x-goog-api-key) and is put in output URLs (see Driver.Status).
+	APIKey string
+	// BaseURL is the API host; "" means DefaultBaseURL.
+	BaseURL string
+	// Models maps a workflow to the model used when Request.Model is "";
+	// missing entries take DefaultModel.
+	Models map[providers.Workflow]string
+	// Timeout bounds each HTTP call, the source image download included; 0
+	// means DefaultTimeout.
+	Timeout time.Duration
+	// HTTPClient makes the calls and downloads source images; nil means a
+	// new http.Client.
+	HTTPClient *http.Client
+	// Now is the clock (output expiry, Retry-After dates); nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Driver is the providers.Driver of Veo on the Gemini API. It is safe for
+// concurrent use.
+type Driver struct {
+	base     *url.URL
+	apiKey   string
+	models   map[providers.Workflow]string
+	timeout  time.Duration
+	client   *http.Client
+	now      func() time.Time
+	maxImage int64
+}
+
+var _ providers.Driver = (*Driver)(nil)
+
+// New returns a Driver for cfg, or an error if cfg has no API key or a
+// malformed BaseURL.
+func New(cfg Config) (*Driver, error) {
+	if strings.TrimSpace(cfg.APIKey) == "" {
+		return nil, errors.New("veo: APIKey is required")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("veo: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("veo: negative Timeout %s", cfg.Timeout)
+	}
+	d := &Driver{
+		base:     u,
+		apiKey:   cfg.APIKey,
+		timeout:  cfg.Timeout,
+		client:   cfg.HTTPClient,
+		now:      cfg.Now,
+		maxImage: MaxImageBytes,
+		models: map[providers.Workflow]string{
+			providers.WorkflowTextToVideo:  DefaultModel,
+			providers.WorkflowImageToVideo: DefaultModel,
+		},
+	}
+	for wf, m := range cfg.Models {
+		if m != "" {
+			d.models[wf] = m
+		}
+	}
+	if d.timeout == 0 {
+		d.timeout = DefaultTimeout
+	}
+	if d.client == nil {
+		d.client = &http.Client{}
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	return d, nil
+}
+
+// Name returns "veo".
+func (d *Driver) Name() string { return "veo" }
+
+// HonorsIdempotencyKeys reports false: the Gemini API documents no
+// idempotency key, so a Submit retried after a lost answer may start a
+// second operation.
+func (d *Driver) HonorsIdempotencyKeys() bool { return false }
+
+type predictRequest struct {
+	Instances  []instance `json:"instances"`
+	Parameters parameters `json:"parameters"`
+}
+
+type instance struct {
+	Prompt string       `json:"prompt,omitempty"`
+	Image  *inlineImage `json:"image,omitempty"`
+}
+
+type inlineImage struct {
+	BytesBase64Encoded string `json:"bytesBase64Encoded"`
+	MimeType           string `json:"mimeType"`
+}
+
+type parameters struct {
+	AspectRatio     string `json:"aspectRatio"`
+	DurationSeconds int    `json:"durationSeconds"`
+	Resolution      string `json:"resolution,omitempty"`
+}
+
+var (
+	// modelPattern is what a model id may look like: it goes in the path.
+	modelPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]{0,63}$`)
+	// opPattern is an operation name, the driver's request id.
+	opPattern = regexp.MustCompile(`^models/[a-z0-9][a-z0-9.\-]{0,63}/operations/[A-Za-z0-9_\-]{1,128}$`)
+	// imageTypes are the source image types inlined.
+	imageTypes = []string{"image/jpeg", "image/png", "image/webp"}
+)
+
+// Submit starts an operation. Veo makes 16:9 and 9:16 only, and fixed
+// lengths: the duration is rounded up to the next one the model makes
+// (Veo 3: 4, 6 or 8 s; Veo 2: 5 to 8 s), and an aspect ratio it does not
+// make or a duration longer than its longest is refused with
+// CodeInvalidInput before calling. For image-to-video, Submit downloads
+// Request.SourceImageURL (at most MaxImageBytes, JPEG, PNG or WebP) and
+// inlines it.
+func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
+	model := req.Model
+	if model == "" {
+		model = d.models[req.Workflow]
+	}
+	if !modelPattern.MatchString(model) {
+		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: malformed model id %q", clip(model))
+	}
+	inst := instance{Prompt: req.Prompt}
+	switch req.Workflow {
+	case providers.WorkflowTextToVideo:
+		if req.Prompt == "" {
+			return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: text_to_video needs a prompt")
+		}
+	case providers.WorkflowImageToVideo:
+		if req.SourceImageURL == "" {
+			return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: image_to_video needs a source image URL")
+		}
+	default:
+		return "", providers.Errorf(providers.CodeUnimplemented, "veo submit: workflow %q is not offered", req.Workflow)
+	}
+	params, err := parametersFor(model, req)
+	if err != nil {
+		return "", err
+	}
+	if req.Workflow == providers.WorkflowImageToVideo {
+		data, mimeType, err := d.fetchImage(ctx, req.SourceImageURL)
+		if err != nil {
+			return "", err
+		}
+		inst.Image = &inlineImage{BytesBase64Encoded: base64.StdEncoding.EncodeToString(data), MimeType: mimeType}
+	}
+	var op operation
+	path := "/v1beta/models/" + url.PathEscape(model) + ":predictLongRunning"
+	body := predictRequest{Instances: []instance{inst}, Parameters: params}
+	if err := d.call(ctx, "submit", http.MethodPost, path, body, &op); err != nil {
+		return "", redact(err, req.Prompt)
+	}
+	if !opPattern.MatchString(op.Name) {
+		// The operation may exist: not transient, so the engine does not
+		// start (and pay for) another one on a guess.
+		return "", providers.Errorf(providers.CodeUnknown, "veo submit: answer without a valid operation name")
+	}
+	return op.Name, nil
+}
+
+// parametersFor maps a request's shape to Veo's parameters.
+func parametersFor(model string, req providers.Request) (parameters, error) {
+	p := parameters{AspectRatio: req.AspectRatio, Resolution: req.Resolution}
+	if p.AspectRatio != "16:9" && p.AspectRatio != "9:16" {
+		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 16:9 or 9:16 video, not %q", req.AspectRatio)
+	}
+	if p.Resolution != "720p" && p.Resolution != "1080p" {
+		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 720p or 1080p video, not %q", req.Resolution)
+	}
+	var lengths []int
+	switch {
+	case strings.HasPrefix(model, "veo-2."):
+		// Veo 2 makes 720p only and takes no resolution parameter.
+		if p.Resolution != "720p" {
+			return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: model %s makes 720p video only", model)
+		}
+		p.Resolution, lengths = "", []int{5, 6, 7, 8}
+	case strings.HasPrefix(model, "veo-3"):
+		lengths = []int{4, 6, 8}
+	}
+	if req.DurationSeconds <= 0 {
+		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: duration must be positive, got %d", req.DurationSeconds)
+	}
+	p.DurationSeconds = req.DurationSeconds
+	if lengths == nil {
+		return p, nil // a model the driver does not know: Veo judges
+	}
+	if i := slices.IndexFunc(lengths, func(n int) bool { return n >= req.DurationSeconds }); i >= 0 {
+		p.DurationSeconds = lengths[i]
+		return p, nil
+	}
+	return p, providers.Errorf(providers.CodeInvalidInput,
+		"veo submit: model %s makes videos of at most %d seconds, asked for %d", model, lengths[len(lengths)-1], req.DurationSeconds)
+}
+
+// fetchImage downloads the source image. The URL is signed, so no error
+// carries it. An image that cannot be had (4xx, too large, not an image) is
+// CodeInvalidInput; a server that fails or cannot be reached,
+// CodeUnavailable.
+func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image URL is not valid")
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: withoutURL(err)}
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return nil, "", providers.Errorf(providers.CodeUnavailable, "veo submit: source image download: HTTP %d", resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image unreadable: HTTP %d", resp.StatusCode)
+	case resp.ContentLength > d.maxImage:
+		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image is %d bytes, over the %d-byte limit", resp.ContentLength, d.maxImage)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, d.maxImage+1))
+	if err != nil {
+		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: withoutURL(err)}
+	}
+	if int64(len(data)) > d.maxImage {
+		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image is over the %d-byte limit", d.maxImage)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if !slices.Contains(imageTypes, mt) {
+		// A store that says application/octet-stream: look at the bytes.
+		mt, _, _ = mime.ParseMediaType(http.DetectContentType(data))
+	}
+	if !slices.Contains(imageTypes, mt) {
+		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image is %s, want JPEG, PNG or WebP", mt)
+	}
+	return data, mt, nil
+}
+
+// Status returns the state of operation requestID. A name that is not an
+// operation name is CodeNotFound without a call.
+//
+// The video's Output.URL carries the API key (the "key" query parameter):
+// Google's download URL needs it, and the engine downloads Output URLs
+// without credentials. That URL is a secret: it must never be logged,
+// stored beyond the download, or shown to a user.
+func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
+	if !opPattern.MatchString(requestID) {
+		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", clip(requestID))
+	}
+	var op operation
+	if err := d.call(ctx, "status", http.MethodGet, "/v1beta/"+escapePath(requestID), nil, &op); err != nil {
+		return providers.Status{}, err
+	}
+	return d.status(requestID, &op), nil
+}
+
+// Cancel returns an error for which ErrorCode is CodeUnimplemented: the
+// Gemini API has no cancel for these operations (its models.operations
+// offers get and list only), so an operation runs to its end, and is
+// billed, whatever the engine decides.
+func (d *Driver) Cancel(ctx context.Context, requestID string) error {
+	return providers.Errorf(providers.CodeUnimplemented, "veo cancel: the Gemini API cannot cancel a video operation")
+}
+
+// escapePath escapes each segment of an operation name.
+func escapePath(name string) string {
+	segs := strings.Split(name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// call makes one API call and decodes a 2xx JSON answer into out. Every
+// error it returns is a *providers.Error, without the API key.
+func (d *Driver) call(ctx context.Context, op, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return &providers.Error{Code: providers.CodeInvalidInput, Message: "veo " + op + ": encode request", Err: err}
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.base.String()+path, body)
+	if err != nil {
+		return &providers.Error{Code: providers.CodeInvalidInput, Message: "veo " + op + ": build request", Err: err}
+	}
+	// The key goes in a header, never the URL, so that no *url.Error (which
+	// quotes the URL) can carry it.
+	req.Header.Set("x-goog-api-key", d.apiKey)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "veo " + op + ": request failed", Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "veo " + op + ": read response", Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return d.apiError(op, resp, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &providers.Error{Code: providers.CodeUnavailable, Message: "veo " + op + ": malformed response", Err: err}
+	}
+	return nil
+}
+
+// apiError classifies a Google API error,
+// {"error": {code, message, status, details[]}}: by HTTP status, except
+// that an ErrorInfo reason API_KEY_* (Google answers a bad key with 400
+// INVALID_ARGUMENT) is CodeUnauthenticated. RetryAfter is the Retry-After
+// header or, as Google sends it, a RetryInfo detail's retryDelay.
+// VendorCode is the canonical status (RESOURCE_EXHAUSTED …).
+func (d *Driver) apiError(op string, resp *http.Response, data []byte) *providers.Error {
+	var body struct {
+		Error struct {
+			Message string            `json:"message"`
+			Status  string            `json:"status"`
+			Details []json.RawMessage `json:"details"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(data, &body) // a proxy's HTML page classifies by status alone
+	code := providers.CodeForHTTPStatus(resp.StatusCode)
+	retryAfter := providers.ParseRetryAfter(resp.Header.Get("Retry-After"), d.now())
+	for _, raw := range body.Error.Details {
+		var det struct {
+			Type       string `json:"@type"`
+			Reason     string `json:"reason"`
+			RetryDelay string `json:"retryDelay"`
+		}
+		if json.Unmarshal(raw, &det) != nil {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(det.Type, "google.rpc.ErrorInfo") && strings.HasPrefix(det.Reason, "API_KEY_"):
+			code = providers.CodeUnauthenticated
+		case strings.HasSuffix(det.Type, "google.rpc.RetryInfo") && retryAfter == 0:
+			if dur, err := time.ParseDuration(det.RetryDelay); err == nil && dur > 0 {
+				retryAfter = min(dur, 24*time.Hour)
+			}
+		}
+	}
+	msg := d.redactKey(clip(body.Error.Message))
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &providers.Error{
+		Code:       code,
+		Message:    fmt.Sprintf("veo %s: HTTP %d: %s", op, resp.StatusCode, msg),
+		VendorCode: body.Error.Status,
+		RetryAfter: retryAfter,
+	}
+}
+
+// redactKey takes the API key out of a vendor's text.
+func (d *Driver) redactKey(s string) string {
+	return strings.ReplaceAll(s, d.apiKey, "[api key]")
+}
+
+// redact takes the prompt out of err's message, should Google quote it
+// back: messages go to the job's event log.
+func redact(err error, prompt string) error {
+	var e *providers.Error
+	if prompt != "" && errors.As(err, &e) && strings.Contains(e.Message, prompt) {
+		e.Message = strings.ReplaceAll(e.Message, prompt, "[prompt]")
+	}
+	return err
+}
+
+// withoutURL returns the cause of a *url.Error, whose text quotes the
+// (signed) URL.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// clip shortens a vendor's text for an error message.
+func clip(s string) string {
+	const n = 300
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
