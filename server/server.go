@@ -23,6 +23,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
 // Config holds the HTTP server's limits.
@@ -72,10 +73,25 @@ func (c *Config) defaults() {
 	}
 }
 
+// Server is vidgate's HTTP handler.
+type Server struct {
+	http.Handler
+	ws *wsgorilla.Implementation
+}
+
+// CloseConnections closes every WebSocket with 1001 (going away), so that
+// clients reconnect — to another API process — during a shutdown. Plain
+// requests are drained by http.Server.Shutdown; WebSockets are not its to
+// drain.
+func (s *Server) CloseConnections() {
+	s.ws.CloseAll(1001, "server shutting down; reconnect")
+}
+
 // New returns vidgate's HTTP handler.
-func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) http.Handler {
+func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) *Server {
 	cfg.defaults()
-	gql := newGraphQL(svc, files, authn, cfg)
+	ws := newWebsockets(cfg)
+	gql := newGraphQL(svc, files, authn, ws, cfg)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", withAuth(authn, withBodyLimit(cfg.MaxBodyBytes, gql)))
@@ -104,10 +120,10 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})
-	return withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux)))
+	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws}
 }
 
-func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) *handler.Server {
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, ws *wsgorilla.Implementation, cfg Config) *handler.Server {
 	gc := graph.Config{Resolvers: &resolvers.Resolver{
 		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL, Broker: cfg.Broker,
 	}}
@@ -120,7 +136,7 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 		return 1 + n*child
 	}
 	srv := handler.New(graph.NewExecutableSchema(gc))
-	srv.AddTransport(websocketTransport(authn, cfg))
+	srv.AddTransport(websocketTransport(authn, ws, cfg))
 	srv.AddTransport(transport.SSE{}) // before POST: it claims POSTs that accept text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

@@ -21,16 +21,20 @@ const closeUnauthorized = 4401
 // both graphql-transport-ws and the legacy graphql-ws. A connection
 // authenticates in its connection_init payload, the way browsers can (they
 // cannot set headers on a WebSocket): {"Authorization": "Bearer <token>"}.
-func websocketTransport(authn *auth.Authenticator, cfg Config) transport.Websocket {
+func newWebsockets(cfg Config) *wsgorilla.Implementation {
+	return wsgorilla.New(wsgorilla.Options{
+		AllowedOrigins: cfg.AllowedOrigins,
+		WriteTimeout:   10 * time.Second,
+		// WebSocket-level pings find dead peers for both protocols
+		// (graphql-ws has no ping of its own); browsers answer them.
+		PingInterval: wsgorilla.RecommendedPingInterval,
+		Logger:       cfg.Logger,
+	})
+}
+
+func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, cfg Config) transport.Websocket {
 	return transport.Websocket{
-		Implementation: wsgorilla.New(wsgorilla.Options{
-			AllowedOrigins: cfg.AllowedOrigins,
-			WriteTimeout:   10 * time.Second,
-			// WebSocket-level pings find dead peers for both protocols
-			// (graphql-ws has no ping of its own); browsers answer them.
-			PingInterval: wsgorilla.RecommendedPingInterval,
-			Logger:       cfg.Logger,
-		}),
+		Implementation:        ws,
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: 15 * time.Second,
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {

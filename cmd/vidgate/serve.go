@@ -107,7 +107,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		}
 	}
 	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded)
-	err = serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log)
+	err = serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log, handler.CloseConnections)
 	workers.Wait()
 	return err
 }
@@ -166,9 +166,9 @@ func prepareSchema(ctx context.Context, db *bun.DB, embedded bool, log *slog.Log
 	return nil
 }
 
-// serveHTTP serves until ctx ends, then stops accepting and gives in-flight
-// requests up to grace to finish.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
+// serveHTTP serves until ctx ends, then stops accepting, runs onShutdown
+// (closing WebSockets) and gives in-flight requests up to grace to finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger, onShutdown ...func()) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -188,6 +188,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	for _, fn := range onShutdown {
+		srv.RegisterOnShutdown(fn)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)

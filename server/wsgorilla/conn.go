@@ -64,6 +64,12 @@ var (
 func (i *Implementation) newConn(ws *websocket.Conn) *conn {
 	i.open.Add(1)
 	c := &conn{impl: i, ws: ws}
+	i.connsMu.Lock()
+	if i.conns == nil {
+		i.conns = map[*conn]struct{}{}
+	}
+	i.conns[c] = struct{}{}
+	i.connsMu.Unlock()
 	if i.pingInterval > 0 {
 		c.dlMu.Lock()
 		c.pingDeadline = time.Now().Add(2 * i.pingInterval)
@@ -292,6 +298,9 @@ func (c *conn) drop() {
 		c.stopPing()
 		_ = c.ws.Close()
 		c.impl.open.Add(-1)
+		c.impl.connsMu.Lock()
+		delete(c.impl.conns, c)
+		c.impl.connsMu.Unlock()
 	})
 }
 

@@ -154,6 +154,9 @@ type Implementation struct {
 	allowed  map[string]struct{} // lower-cased origins; nil means same origin
 
 	open atomic.Int64
+
+	connsMu sync.Mutex
+	conns   map[*conn]struct{} // open connections, for CloseAll
 }
 
 var _ transport.WebsocketImplementation = (*Implementation)(nil)
@@ -230,6 +233,22 @@ func (i *Implementation) OriginAllowed(r *http.Request) bool {
 		return false
 	}
 	return u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// CloseAll sends every open connection a close frame with code and reason
+// and closes it: on shutdown, 1001 (going away) tells clients to reconnect,
+// to another process.
+func (i *Implementation) CloseAll(code int, reason string) {
+	i.connsMu.Lock()
+	conns := make([]*conn, 0, len(i.conns))
+	for c := range i.conns {
+		conns = append(conns, c)
+	}
+	i.connsMu.Unlock()
+	for _, c := range conns {
+		_ = c.WriteClose(code, reason)
+		_ = c.Close()
+	}
 }
 
 // OpenConnections returns how many accepted connections have not yet been

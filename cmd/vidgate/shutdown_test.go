@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// On SIGTERM (its context ending) the server closes WebSockets with 1001
+// (going away) so clients reconnect elsewhere, and exits cleanly.
+func TestShutdownClosesWebsockets(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--shutdown-grace", "5s"}, stdout, stderr)
+	}()
+	var base string
+	for end := time.Now().Add(20 * time.Second); base == "" && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if m := regexp.MustCompile(`"addr":"([^"]+)"`).FindStringSubmatch(stderr.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("vidgate did not start: %s", stderr.String())
+	}
+	token := regexp.MustCompile(`(?m)^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$`).FindStringSubmatch(stdout.String())[1]
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	conn, _, err := d.Dial("ws://"+base+"/graphql", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+	conn.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { myJobs { id } }"}})
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	var closeErr *websocket.CloseError
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ok bool
+		closeErr, ok = err.(*websocket.CloseError)
+		if !ok {
+			t.Fatalf("read after shutdown: %v, want a close frame", err)
+		}
+		break
+	}
+	if closeErr.Code != websocket.CloseGoingAway || !strings.Contains(closeErr.Text, "shutting down") {
+		t.Errorf("close = %d %q, want 1001 server shutting down", closeErr.Code, closeErr.Text)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("vidgate exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("vidgate did not exit after its context ended")
+	}
+}
