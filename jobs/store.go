@@ -426,6 +426,25 @@ func (s *Store) FindJobs(ctx context.Context, q JobQuery) ([]*Job, error) {
 	return out, nil
 }
 
+// CountIdle counts unfinished jobs not updated since before, by status.
+func (s *Store) CountIdle(ctx context.Context, before time.Time) (map[Status]int, error) {
+	var rows []struct {
+		Status Status `bun:"status"`
+		N      int    `bun:"n"`
+	}
+	err := s.db.NewSelect().Table("video_jobs").ColumnExpr("status, count(*) AS n").
+		Where("status IN (?)", bun.In([]Status{StatusQueued, StatusSubmitted, StatusProcessing, StatusRetrying})).
+		Where("updated_at < ?", before.UTC()).GroupExpr("status").Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("count idle jobs: %w", err)
+	}
+	out := map[Status]int{}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
 // ExpiredArtifacts returns stored artifacts past their expiry whose job
 // was not approved (approved videos are kept).
 func (s *Store) ExpiredArtifacts(ctx context.Context, now time.Time, limit int) ([]*Artifact, error) {

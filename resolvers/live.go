@@ -30,16 +30,24 @@ type slots struct {
 	used atomic.Int32
 }
 
+var active atomic.Int64
+
+// ActiveSubscriptions is how many subscriptions this process is serving.
+func ActiveSubscriptions() int64 { return active.Load() }
+
 func acquire(ctx context.Context) (release func(), err error) {
 	s, ok := ctx.Value(slotsKey{}).(*slots)
-	if !ok {
-		return func() {}, nil
-	}
-	if s.used.Add(1) > s.max {
+	if ok && s.used.Add(1) > s.max {
 		s.used.Add(-1)
 		return nil, jobs.Errorf(jobs.CodeRateLimited, "this connection already has %d subscriptions: close one, or open another connection", s.max)
 	}
-	return func() { s.used.Add(-1) }, nil
+	active.Add(1)
+	return func() {
+		active.Add(-1)
+		if ok {
+			s.used.Add(-1)
+		}
+	}, nil
 }
 
 // stream runs one subscription on channel. initial reads the current state

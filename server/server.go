@@ -79,6 +79,9 @@ type Server struct {
 	ws *wsgorilla.Implementation
 }
 
+// OpenConnections is how many WebSockets are open.
+func (s *Server) OpenConnections() int64 { return s.ws.OpenConnections() }
+
 // CloseConnections closes every WebSocket with 1001 (going away), so that
 // clients reconnect — to another API process — during a shutdown. Plain
 // requests are drained by http.Server.Shutdown; WebSockets are not its to

@@ -14,6 +14,7 @@ import (
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/broker"
+	"github.com/vidgate/vidgate/jobs/metrics"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/jobs/reconciler"
 	"github.com/vidgate/vidgate/jobs/worker"
@@ -34,6 +35,7 @@ type app struct {
 	rdb     redis.UniversalClient
 	queue   *queue.Queue
 	broker  *broker.Broker
+	metrics *metrics.Metrics
 	reg     *providers.Registry
 	closers []func()
 }
@@ -77,11 +79,15 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	// run the broker's subscriber connection (see runServer).
 	a.broker = broker.New(a.rdb, broker.Config{Prefix: cfg.RedisPrefix, Logger: log})
 	a.store.OnCommit(jobs.PublishChanges(a.broker, log))
+	a.metrics = metrics.New()
+	a.store.OnCommit(a.metrics.OnCommit)
+	a.metrics.WatchQueue(a.queue)
+	a.metrics.WatchStuck(a.store, 10*time.Minute)
 	simURL := cfg.SimURL
 	if simURL == "" {
 		simURL = base + "/sim"
 	}
-	a.reg = providers.NewRegistry(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil))
+	a.reg = providers.NewRegistry(a.metrics.WrapDriver(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil)))
 	return a, nil
 }
 
@@ -122,6 +128,8 @@ func (a *app) workerConfig() worker.Config {
 		PollAfter:         a.cfg.PollAfter,
 		MaxArtifactBytes:  a.cfg.MaxArtifactBytes,
 		ArtifactRetention: a.cfg.Retention,
+		OnWebhook:         a.metrics.Webhook,
+		OnArtifact:        a.metrics.ArtifactStored,
 		Logger:            a.log,
 	}
 }

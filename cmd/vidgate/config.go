@@ -41,6 +41,8 @@ type config struct {
 	PollAfter        time.Duration
 	MaxArtifactBytes int64
 	Reconcile        bool
+	MetricsAddr      string
+	MetricsToken     string
 	Retention        time.Duration
 
 	// The simulated provider.
@@ -101,6 +103,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
 		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
 		fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma separated (https://app.example.com, or *); empty: same origin only")
+		fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token a Prometheus scraper sends to GET /metrics (admins' tokens work too)")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
@@ -110,6 +113,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.PollAfter, "poll-after", 30*time.Second, "first poll of a job whose provider sends webhooks: the safety net for lost webhooks")
 		fs.Int64Var(&c.MaxArtifactBytes, "max-artifact-bytes", 2<<30, "largest provider output copied into the bucket")
 		fs.StringVar(&c.SimURL, "sim-url", "", "base URL of the simulated provider (default <public-url>/sim)")
+		fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "workers: serve GET /metrics on this address (bind it to a private interface); empty: off")
 		fs.BoolVar(&c.Reconcile, "reconcile", true, "take part in reconciling lost and stalled work (one process leads at a time)")
 		fs.DurationVar(&c.Retention, "artifact-retention", 7*24*time.Hour, "how long videos that were not approved are kept (0: forever)")
 	}
@@ -124,7 +128,7 @@ func (c *config) register(fs *flagSet, r role) {
 	fs.StringVar(&c.URLSigningKey, "url-signing-key", "", "base64 key that signs download URLs"+secretHint)
 	fs.StringVar(&c.SimAPIKey, "sim-api-key", "", "API key of the simulated provider (default: none required)")
 	fs.StringVar(&c.SimWebhookKey, "sim-webhook-secret", "", "Standard Webhooks secret (whsec_…) of the simulated provider"+strings.Replace(secretHint, "openssl rand -base64 32", "echo whsec_$(openssl rand -base64 32)", 1))
-	fs.markSecret("jwt-secret", "prompt-keys", "prompt-hash-key", "url-signing-key", "sim-api-key", "sim-webhook-secret")
+	fs.markSecret("metrics-token", "jwt-secret", "prompt-keys", "prompt-hash-key", "url-signing-key", "sim-api-key", "sim-webhook-secret")
 }
 
 // fillEmbedded completes c with the embedded default's local choices.

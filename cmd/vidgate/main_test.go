@@ -130,6 +130,28 @@ func TestEmbeddedDefault(t *testing.T) {
 	if info, _ := os.Stat(filepath.Join(dir, "secrets.json")); info != nil && info.Mode().Perm() != 0o600 {
 		t.Errorf("secrets.json mode = %v, want 0600", info.Mode().Perm())
 	}
+	// Metrics: not for everyone; for an admin's token.
+	if res, err := http.Get(base + "/metrics"); err != nil || res.StatusCode != 401 {
+		t.Errorf("GET /metrics without a token = %v, %v, want 401", res.StatusCode, err)
+	}
+	var admin bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "ops", "--role", "admin", "--data-dir", dir}, &admin, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(admin.String()))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`vidgate_jobs_created_total{provider="sim",workflow="text_to_video"} 1`, `vidgate_queue_length{kind="submit"}`,
+		`vidgate_websocket_connections 0`, `vidgate_jobs_stuck{status="QUEUED"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	// `vidgate token` signs with the same secret.
 	var tok bytes.Buffer
 	if err := run(context.Background(), []string{"token", "--sub", "alice", "--data-dir", dir}, &tok, io.Discard); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/migrations"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers/sim"
+	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server"
 	"github.com/vidgate/vidgate/server/auth"
 )
@@ -72,7 +74,10 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	if err != nil {
 		return err
 	}
-	mount := map[string]http.Handler{"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, a.workerConfig())}
+	mount := map[string]http.Handler{
+		"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, a.workerConfig()),
+		"GET /metrics":              metricsAuth(authn, cfg.MetricsToken, a.metrics.Handler()),
+	}
 	if cfg.MountSim {
 		simsrv := sim.New(sim.Config{
 			Prefix: "/sim", APIKey: cfg.SimAPIKey, WebhookSecret: cfg.SimWebhookKey, PublicURL: base,
@@ -85,6 +90,8 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
 		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
 	})
+
+	a.metrics.WatchConnections(handler.OpenConnections, resolvers.ActiveSubscriptions)
 
 	var workers sync.WaitGroup
 	workers.Add(1)
@@ -136,6 +143,16 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer a.close()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		go serveHTTP(ctx, mln, mux, time.Second, log)
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	log.Info("vidgate worker running", "consumer", a.queue.Consumer(), "public_url", base)
 	err = a.runWorkers(ctx)
 	log.Info("vidgate worker stopped")
@@ -236,4 +253,24 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(server.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv}))), nil
+}
+
+// metricsAuth lets a scraper in with the metrics token, or an admin with
+// their bearer token: metrics show volumes and failure rates, which are not
+// for every caller.
+func metricsAuth(authn *auth.Authenticator, token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		bearer, ok := strings.CutPrefix(h, "Bearer ")
+		if ok && token != "" && subtle.ConstantTimeCompare([]byte(bearer), []byte(token)) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if actor, err := authn.FromRequest(r); err == nil && actor.Role == jobs.RoleAdmin {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vidgate metrics"`)
+		http.Error(w, "metrics need the metrics token or an admin's bearer token", http.StatusUnauthorized)
+	})
 }

@@ -90,6 +90,7 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		return err
 	}
+	w.cfg.OnArtifact(string(jobs.ArtifactVideo), put.Size)
 	log.InfoContext(ctx, "job completed", "bytes", put.Size, "width", info.Width, "height", info.Height, "duration_s", dur)
 	return nil
 }

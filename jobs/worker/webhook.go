@@ -36,13 +36,14 @@ type Intake struct {
 	rules
 	providers *providers.Registry
 	log       *slog.Logger
+	observe   func(provider, outcome string)
 }
 
 // NewIntake returns the webhook endpoint. It applies the retry rules of cfg
 // (MaxAttempts) to generations the provider reports failed.
 func NewIntake(store *jobs.Store, reg *providers.Registry, q *queue.Queue, cfg Config) *Intake {
 	cfg.defaults()
-	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts}, providers: reg, log: cfg.Logger}
+	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts}, providers: reg, log: cfg.Logger, observe: cfg.OnWebhook}
 }
 
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +67,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status, code = http.StatusUnauthorized, "UNAUTHENTICATED"
 		}
 		in.log.WarnContext(ctx, "webhook refused", "provider", name, "code", code, "err", providerMessage(err))
+		in.observe(name, "rejected")
 		reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": providerMessage(err)}})
 		return
 	}
@@ -76,6 +78,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.send(ctx, in.log, next)
+	in.observe(name, outcome)
 	in.log.InfoContext(ctx, "webhook", "provider", name, "event_id", hook.EventID, "provider_request_id", hook.Status.RequestID,
 		"state", hook.Status.State, "outcome", outcome)
 	switch outcome {

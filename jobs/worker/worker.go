@@ -44,6 +44,10 @@ type Config struct {
 	SourceURLTTL time.Duration
 	// HTTPClient downloads outputs (default: a client with sane timeouts).
 	HTTPClient *http.Client
+	// OnWebhook and OnArtifact, when set, hear of each webhook outcome and
+	// each stored artifact (metrics).
+	OnWebhook  func(provider, outcome string)
+	OnArtifact func(kind string, bytes int64)
 	Logger     *slog.Logger
 }
 
@@ -79,6 +83,12 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.OnWebhook == nil {
+		c.OnWebhook = func(string, string) {}
+	}
+	if c.OnArtifact == nil {
+		c.OnArtifact = func(string, int64) {}
 	}
 }
 

@@ -1,0 +1,71 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/vidgate/vidgate/providers"
+)
+
+// WrapDriver returns d with every call timed and counted. The optional
+// capabilities of d (webhooks, idempotency keys) are kept.
+func (m *Metrics) WrapDriver(d providers.Driver) providers.Driver {
+	base := &observed{Driver: d, m: m}
+	v, hooks := d.(providers.WebhookVerifier)
+	_, keys := d.(providers.Idempotent)
+	switch {
+	case hooks && keys:
+		return &observedHooksKeys{observedHooks{base, v}}
+	case hooks:
+		return &observedHooks{base, v}
+	case keys:
+		return &observedKeys{base}
+	}
+	return base
+}
+
+type observed struct {
+	providers.Driver
+	m *Metrics
+}
+
+func (o *observed) Submit(ctx context.Context, req providers.Request) (string, error) {
+	start := time.Now()
+	id, err := o.Driver.Submit(ctx, req)
+	o.m.observe(o.Name(), "submit", start, err)
+	return id, err
+}
+
+func (o *observed) Status(ctx context.Context, id string) (providers.Status, error) {
+	start := time.Now()
+	st, err := o.Driver.Status(ctx, id)
+	o.m.observe(o.Name(), "status", start, err)
+	return st, err
+}
+
+func (o *observed) Cancel(ctx context.Context, id string) error {
+	start := time.Now()
+	err := o.Driver.Cancel(ctx, id)
+	o.m.observe(o.Name(), "cancel", start, err)
+	return err
+}
+
+type observedHooks struct {
+	*observed
+	v providers.WebhookVerifier
+}
+
+func (o *observedHooks) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
+	return o.v.VerifyWebhook(r, body)
+}
+
+type observedKeys struct{ *observed }
+
+func (o *observedKeys) HonorsIdempotencyKeys() bool { return providers.HonorsIdempotencyKeys(o.Driver) }
+
+type observedHooksKeys struct{ observedHooks }
+
+func (o *observedHooksKeys) HonorsIdempotencyKeys() bool {
+	return providers.HonorsIdempotencyKeys(o.Driver)
+}
