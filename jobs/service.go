@@ -22,6 +22,11 @@ type ServiceConfig struct {
 	DefaultProvider string
 	// MaxJobAge is how long a job may stay unfinished before it expires.
 	MaxJobAge time.Duration
+	// Choose, when set, picks the provider of a new job (a router with
+	// defaults per workflow, fallbacks and circuit breakers) and says why;
+	// its error is the client's (an unknown provider). Nil means: the named
+	// provider if it is one of Providers, else DefaultProvider.
+	Choose func(workflow, requested string) (provider, reason string, err error)
 	// Queue receives the submit task of every new job, after its
 	// transaction commits. Nil leaves new jobs QUEUED for the reconciler
 	// (tests of the API alone run that way).
@@ -122,7 +127,7 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 	if err != nil {
 		return nil, false, err
 	}
-	saved, existing, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed})
+	saved, existing, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, p.reason)
 	if err != nil {
 		return nil, false, err
 	}
@@ -369,7 +374,7 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	saved, _, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed})
+	saved, _, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, "retry of "+orig.PublicID)
 	if err != nil {
 		return nil, err
 	}

@@ -83,11 +83,11 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) 
 	return err
 }
 
-// InsertJob inserts a new job in QUEUED with its first event and its sealed
-// prompt, in one transaction. When the owner already has a job with the same
-// idempotency key, it inserts nothing and returns that job with
-// existing=true.
-func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt) (saved *Job, existing bool, err error) {
+// InsertJob inserts a new job in QUEUED with its first event (saying note,
+// such as why its provider was chosen) and its sealed prompt, in one
+// transaction. When the owner already has a job with the same idempotency
+// key, it inserts nothing and returns that job with existing=true.
+func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt, note string) (saved *Job, existing bool, err error) {
 	now := s.Now()
 	job.Status, job.Version = StatusQueued, 1
 	job.CreatedAt, job.UpdatedAt = now, now
@@ -108,7 +108,7 @@ func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt) (saved 
 		if _, err := tx.NewInsert().Model(prompt).Exec(ctx); err != nil {
 			return err
 		}
-		if err := s.appendEvent(ctx, tx, job, nil, "queued", SourceAPI, &job.OwnerID, nil, nil); err != nil {
+		if err := s.appendEvent(ctx, tx, job, nil, "queued", SourceAPI, &job.OwnerID, nonEmpty(note), nil); err != nil {
 			return err
 		}
 		saved = job

@@ -42,7 +42,7 @@ func uuidFor(string, string) string {
 
 func insert(t *testing.T, s *jobs.Store, owner, key string) (*jobs.Job, bool) {
 	t.Helper()
-	job, existing, err := s.InsertJob(context.Background(), newJob(owner, key), &jobs.Prompt{KeyID: "k1", Ciphertext: []byte("sealed")})
+	job, existing, err := s.InsertJob(context.Background(), newJob(owner, key), &jobs.Prompt{KeyID: "k1", Ciphertext: []byte("sealed")}, "")
 	if err != nil {
 		t.Fatalf("InsertJob: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestStoreIdempotencyKey(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				job, _, err := s.InsertJob(context.Background(), newJob("carol", "race"), &jobs.Prompt{KeyID: "k1", Ciphertext: []byte("x")})
+				job, _, err := s.InsertJob(context.Background(), newJob("carol", "race"), &jobs.Prompt{KeyID: "k1", Ciphertext: []byte("x")}, "")
 				if err != nil {
 					t.Errorf("InsertJob: %v", err)
 					return

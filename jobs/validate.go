@@ -29,6 +29,7 @@ var (
 
 type validCreate struct {
 	provider string
+	reason   string // why this provider, for the job's first event
 	params   Params
 }
 
@@ -51,12 +52,19 @@ func (s *Service) validateCreate(in CreateInput) (validCreate, error) {
 	if err := validatePrompt(in.Prompt); err != nil {
 		return v, err
 	}
-	v.provider = in.Provider
-	if v.provider == "" {
-		v.provider = s.cfg.DefaultProvider
-	}
-	if !slices.Contains(s.cfg.Providers, v.provider) {
-		return v, BadInput("input.provider", "unknown provider %q; available: %s", in.Provider, strings.Join(s.cfg.Providers, ", "))
+	if s.cfg.Choose != nil {
+		var err error
+		if v.provider, v.reason, err = s.cfg.Choose(string(in.WorkflowType), in.Provider); err != nil {
+			return v, BadInput("input.provider", "%s", err.Error())
+		}
+	} else {
+		v.provider, v.reason = in.Provider, "requested"
+		if v.provider == "" {
+			v.provider, v.reason = s.cfg.DefaultProvider, "the default provider"
+		}
+		if !slices.Contains(s.cfg.Providers, v.provider) {
+			return v, BadInput("input.provider", "unknown provider %q; available: %s", truncate(in.Provider, 64), strings.Join(s.cfg.Providers, ", "))
+		}
 	}
 	v.params.DurationSeconds = DefaultDurationSeconds
 	if in.DurationSeconds != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/vidgate/vidgate/jobs/reconciler"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/providers/router"
+	"github.com/vidgate/vidgate/providers/setup"
 	"github.com/vidgate/vidgate/providers/sim"
 )
 
@@ -37,6 +40,7 @@ type app struct {
 	broker  *broker.Broker
 	metrics *metrics.Metrics
 	reg     *providers.Registry
+	router  *router.Router
 	closers []func()
 }
 
@@ -87,7 +91,32 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	if simURL == "" {
 		simURL = base + "/sim"
 	}
-	a.reg = providers.NewRegistry(a.metrics.WrapDriver(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil)))
+	// Real providers are offered when their API keys are configured
+	// (VIDGATE_<PROVIDER>_API_KEY); the simulated provider always is.
+	settings, err := setup.FromEnv(os.LookupEnv)
+	if err != nil {
+		return a, err
+	}
+	vendors, err := settings.Drivers()
+	if err != nil {
+		return a, err
+	}
+	drivers := []providers.Driver{a.metrics.WrapDriver(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil))}
+	for _, d := range vendors {
+		drivers = append(drivers, a.metrics.WrapDriver(d))
+	}
+	rcfg := router.Config{Fallback: splitList(cfg.Fallback)}
+	if cfg.DefaultProvider != "" { // API processes choose; workers only route calls
+		rcfg.Default = map[providers.Workflow]string{
+			providers.WorkflowTextToVideo:  cfg.DefaultProvider,
+			providers.WorkflowImageToVideo: cfg.DefaultProvider,
+		}
+	}
+	a.router, err = router.New(providers.NewRegistry(drivers...), rcfg)
+	if err != nil {
+		return a, fmt.Errorf("providers: %w", err)
+	}
+	a.reg = a.router.Registry()
 	return a, nil
 }
 
@@ -161,4 +190,19 @@ func (a *app) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
+}
+
+// choose is the Service's provider choice: the router's.
+func (a *app) choose(workflow, requested string) (string, string, error) {
+	return a.router.Choose(providers.Workflow(workflow), requested)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

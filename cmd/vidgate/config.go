@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers/setup"
 )
 
 // config is every setting of `vidgate` and `vidgate serve`.
@@ -30,6 +32,7 @@ type config struct {
 	DownloadURLTTL   time.Duration
 	ShutdownGrace    time.Duration
 	DefaultProvider  string
+	Fallback         string
 	AllowedOrigins   string
 	MaxSubscriptions int
 	RedisURL         string
@@ -75,6 +78,7 @@ const (
 )
 
 func (c *config) register(fs *flagSet, r role) {
+	fs.footer = providersHelp
 	embedded := r == roleEmbedded
 	if r != roleWorker {
 		fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address the HTTP server listens on")
@@ -101,6 +105,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.MaxJobAge, "max-job-age", 24*time.Hour, "how long a job may stay unfinished before it expires")
 		fs.DurationVar(&c.DownloadURLTTL, "download-url-ttl", 15*time.Minute, "how long signed download URLs stay valid")
 		fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
+		fs.StringVar(&c.Fallback, "fallback-providers", "", "providers new jobs go to, in order, while the default's circuit breaker is open (comma separated)")
 		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
 		fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma separated (https://app.example.com, or *); empty: same origin only")
 		fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token a Prometheus scraper sends to GET /metrics (admins' tokens work too)")
@@ -310,12 +315,15 @@ func (c *config) concurrency() (map[queue.Kind]int, error) {
 	return out, nil
 }
 
-func (c *config) allowedOrigins() []string {
-	var out []string
-	for _, o := range strings.Split(c.AllowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
+func (c *config) allowedOrigins() []string { return splitList(c.AllowedOrigins) }
+
+// providersHelp ends --help with the real providers' settings.
+func providersHelp(w io.Writer) {
+	fmt.Fprintln(w, "\nProviders (offered when their API key is set; each variable also as <NAME>_FILE):")
+	for _, p := range setup.Describe() {
+		fmt.Fprintf(w, "  %s: %s\n", p.Name, p.Updates())
+		for _, v := range p.Variables {
+			fmt.Fprintf(w, "      $%s  %s\n", v.Name, v.Usage)
 		}
 	}
-	return out
 }

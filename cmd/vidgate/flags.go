@@ -17,6 +17,8 @@ type flagSet struct {
 	secret map[string]bool
 	// rest holds positional arguments, for commands that take them.
 	rest []string
+	// footer, when set, ends --help.
+	footer func(io.Writer)
 }
 
 func newFlagSet(name, summary string, out io.Writer) *flagSet {
@@ -35,6 +37,9 @@ func newFlagSet(name, summary string, out io.Writer) *flagSet {
 			}
 			fmt.Fprintln(out)
 		})
+		if fs.footer != nil {
+			fs.footer(out)
+		}
 	}
 	return fs
 }

@@ -294,3 +294,20 @@ func TestSimCommand(t *testing.T) {
 		}
 	}
 }
+
+// A real provider is offered once its API key is set; jobs may name it, and
+// an unknown name lists what is offered.
+func TestConfiguredProviders(t *testing.T) {
+	t.Setenv("VIDGATE_REPLICATE_API_KEY", "r8_test_key")
+	t.Setenv("VIDGATE_REPLICATE_BASE_URL", "http://127.0.0.1:1/v1") // nothing listens: stays on this machine
+	base, stdout, _ := startVidgate(t, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	token := regexp.MustCompile(`(?m)^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$`).FindStringSubmatch(stdout.String())[1]
+	out := graphql(t, base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "p", provider: "replicate"}) { job { provider events { message } } } }`)
+	if s := jsonString(out); !strings.Contains(s, `"provider":"replicate"`) || !strings.Contains(s, "requested") {
+		t.Errorf("createVideoJob(provider: replicate) = %s, want a replicate job whose first event says it was requested", s)
+	}
+	out = graphql(t, base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "p", provider: "acme"}) { job { id } } }`)
+	if s := jsonString(out); !strings.Contains(s, "BAD_USER_INPUT") || !strings.Contains(s, "replicate, sim") {
+		t.Errorf("createVideoJob(provider: acme) = %s, want BAD_USER_INPUT listing replicate, sim", s)
+	}
+}

@@ -53,7 +53,7 @@ func TestJobsStuck(t *testing.T) {
 	store := jobs.NewStore(db, func() time.Time { return time.Now().Add(-time.Hour) })
 	job, _, err := store.InsertJob(ctx, &jobs.Job{PublicID: "00000000-0000-4000-8000-000000000042", OwnerID: "alice", WorkflowType: jobs.TextToVideo,
 		Provider: "sim", Params: jobs.Params{DurationSeconds: 5, AspectRatio: "16:9", Resolution: "720p"}, PromptHash: "h"},
-		&jobs.Prompt{KeyID: "k1", Ciphertext: []byte("x")})
+		&jobs.Prompt{KeyID: "k1", Ciphertext: []byte("x")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	svc, err := jobs.NewService(a.store, a.vault, jobs.ServiceConfig{
 		Providers: a.reg.Names(), DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge,
-		Queue: a.queue, Logger: log,
+		Choose: a.choose, Queue: a.queue, Logger: log,
 	})
 	if err != nil {
 		return err

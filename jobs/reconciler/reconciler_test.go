@@ -66,7 +66,7 @@ func (f *fixture) job(t *testing.T, provider string, steps ...jobs.Transition) *
 	ctx := context.Background()
 	j, _, err := f.store.InsertJob(ctx, &jobs.Job{PublicID: newUUID(), OwnerID: "alice", WorkflowType: jobs.TextToVideo, Provider: provider,
 		Params: jobs.Params{DurationSeconds: 5, AspectRatio: "16:9", Resolution: "720p"}, PromptHash: "h", ExpiresAt: ptr(time.Now().Add(24 * time.Hour))},
-		&jobs.Prompt{KeyID: "k", Ciphertext: []byte("x")})
+		&jobs.Prompt{KeyID: "k", Ciphertext: []byte("x")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,6 +232,11 @@ func providerMessage(err error) string {
 // ambiguous reports whether a failed call may have reached the provider
 // anyway: it timed out or lost its connection instead of getting an answer.
 func ambiguous(err error) bool {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	if errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial") {
+		return false // never connected: nothing was sent
+	}
 	var netErr net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)
 }
