@@ -201,7 +201,7 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 			w.Run(wctx, time.Second)
 		}()
 	}
-	for who, role := range map[string]jobs.Role{"alice": jobs.RoleUser, "bob": jobs.RoleUser, "rita": jobs.RoleReviewer} {
+	for who, role := range map[string]jobs.Role{"alice": jobs.RoleUser, "bob": jobs.RoleUser, "rita": jobs.RoleReviewer, "ada": jobs.RoleAdmin} {
 		d.tokens[who], _ = authn.Issue(who, role, time.Hour)
 	}
 	return d

@@ -59,6 +59,21 @@ type ComplexityRoot struct {
 		Job     func(childComplexity int) int
 	}
 
+	DurationStats struct {
+		AverageSeconds func(childComplexity int) int
+		Count          func(childComplexity int) int
+		P50Seconds     func(childComplexity int) int
+		P95Seconds     func(childComplexity int) int
+	}
+
+	FailureRate struct {
+		Failed       func(childComplexity int) int
+		Finished     func(childComplexity int) int
+		Provider     func(childComplexity int) int
+		Rate         func(childComplexity int) int
+		WorkflowType func(childComplexity int) int
+	}
+
 	JobError struct {
 		Code    func(childComplexity int) int
 		Message func(childComplexity int) int
@@ -107,7 +122,14 @@ type ComplexityRoot struct {
 	Query struct {
 		Job    func(childComplexity int, id string) int
 		Jobs   func(childComplexity int, first *int, after *string, status []model.JobStatus) int
+		Stats  func(childComplexity int, since time.Time) int
 		Viewer func(childComplexity int) int
+	}
+
+	ReasonRate struct {
+		Count  func(childComplexity int) int
+		Rate   func(childComplexity int) int
+		Reason func(childComplexity int) int
 	}
 
 	Review struct {
@@ -116,6 +138,31 @@ type ComplexityRoot struct {
 		Note       func(childComplexity int) int
 		Reasons    func(childComplexity int) int
 		ReviewerID func(childComplexity int) int
+	}
+
+	Stats struct {
+		DuplicateWebhooks func(childComplexity int) int
+		FailureRates      func(childComplexity int) int
+		JobsCreated       func(childComplexity int) int
+		RejectionReasons  func(childComplexity int) int
+		Reviews           func(childComplexity int) int
+		Since             func(childComplexity int) int
+		Storage           func(childComplexity int) int
+		Stuck             func(childComplexity int) int
+		TimeToCompleted   func(childComplexity int) int
+	}
+
+	StorageUse struct {
+		Artifacts func(childComplexity int) int
+		Bytes     func(childComplexity int) int
+		Kind      func(childComplexity int) int
+	}
+
+	StuckJob struct {
+		ID           func(childComplexity int) int
+		Provider     func(childComplexity int) int
+		Status       func(childComplexity int) int
+		StuckSeconds func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -187,6 +234,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	Job(ctx context.Context, id string) (*model.VideoJob, error)
 	Jobs(ctx context.Context, first *int, after *string, status []model.JobStatus) (*model.VideoJobConnection, error)
+	Stats(ctx context.Context, since time.Time) (*model.Stats, error)
 }
 type SubscriptionResolver interface {
 	JobStatus(ctx context.Context, id string) (<-chan *model.JobUpdate, error)
@@ -298,6 +346,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateVideoJobPayload.Job(childComplexity), true
+
+	case "DurationStats.averageSeconds":
+		if e.ComplexityRoot.DurationStats.AverageSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DurationStats.AverageSeconds(childComplexity), true
+	case "DurationStats.count":
+		if e.ComplexityRoot.DurationStats.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DurationStats.Count(childComplexity), true
+	case "DurationStats.p50Seconds":
+		if e.ComplexityRoot.DurationStats.P50Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DurationStats.P50Seconds(childComplexity), true
+	case "DurationStats.p95Seconds":
+		if e.ComplexityRoot.DurationStats.P95Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DurationStats.P95Seconds(childComplexity), true
+
+	case "FailureRate.failed":
+		if e.ComplexityRoot.FailureRate.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailureRate.Failed(childComplexity), true
+	case "FailureRate.finished":
+		if e.ComplexityRoot.FailureRate.Finished == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailureRate.Finished(childComplexity), true
+	case "FailureRate.provider":
+		if e.ComplexityRoot.FailureRate.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailureRate.Provider(childComplexity), true
+	case "FailureRate.rate":
+		if e.ComplexityRoot.FailureRate.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailureRate.Rate(childComplexity), true
+	case "FailureRate.workflowType":
+		if e.ComplexityRoot.FailureRate.WorkflowType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailureRate.WorkflowType(childComplexity), true
 
 	case "JobError.code":
 		if e.ComplexityRoot.JobError.Code == nil {
@@ -531,12 +635,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Jobs(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].([]model.JobStatus)), true
+	case "Query.stats":
+		if e.ComplexityRoot.Query.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Stats(childComplexity, args["since"].(time.Time)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "ReasonRate.count":
+		if e.ComplexityRoot.ReasonRate.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReasonRate.Count(childComplexity), true
+	case "ReasonRate.rate":
+		if e.ComplexityRoot.ReasonRate.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReasonRate.Rate(childComplexity), true
+	case "ReasonRate.reason":
+		if e.ComplexityRoot.ReasonRate.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReasonRate.Reason(childComplexity), true
 
 	case "Review.createdAt":
 		if e.ComplexityRoot.Review.CreatedAt == nil {
@@ -568,6 +702,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Review.ReviewerID(childComplexity), true
+
+	case "Stats.duplicateWebhooks":
+		if e.ComplexityRoot.Stats.DuplicateWebhooks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.DuplicateWebhooks(childComplexity), true
+	case "Stats.failureRates":
+		if e.ComplexityRoot.Stats.FailureRates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.FailureRates(childComplexity), true
+	case "Stats.jobsCreated":
+		if e.ComplexityRoot.Stats.JobsCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.JobsCreated(childComplexity), true
+	case "Stats.rejectionReasons":
+		if e.ComplexityRoot.Stats.RejectionReasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.RejectionReasons(childComplexity), true
+	case "Stats.reviews":
+		if e.ComplexityRoot.Stats.Reviews == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.Reviews(childComplexity), true
+	case "Stats.since":
+		if e.ComplexityRoot.Stats.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.Since(childComplexity), true
+	case "Stats.storage":
+		if e.ComplexityRoot.Stats.Storage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.Storage(childComplexity), true
+	case "Stats.stuck":
+		if e.ComplexityRoot.Stats.Stuck == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.Stuck(childComplexity), true
+	case "Stats.timeToCompleted":
+		if e.ComplexityRoot.Stats.TimeToCompleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Stats.TimeToCompleted(childComplexity), true
+
+	case "StorageUse.artifacts":
+		if e.ComplexityRoot.StorageUse.Artifacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StorageUse.Artifacts(childComplexity), true
+	case "StorageUse.bytes":
+		if e.ComplexityRoot.StorageUse.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StorageUse.Bytes(childComplexity), true
+	case "StorageUse.kind":
+		if e.ComplexityRoot.StorageUse.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StorageUse.Kind(childComplexity), true
+
+	case "StuckJob.id":
+		if e.ComplexityRoot.StuckJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StuckJob.ID(childComplexity), true
+	case "StuckJob.provider":
+		if e.ComplexityRoot.StuckJob.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StuckJob.Provider(childComplexity), true
+	case "StuckJob.status":
+		if e.ComplexityRoot.StuckJob.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StuckJob.Status(childComplexity), true
+	case "StuckJob.stuckSeconds":
+		if e.ComplexityRoot.StuckJob.StuckSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StuckJob.StuckSeconds(childComplexity), true
 
 	case "Subscription.jobStatus":
 		if e.ComplexityRoot.Subscription.JobStatus == nil {
@@ -891,7 +1124,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "jobs.graphqls" "review.graphqls" "schema.graphqls"
+//go:embed "jobs.graphqls" "review.graphqls" "schema.graphqls" "stats.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -906,6 +1139,7 @@ var sources = []*ast.Source{
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "review.graphqls", Input: sourceData("review.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
+	{Name: "stats.graphqls", Input: sourceData("stats.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -949,6 +1183,36 @@ func (ec *executionContext) childFields_CreateVideoJobPayload(ctx context.Contex
 		return ec.fieldContext_CreateVideoJobPayload_created(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateVideoJobPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DurationStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_DurationStats_count(ctx, field)
+	case "averageSeconds":
+		return ec.fieldContext_DurationStats_averageSeconds(ctx, field)
+	case "p50Seconds":
+		return ec.fieldContext_DurationStats_p50Seconds(ctx, field)
+	case "p95Seconds":
+		return ec.fieldContext_DurationStats_p95Seconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DurationStats", field.Name)
+}
+
+func (ec *executionContext) childFields_FailureRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_FailureRate_provider(ctx, field)
+	case "workflowType":
+		return ec.fieldContext_FailureRate_workflowType(ctx, field)
+	case "finished":
+		return ec.fieldContext_FailureRate_finished(ctx, field)
+	case "failed":
+		return ec.fieldContext_FailureRate_failed(ctx, field)
+	case "rate":
+		return ec.fieldContext_FailureRate_rate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FailureRate", field.Name)
 }
 
 func (ec *executionContext) childFields_JobError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1025,6 +1289,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_ReasonRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_ReasonRate_reason(ctx, field)
+	case "count":
+		return ec.fieldContext_ReasonRate_count(ctx, field)
+	case "rate":
+		return ec.fieldContext_ReasonRate_rate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReasonRate", field.Name)
+}
+
 func (ec *executionContext) childFields_Review(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "decision":
@@ -1039,6 +1315,56 @@ func (ec *executionContext) childFields_Review(ctx context.Context, field graphq
 		return ec.fieldContext_Review_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Review", field.Name)
+}
+
+func (ec *executionContext) childFields_Stats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "since":
+		return ec.fieldContext_Stats_since(ctx, field)
+	case "jobsCreated":
+		return ec.fieldContext_Stats_jobsCreated(ctx, field)
+	case "timeToCompleted":
+		return ec.fieldContext_Stats_timeToCompleted(ctx, field)
+	case "failureRates":
+		return ec.fieldContext_Stats_failureRates(ctx, field)
+	case "reviews":
+		return ec.fieldContext_Stats_reviews(ctx, field)
+	case "rejectionReasons":
+		return ec.fieldContext_Stats_rejectionReasons(ctx, field)
+	case "duplicateWebhooks":
+		return ec.fieldContext_Stats_duplicateWebhooks(ctx, field)
+	case "stuck":
+		return ec.fieldContext_Stats_stuck(ctx, field)
+	case "storage":
+		return ec.fieldContext_Stats_storage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Stats", field.Name)
+}
+
+func (ec *executionContext) childFields_StorageUse(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_StorageUse_kind(ctx, field)
+	case "artifacts":
+		return ec.fieldContext_StorageUse_artifacts(ctx, field)
+	case "bytes":
+		return ec.fieldContext_StorageUse_bytes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StorageUse", field.Name)
+}
+
+func (ec *executionContext) childFields_StuckJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_StuckJob_id(ctx, field)
+	case "status":
+		return ec.fieldContext_StuckJob_status(ctx, field)
+	case "provider":
+		return ec.fieldContext_StuckJob_provider(ctx, field)
+	case "stuckSeconds":
+		return ec.fieldContext_StuckJob_stuckSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StuckJob", field.Name)
 }
 
 func (ec *executionContext) childFields_VideoJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1394,6 +1720,20 @@ func (ec *executionContext) field_Query_jobs_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["status"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
 	return args, nil
 }
 
@@ -1791,6 +2131,213 @@ func (ec *executionContext) _CreateVideoJobPayload_created(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_CreateVideoJobPayload_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateVideoJobPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DurationStats_count(ctx context.Context, field graphql.CollectedField, obj *model.DurationStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DurationStats_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DurationStats_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DurationStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DurationStats_averageSeconds(ctx context.Context, field graphql.CollectedField, obj *model.DurationStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DurationStats_averageSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DurationStats_averageSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DurationStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DurationStats_p50Seconds(ctx context.Context, field graphql.CollectedField, obj *model.DurationStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DurationStats_p50Seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P50Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DurationStats_p50Seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DurationStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DurationStats_p95Seconds(ctx context.Context, field graphql.CollectedField, obj *model.DurationStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DurationStats_p95Seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P95Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DurationStats_p95Seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DurationStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FailureRate_provider(ctx context.Context, field graphql.CollectedField, obj *model.FailureRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailureRate_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailureRate_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailureRate", field, false, false, "String")
+}
+
+func (ec *executionContext) _FailureRate_workflowType(ctx context.Context, field graphql.CollectedField, obj *model.FailureRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailureRate_workflowType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WorkflowType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.WorkflowType) graphql.Marshaler {
+			return ec.marshalNWorkflowType2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailureRate_workflowType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailureRate", field, false, false, "WorkflowType")
+}
+
+func (ec *executionContext) _FailureRate_finished(ctx context.Context, field graphql.CollectedField, obj *model.FailureRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailureRate_finished(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Finished, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailureRate_finished(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailureRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FailureRate_failed(ctx context.Context, field graphql.CollectedField, obj *model.FailureRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailureRate_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailureRate_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailureRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FailureRate_rate(ctx context.Context, field graphql.CollectedField, obj *model.FailureRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FailureRate_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FailureRate_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FailureRate", field, false, false, "Float")
 }
 
 func (ec *executionContext) _JobError_code(ctx context.Context, field graphql.CollectedField, obj *model.JobError) (ret graphql.Marshaler) {
@@ -2717,6 +3264,50 @@ func (ec *executionContext) fieldContext_Query_jobs(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_stats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Stats(ctx, fc.Args["since"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Stats) graphql.Marshaler {
+			return ec.marshalNStats2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Stats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2791,6 +3382,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ReasonRate_reason(ctx context.Context, field graphql.CollectedField, obj *model.ReasonRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReasonRate_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RejectionReason) graphql.Marshaler {
+			return ec.marshalNRejectionReason2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐRejectionReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReasonRate_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReasonRate", field, false, false, "RejectionReason")
+}
+
+func (ec *executionContext) _ReasonRate_count(ctx context.Context, field graphql.CollectedField, obj *model.ReasonRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReasonRate_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReasonRate_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReasonRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReasonRate_rate(ctx context.Context, field graphql.CollectedField, obj *model.ReasonRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReasonRate_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReasonRate_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReasonRate", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Review_decision(ctx context.Context, field graphql.CollectedField, obj *model.Review) (ret graphql.Marshaler) {
@@ -2906,6 +3566,419 @@ func (ec *executionContext) _Review_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Review_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Review", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Stats_since(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Stats", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Stats_jobsCreated(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_jobsCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobsCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_jobsCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Stats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Stats_timeToCompleted(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_timeToCompleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeToCompleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DurationStats) graphql.Marshaler {
+			return ec.marshalNDurationStats2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐDurationStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_timeToCompleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Stats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DurationStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Stats_failureRates(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_failureRates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureRates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FailureRate) graphql.Marshaler {
+			return ec.marshalNFailureRate2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐFailureRateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_failureRates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Stats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FailureRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Stats_reviews(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_reviews(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reviews, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_reviews(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Stats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Stats_rejectionReasons(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_rejectionReasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectionReasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReasonRate) graphql.Marshaler {
+			return ec.marshalNReasonRate2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReasonRateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_rejectionReasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Stats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReasonRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Stats_duplicateWebhooks(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_duplicateWebhooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DuplicateWebhooks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_duplicateWebhooks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Stats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Stats_stuck(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_stuck(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stuck, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StuckJob) graphql.Marshaler {
+			return ec.marshalNStuckJob2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStuckJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_stuck(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Stats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StuckJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Stats_storage(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Stats_storage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Storage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StorageUse) graphql.Marshaler {
+			return ec.marshalNStorageUse2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStorageUseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Stats_storage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Stats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StorageUse(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StorageUse_kind(ctx context.Context, field graphql.CollectedField, obj *model.StorageUse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StorageUse_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ArtifactKind) graphql.Marshaler {
+			return ec.marshalNArtifactKind2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐArtifactKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StorageUse_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StorageUse", field, false, false, "ArtifactKind")
+}
+
+func (ec *executionContext) _StorageUse_artifacts(ctx context.Context, field graphql.CollectedField, obj *model.StorageUse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StorageUse_artifacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Artifacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StorageUse_artifacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StorageUse", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StorageUse_bytes(ctx context.Context, field graphql.CollectedField, obj *model.StorageUse) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StorageUse_bytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StorageUse_bytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StorageUse", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _StuckJob_id(ctx context.Context, field graphql.CollectedField, obj *model.StuckJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StuckJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StuckJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StuckJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _StuckJob_status(ctx context.Context, field graphql.CollectedField, obj *model.StuckJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StuckJob_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JobStatus) graphql.Marshaler {
+			return ec.marshalNJobStatus2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐJobStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StuckJob_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StuckJob", field, false, false, "JobStatus")
+}
+
+func (ec *executionContext) _StuckJob_provider(ctx context.Context, field graphql.CollectedField, obj *model.StuckJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StuckJob_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StuckJob_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StuckJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _StuckJob_stuckSeconds(ctx context.Context, field graphql.CollectedField, obj *model.StuckJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StuckJob_stuckSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StuckSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StuckJob_stuckSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StuckJob", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Subscription_jobStatus(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -5109,6 +6182,107 @@ func (ec *executionContext) _CreateVideoJobPayload(ctx context.Context, sel ast.
 	return out
 }
 
+var durationStatsImplementors = []string{"DurationStats"}
+
+func (ec *executionContext) _DurationStats(ctx context.Context, sel ast.SelectionSet, obj *model.DurationStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, durationStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DurationStats")
+		case "count":
+			out.Values[i] = ec._DurationStats_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageSeconds":
+			out.Values[i] = ec._DurationStats_averageSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p50Seconds":
+			out.Values[i] = ec._DurationStats_p50Seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p95Seconds":
+			out.Values[i] = ec._DurationStats_p95Seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var failureRateImplementors = []string{"FailureRate"}
+
+func (ec *executionContext) _FailureRate(ctx context.Context, sel ast.SelectionSet, obj *model.FailureRate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, failureRateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FailureRate")
+		case "provider":
+			out.Values[i] = ec._FailureRate_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "workflowType":
+			out.Values[i] = ec._FailureRate_workflowType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finished":
+			out.Values[i] = ec._FailureRate_finished(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._FailureRate_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._FailureRate_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var jobErrorImplementors = []string{"JobError"}
 
 func (ec *executionContext) _JobError(ctx context.Context, sel ast.SelectionSet, obj *model.JobError) graphql.Marshaler {
@@ -5454,6 +6628,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_jobs(ctx, field)
 				})
+		case "stats":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_stats(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -5467,6 +6647,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reasonRateImplementors = []string{"ReasonRate"}
+
+func (ec *executionContext) _ReasonRate(ctx context.Context, sel ast.SelectionSet, obj *model.ReasonRate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reasonRateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReasonRate")
+		case "reason":
+			out.Values[i] = ec._ReasonRate_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ReasonRate_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._ReasonRate_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5518,6 +6741,170 @@ func (ec *executionContext) _Review(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "createdAt":
 			out.Values[i] = ec._Review_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statsImplementors = []string{"Stats"}
+
+func (ec *executionContext) _Stats(ctx context.Context, sel ast.SelectionSet, obj *model.Stats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Stats")
+		case "since":
+			out.Values[i] = ec._Stats_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "jobsCreated":
+			out.Values[i] = ec._Stats_jobsCreated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeToCompleted":
+			out.Values[i] = ec._Stats_timeToCompleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failureRates":
+			out.Values[i] = ec._Stats_failureRates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviews":
+			out.Values[i] = ec._Stats_reviews(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectionReasons":
+			out.Values[i] = ec._Stats_rejectionReasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "duplicateWebhooks":
+			out.Values[i] = ec._Stats_duplicateWebhooks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stuck":
+			out.Values[i] = ec._Stats_stuck(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storage":
+			out.Values[i] = ec._Stats_storage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var storageUseImplementors = []string{"StorageUse"}
+
+func (ec *executionContext) _StorageUse(ctx context.Context, sel ast.SelectionSet, obj *model.StorageUse) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, storageUseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StorageUse")
+		case "kind":
+			out.Values[i] = ec._StorageUse_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "artifacts":
+			out.Values[i] = ec._StorageUse_artifacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytes":
+			out.Values[i] = ec._StorageUse_bytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var stuckJobImplementors = []string{"StuckJob"}
+
+func (ec *executionContext) _StuckJob(ctx context.Context, sel ast.SelectionSet, obj *model.StuckJob) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stuckJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StuckJob")
+		case "id":
+			out.Values[i] = ec._StuckJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._StuckJob_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provider":
+			out.Values[i] = ec._StuckJob_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stuckSeconds":
+			out.Values[i] = ec._StuckJob_stuckSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6261,6 +7648,14 @@ func (ec *executionContext) marshalNCreateVideoJobPayload2ᚖgithubᚗcomᚋvidg
 	return ec._CreateVideoJobPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDurationStats2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐDurationStats(ctx context.Context, sel ast.SelectionSet, v *model.DurationStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DurationStats!")
+		return graphql.Null
+	}
+	return ec._DurationStats(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEventSource2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐEventSource(ctx context.Context, v any) (model.EventSource, error) {
 	var res model.EventSource
 	err := res.UnmarshalGQL(v)
@@ -6269,6 +7664,44 @@ func (ec *executionContext) unmarshalNEventSource2githubᚗcomᚋvidgateᚋvidga
 
 func (ec *executionContext) marshalNEventSource2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐEventSource(ctx context.Context, sel ast.SelectionSet, v model.EventSource) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNFailureRate2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐFailureRateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FailureRate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFailureRate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐFailureRate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFailureRate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐFailureRate(ctx context.Context, sel ast.SelectionSet, v *model.FailureRate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FailureRate!")
+		return graphql.Null
+	}
+	return ec._FailureRate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -6363,6 +7796,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋvidgateᚋvidgate
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReasonRate2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReasonRateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReasonRate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReasonRate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReasonRate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReasonRate2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReasonRate(ctx context.Context, sel ast.SelectionSet, v *model.ReasonRate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReasonRate!")
+		return graphql.Null
+	}
+	return ec._ReasonRate(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRejectionReason2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐRejectionReason(ctx context.Context, v any) (model.RejectionReason, error) {
 	var res model.RejectionReason
 	err := res.UnmarshalGQL(v)
@@ -6447,6 +7904,38 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋvidgateᚋvidgateᚋgrap
 	return v
 }
 
+func (ec *executionContext) marshalNStats2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStats(ctx context.Context, sel ast.SelectionSet, v *model.Stats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Stats!")
+		return graphql.Null
+	}
+	return ec._Stats(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStorageUse2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStorageUseᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StorageUse) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStorageUse2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStorageUse(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStorageUse2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStorageUse(ctx context.Context, sel ast.SelectionSet, v *model.StorageUse) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StorageUse!")
+		return graphql.Null
+	}
+	return ec._StorageUse(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6459,6 +7948,30 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNStuckJob2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStuckJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StuckJob) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStuckJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStuckJob(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStuckJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStuckJob(ctx context.Context, sel ast.SelectionSet, v *model.StuckJob) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StuckJob!")
+		return graphql.Null
+	}
+	return ec._StuckJob(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

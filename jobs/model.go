@@ -204,4 +204,6 @@ type WebhookReceipt struct {
 	PayloadHash       string    `bun:"payload_hash,notnull"`
 	Outcome           string    `bun:"outcome,notnull"`
 	ReceivedAt        time.Time `bun:"received_at,notnull"`
+	// Duplicates counts the redeliveries refused since.
+	Duplicates int `bun:"duplicates,notnull"`
 }

@@ -493,8 +493,15 @@ func (s *Store) InsertReceipt(ctx context.Context, tx bun.IDB, r *WebhookReceipt
 	if err != nil {
 		return false, fmt.Errorf("insert webhook receipt: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	_, err = tx.NewUpdate().Model((*WebhookReceipt)(nil)).Set("duplicates = duplicates + 1").
+		Where("provider = ? AND provider_event_id = ?", r.Provider, r.ProviderEventID).Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("count duplicate webhook: %w", err)
+	}
+	return false, nil
 }
 
 // SetReceiptOutcome records what a webhook delivery did.

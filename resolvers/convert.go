@@ -125,3 +125,41 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+func toStats(st *jobs.Stats) *model.Stats {
+	out := &model.Stats{
+		Since:       st.Since,
+		JobsCreated: st.JobsCreated,
+		TimeToCompleted: &model.DurationStats{
+			Count: st.TimeToCompleted.Count, AverageSeconds: st.TimeToCompleted.Average,
+			P50Seconds: st.TimeToCompleted.P50, P95Seconds: st.TimeToCompleted.P95,
+		},
+		FailureRates:      []*model.FailureRate{},
+		Reviews:           st.Reviews,
+		RejectionReasons:  []*model.ReasonRate{},
+		DuplicateWebhooks: st.DuplicateWebhooks,
+		Stuck:             []*model.StuckJob{},
+		Storage:           []*model.StorageUse{},
+	}
+	for _, f := range st.Failures {
+		rate := 0.0
+		if f.Finished > 0 {
+			rate = float64(f.Failed) / float64(f.Finished)
+		}
+		out.FailureRates = append(out.FailureRates, &model.FailureRate{Provider: f.Provider,
+			WorkflowType: model.WorkflowType(strings.ToUpper(string(f.WorkflowType))), Finished: f.Finished, Failed: f.Failed, Rate: rate})
+	}
+	for _, r := range st.Rejections {
+		out.RejectionReasons = append(out.RejectionReasons, &model.ReasonRate{Reason: model.RejectionReason(r.Reason),
+			Count: r.Count, Rate: float64(r.Count) / float64(max(st.Reviews, 1))})
+	}
+	for _, s := range st.Stuck {
+		out.Stuck = append(out.Stuck, &model.StuckJob{ID: s.Job.PublicID, Status: model.JobStatus(s.Job.Status),
+			Provider: s.Job.Provider, StuckSeconds: s.Idle.Seconds()})
+	}
+	for _, u := range st.Storage {
+		out.Storage = append(out.Storage, &model.StorageUse{Kind: model.ArtifactKind(strings.ToUpper(string(u.Kind))),
+			Artifacts: u.Artifacts, Bytes: u.Bytes})
+	}
+	return out
+}

@@ -34,6 +34,22 @@ type CreateVideoJobPayload struct {
 	Created bool `json:"created"`
 }
 
+type DurationStats struct {
+	Count          int     `json:"count"`
+	AverageSeconds float64 `json:"averageSeconds"`
+	P50Seconds     float64 `json:"p50Seconds"`
+	P95Seconds     float64 `json:"p95Seconds"`
+}
+
+type FailureRate struct {
+	Provider     string       `json:"provider"`
+	WorkflowType WorkflowType `json:"workflowType"`
+	Finished     int          `json:"finished"`
+	Failed       int          `json:"failed"`
+	// failed / finished
+	Rate float64 `json:"rate"`
+}
+
 type JobError struct {
 	// A portable code a client can branch on, such as CONTENT_POLICY or ARTIFACT_INVALID.
 	Code    string `json:"code"`
@@ -87,6 +103,12 @@ type PageInfo struct {
 type Query struct {
 }
 
+type ReasonRate struct {
+	Reason RejectionReason `json:"reason"`
+	Count  int             `json:"count"`
+	Rate   float64         `json:"rate"`
+}
+
 // One reviewer decision. Reviews are only ever appended, never changed.
 type Review struct {
 	Decision   ReviewDecision    `json:"decision"`
@@ -94,6 +116,38 @@ type Review struct {
 	Note       *string           `json:"note,omitempty"`
 	ReviewerID string            `json:"reviewerId"`
 	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+type Stats struct {
+	Since       time.Time `json:"since"`
+	JobsCreated int       `json:"jobsCreated"`
+	// From QUEUED to COMPLETED, for jobs completed since.
+	TimeToCompleted *DurationStats `json:"timeToCompleted"`
+	// Per provider and workflow, among jobs that finished since.
+	FailureRates []*FailureRate `json:"failureRates"`
+	// Reviews decided since.
+	Reviews int `json:"reviews"`
+	// Rejection reasons given since, most frequent first; rate is per review.
+	RejectionReasons []*ReasonRate `json:"rejectionReasons"`
+	// Webhook redeliveries refused as duplicates since.
+	DuplicateWebhooks int `json:"duplicateWebhooks"`
+	// Jobs waiting on their provider with no news for over 10 minutes.
+	Stuck []*StuckJob `json:"stuck"`
+	// What the bucket holds, by artifact kind.
+	Storage []*StorageUse `json:"storage"`
+}
+
+type StorageUse struct {
+	Kind      ArtifactKind `json:"kind"`
+	Artifacts int          `json:"artifacts"`
+	Bytes     int64        `json:"bytes"`
+}
+
+type StuckJob struct {
+	ID           string    `json:"id"`
+	Status       JobStatus `json:"status"`
+	Provider     string    `json:"provider"`
+	StuckSeconds float64   `json:"stuckSeconds"`
 }
 
 // Live job status, over WebSockets (`graphql-transport-ws`, and legacy
