@@ -106,6 +106,8 @@ type options struct {
 	pollAfter time.Duration
 	// maxAttempts caps submissions.
 	maxAttempts int
+	// logTo, when set, receives every log line as JSON.
+	logTo io.Writer
 }
 
 func deploy(t *testing.T, b backend, o options) *deployment {
@@ -121,7 +123,9 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 		o.maxAttempts = 3
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("VIDGATE_TEST_LOG") != "" {
+	if o.logTo != nil {
+		log = slog.New(server.LogHandler(slog.NewJSONHandler(o.logTo, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	} else if os.Getenv("VIDGATE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	d := &deployment{tokens: map[string]string{}}

@@ -333,7 +333,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (*Job, error) 
 		}
 		if s.cfg.Queue != nil && canceled.ProviderRequestID != nil {
 			t := queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: canceled.Attempt,
-				Data: map[string]string{"provider": canceled.Provider, "request_id": *canceled.ProviderRequestID}}
+				Data: TaskData(ctx, map[string]string{"provider": canceled.Provider, "provider_request_id": *canceled.ProviderRequestID})}
 			if _, err := s.cfg.Queue.Enqueue(ctx, t); err != nil {
 				s.log.ErrorContext(ctx, "enqueue provider cancel", "job_id", job.PublicID, "err", err)
 			}
@@ -397,7 +397,7 @@ func (s *Service) enqueueSubmit(ctx context.Context, job *Job) {
 	if s.cfg.Queue == nil {
 		return
 	}
-	if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}); err != nil {
+	if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1, Data: TaskData(ctx, nil)}); err != nil {
 		s.log.ErrorContext(ctx, "enqueue submit; the reconciler will retry", "job_id", job.PublicID, "err", err)
 	}
 }

@@ -62,7 +62,7 @@ func TestPresentError(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	present := presentError(slog.New(slog.NewJSONHandler(&logs, nil)))
-	ctx := context.WithValue(context.Background(), requestIDKey{}, "r1")
+	ctx := jobs.WithRequestID(context.Background(), "r1")
 	tests := []struct {
 		err      error
 		code     string

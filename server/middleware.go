@@ -16,13 +16,8 @@ import (
 	"github.com/vidgate/vidgate/server/auth"
 )
 
-type requestIDKey struct{}
-
 // RequestID returns the id of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func RequestID(ctx context.Context) string { return jobs.RequestID(ctx) }
 
 // LogHandler wraps h so that every record logged with a request's context
 // carries its request_id.
@@ -53,7 +48,7 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b)
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(jobs.WithRequestID(r.Context(), id)))
 	})
 }
 

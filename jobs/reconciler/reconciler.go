@@ -295,7 +295,7 @@ func (r *Reconciler) expire(ctx context.Context, a Action) error {
 	}
 	if j.ProviderRequestID != nil {
 		_, err = r.queue.Enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: j.ID, Attempt: j.Attempt,
-			Data: map[string]string{"provider": j.Provider, "request_id": *j.ProviderRequestID}})
+			Data: map[string]string{"provider": j.Provider, "provider_request_id": *j.ProviderRequestID}})
 	}
 	return err
 }

@@ -105,6 +105,7 @@ func (r rules) send(ctx context.Context, log *slog.Logger, f followUp) {
 	if f.task == nil {
 		return
 	}
+	f.task.Data = jobs.TaskData(ctx, f.task.Data)
 	var err error
 	if f.at.IsZero() {
 		_, err = r.queue.Enqueue(ctx, *f.task)

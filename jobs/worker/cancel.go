@@ -9,10 +9,10 @@ import (
 )
 
 // cancel asks the provider to stop a request (t.Data: provider,
-// request_id). Canceling is best effort: a finished request, or a provider
+// provider_request_id). Canceling is best effort: a finished request, or a provider
 // that cannot cancel, is fine; a transient error is retried.
 func (w *Worker) cancel(ctx context.Context, job *jobs.Job, t queue.Task) error {
-	requestID := t.Data["request_id"]
+	requestID := t.Data["provider_request_id"]
 	if requestID == "" && job.ProviderRequestID != nil && job.Attempt == t.Attempt {
 		requestID = *job.ProviderRequestID
 	}

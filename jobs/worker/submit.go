@@ -100,7 +100,7 @@ func (w *Worker) submitRaced(ctx context.Context, job *jobs.Job, requestID strin
 	logger(ctx, w.log).InfoContext(ctx, "job moved on during submit; canceling the new generation",
 		"status", cur.Status, "provider_request_id", requestID)
 	w.enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
-		Data: map[string]string{"provider": job.Provider, "request_id": requestID}})
+		Data: jobs.TaskData(ctx, map[string]string{"provider": job.Provider, "provider_request_id": requestID})})
 	return nil
 }
 

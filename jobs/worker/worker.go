@@ -131,6 +131,9 @@ func (w *Worker) Handle(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
+	if rid := t.Data["request_id"]; rid != "" {
+		ctx = jobs.WithRequestID(ctx, rid) // the request this work follows from, on every log line
+	}
 	log := w.log.With("job_id", job.PublicID, "task", string(t.Kind), "attempt", t.Attempt, "delivery", t.Deliveries)
 	ctx = withLogger(ctx, log)
 	switch t.Kind {
