@@ -25,7 +25,7 @@ func newFlagSet(name, summary string, out io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), secret: map[string]bool{}}
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "%s\n\nUsage: vidgate %s [flags]\n\nFlags (each also read from the environment variable shown):\n", summary, name)
+		fmt.Fprintf(out, "%s\n\nUsage: vidgate %s [flags]\n\nFlags (each also read from the environment variable shown, or from the file named by\nthat variable with _FILE appended — the way to supply secrets):\n", summary, name)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := f.DefValue
 			if fs.secret[f.Name] {
@@ -73,9 +73,24 @@ func (fs *flagSet) parse(args []string) error {
 		if given[f.Name] || err != nil {
 			return
 		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+		name := envName(f.Name)
+		v, ok := os.LookupEnv(name)
+		if file, fromFile := os.LookupEnv(name + "_FILE"); fromFile {
+			// Secrets as files, the way Kubernetes and Docker mount them.
+			if ok {
+				err = fmt.Errorf("$%s and $%s_FILE are both set: use one", name, name)
+				return
+			}
+			b, rerr := os.ReadFile(file)
+			if rerr != nil {
+				err = fmt.Errorf("$%s_FILE: %v", name, rerr)
+				return
+			}
+			v, ok = strings.TrimSpace(string(b)), true
+		}
+		if ok {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("$%s: %v", envName(f.Name), e)
+				err = fmt.Errorf("$%s: %v", name, e)
 			}
 		}
 	})

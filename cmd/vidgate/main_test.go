@@ -18,6 +18,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/vidgate/vidgate/server/auth"
+
 	"github.com/vidgate/vidgate/jobs/jobstest"
 )
 
@@ -309,5 +311,30 @@ func TestConfiguredProviders(t *testing.T) {
 	out = graphql(t, base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "p", provider: "acme"}) { job { id } } }`)
 	if s := jsonString(out); !strings.Contains(s, "BAD_USER_INPUT") || !strings.Contains(s, "replicate, sim") {
 		t.Errorf("createVideoJob(provider: acme) = %s, want BAD_USER_INPUT listing replicate, sim", s)
+	}
+}
+
+// Every setting can come from a file named by <VARIABLE>_FILE.
+func TestSettingsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "jwt")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("f", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VIDGATE_JWT_SECRET_FILE", secret)
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "zed", "--data-dir", dir}, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(auth.Config{HS256Secret: []byte(strings.Repeat("f", 40))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if actor, err := a.Authenticate(strings.TrimSpace(tok.String())); err != nil || actor.Subject != "zed" {
+		t.Errorf("a token signed with the secret from the file: %+v, %v", actor, err)
+	}
+	t.Setenv("VIDGATE_JWT_SECRET", "also-set")
+	if err := run(context.Background(), []string{"token", "--sub", "zed"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "both set") {
+		t.Errorf("variable and file both set: %v, want an error", err)
 	}
 }
