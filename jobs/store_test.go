@@ -434,3 +434,39 @@ func TestStoreOnCommit(t *testing.T) {
 		}
 	})
 }
+
+func TestStoreAPIKeys(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		key, k, err := s.CreateAPIKey(ctx, "partner-1", jobs.RoleUser, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(key, "vg_"+k.Prefix+"_") || strings.Contains(k.SecretHash, strings.SplitN(key, "_", 3)[2]) {
+			t.Fatalf("key %q / row %+v: want vg_<prefix>_<secret> with only a hash stored", key, k)
+		}
+		got, err := s.CheckAPIKey(ctx, key)
+		if err != nil || got.OwnerID != "partner-1" || got.Role != jobs.RoleUser {
+			t.Errorf("CheckAPIKey(key) = %+v, %v", got, err)
+		}
+		for _, bad := range []string{key + "x", "vg_" + k.Prefix + "_wrong", "vg_nope", "", "bearer"} {
+			if _, err := s.CheckAPIKey(ctx, bad); !errors.Is(err, jobs.ErrBadAPIKey) {
+				t.Errorf("CheckAPIKey(%q) error = %v, want ErrBadAPIKey", bad, err)
+			}
+		}
+		keys, _ := s.ListAPIKeys(ctx)
+		if len(keys) != 1 || keys[0].LastUsedAt == nil {
+			t.Errorf("ListAPIKeys = %+v, want one key with last_used_at set", keys)
+		}
+		if err := s.RevokeAPIKey(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CheckAPIKey(ctx, key); !errors.Is(err, jobs.ErrBadAPIKey) {
+			t.Errorf("CheckAPIKey after revoke error = %v, want ErrBadAPIKey", err)
+		}
+		if err := s.RevokeAPIKey(ctx, "nosuchkey"); !errors.Is(err, jobs.ErrNotFound) {
+			t.Errorf("RevokeAPIKey(unknown) = %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -43,7 +43,7 @@ func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation,
 				err := errors.New("unauthorized: send {\"Authorization\": \"Bearer <token>\"} in connection_init")
 				return closeWith(ctx, closeUnauthorized, "Unauthorized: no token in connection_init"), nil, err
 			}
-			actor, err := authn.Authenticate(token)
+			actor, err := authn.Authenticate(ctx, token)
 			if err != nil {
 				return closeWith(ctx, closeUnauthorized, "Unauthorized: "+err.Error()), nil, err
 			}

@@ -55,16 +55,17 @@ func envName(flagName string) string {
 	return "VIDGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parse parses args, then fills every flag not given on the command line
-// from its environment variable.
+// parse parses args (nil: they were parsed already, positional arguments
+// allowed), then fills every flag not given on the command line from its
+// environment variable.
 func (fs *flagSet) parse(args []string) error {
 	if args != nil {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see vidgate %s --help)", fs.Arg(0), fs.Name())
+		if fs.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q (see vidgate %s --help)", fs.Arg(0), fs.Name())
+		}
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

@@ -7,6 +7,7 @@
 //	vidgate migrate    apply database migrations
 //	vidgate token      print a bearer token for the configured JWT secret
 //	vidgate sim        the simulated video provider on its own
+//	vidgate apikey     create, list and revoke partner apps' API keys
 //	vidgate jobs stuck what the reconciler would act on, and why
 //	vidgate dlq        list or replay dead-lettered tasks
 //
@@ -47,6 +48,7 @@ Usage:
   vidgate migrate [flags]    apply database migrations
   vidgate token [flags]      print a bearer token (--sub, --role)
   vidgate sim [flags]        run the simulated video provider on its own
+  vidgate apikey create      make a partner app's API key (--owner, --role, --name); also list, revoke <prefix>
   vidgate jobs stuck         list what the reconciler would act on, and why
   vidgate dlq list           list dead-lettered tasks
   vidgate dlq replay <id>…   put dead-lettered tasks back on their streams (--all for every one)
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, args, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "apikey":
+		return runAPIKey(ctx, args, stdout, stderr)
 	case "jobs":
 		return runJobs(ctx, args, stdout, stderr)
 	case "dlq":

@@ -330,11 +330,54 @@ func TestSettingsFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if actor, err := a.Authenticate(strings.TrimSpace(tok.String())); err != nil || actor.Subject != "zed" {
+	if actor, err := a.Authenticate(context.Background(), strings.TrimSpace(tok.String())); err != nil || actor.Subject != "zed" {
 		t.Errorf("a token signed with the secret from the file: %+v, %v", actor, err)
 	}
 	t.Setenv("VIDGATE_JWT_SECRET", "also-set")
 	if err := run(context.Background(), []string{"token", "--sub", "zed"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "both set") {
 		t.Errorf("variable and file both set: %v, want an error", err)
+	}
+}
+
+// A partner app's API key: made once, works as a bearer token or
+// X-API-Key, shows in the list, and stops working when revoked.
+func TestAPIKeys(t *testing.T) {
+	dir := t.TempDir()
+	base, _, _ := startVidgate(t, "--addr", "127.0.0.1:0", "--data-dir", dir)
+	var key bytes.Buffer
+	if err := run(context.Background(), []string{"apikey", "create", "--owner", "partner-7", "--name", "shop", "--data-dir", dir}, &key, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	k := strings.TrimSpace(key.String())
+	if !strings.HasPrefix(k, "vg_") {
+		t.Fatalf("key = %q, want vg_…", k)
+	}
+	if v := graphql(t, base, k, `{ viewer { id role } }`); !strings.Contains(jsonString(v), `"partner-7"`) {
+		t.Errorf("viewer with the key as bearer = %v", v)
+	}
+	req, _ := http.NewRequest("POST", base+"/graphql", strings.NewReader(`{"query":"{ viewer { id } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", k)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("X-API-Key request = %d, want 200", res.StatusCode)
+	}
+	var list bytes.Buffer
+	if err := run(context.Background(), []string{"apikey", "list", "--data-dir", dir}, &list, io.Discard); err != nil || !strings.Contains(list.String(), "partner-7") || strings.Contains(list.String(), k) {
+		t.Errorf("apikey list = %q, %v: want the key's owner, never the key", list.String(), err)
+	}
+	prefix := strings.SplitN(strings.TrimPrefix(k, "vg_"), "_", 2)[0]
+	if err := run(context.Background(), []string{"apikey", "revoke", "--data-dir", dir, prefix}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if v := graphql(t, base, k, `{ viewer { id } }`); !strings.Contains(jsonString(v), "UNAUTHENTICATED") {
+		t.Errorf("a revoked key = %v, want UNAUTHENTICATED", v)
+	}
+	if v := graphql(t, base, "vg_nope_nope", `{ viewer { id } }`); !strings.Contains(jsonString(v), "UNAUTHENTICATED") {
+		t.Errorf("an unknown key = %v, want UNAUTHENTICATED", v)
 	}
 }

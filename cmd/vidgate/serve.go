@@ -63,7 +63,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	defer a.close()
 
-	authn, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTSecret)})
+	authn, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTSecret), Keys: a.store})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
-// Package auth turns credentials into a jobs.Actor. Today that is a JWT
-// signed with HS256 and a shared secret (the embedded default and
-// development); verifiers for JWKS-signed tokens and API keys slot in beside
-// it, since everything downstream sees only the Actor.
+// Package auth turns credentials into a jobs.Actor: a JWT signed with HS256
+// and a shared secret, or a partner app's API key (vg_…, checked against
+// its hash in the store). JWKS-verified tokens slot in beside them, since
+// everything downstream sees only the Actor.
 package auth
 
 import (
@@ -32,6 +32,13 @@ type Config struct {
 	Leeway time.Duration
 	// Now is the clock (nil means time.Now).
 	Now func() time.Time
+	// Keys, when set, checks partner apps' API keys (vg_…): a *jobs.Store.
+	Keys KeyChecker
+}
+
+// KeyChecker checks an API key and returns its owner and role.
+type KeyChecker interface {
+	CheckAPIKey(ctx context.Context, key string) (*jobs.APIKey, error)
 }
 
 // Authenticator verifies tokens.
@@ -81,8 +88,30 @@ func (e *Error) Error() string { return "unauthenticated: " + e.Reason }
 // ErrNoCredentials is returned when a request carries no credentials.
 var ErrNoCredentials = &Error{Reason: "no credentials: send Authorization: Bearer <token>"}
 
-// Authenticate verifies token and returns who it names.
-func (a *Authenticator) Authenticate(token string) (jobs.Actor, error) {
+// Authenticate verifies a bearer credential — an API key (vg_…) or a JWT —
+// and returns who it names.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (jobs.Actor, error) {
+	if strings.HasPrefix(token, jobs.APIKeyPrefix) {
+		return a.apiKey(ctx, token)
+	}
+	return a.jwt(token)
+}
+
+func (a *Authenticator) apiKey(ctx context.Context, key string) (jobs.Actor, error) {
+	if a.cfg.Keys == nil {
+		return jobs.Actor{}, &Error{Reason: "API keys are not accepted here"}
+	}
+	k, err := a.cfg.Keys.CheckAPIKey(ctx, key)
+	if errors.Is(err, jobs.ErrBadAPIKey) {
+		return jobs.Actor{}, &Error{Reason: "API key is invalid or revoked"}
+	}
+	if err != nil {
+		return jobs.Actor{}, err
+	}
+	return jobs.Actor{Subject: k.OwnerID, Role: k.Role}, nil
+}
+
+func (a *Authenticator) jwt(token string) (jobs.Actor, error) {
 	claims := jwt.MapClaims{}
 	_, err := a.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
 		return a.cfg.HS256Secret, nil
@@ -122,10 +151,14 @@ func reason(err error) string {
 	return "token is invalid"
 }
 
-// FromRequest authenticates an HTTP request by its Authorization header. It
-// returns ErrNoCredentials when there is none.
+// FromRequest authenticates an HTTP request by its Authorization header
+// (Bearer JWT or API key) or X-API-Key. It returns ErrNoCredentials when
+// there is none.
 func (a *Authenticator) FromRequest(r *http.Request) (jobs.Actor, error) {
 	h := r.Header.Get("Authorization")
+	if key := r.Header.Get("X-API-Key"); key != "" && h == "" {
+		return a.apiKey(r.Context(), strings.TrimSpace(key))
+	}
 	if h == "" {
 		return jobs.Actor{}, ErrNoCredentials
 	}
@@ -133,7 +166,7 @@ func (a *Authenticator) FromRequest(r *http.Request) (jobs.Actor, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return jobs.Actor{}, &Error{Reason: "Authorization header must be: Bearer <token>"}
 	}
-	return a.Authenticate(strings.TrimSpace(token))
+	return a.Authenticate(r.Context(), strings.TrimSpace(token))
 }
 
 // Issue signs a token for subject with role, valid for ttl: for

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -42,7 +43,7 @@ func TestIssueAndAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.Authenticate(tok)
+	got, err := a.Authenticate(context.Background(), tok)
 	if err != nil || got != (jobs.Actor{Subject: "alice", Role: jobs.RoleReviewer}) {
 		t.Errorf("Authenticate(issued) = %+v, %v, want alice reviewer", got, err)
 	}
@@ -81,7 +82,7 @@ func TestAuthenticateRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := a.Authenticate(tt.token)
+			_, err := a.Authenticate(context.Background(), tt.token)
 			var aerr *Error
 			if !errors.As(err, &aerr) || !strings.Contains(aerr.Reason, tt.want) {
 				t.Errorf("Authenticate(%s) error = %v, want reason containing %q", tt.name, err, tt.want)
