@@ -22,6 +22,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs/jobstest"
 	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/jobs/ratelimit"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/sim"
@@ -97,6 +98,7 @@ type deployment struct {
 	tokens map[string]string
 	// simSecret signs the simulated provider's webhooks.
 	simSecret string
+	opts      options
 }
 
 type options struct {
@@ -108,6 +110,8 @@ type options struct {
 	maxAttempts int
 	// logTo, when set, receives every log line as JSON.
 	logTo io.Writer
+	// createRate and maxActive limit each owner (0: no limit).
+	createRate, maxActive int
 }
 
 func deploy(t *testing.T, b backend, o options) *deployment {
@@ -128,7 +132,7 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	} else if os.Getenv("VIDGATE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	d := &deployment{tokens: map[string]string{}}
+	d := &deployment{tokens: map[string]string{}, opts: o}
 	mux := http.NewServeMux()
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
@@ -223,7 +227,8 @@ func (d *deployment) apiHandler(t *testing.T, ctx context.Context, store *jobs.S
 		b.Run(ctx)
 	}()
 	store.OnCommit(jobs.PublishChanges(b, d.log))
-	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Queue: d.queue, Logger: d.log})
+	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Queue: d.queue, Logger: d.log,
+		CreateLimit: ratelimit.New(d.rdb, d.prefix, "create", d.opts.createRate, time.Minute), MaxActiveJobs: d.opts.maxActive})
 	if err != nil {
 		t.Fatal(err)
 	}

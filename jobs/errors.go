@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a portable error code that clients branch on. It is what the API
@@ -29,6 +30,8 @@ type Error struct {
 	// Field is the input field at fault, as the client named it
 	// ("input.prompt"), for BAD_USER_INPUT.
 	Field string
+	// RetryAfter, for RATE_LIMITED, says when trying again can succeed.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -27,11 +27,21 @@ type ServiceConfig struct {
 	// its error is the client's (an unknown provider). Nil means: the named
 	// provider if it is one of Providers, else DefaultProvider.
 	Choose func(workflow, requested string) (provider, reason string, err error)
+	// CreateLimit, when set, limits how often an owner creates jobs (a
+	// Redis-backed sliding window, shared by every API process).
+	CreateLimit Limiter
+	// MaxActiveJobs caps an owner's jobs still generating (0: no cap).
+	MaxActiveJobs int
 	// Queue receives the submit task of every new job, after its
 	// transaction commits. Nil leaves new jobs QUEUED for the reconciler
 	// (tests of the API alone run that way).
 	Queue  Enqueuer
 	Logger *slog.Logger
+}
+
+// Limiter allows or refuses an owner's next event (*ratelimit.Limiter).
+type Limiter interface {
+	Allow(ctx context.Context, owner string) (ok bool, retryAfter time.Duration, err error)
 }
 
 // Enqueuer puts tasks on the work queue; *queue.Queue implements it.
@@ -99,6 +109,9 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 	if err != nil {
 		return nil, false, err
 	}
+	if err := s.checkLimits(ctx, a, in.IdempotencyKey); err != nil {
+		return nil, false, err
+	}
 	job = &Job{
 		PublicID:     uuid.NewString(),
 		OwnerID:      a.Subject,
@@ -144,6 +157,43 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 	// which the reconciler finds and enqueues again.
 	s.enqueueSubmit(ctx, saved)
 	return saved, true, nil
+}
+
+// checkLimits refuses a create over the owner's rate or active-jobs cap. A
+// replay of an idempotent request is never refused: it creates nothing.
+func (s *Service) checkLimits(ctx context.Context, a Actor, key string) error {
+	if s.cfg.CreateLimit == nil && s.cfg.MaxActiveJobs <= 0 {
+		return nil
+	}
+	if key != "" {
+		if _, err := s.store.JobByIdempotencyKey(ctx, a.Subject, key); err == nil {
+			return nil
+		}
+	}
+	if s.cfg.MaxActiveJobs > 0 {
+		n, err := s.store.CountActive(ctx, a.Subject)
+		if err != nil {
+			return err
+		}
+		if n >= s.cfg.MaxActiveJobs {
+			return &Error{Code: CodeRateLimited, RetryAfter: 30 * time.Second,
+				Message: fmt.Sprintf("%d of your jobs are still generating, the most at once; try again when one finishes", n)}
+		}
+	}
+	if s.cfg.CreateLimit != nil {
+		ok, wait, err := s.cfg.CreateLimit.Allow(ctx, a.Subject)
+		if err != nil {
+			// Redis unreachable: the job is still durable; let it through
+			// rather than refuse every user.
+			s.log.WarnContext(ctx, "rate limit unavailable; allowing", "err", err)
+			return nil
+		}
+		if !ok {
+			return &Error{Code: CodeRateLimited, RetryAfter: wait,
+				Message: fmt.Sprintf("too many new jobs: try again in %s", wait.Round(time.Second))}
+		}
+	}
+	return nil
 }
 
 // sameRequest reports whether a replayed create asked for what the stored

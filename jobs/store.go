@@ -426,6 +426,21 @@ func (s *Store) FindJobs(ctx context.Context, q JobQuery) ([]*Job, error) {
 	return out, nil
 }
 
+// CountActive counts an owner's jobs that are still generating.
+func (s *Store) CountActive(ctx context.Context, owner string) (int, error) {
+	n, err := s.db.NewSelect().Table("video_jobs").Where("owner_id = ?", owner).
+		Where("status IN (?)", bun.In([]Status{StatusQueued, StatusSubmitted, StatusProcessing, StatusRetrying})).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count active jobs: %w", err)
+	}
+	return int(n), nil
+}
+
+// JobByIdempotencyKey returns an owner's job made with key, or ErrNotFound.
+func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*Job, error) {
+	return s.jobWhere(ctx, s.db, "j.owner_id = ? AND j.idempotency_key = ?", owner, key)
+}
+
 // CountIdle counts unfinished jobs not updated since before, by status.
 func (s *Store) CountIdle(ctx context.Context, before time.Time) (map[Status]int, error) {
 	var rows []struct {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -54,6 +55,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			set(string(domain.Code), domain.Message)
 			if domain.Field != "" {
 				gqlErr.Extensions["field"] = domain.Field
+			}
+			if domain.RetryAfter > 0 {
+				gqlErr.Extensions["retryAfterSeconds"] = int(domain.RetryAfter.Round(time.Second).Seconds())
 			}
 		case errors.As(err, &authErr):
 			set(string(jobs.CodeUnauthenticated), authErr.Error())

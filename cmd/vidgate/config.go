@@ -35,6 +35,8 @@ type config struct {
 	Fallback         string
 	AllowedOrigins   string
 	MaxSubscriptions int
+	CreateRate       int
+	MaxActiveJobs    int
 	RedisURL         string
 	RedisPrefix      string
 
@@ -109,6 +111,8 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
 		fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma separated (https://app.example.com, or *); empty: same origin only")
 		fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token a Prometheus scraper sends to GET /metrics (admins' tokens work too)")
+		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
+		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", 100, "an owner's jobs still generating at once (0: no cap)")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/migrations"
+	"github.com/vidgate/vidgate/jobs/ratelimit"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers/sim"
 	"github.com/vidgate/vidgate/resolvers"
@@ -69,7 +70,8 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	svc, err := jobs.NewService(a.store, a.vault, jobs.ServiceConfig{
 		Providers: a.reg.Names(), DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge,
-		Choose: a.choose, Queue: a.queue, Logger: log,
+		Choose: a.choose, Queue: a.queue, Logger: log, MaxActiveJobs: cfg.MaxActiveJobs,
+		CreateLimit: ratelimit.New(a.rdb, cfg.RedisPrefix, "create", cfg.CreateRate, time.Minute),
 	})
 	if err != nil {
 		return err

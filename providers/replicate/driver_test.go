@@ -553,3 +553,13 @@ func TestVerifyWebhookPrediction(t *testing.T) {
 		})
 	}
 }
+
+// A secret split by an invalid byte in vendor text is still redacted.
+func TestScrubberNormalisesFirst(t *testing.T) {
+	t.Parallel()
+	sc := scrubber{"r8_test_9Qb2PmLsecret", "a prompt  with  spaces"}
+	got := sc.clean("key r8_test_9Qb2\xffPmLsecret and a prompt with\nspaces")
+	if strings.Contains(got, "9Qb2PmL") || strings.Contains(got, "with spaces") {
+		t.Errorf("clean = %q, want both secrets redacted", got)
+	}
+}

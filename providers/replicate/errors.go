@@ -81,12 +81,15 @@ func (d *Driver) scrub(prompt string, others ...string) scrubber {
 // clean returns text with every secret replaced by "[redacted]", on one
 // line, valid UTF-8, and at most maxMessage runes.
 func (sc scrubber) clean(text string) string {
+	// Normalise first: invalid bytes or line breaks inside a secret must not
+	// hide it from the replacement (and reassemble it afterwards).
+	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "")), " ")
 	for _, s := range sc {
+		s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "")), " ")
 		if len(s) >= 4 {
 			text = strings.ReplaceAll(text, s, "[redacted]")
 		}
 	}
-	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "")), " ")
 	if r := []rune(text); len(r) > maxMessage {
 		text = string(r[:maxMessage]) + "…"
 	}
