@@ -39,9 +39,13 @@ type Report struct {
 
 // Machine describes where the run happened.
 type Machine struct {
-	CPUs      int    `json:"cpus"`
-	GoVersion string `json:"go_version"`
-	OS        string `json:"os"`
+	CPUs int `json:"cpus"`
+	// LoadAverage is /proc/loadavg's 1, 5 and 15-minute load when the run
+	// started and ended: other work on the machine shows here.
+	LoadAtStart string `json:"load_at_start"`
+	LoadAtEnd   string `json:"load_at_end"`
+	GoVersion   string `json:"go_version"`
+	OS          string `json:"os"`
 }
 
 // Phase is one measured stretch of load.
@@ -119,7 +123,7 @@ func newReport(scenario string, args []string) *Report {
 		Scenario: scenario,
 		Command:  "go run ./cmd/vidgate-bench " + strings.Join(args, " "),
 		Started:  time.Now().UTC().Truncate(time.Second),
-		Machine:  Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+		Machine:  Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadAtStart: loadAverage()},
 		Params:   map[string]any{},
 	}
 }
@@ -161,22 +165,28 @@ func (r *Report) Failed() error {
 
 // Print writes the report as tables.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "\nvidgate-bench %s — %s — %s, %d CPUs, %s\n", r.Scenario, r.Deployment, r.Started.Format(time.RFC3339), r.Machine.CPUs, r.Machine.GoVersion)
+	r.Machine.LoadAtEnd = loadAverage()
+	fmt.Fprintf(w, "\nvidgate-bench %s — %s — %s, %d CPUs, %s, load average %s at start, %s at end\n", r.Scenario, r.Deployment,
+		r.Started.Format(time.RFC3339), r.Machine.CPUs, r.Machine.GoVersion, r.Machine.LoadAtStart, r.Machine.LoadAtEnd)
 	fmt.Fprintf(w, "%s\n\n", r.Command)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tops\tops/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tCPU cores\theap peak MiB\tgoroutines peak\t")
+	fmt.Fprintln(tw, "phase\tops\tops/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tCPU: bench\tpostgres\tredis\tother\theap peak MiB\tgoroutines peak\t")
 	for _, p := range r.Phases {
-		cpu, heap, gor := "n/a", "n/a", "n/a"
+		cpu, pg, rd, other, heap, gor := "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"
 		if res := p.Resources; res != nil {
 			cpu = fmt.Sprintf("%.2f", res.CPUCores)
+			pg = fmt.Sprintf("%.2f", res.PostgresCores)
+			rd = fmt.Sprintf("%.2f", res.RedisCores)
+			other = fmt.Sprintf("%.2f", res.OtherCores)
 			heap = fmt.Sprintf("%.1f", res.HeapInuseMiBPeak)
 			gor = fmt.Sprint(res.GoroutinesPeak)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t\n",
-			p.Name, p.Ops, p.PerSecond, p.Latency.P50, p.Latency.P95, p.Latency.P99, p.Latency.Max, p.Errors, cpu, heap, gor)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			p.Name, p.Ops, p.PerSecond, p.Latency.P50, p.Latency.P95, p.Latency.P99, p.Latency.Max, p.Errors, cpu, pg, rd, other, heap, gor)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "  (CPU columns: CPUs in use during the phase by this process, PostgreSQL, Redis, and everything else on the machine)")
 	for _, p := range r.Phases {
 		for _, e := range p.FirstErrors {
 			fmt.Fprintf(w, "  %s error: %s\n", p.Name, e)
