@@ -23,6 +23,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/jobstest"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/jobs/ratelimit"
+	"github.com/vidgate/vidgate/jobs/reconciler"
 	"github.com/vidgate/vidgate/jobs/worker"
 	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/sim"
@@ -112,6 +113,8 @@ type options struct {
 	logTo io.Writer
 	// createRate and maxActive limit each owner (0: no limit).
 	createRate, maxActive int
+	// reconcile runs the reconciler, with thresholds of about a second.
+	reconcile bool
 }
 
 func deploy(t *testing.T, b backend, o options) *deployment {
@@ -209,6 +212,18 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 			w.Run(wctx, time.Second)
 		}()
 	}
+	if o.reconcile {
+		rec := reconciler.New(d.store, d.queue, reg, d.bucket, rdb, reconciler.Config{
+			Prefix: prefix, Interval: 200 * time.Millisecond, QueuedAfter: time.Second, SubmitAfter: time.Second,
+			StaleAfter: 1500 * time.Millisecond, Lease: 3 * time.Second, Logger: log,
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec.Run(wctx)
+		}()
+	}
+
 	for who, role := range map[string]jobs.Role{"alice": jobs.RoleUser, "bob": jobs.RoleUser, "rita": jobs.RoleReviewer, "ada": jobs.RoleAdmin} {
 		d.tokens[who], _ = authn.Issue(who, role, time.Hour)
 	}

@@ -250,7 +250,7 @@ func (r *Reconciler) Apply(ctx context.Context, a Action) error {
 	case RuleResubmit:
 		err = r.record(ctx, a, jobs.Transition{Type: "resubmitted", NoRequestID: true}, queue.Task{Kind: queue.KindSubmit, Attempt: a.Job.Attempt})
 	case RulePoll:
-		err = r.record(ctx, a, jobs.Transition{Type: "poll_requested"}, queue.Task{Kind: queue.KindPoll, Attempt: a.Job.Attempt, Data: map[string]string{"n": "1"}})
+		err = r.record(ctx, a, jobs.Transition{Type: "poll_requested"}, queue.Task{Kind: queue.KindPoll, Attempt: a.Job.Attempt, Data: map[string]string{"n": "1", "force": "1"}})
 	case RuleAbandon:
 		_, err = r.store.TransitionTx(ctx, jobs.Transition{
 			JobID: a.Job.ID, From: a.Job.Status, To: jobs.StatusFailed, ExpectAttempt: a.Job.Attempt, NoRequestID: true,

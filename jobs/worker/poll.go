@@ -29,8 +29,9 @@ func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
 	again := func() {
 		w.schedule(ctx, pollTask(job, n+1), w.store.Now().Add(w.pollDelay(d, n+1)))
 	}
-	// A job a webhook moved recently needs no poll yet.
-	if w.webhookURL(d) != "" && job.Progress < 100 && w.store.Now().Sub(job.UpdatedAt) < w.cfg.PollAfter/2 {
+	// A job a webhook moved recently needs no poll yet — unless the
+	// reconciler asked for this poll because nothing moved it for long.
+	if t.Data["force"] == "" && w.webhookURL(d) != "" && job.Progress < 100 && w.store.Now().Sub(job.UpdatedAt) < w.cfg.PollAfter/2 {
 		again()
 		return nil
 	}
