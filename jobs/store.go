@@ -131,6 +131,12 @@ func (s *Store) JobByPublicID(ctx context.Context, publicID string) (*Job, error
 	return s.jobWhere(ctx, s.db, "j.public_id = ?", publicID)
 }
 
+// JobInTx reads a job inside tx (seeing what committed since tx began, on
+// PostgreSQL's READ COMMITTED).
+func (s *Store) JobInTx(ctx context.Context, tx bun.IDB, id int64) (*Job, error) {
+	return s.jobWhere(ctx, tx, "j.id = ?", id)
+}
+
 // JobByID returns the job with the given internal id, or ErrNotFound.
 func (s *Store) JobByID(ctx context.Context, id int64) (*Job, error) {
 	return s.jobWhere(ctx, s.db, "j.id = ?", id)

@@ -34,6 +34,24 @@ type rules struct {
 // backwards: an update the job is already past fails its guard and is
 // reported stale.
 func (r rules) applyStatus(ctx context.Context, tx bun.IDB, job *jobs.Job, st providers.Status, src jobs.Source) (string, followUp, error) {
+	// A concurrent change (another delivery, a poll) can win the row between
+	// our read and our guarded update: then read the job again and decide
+	// anew, rather than call a news item stale that is not.
+	for try := 0; ; try++ {
+		outcome, next, err := r.applyOnce(ctx, tx, job, st, src)
+		if !isGuard(err) {
+			return outcome, next, err
+		}
+		if try == 3 {
+			return jobs.OutcomeStale, followUp{}, nil
+		}
+		if job, err = r.store.JobInTx(ctx, tx, job.ID); err != nil {
+			return "", followUp{}, err
+		}
+	}
+}
+
+func (r rules) applyOnce(ctx context.Context, tx bun.IDB, job *jobs.Job, st providers.Status, src jobs.Source) (string, followUp, error) {
 	store := r.store
 	t := jobs.Transition{JobID: job.ID, From: job.Status, ExpectAttempt: job.Attempt, Source: src}
 	var next followUp
@@ -90,10 +108,7 @@ func (r rules) applyStatus(ctx context.Context, tx bun.IDB, job *jobs.Job, st pr
 		return jobs.OutcomeStale, next, nil // queued, or nothing newer than what we have
 	}
 	if _, err := store.Transition(ctx, tx, t); err != nil {
-		if isGuard(err) {
-			return jobs.OutcomeStale, followUp{}, nil
-		}
-		return "", followUp{}, err
+		return "", followUp{}, err // a *GuardError makes applyStatus look again
 	}
 	return jobs.OutcomeApplied, next, nil
 }
