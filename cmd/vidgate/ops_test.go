@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ func opsEnv(t *testing.T) (dbURL, prefix, redisURL string) {
 	dir := t.TempDir()
 	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	dbURL = "sqlite:" + filepath.Join(dir, "ops.db")
-	prefix = "vgtest-ops-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	prefix = fmt.Sprintf("vgtest-ops-%d", time.Now().UnixNano())
 	t.Setenv("VIDGATE_DATABASE_URL", dbURL)
 	t.Setenv("VIDGATE_BUCKET_URL", "file://"+filepath.Join(dir, "bucket"))
 	t.Setenv("VIDGATE_PROMPT_KEYS", "k1:"+key)
@@ -30,6 +32,15 @@ func opsEnv(t *testing.T) (dbURL, prefix, redisURL string) {
 	t.Setenv("VIDGATE_URL_SIGNING_KEY", key)
 	redisURL = testRedisURL(t)
 	t.Setenv("VIDGATE_REDIS_URL", redisURL)
+	t.Cleanup(func() {
+		opts, _ := redis.ParseURL(redisURL)
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		keys, _ := rdb.Keys(context.Background(), prefix+":*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
 	t.Setenv("VIDGATE_REDIS_PREFIX", prefix)
 	t.Setenv("VIDGATE_SIM_WEBHOOK_SECRET", "whsec_"+key)
 	if err := run(context.Background(), []string{"migrate"}, io.Discard, io.Discard); err != nil {
@@ -91,9 +102,13 @@ func TestDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	rctx, stop := context.WithCancel(ctx)
-	dead := make(chan struct{})
-	go q.Run(rctx, 0, func(context.Context, queue.Task) error { return errors.New("boom") },
-		func(context.Context, queue.Task) error { close(dead); return nil })
+	dead, stopped := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(stopped)
+		q.Run(rctx, 0, func(context.Context, queue.Task) error { return errors.New("boom") },
+			func(context.Context, queue.Task) error { once.Do(func() { close(dead) }); return nil })
+	}()
 	select {
 	case <-dead:
 	case <-time.After(10 * time.Second):
@@ -105,6 +120,7 @@ func TestDLQ(t *testing.T) {
 		}
 	}
 	stop()
+	<-stopped // nothing consumes the stream from here on
 	out.Reset()
 	if err := run(ctx, []string{"dlq", "list"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "ingest") {
 		t.Fatalf("dlq list = %q, %v, want the ingest dead letter", out.String(), err)
