@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
@@ -11,18 +10,7 @@ import (
 // WrapDriver returns d with every call timed and counted. The optional
 // capabilities of d (webhooks, idempotency keys) are kept.
 func (m *Metrics) WrapDriver(d providers.Driver) providers.Driver {
-	base := &observed{Driver: d, m: m}
-	v, hooks := d.(providers.WebhookVerifier)
-	_, keys := d.(providers.Idempotent)
-	switch {
-	case hooks && keys:
-		return &observedHooksKeys{observedHooks{base, v}}
-	case hooks:
-		return &observedHooks{base, v}
-	case keys:
-		return &observedKeys{base}
-	}
-	return base
+	return providers.WithCapabilities(&observed{Driver: d, m: m}, d)
 }
 
 type observed struct {
@@ -49,23 +37,4 @@ func (o *observed) Cancel(ctx context.Context, id string) error {
 	err := o.Driver.Cancel(ctx, id)
 	o.m.observe(o.Name(), "cancel", start, err)
 	return err
-}
-
-type observedHooks struct {
-	*observed
-	v providers.WebhookVerifier
-}
-
-func (o *observedHooks) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	return o.v.VerifyWebhook(r, body)
-}
-
-type observedKeys struct{ *observed }
-
-func (o *observedKeys) HonorsIdempotencyKeys() bool { return providers.HonorsIdempotencyKeys(o.Driver) }
-
-type observedHooksKeys struct{ observedHooks }
-
-func (o *observedHooksKeys) HonorsIdempotencyKeys() bool {
-	return providers.HonorsIdempotencyKeys(o.Driver)
 }

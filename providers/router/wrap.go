@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
@@ -39,7 +38,7 @@ func notCalled(err error) bool {
 // providers.WebhookVerifier (not observed) and a providers.Idempotent
 // exactly when d is.
 func (r *Router) Wrap(d providers.Driver) providers.Driver {
-	return withCapabilities(&observed{d: d, r: r, name: d.Name()}, d)
+	return providers.WithCapabilities(&observed{d: d, r: r, name: d.Name()}, d)
 }
 
 // Registry returns a registry of the router's drivers, each wrapped with
@@ -94,55 +93,3 @@ func (o *observed) done(ctx context.Context, started time.Time, err error) {
 	}
 	o.r.observe(o.name, started, o.r.now(), err)
 }
-
-// withCapabilities returns w with the optional capabilities of inner, whose
-// wrapper it is: a providers.WebhookVerifier and a providers.Idempotent
-// exactly when inner is, each answered by inner.
-func withCapabilities(w, inner providers.Driver) providers.Driver {
-	v, hooks := inner.(providers.WebhookVerifier)
-	i, idem := inner.(providers.Idempotent)
-	switch {
-	case hooks && idem:
-		return verifierIdempotent{w, v, i}
-	case hooks:
-		return verifier{w, v}
-	case idem:
-		return idempotent{w, i}
-	}
-	return w
-}
-
-type verifier struct {
-	providers.Driver
-	v providers.WebhookVerifier
-}
-
-func (d verifier) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	return d.v.VerifyWebhook(r, body)
-}
-
-type idempotent struct {
-	providers.Driver
-	i providers.Idempotent
-}
-
-func (d idempotent) HonorsIdempotencyKeys() bool { return d.i.HonorsIdempotencyKeys() }
-
-type verifierIdempotent struct {
-	providers.Driver
-	v providers.WebhookVerifier
-	i providers.Idempotent
-}
-
-func (d verifierIdempotent) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	return d.v.VerifyWebhook(r, body)
-}
-
-func (d verifierIdempotent) HonorsIdempotencyKeys() bool { return d.i.HonorsIdempotencyKeys() }
-
-var (
-	_ providers.WebhookVerifier = verifier{}
-	_ providers.Idempotent      = idempotent{}
-	_ providers.WebhookVerifier = verifierIdempotent{}
-	_ providers.Idempotent      = verifierIdempotent{}
-)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/vidgate/vidgate/providers"
@@ -105,7 +104,7 @@ func limit(d providers.Driver, n int) providers.Driver {
 	if n <= 0 {
 		return d
 	}
-	return withCapabilities(&limited{d: d, slots: make(chan struct{}, n)}, d)
+	return providers.WithCapabilities(&limited{d: d, slots: make(chan struct{}, n)}, d)
 }
 
 // limited is a driver whose Submit, Status and Cancel share a fixed number
@@ -167,10 +166,18 @@ func (l *limited) Cancel(ctx context.Context, requestID string) error {
 // with its others).
 func withoutWebhooks(d providers.Driver) providers.Driver {
 	if i, ok := d.(providers.Idempotent); ok {
-		return idempotent{plain{d}, i}
+		return keysOnly{plain{d}, i}
 	}
 	return plain{d}
 }
+
+// keysOnly is a plain driver that keeps the Idempotent capability.
+type keysOnly struct {
+	plain
+	i providers.Idempotent
+}
+
+func (k keysOnly) HonorsIdempotencyKeys() bool { return k.i.HonorsIdempotencyKeys() }
 
 // plain hides every optional capability of the driver it holds.
 type plain struct{ d providers.Driver }
@@ -184,57 +191,7 @@ func (p plain) Status(ctx context.Context, id string) (providers.Status, error) 
 }
 func (p plain) Cancel(ctx context.Context, id string) error { return p.d.Cancel(ctx, id) }
 
-// withCapabilities returns w with the optional capabilities of inner, whose
-// wrapper it is: a providers.WebhookVerifier and a providers.Idempotent
-// exactly when inner is, each answered by inner. (providers/router has the
-// same few lines: the two packages wrap drivers for different reasons and
-// share no package below providers.)
-func withCapabilities(w, inner providers.Driver) providers.Driver {
-	v, hooks := inner.(providers.WebhookVerifier)
-	i, idem := inner.(providers.Idempotent)
-	switch {
-	case hooks && idem:
-		return verifierIdempotent{w, v, i}
-	case hooks:
-		return verifier{w, v}
-	case idem:
-		return idempotent{w, i}
-	}
-	return w
-}
-
-type verifier struct {
-	providers.Driver
-	v providers.WebhookVerifier
-}
-
-func (d verifier) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	return d.v.VerifyWebhook(r, body)
-}
-
-type idempotent struct {
-	providers.Driver
-	i providers.Idempotent
-}
-
-func (d idempotent) HonorsIdempotencyKeys() bool { return d.i.HonorsIdempotencyKeys() }
-
-type verifierIdempotent struct {
-	providers.Driver
-	v providers.WebhookVerifier
-	i providers.Idempotent
-}
-
-func (d verifierIdempotent) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	return d.v.VerifyWebhook(r, body)
-}
-
-func (d verifierIdempotent) HonorsIdempotencyKeys() bool { return d.i.HonorsIdempotencyKeys() }
-
 var (
-	_ providers.Driver          = plain{}
-	_ providers.WebhookVerifier = verifier{}
-	_ providers.Idempotent      = idempotent{}
-	_ providers.WebhookVerifier = verifierIdempotent{}
-	_ providers.Idempotent      = verifierIdempotent{}
+	_ providers.Driver     = plain{}
+	_ providers.Idempotent = keysOnly{}
 )
