@@ -198,6 +198,9 @@ func runPipeline(ctx context.Context, cfg *config) (*Report, error) {
 	wg.Wait()
 	created := time.Now()
 	tr.stopCreating()
+	if err := cfg.snapshotProfiles(); err != nil { // while jobs are still in flight
+		return r, err
+	}
 	timedOut := false
 	select {
 	case <-tr.allDone:
@@ -207,9 +210,6 @@ func runPipeline(ctx context.Context, cfg *config) (*Report, error) {
 	}
 	res := smp.stop()
 	timeWait := timeWaitSockets()
-	if err := cfg.snapshotProfiles(); err != nil {
-		return r, err
-	}
 	fin, total := tr.snapshot()
 
 	// The measured window: from the warmup's end to the end of creation
