@@ -192,14 +192,14 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "the deployment logs JSON at this level, as vidgate does: debug, info, warn, error, or off")
 	fs.StringVar(&cfg.logFile, "log-file", "", "write the deployment's logs here (default: formatted, then discarded)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random choices (which deliveries repeat, their order)")
-	fs.StringVar(&cfg.profileDir, "profile", "", "write profiles into this directory: cpu.pprof (the whole run), and heap.pprof and goroutines.txt at the end of the measured load")
+	fs.StringVar(&cfg.profileDir, "profile", "", "write profiles into this directory: cpu.pprof (the whole run); heap.pprof, block.pprof, mutex.pprof and goroutines.txt at the end of the measured load")
 	fs.DurationVar(&cfg.waitIdle, "wait-idle", 0, "first wait up to this long for the machine to be idle (under 0.15 CPUs busy over 3s), for measurements on a shared machine")
 
 	switch name {
 	case "create":
 		fs.IntVar(&cfg.concurrency, "concurrency", 32, "requests in flight")
 		fs.IntVar(&cfg.users, "users", 100, "distinct users the jobs belong to")
-		fs.StringVar(&cfg.target, "target", "", "base URL of a running vidgate (http://host:port): measure its HTTP path only")
+		fs.StringVar(&cfg.target, "target", "", "base URL of a running vidgate (http://host:port): measure its HTTP path only (start it with --create-rate 0 --max-active-jobs 0, or its per-owner limits answer RATE_LIMITED)")
 		fs.StringVar(&cfg.token, "token", "", "a user's bearer token for --target")
 	case "webhooks":
 		fs.IntVar(&cfg.concurrency, "concurrency", 32, "deliveries in flight")
@@ -215,7 +215,7 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 		fs.DurationVar(&cfg.pollAfter, "poll-after", 30*time.Second, "workers' first safety-net poll of a job with webhooks (vidgate's default)")
 		fs.IntVar(&cfg.backlog, "backlog", 2000, "with --duration: at most this many jobs created and not yet finished")
 		fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "give up waiting for the last jobs after this long")
-		fs.StringVar(&cfg.target, "target", "", "base URL of a running vidgate: create over GraphQL and poll job(id) there")
+		fs.StringVar(&cfg.target, "target", "", "base URL of a running vidgate: create over GraphQL and poll job(id) there (start it with --create-rate 0 --max-active-jobs 0)")
 		fs.StringVar(&cfg.token, "token", "", "a user's bearer token for --target")
 	case "subscribers":
 		fs.IntVar(&cfg.subs, "subs", 10000, "WebSocket connections, one subscription each")

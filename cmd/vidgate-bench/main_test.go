@@ -88,3 +88,10 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("summarize(nil) = %+v, want zero", got)
 	}
 }
+
+func TestRedactArgs(t *testing.T) {
+	got := strings.Join(redactArgs([]string{"create", "--token", "secret", "--token=secret2", "--target", "http://x"}), " ")
+	if want := "create --token TOKEN --token=TOKEN --target http://x"; got != want {
+		t.Errorf("redactArgs = %q, want %q", got, want)
+	}
+}

@@ -258,6 +258,10 @@ func runPipeline(ctx context.Context, cfg *config) (*Report, error) {
 
 	r.metric("jobs created", float64(total), fmt.Sprintf("in %.1fs (%.0f/s)", created.Sub(start).Seconds(), float64(total)/created.Sub(start).Seconds()))
 	r.metric("jobs completed", float64(len(fin)-failed), "")
+	if done := float64(len(fin) - failed); done > 0 {
+		r.metric("CPU per completed job: this process", res.CPUSeconds*1000/done, "ms")
+		r.metric("CPU per completed job: PostgreSQL", res.PostgresCores*res.WallSeconds*1000/done, "ms")
+	}
 	if len(ends) > 0 {
 		drain := ends[len(ends)-1].done.Sub(start).Seconds()
 		r.metric("all jobs: completed / (last completion − start)", float64(len(fin)-failed)/drain, "jobs/s")
@@ -265,10 +269,15 @@ func runPipeline(ctx context.Context, cfg *config) (*Report, error) {
 	r.metric("webhook deliveries answered 200", float64(d.webhooks.get(http.StatusOK)), "")
 	r.metric("webhook deliveries answered 202 (request id not saved yet)", float64(d.webhooks.get(http.StatusAccepted)), "")
 	r.metric("loopback TCP sockets in TIME_WAIT at the end", float64(timeWait), "(connections opened and closed, not reused)")
-	byWebhook, byPoll, err := completionSources(ctx, d.store, fin)
-	if err == nil {
-		r.metric("provider completion learned by webhook", float64(byWebhook), "jobs")
-		r.metric("provider completion learned by poll", float64(byPoll), fmt.Sprintf("jobs (first poll after %s)", cfg.pollAfter))
+	byWebhook, byPoll, gaps, err := stageReport(ctx, d.store, fin)
+	if err != nil {
+		return r, err
+	}
+	r.metric("provider completion learned by webhook", float64(byWebhook), "jobs")
+	r.metric("provider completion learned by poll", float64(byPoll), fmt.Sprintf("jobs (first poll after %s)", cfg.pollAfter))
+	for i, g := range gaps {
+		l := summarize(g)
+		r.metric(fmt.Sprintf("time %s → %s, p50", stages[i], stages[i+1]), l.P50, fmt.Sprintf("ms (p95 %.0f ms)", l.P95))
 	}
 	r.check("every created job completed", !timedOut && failed == 0 && unfinished == 0 && createErrors.Load() == 0,
 		"%d of %d completed, %d failed, %d unfinished, %d create errors", len(fin)-failed, total, failed, unfinished, createErrors.Load())
@@ -278,20 +287,30 @@ func runPipeline(ctx context.Context, cfg *config) (*Report, error) {
 	return r, nil
 }
 
-// completionSources counts the jobs whose provider_completed event came
-// from a webhook and from a poll (source WORKER).
-func completionSources(ctx context.Context, store *jobs.Store, fin map[int64]finish) (webhook, poll int, err error) {
+// stages are the milestones of a job's event log whose gaps say where its
+// time went.
+var stages = []string{"queued", "submitted", "provider_request_created", "provider_completed", "completed"}
+
+// stageReport reads the finished jobs' event logs and returns how many
+// learned of the provider's completion by webhook and by poll, and the
+// time between consecutive milestones (stages[i] → stages[i+1]).
+func stageReport(ctx context.Context, store *jobs.Store, fin map[int64]finish) (webhook, poll int, gaps [][]time.Duration, err error) {
 	ids := make([]int64, 0, len(fin))
 	for id := range fin {
 		ids = append(ids, id)
 	}
+	gaps = make([][]time.Duration, len(stages)-1)
 	for from := 0; from < len(ids); from += 500 {
 		evs, err := store.EventsOf(ctx, ids[from:min(from+500, len(ids))])
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		for _, es := range evs {
+			at := map[string]time.Time{}
 			for _, e := range es {
+				if _, seen := at[e.Type]; !seen {
+					at[e.Type] = e.CreatedAt
+				}
 				if e.Type != "provider_completed" {
 					continue
 				}
@@ -301,9 +320,16 @@ func completionSources(ctx context.Context, store *jobs.Store, fin map[int64]fin
 					poll++
 				}
 			}
+			for i := range gaps {
+				a, okA := at[stages[i]]
+				b, okB := at[stages[i+1]]
+				if okA && okB {
+					gaps[i] = append(gaps[i], b.Sub(a))
+				}
+			}
 		}
 	}
-	return webhook, poll, nil
+	return webhook, poll, gaps, nil
 }
 
 // runPipelineTarget creates jobs on a running vidgate over GraphQL and

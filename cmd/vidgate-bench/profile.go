@@ -6,14 +6,20 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"time"
 )
 
 // startCPUProfile profiles this process's CPU into dir/cpu.pprof until
-// the returned func is called.
+// the returned func is called, and turns on the block and mutex profiles
+// that snapshotProfiles writes.
 func startCPUProfile(dir string) (stop func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	// Where goroutines wait (channels, selects, locks) and which locks
+	// they contend on: what a CPU profile cannot show.
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
 	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
 	if err != nil {
 		return nil, err
@@ -28,21 +34,21 @@ func startCPUProfile(dir string) (stop func(), err error) {
 	}, nil
 }
 
-// snapshotProfiles writes the heap profile (after a GC) and the
-// goroutines, grouped by stack, into c.profileDir, if it is set.
+// snapshotProfiles writes the heap (after a GC), block and mutex profiles
+// and the goroutines, grouped by stack, into c.profileDir, if it is set.
 func (c *config) snapshotProfiles() error {
 	if c.profileDir == "" {
 		return nil
 	}
 	runtime.GC()
-	for name, debug := range map[string]int{"heap.pprof": 0, "goroutines.txt": 1} {
+	for name, profile := range map[string]string{"heap.pprof": "heap", "goroutines.txt": "goroutine", "block.pprof": "block", "mutex.pprof": "mutex"} {
 		f, err := os.Create(filepath.Join(c.profileDir, name))
 		if err != nil {
 			return err
 		}
-		profile := "heap"
+		debug := 0
 		if name == "goroutines.txt" {
-			profile = "goroutine"
+			debug = 1
 		}
 		err = pprof.Lookup(profile).WriteTo(f, debug)
 		f.Close()

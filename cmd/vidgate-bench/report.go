@@ -121,7 +121,7 @@ type Target struct {
 func newReport(scenario string, args []string) *Report {
 	return &Report{
 		Scenario: scenario,
-		Command:  "go run ./cmd/vidgate-bench " + strings.Join(args, " "),
+		Command:  "go run ./cmd/vidgate-bench " + strings.Join(redactArgs(args), " "),
 		Started:  time.Now().UTC().Truncate(time.Second),
 		Machine:  Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadAtStart: loadAverage()},
 		Params:   map[string]any{},
@@ -254,4 +254,20 @@ func (r *Report) WriteJSON(path string) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// redactArgs hides the value of --token, which reports must not carry.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case i > 0 && (args[i-1] == "--token" || args[i-1] == "-token"):
+			out[i] = "TOKEN"
+		case strings.HasPrefix(a, "--token=") || strings.HasPrefix(a, "-token="):
+			out[i] = a[:strings.IndexByte(a, '=')+1] + "TOKEN"
+		default:
+			out[i] = a
+		}
+	}
+	return out
 }

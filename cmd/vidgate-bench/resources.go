@@ -22,6 +22,8 @@ type Resources struct {
 	// the phase's wall time.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUCores   float64 `json:"cpu_cores"`
+	// WallSeconds is how long the sampling lasted.
+	WallSeconds float64 `json:"wall_seconds"`
 	// MachineBusyCores is how many of the machine's CPUs were busy over the
 	// phase, every process included (/proc/stat): with PostgreSQL and
 	// Redis on the same machine, their share is MachineBusyCores −
@@ -38,6 +40,9 @@ type Resources struct {
 	// mostly here) and StealCores the time the hypervisor gave to others;
 	// both are inside OtherCores. OtherTop names the busiest other
 	// processes.
+	// ChildCores is what this process's children used (the subscribers
+	// scenario's client process); it is not in OtherCores.
+	ChildCores  float64  `json:"child_cores"`
 	KernelCores float64  `json:"kernel_cores"`
 	StealCores  float64  `json:"steal_cores"`
 	OtherTop    []string `json:"other_top,omitempty"`
@@ -118,6 +123,7 @@ func (s *sampler) stop() *Resources {
 		Scope:             s.scope,
 		CPUSeconds:        cpu.Seconds(),
 		CPUCores:          cpu.Seconds() / wall.Seconds(),
+		WallSeconds:       wall.Seconds(),
 		MachineBusyCores:  stat.busyCoresSince(s.stat0),
 		KernelCores:       stat.coresSince(s.stat0, stat.irq-s.stat0.irq),
 		StealCores:        stat.coresSince(s.stat0, stat.steal-s.stat0.steal),
@@ -141,6 +147,8 @@ func (s *sampler) stop() *Resources {
 		}
 		switch {
 		case pid == self:
+		case p.ppid == self:
+			res.ChildCores += ticksToCores(d, wall)
 		case p.comm == "postgres":
 			res.PostgresCores += ticksToCores(d, wall)
 		case strings.HasPrefix(p.comm, "redis-server"):
@@ -153,7 +161,7 @@ func (s *sampler) stop() *Resources {
 	for _, o := range others[:min(3, len(others))] {
 		res.OtherTop = append(res.OtherTop, fmt.Sprintf("%s %.2f", o.name, ticksToCores(o.ticks, wall)))
 	}
-	res.OtherCores = max(0, res.MachineBusyCores-res.CPUCores-res.PostgresCores-res.RedisCores)
+	res.OtherCores = max(0, res.MachineBusyCores-res.CPUCores-res.ChildCores-res.PostgresCores-res.RedisCores)
 	return res
 }
 
@@ -170,6 +178,7 @@ func ticksToCores(ticks uint64, wall time.Duration) float64 {
 // procCPU is one process's CPU time so far, in ticks.
 type procCPU struct {
 	comm  string
+	ppid  int
 	ticks uint64
 }
 
@@ -201,7 +210,8 @@ func readProcCPU() map[int]procCPU {
 		}
 		u, _ := strconv.ParseUint(f[11], 10, 64)
 		st, _ := strconv.ParseUint(f[12], 10, 64)
-		out[pid] = procCPU{comm: text[open+1 : end], ticks: u + st}
+		ppid, _ := strconv.Atoi(f[1])
+		out[pid] = procCPU{comm: text[open+1 : end], ppid: ppid, ticks: u + st}
 	}
 	return out
 }
