@@ -76,7 +76,7 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 			concurrency[k] = -1 // the API enqueues; it consumes nothing
 		}
 	}
-	if a.queue, err = queue.New(a.rdb, queue.Config{Prefix: cfg.RedisPrefix, Concurrency: concurrency, Logger: log}); err != nil {
+	if a.queue, err = queue.New(a.rdb, queue.Config{Prefix: cfg.RedisPrefix, Concurrency: concurrency, VisibilityTimeout: cfg.Visibility, Logger: log}); err != nil {
 		return a, err
 	}
 	// Every process publishes the changes it commits; API processes also

@@ -49,6 +49,7 @@ type config struct {
 	MetricsAddr      string
 	MetricsToken     string
 	Retention        time.Duration
+	Visibility       time.Duration
 
 	// The simulated provider.
 	MountSim   bool
@@ -125,6 +126,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "workers: serve GET /metrics on this address (bind it to a private interface); empty: off")
 		fs.BoolVar(&c.Reconcile, "reconcile", true, "take part in reconciling lost and stalled work (one process leads at a time)")
 		fs.DurationVar(&c.Retention, "artifact-retention", 7*24*time.Hour, "how long videos that were not approved are kept (0: forever)")
+		fs.DurationVar(&c.Visibility, "visibility-timeout", 30*time.Second, "how long a task may sit untouched before another worker takes it over (a live worker touches its tasks every third of this)")
 	}
 	fs.DurationVar(&c.SimLatency, "sim-latency", 8*time.Second, "how long the simulated provider takes per video")
 	secretHint := " (generate: openssl rand -base64 32)"

@@ -53,7 +53,7 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	// Each copy gets its own key: two ingests of one job racing (a poll and
 	// a webhook both saw the end) must never delete each other's file.
 	key := fmt.Sprintf("artifacts/%s/%d/%s.mp4", job.PublicID, job.Attempt, newID()[:8])
-	put, err := w.bucket.PutTyped(ctx, key, res.Body, w.cfg.MaxArtifactBytes, res.Header.Get("Content-Type"))
+	put, err := w.bucket.PutTyped(ctx, key, crashReader("ingest.mid-copy", res.Body), w.cfg.MaxArtifactBytes, res.Header.Get("Content-Type"))
 	if errors.Is(err, blob.ErrTooLarge) {
 		return w.fail(ctx, job, jobs.FailArtifactInvalid, fmt.Sprintf("the output is larger than the %d-byte limit", w.cfg.MaxArtifactBytes))
 	}

@@ -57,6 +57,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	if err != nil {
 		return err
 	}
+	crashpoint("submit.before-provider")
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
 	requestID, err := d.Submit(cctx, req)
 	cancel()
@@ -68,6 +69,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		return w.submitFailed(ctx, job, d, req.IdempotencyKey, err)
 	}
+	crashpoint("submit.after-provider")
 	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
 		ExpectAttempt: job.Attempt, ProviderRequestID: requestID, Source: jobs.SourceWorker,
