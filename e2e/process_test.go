@@ -140,7 +140,9 @@ func (c *cluster) worker(name, crashAt string, args ...string) *process {
 	return c.start(name, env, args...)
 }
 
-func (c *cluster) client() gqltest.Client { return gqltest.Client{URL: c.url + "/graphql", Token: c.token} }
+func (c *cluster) client() gqltest.Client {
+	return gqltest.Client{URL: c.url + "/graphql", Token: c.token}
+}
 
 // create makes a job as alice and returns its id.
 func (c *cluster) create(prompt string) string {
