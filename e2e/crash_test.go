@@ -21,7 +21,7 @@ func TestWorkerKilled(t *testing.T) {
 	for _, step := range []string{"submit.before-provider", "submit.after-provider", "ingest.mid-copy"} {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
-			c := newCluster(t, sim.Behavior{OutputSize: 4 << 20})
+			c := newCluster(t, clusterOptions{sim: sim.Behavior{OutputSize: 4 << 20}})
 			const n = 6
 			var ids []string
 			for i := range n {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,9 +69,21 @@ type cluster struct {
 	simURL string
 	token  string // alice, a user
 	admin  string
+	// dbURL reaches the cluster's database directly; the processes go
+	// through proxy when the cluster has one.
+	dbURL string
+	proxy *tcpProxy
 }
 
-func newCluster(t *testing.T, simDefaults sim.Behavior) *cluster {
+type clusterOptions struct {
+	sim sim.Behavior
+	// dbProxy puts a tcpProxy between the processes and PostgreSQL.
+	dbProxy bool
+	// serveArgs are more flags for `vidgate serve`.
+	serveArgs []string
+}
+
+func newCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	pg, rd := os.Getenv(jobstest.EnvDatabaseURL), os.Getenv("VIDGATE_TEST_REDIS_URL")
 	if pg == "" || rd == "" {
@@ -90,8 +103,19 @@ func newCluster(t *testing.T, simDefaults sim.Behavior) *cluster {
 	prefix := "vgproc-" + randomHex(4)
 	rdb := realRedis(t)
 	t.Cleanup(func() { deleteKeys(rdb, prefix) })
+	c.dbURL = jobstest.PostgresURL(t)
+	procURL := c.dbURL
+	if o.dbProxy {
+		u, err := url.Parse(c.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.proxy = newTCPProxy(t, u.Host)
+		u.Host = c.proxy.addr()
+		procURL = u.String()
+	}
 	c.env = []string{
-		"VIDGATE_DATABASE_URL=" + jobstest.PostgresURL(t),
+		"VIDGATE_DATABASE_URL=" + procURL,
 		"VIDGATE_REDIS_URL=" + rd,
 		"VIDGATE_REDIS_PREFIX=" + prefix,
 		"VIDGATE_BUCKET_URL=file://" + t.TempDir(),
@@ -101,8 +125,10 @@ func newCluster(t *testing.T, simDefaults sim.Behavior) *cluster {
 		"VIDGATE_URL_SIGNING_KEY=" + key(),
 		"VIDGATE_SIM_WEBHOOK_SECRET=" + whsec,
 		"VIDGATE_LOG_LEVEL=debug",
+		"VIDGATE_SHUTDOWN_GRACE=3s",
 	}
 
+	simDefaults := o.sim
 	if simDefaults.Latency == 0 {
 		simDefaults.Latency = 300 * time.Millisecond
 	}
@@ -115,7 +141,7 @@ func newCluster(t *testing.T, simDefaults sim.Behavior) *cluster {
 	mux.Handle("/sim/", c.sim)
 	c.simURL = ts.URL + "/sim"
 
-	api := c.start("api", nil, "serve", "--addr", "127.0.0.1:0", "--sim=false")
+	api := c.start("api", nil, append([]string{"serve", "--addr", "127.0.0.1:0", "--sim=false"}, o.serveArgs...)...)
 	m := api.waitFor(`"msg":"vidgate listening".*"addr":"([^"]+)"`, 60*time.Second)
 	c.url = "http://" + m[1]
 
@@ -200,6 +226,9 @@ func (c *cluster) start(name string, env []string, args ...string) *process {
 		case <-time.After(20 * time.Second):
 			p.signal(syscall.SIGKILL)
 			<-p.done
+		}
+		if dir := os.Getenv("VIDGATE_TEST_PROCESS_LOGS"); dir != "" {
+			os.WriteFile(filepath.Join(dir, c.t.Name()[strings.LastIndex(c.t.Name(), "/")+1:]+"-"+name+".log"), []byte(p.out.String()), 0o644)
 		}
 		if c.t.Failed() || os.Getenv("VIDGATE_TEST_LOG") != "" {
 			c.t.Logf("--- %s output ---\n%s", name, tail(p.out.String(), 60))

@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
@@ -102,8 +100,4 @@ func pathString(p ast.Path) string {
 
 // isUnavailable reports whether err means a backing service (the database)
 // could not be reached, as opposed to a bug.
-func isUnavailable(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr) ||
-		errors.Is(err, context.DeadlineExceeded)
-}
+func isUnavailable(err error) bool { return jobs.IsUnavailable(err) }

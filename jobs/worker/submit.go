@@ -48,6 +48,15 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 				job.Provider+" cannot deduplicate submissions and an earlier submission's outcome is unknown; not resubmitted to avoid a second paid generation")
 		}
 		log.InfoContext(ctx, "resuming an interrupted submit with the same idempotency key")
+	case job.Status == jobs.StatusSubmitted && job.Attempt == t.Attempt:
+		// An earlier delivery saved the request id and then died or lost
+		// its connection before it scheduled the safety-net poll (the
+		// commit can succeed while its answer is lost). Schedule it now: a
+		// poll more is harmless, a job nobody polls waits for the
+		// reconciler.
+		log.InfoContext(ctx, "submit already recorded; scheduling its poll", "provider_request_id", *job.ProviderRequestID)
+		w.schedule(ctx, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
+		return nil
 	default:
 		log.DebugContext(ctx, "stale submit task", "status", job.Status, "job_attempt", job.Attempt)
 		return nil
