@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
@@ -74,6 +78,12 @@ func TestPresentError(t *testing.T) {
 		{&auth.Error{Reason: "token expired"}, "UNAUTHENTICATED", "", "expired"},
 		{errors.New("pq: relation video_jobs does not exist"), "INTERNAL", "video_jobs", "r1"},
 		{context.DeadlineExceeded, "UNAVAILABLE", "deadline", "unavailable"},
+		// What pgx returns when the connection drops mid-query, when a pooled
+		// connection was closed under it, and when the server is shutting down.
+		{fmt.Errorf("insert job: failed to receive message: %w", io.ErrUnexpectedEOF), "UNAVAILABLE", "insert", "unavailable"},
+		{fmt.Errorf("insert job: %w", pgconn.ErrConnClosed), "UNAVAILABLE", "insert", "unavailable"},
+		{&pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, "UNAVAILABLE", "administrator", "unavailable"},
+		{&pgconn.PgError{Code: "23505", Message: "duplicate key value violates unique constraint"}, "INTERNAL", "duplicate", "r1"},
 	}
 	for _, tt := range tests {
 		got := present(ctx, tt.err)
