@@ -123,6 +123,7 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 // openRedis connects to VIDGATE_REDIS_URL, or starts the embedded default's
 // in-process Redis-protocol server when there is none.
 func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
+	redis.SetLogger(&redisLogger{log: a.log, interval: 10 * time.Second})
 	var rdb redis.UniversalClient
 	switch url := a.cfg.RedisURL; {
 	case url == "":
