@@ -115,6 +115,8 @@ type options struct {
 	createRate, maxActive int
 	// reconcile runs the reconciler, with thresholds of about a second.
 	reconcile bool
+	// providerTimeout bounds each call to the provider (default 30s).
+	providerTimeout time.Duration
 }
 
 func deploy(t *testing.T, b backend, o options) *deployment {
@@ -187,7 +189,7 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { stop(); wg.Wait() })
 	wcfg := worker.Config{WebhookBaseURL: ts.URL, MaxAttempts: o.maxAttempts, PollAfter: o.pollAfter,
-		PollEvery: 200 * time.Millisecond, Logger: log}
+		PollEvery: 200 * time.Millisecond, ProviderTimeout: o.providerTimeout, Logger: log}
 
 	authn, err := auth.New(auth.Config{HS256Secret: randomBytes(32)})
 	if err != nil {

@@ -184,7 +184,7 @@ func requestID(t *testing.T, d *deployment, id string) string {
 // ones retry and then succeed.
 func TestFailuresAndRetries(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		d := deploy(t, b, options{})
+		d := deploy(t, b, options{providerTimeout: time.Second})
 		tests := []struct {
 			prompt, status, code string
 			attempts             float64
@@ -192,6 +192,9 @@ func TestFailuresAndRetries(t *testing.T) {
 			{"a fox [sim fail=content_policy]", "FAILED", "CONTENT_POLICY", 1},
 			{"a fox [sim submit_error=503:2]", "COMPLETED", "", 3},
 			{"a fox [sim submit_error=429:1 retry_after=1s]", "COMPLETED", "", 2},
+			// The provider accepts the work but answers after the worker's
+			// 1s timeout: retried with the same key, so still one generation.
+			{"a fox [sim slow_submit=3s:1]", "COMPLETED", "", 2},
 			{"a fox [sim fail=server_error]", "FAILED", "PROVIDER_UNAVAILABLE", 3},
 			{"a fox [sim submit_error=500]", "FAILED", "PROVIDER_UNAVAILABLE", 3},
 			{"a fox [sim corrupt_output]", "FAILED", "ARTIFACT_INVALID", 1},
@@ -219,6 +222,9 @@ func TestFailuresAndRetries(t *testing.T) {
 		}
 		if r := d.job(t, ids[0]); !strings.Contains(r.Str("job.nextStep"), "content policy") {
 			t.Errorf("content policy nextStep = %q", r.Str("job.nextStep"))
+		}
+		if submits, gens := d.sim.KeyCounts(ids[3] + "-1"); submits != 2 || gens != 1 {
+			t.Errorf("timed-out submit: %d submissions and %d generations for its key, want 2 and 1", submits, gens)
 		}
 		// One generation per idempotency key, whatever the retries.
 		for i, tt := range tests {

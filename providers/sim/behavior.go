@@ -56,6 +56,12 @@ type Behavior struct {
 	// them if SubmitErrorCount is 0.
 	SubmitError      int
 	SubmitErrorCount int
+	// SubmitDelay makes the create call start the generation and then wait
+	// this long before it answers — a provider that times out after it has
+	// accepted the work — for the first SubmitDelayCount submissions of each
+	// idempotency key, or for all of them if SubmitDelayCount is 0.
+	SubmitDelay      time.Duration
+	SubmitDelayCount int
 	// RetryAfter is the Retry-After of a 429, rounded up to whole seconds.
 	// Zero in Config.Defaults means DefaultRetryAfter.
 	RetryAfter time.Duration
@@ -108,6 +114,8 @@ func (b Behavior) validate() error {
 		return fmt.Errorf("submit_error %d is not 429 or 500..504", b.SubmitError)
 	case b.SubmitErrorCount < 0:
 		return fmt.Errorf("submit_error count %d is negative", b.SubmitErrorCount)
+	case b.SubmitDelay < 0 || b.SubmitDelay > maxLatency:
+		return fmt.Errorf("slow_submit %s is not between 0s and %s", b.SubmitDelay, maxLatency)
 	case b.RetryAfter < 0 || b.RetryAfter > maxLatency:
 		return fmt.Errorf("retry_after %s is not between 0s and %s", b.RetryAfter, maxLatency)
 	case b.WebhookCopies < 0 || b.WebhookCopies > maxCopies:
@@ -182,6 +190,17 @@ func (b *Behavior) set(tok string) error {
 		if hasCount {
 			if b.SubmitErrorCount, err = strconv.Atoi(count); err != nil || b.SubmitErrorCount < 1 {
 				return fmt.Errorf("want STATUS or STATUS:COUNT with COUNT ≥ 1")
+			}
+		}
+	case "slow_submit":
+		dur, count, hasCount := strings.Cut(val, ":")
+		if b.SubmitDelay, err = time.ParseDuration(dur); err != nil {
+			return fmt.Errorf("want DURATION or DURATION:COUNT")
+		}
+		b.SubmitDelayCount = 0
+		if hasCount {
+			if b.SubmitDelayCount, err = strconv.Atoi(count); err != nil || b.SubmitDelayCount < 1 {
+				return fmt.Errorf("want DURATION or DURATION:COUNT with COUNT ≥ 1")
 			}
 		}
 	case "retry_after":

@@ -73,6 +73,10 @@
 //	submit_error=STATUS[:N]   answer the create call with STATUS (429, 500..504)
 //	                          instead, for the first N calls with this
 //	                          idempotency key, or all of them without :N
+//	slow_submit=DUR[:N]       start the generation, then answer the create
+//	                          call only after DUR (a timeout after the work
+//	                          was accepted), for the first N calls with this
+//	                          idempotency key, or all of them without :N
 //	retry_after=DUR           Retry-After of those 429s (default 1s)
 //	duplicate=N               send every webhook delivery N times (≤ 10)
 //	reorder                   hold webhooks until the terminal state, then

@@ -107,6 +107,7 @@ type Server struct {
 type keyCount struct {
 	submits int // all of them
 	failed  int // answered with Behavior.SubmitError
+	delayed int // answered after Behavior.SubmitDelay
 }
 
 // submitFailure is one answer queued by FailNextSubmit.
@@ -332,6 +333,13 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		base = scheme + "://" + r.Host
 	}
 	rep := s.create(req, base+s.cfg.Prefix)
+	if rep.delay > 0 {
+		select {
+		case <-time.After(rep.delay):
+		case <-r.Context().Done():
+			return // the client gave up; the generation runs on
+		}
+	}
 	if rep.retryAfter != "" {
 		w.Header().Set("Retry-After", rep.retryAfter)
 	}
@@ -344,6 +352,7 @@ type reply struct {
 	status     int
 	retryAfter string
 	body       []byte
+	delay      time.Duration // before it is written
 }
 
 // create decides the answer to a create call, and starts the generation if
@@ -382,13 +391,23 @@ func (s *Server) create(req createRequest, baseURL string) reply {
 	if g := s.byKey[req.IdempotencyKey]; g != nil && req.IdempotencyKey != "" {
 		// The same generation, whatever the rest of the body says: the key
 		// decides, as at the vendors that honour keys.
-		return reply{status: http.StatusOK, body: g.jsonLocked()}
+		return reply{status: http.StatusOK, body: g.jsonLocked(), delay: kc.delay(b)}
 	}
 	if err := validate(&req); err != nil {
 		return errorReply(http.StatusBadRequest, CodeInvalidInput, err.Error())
 	}
 	g := s.startLocked(req, b, baseURL)
-	return reply{status: http.StatusCreated, body: g.jsonLocked()}
+	return reply{status: http.StatusCreated, body: g.jsonLocked(), delay: kc.delay(b)}
+}
+
+// delay returns how long to hold this submission's answer (b.SubmitDelay
+// for the first b.SubmitDelayCount submissions of the key).
+func (kc *keyCount) delay(b Behavior) time.Duration {
+	if b.SubmitDelay == 0 || (b.SubmitDelayCount > 0 && kc.delayed >= b.SubmitDelayCount) {
+		return 0
+	}
+	kc.delayed++
+	return b.SubmitDelay
 }
 
 // validate checks a create request and fills its defaults. Its messages

@@ -894,3 +894,34 @@ func TestDriverUnavailable(t *testing.T) {
 		t.Errorf("Status() past its deadline error = %v, want code %s", err, providers.CodeUnavailable)
 	}
 }
+
+// slow_submit starts the generation and answers late: a client that gives
+// up first and submits again with the same key gets the same generation.
+func TestSlowSubmitDirective(t *testing.T) {
+	t.Parallel()
+	srv, d := newDriver(t, Config{})
+	req := textRequest("a heron [sim slow_submit=2s:1 hold]")
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	_, err := d.Submit(ctx, req)
+	cancel()
+	if err == nil || providers.ErrorCode(err) != providers.CodeUnavailable {
+		t.Fatalf("Submit() with a 200ms deadline = %v, want an unavailable error", err)
+	}
+	if got := srv.Generations(); got != 1 {
+		t.Fatalf("Generations() after the timed-out submit = %d, want 1 (the provider accepted the work)", got)
+	}
+	start := time.Now()
+	id, err := d.Submit(t.Context(), req)
+	if err != nil || id == "" {
+		t.Fatalf("second Submit() = %q, %v", id, err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("second Submit() took %v; only the first submission is slow", took)
+	}
+	if submits, gens := srv.KeyCounts(req.IdempotencyKey); submits != 2 || gens != 1 {
+		t.Errorf("KeyCounts = %d, %d; want 2 submissions, 1 generation", submits, gens)
+	}
+	if _, err := ParseDirectives("x [sim slow_submit=fast]", Behavior{}); err == nil {
+		t.Error("slow_submit=fast was accepted")
+	}
+}
