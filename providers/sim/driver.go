@@ -46,7 +46,7 @@ const maxResponseBytes = 1 << 20
 func NewDriver(baseURL, apiKey, webhookSecret string, httpClient *http.Client) *Driver {
 	d := &Driver{base: strings.TrimSuffix(baseURL, "/"), apiKey: apiKey, client: httpClient}
 	if d.client == nil {
-		d.client = &http.Client{Timeout: 30 * time.Second}
+		d.client = providers.NewHTTPClient(30 * time.Second)
 	}
 	if secrets := strings.Fields(webhookSecret); len(secrets) == 0 {
 		d.verifierErr = errors.New("no webhook secret configured")

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
 )
 
@@ -145,7 +146,7 @@ func New(cfg Config) *Server {
 	}
 	s.signer, _ = stdwebhooks.NewSigner(s.secret) // checked by Validate
 	if s.client == nil {
-		s.client = &http.Client{Timeout: 10 * time.Second}
+		s.client = providers.NewHTTPClient(10 * time.Second)
 	}
 	if s.now == nil {
 		s.now = time.Now
