@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to open WebSockets
 	// ("https://app.example.com", or "*"); empty allows same-origin only.
 	AllowedOrigins []string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
+	// deciding a client's IP address (for the audit trail); empty means the
+	// peer address is the client.
+	TrustedProxies []netip.Prefix
 	// MaxSubscriptions caps the subscriptions of one WebSocket connection
 	// (default 20).
 	MaxSubscriptions int
@@ -97,7 +102,7 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	gql := newGraphQL(svc, files, authn, ws, cfg)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", withAuth(authn, withBodyLimit(cfg.MaxBodyBytes, gql)))
+	mux.Handle("/graphql", withAuth(authn, cfg.TrustedProxies, withBodyLimit(cfg.MaxBodyBytes, gql)))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
 	mux.Handle("/files/", files.Handler())
@@ -132,6 +137,13 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 	}}
 	// A page of jobs costs its children once per job asked for.
 	gc.Complexity.Query.Jobs = func(child int, first *int, _ *string, _ []model.JobStatus) int {
+		n := 20
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
+	gc.Complexity.Query.AuditLog = func(child int, first *int, _, _, _ *string, _ *time.Time) int {
 		n := 20
 		if first != nil && *first > 0 {
 			n = *first
