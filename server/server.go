@@ -42,6 +42,11 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to open WebSockets
 	// ("https://app.example.com", or "*"); empty allows same-origin only.
 	AllowedOrigins []string
+	// CORSOrigins lists the browser origins allowed to call /graphql over
+	// HTTP from another origin ("https://app.example.com", exact), or "*"
+	// for any; empty allows none. Credentials are never allowed (tokens
+	// travel in headers, not cookies).
+	CORSOrigins []string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
 	// deciding a client's IP address (for the audit trail); empty means the
 	// peer address is the client.
@@ -102,7 +107,7 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	gql := newGraphQL(svc, files, authn, ws, cfg)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", withAuth(authn, cfg.TrustedProxies, withBodyLimit(cfg.MaxBodyBytes, gql)))
+	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withBodyLimit(cfg.MaxBodyBytes, gql))))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
 	mux.Handle("/files/", files.Handler())

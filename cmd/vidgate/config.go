@@ -36,6 +36,7 @@ type config struct {
 	DefaultProvider  string
 	Fallback         string
 	AllowedOrigins   string
+	CORSOrigins      string
 	TrustedProxies   string
 	MaxSubscriptions int
 	CreateRate       int
@@ -117,6 +118,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
 		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", 100, "an owner's jobs still generating at once (0: no cap)")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
+		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call /graphql over HTTP (CORS), comma separated exact origins, or * for any (tokens travel in headers, never cookies); empty: the --allowed-origins list")
 		fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "proxies (CIDR prefixes, comma separated) whose X-Forwarded-For names the client's IP in the audit trail; empty: the peer address is the client")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
@@ -327,6 +329,15 @@ func (c *config) concurrency() (map[queue.Kind]int, error) {
 }
 
 func (c *config) allowedOrigins() []string { return splitList(c.AllowedOrigins) }
+
+// corsOrigins is --cors-origins, or the WebSocket list when it is empty: one
+// setting serves both for most deployments.
+func (c *config) corsOrigins() []string {
+	if strings.TrimSpace(c.CORSOrigins) == "" {
+		return c.allowedOrigins()
+	}
+	return splitList(c.CORSOrigins)
+}
 
 func (c *config) trustedProxies() []netip.Prefix {
 	p, _ := server.ParseCIDRs(c.TrustedProxies) // check() validated it

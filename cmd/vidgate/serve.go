@@ -91,7 +91,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	handler := server.New(svc, a.bucket, authn, server.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
 		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
-		TrustedProxies: cfg.trustedProxies(),
+		CORSOrigins: cfg.corsOrigins(), TrustedProxies: cfg.trustedProxies(),
 	})
 
 	a.metrics.WatchConnections(handler.OpenConnections, resolvers.ActiveSubscriptions)
