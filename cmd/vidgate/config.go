@@ -39,6 +39,7 @@ type config struct {
 	CORSOrigins      string
 	TrustedProxies   string
 	MaxSubscriptions int
+	MaxConnsPerIdent int
 	CreateRate       int
 	MaxActiveJobs    int
 	RedisURL         string
@@ -118,6 +119,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
 		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", 100, "an owner's jobs still generating at once (0: no cap)")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
+		fs.IntVar(&c.MaxConnsPerIdent, "max-connections-per-identity", 20, "WebSockets and SSE subscription streams one identity (subject) may hold open at once, per API process (0: no cap)")
 		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call /graphql over HTTP (CORS), comma separated exact origins, or * for any (tokens travel in headers, never cookies); empty: the --allowed-origins list")
 		fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "proxies (CIDR prefixes, comma separated) whose X-Forwarded-For names the client's IP in the audit trail; empty: the peer address is the client")
 	}
@@ -223,6 +225,9 @@ func (c *config) check(r role) error {
 	}
 	if _, err := server.ParseCIDRs(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
+	if c.MaxConnsPerIdent < 0 {
+		errs = append(errs, fmt.Errorf("--max-connections-per-identity %d: want 0 (no cap) or more", c.MaxConnsPerIdent))
 	}
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)
@@ -337,6 +342,14 @@ func (c *config) corsOrigins() []string {
 		return c.allowedOrigins()
 	}
 	return splitList(c.CORSOrigins)
+}
+
+// connCap is --max-connections-per-identity as server.Config takes it.
+func (c *config) connCap() int {
+	if c.MaxConnsPerIdent == 0 {
+		return -1 // no cap
+	}
+	return c.MaxConnsPerIdent
 }
 
 func (c *config) trustedProxies() []netip.Prefix {

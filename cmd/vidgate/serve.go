@@ -92,6 +92,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
 		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
 		CORSOrigins: cfg.corsOrigins(), TrustedProxies: cfg.trustedProxies(),
+		MaxConnectionsPerIdentity: cfg.connCap(),
 	})
 
 	a.metrics.WatchConnections(handler.OpenConnections, resolvers.ActiveSubscriptions)
