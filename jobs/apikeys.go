@@ -56,7 +56,17 @@ func (s *Store) CreateAPIKey(ctx context.Context, owner string, role Role, name 
 	prefix := strings.ToLower(keyEncoding.EncodeToString(pre))
 	secretPart := strings.ToLower(keyEncoding.EncodeToString(secret))
 	k := &APIKey{Prefix: prefix, SecretHash: hashSecret(secretPart), OwnerID: owner, Role: role, Name: name, CreatedAt: s.Now()}
-	if _, err := s.db.NewInsert().Model(k).Exec(ctx); err != nil {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(k).Exec(ctx); err != nil {
+			return err
+		}
+		// The prefix is a lookup id, shown by `apikey list`; the secret part
+		// never leaves this function but in the returned key.
+		return s.AppendAudit(ctx, tx, AuditRecord{Actor: auditActor(ctx), Action: AuditAPIKeyCreate,
+			TargetKind: AuditTargetAPIKey, TargetID: prefix,
+			Detail: map[string]any{"owner": owner, "role": role, "name": name}})
+	})
+	if err != nil {
 		return "", nil, fmt.Errorf("create api key: %w", err)
 	}
 	return APIKeyPrefix + prefix + "_" + secretPart, k, nil
@@ -112,12 +122,28 @@ func (s *Store) RevokeAPIKey(ctx context.Context, prefix string) error {
 	if p, _, ok := strings.Cut(prefix, "_"); ok {
 		prefix = p
 	}
-	res, err := s.db.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = coalesce(revoked_at, ?)", s.Now()).Where("prefix = ?", prefix).Exec(ctx)
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		k := new(APIKey)
+		err := tx.NewSelect().Model(k).Where("prefix = ?", prefix).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = coalesce(revoked_at, ?)", s.Now()).Where("id = ?", k.ID).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		return s.AppendAudit(ctx, tx, AuditRecord{Actor: auditActor(ctx), Action: AuditAPIKeyRevoke,
+			TargetKind: AuditTargetAPIKey, TargetID: prefix,
+			Detail: map[string]any{"owner": k.OwnerID, "role": k.Role, "already_revoked": k.RevokedAt != nil}})
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
 	}
 	return nil
 }

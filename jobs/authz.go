@@ -9,6 +9,7 @@ package jobs
 //	list jobs               own         in review*            all
 //	read the raw prompt     own         no                    all
 //	approve / reject        no          any job**             any job**
+//	read the audit log      no          no                    yes
 //
 //	*  COMPLETED, APPROVED or REJECTED.
 //	** only a COMPLETED job can be decided; any other status is a CONFLICT
@@ -61,6 +62,11 @@ func (a Actor) CanCreateJobs() bool { return a.Role == RoleUser || a.Role == Rol
 
 // CanReview reports whether a may approve or reject jobs.
 func (a Actor) CanReview() bool { return a.Role == RoleReviewer || a.Role == RoleAdmin }
+
+// CanReadAudit reports whether a may read the audit trail. Others get
+// FORBIDDEN, as for stats: the log is not a resource whose existence is
+// secret.
+func (a Actor) CanReadAudit() bool { return a.Role == RoleAdmin }
 
 // listScope narrows a job listing to what a may see.
 func (a Actor) listScope(f *ListFilter) {

@@ -13,4 +13,7 @@
 //   - The raw prompt lives only in video_job_prompts, encrypted; the jobs
 //     table keeps a keyed HMAC of it.
 //   - Every error that reaches a client is an *Error with a Code.
+//   - Decisions people make (reviews, cancels, retries, API keys) append an
+//     audit_log row in the same transaction as the change (audit.go,
+//     Store.AppendAudit); audit rows are never updated or deleted.
 package jobs

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 
 	"github.com/vidgate/vidgate/jobs/queue"
 )
@@ -326,7 +327,8 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 	if in.Note != "" {
 		r.Note = &in.Note
 	}
-	reviewed, err := s.store.ReviewJob(ctx, job.ID, r)
+	reviewed, err := s.store.ReviewJobAudited(ctx, job.ID, r, AuditRecord{Actor: a,
+		Detail: map[string]any{"reasons": reasons, "with_note": r.Note != nil}})
 	var guard *GuardError
 	if errors.As(err, &guard) {
 		return nil, Errorf(CodeConflict, "job %s is %s: only COMPLETED jobs can be reviewed", job.PublicID, guard.Actual)
@@ -367,9 +369,20 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (*Job, error) 
 		if job.Status.Terminal() {
 			return nil, Errorf(CodeConflict, "job %s is %s: only unfinished jobs can be canceled", job.PublicID, job.Status)
 		}
-		canceled, err := s.store.TransitionTx(ctx, Transition{
-			JobID: job.ID, From: job.Status, To: StatusCanceled, Source: SourceAPI, ActorID: a.Subject,
-			ErrorCode: "CANCELED", ErrorMessage: "canceled by " + string(a.Role),
+		var canceled *Job
+		from := job.Status
+		err := s.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			canceled, err = s.store.Transition(ctx, tx, Transition{
+				JobID: job.ID, From: from, To: StatusCanceled, Source: SourceAPI, ActorID: a.Subject,
+				ErrorCode: "CANCELED", ErrorMessage: "canceled by " + string(a.Role),
+			})
+			if err != nil {
+				return err
+			}
+			return s.store.AppendAudit(ctx, tx, AuditRecord{Actor: a, Action: AuditJobCancel,
+				TargetKind: AuditTargetJob, TargetID: job.PublicID,
+				Detail: map[string]any{"from": from, "owner": job.OwnerID}})
 		})
 		var guard *GuardError
 		if errors.As(err, &guard) {
@@ -424,7 +437,9 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	saved, _, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, "retry of "+orig.PublicID)
+	saved, _, err := s.store.InsertJobAudited(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, "retry of "+orig.PublicID,
+		AuditRecord{Actor: a, Action: AuditJobRetry, TargetKind: AuditTargetJob, TargetID: orig.PublicID,
+			Detail: map[string]any{"new_job": job.PublicID, "from": orig.Status, "owner": orig.OwnerID}})
 	if err != nil {
 		return nil, err
 	}

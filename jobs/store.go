@@ -88,6 +88,16 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) 
 // transaction. When the owner already has a job with the same idempotency
 // key, it inserts nothing and returns that job with existing=true.
 func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt, note string) (saved *Job, existing bool, err error) {
+	return s.insertJob(ctx, job, prompt, note, nil)
+}
+
+// InsertJobAudited is InsertJob that also appends audit in the same
+// transaction, when the job is new (a retry).
+func (s *Store) InsertJobAudited(ctx context.Context, job *Job, prompt *Prompt, note string, audit AuditRecord) (saved *Job, existing bool, err error) {
+	return s.insertJob(ctx, job, prompt, note, &audit)
+}
+
+func (s *Store) insertJob(ctx context.Context, job *Job, prompt *Prompt, note string, audit *AuditRecord) (saved *Job, existing bool, err error) {
 	now := s.Now()
 	job.Status, job.Version = StatusQueued, 1
 	job.CreatedAt, job.UpdatedAt = now, now
@@ -110,6 +120,11 @@ func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt, note st
 		}
 		if err := s.appendEvent(ctx, tx, job, nil, "queued", SourceAPI, &job.OwnerID, nonEmpty(note), nil); err != nil {
 			return err
+		}
+		if audit != nil {
+			if err := s.AppendAudit(ctx, tx, *audit); err != nil {
+				return err
+			}
 		}
 		saved = job
 		return nil
@@ -358,6 +373,17 @@ func (s *Store) appendEvent(ctx context.Context, tx bun.IDB, job *Job, from *Sta
 // ReviewJob moves a COMPLETED job to APPROVED or REJECTED and appends the
 // review, in one transaction. A job no longer COMPLETED is a *GuardError.
 func (s *Store) ReviewJob(ctx context.Context, jobID int64, r *Review) (*Job, error) {
+	return s.reviewJob(ctx, jobID, r, nil)
+}
+
+// ReviewJobAudited is ReviewJob that also appends audit in the same
+// transaction (action job.approve or job.reject unless audit names one;
+// the target is the job).
+func (s *Store) ReviewJobAudited(ctx context.Context, jobID int64, r *Review, audit AuditRecord) (*Job, error) {
+	return s.reviewJob(ctx, jobID, r, &audit)
+}
+
+func (s *Store) reviewJob(ctx context.Context, jobID int64, r *Review, audit *AuditRecord) (*Job, error) {
 	to := StatusApproved
 	if r.Decision == DecisionRejected {
 		to = StatusRejected
@@ -373,8 +399,21 @@ func (s *Store) ReviewJob(ctx context.Context, jobID int64, r *Review) (*Job, er
 			return err
 		}
 		r.JobID, r.CreatedAt = jobID, job.UpdatedAt
-		_, err = tx.NewInsert().Model(r).Exec(ctx)
-		return err
+		if _, err = tx.NewInsert().Model(r).Exec(ctx); err != nil {
+			return err
+		}
+		if audit == nil {
+			return nil
+		}
+		rec := *audit
+		if rec.Action == "" {
+			rec.Action = AuditJobApprove
+			if to == StatusRejected {
+				rec.Action = AuditJobReject
+			}
+		}
+		rec.TargetKind, rec.TargetID = AuditTargetJob, job.PublicID
+		return s.AppendAudit(ctx, tx, rec)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("review job: %w", err)

@@ -1,6 +1,7 @@
 package resolvers
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/graph/model"
@@ -162,4 +163,12 @@ func toStats(st *jobs.Stats) *model.Stats {
 			Artifacts: u.Artifacts, Bytes: u.Bytes})
 	}
 	return out
+}
+
+func toAuditEntry(e *jobs.AuditEntry) *model.AuditEntry {
+	return &model.AuditEntry{
+		ID: strconv.FormatInt(e.ID, 10), At: e.CreatedAt, Actor: e.ActorSubject, ActorRole: e.ActorRole,
+		Action: e.Action, TargetKind: e.TargetKind, TargetID: e.TargetID, Detail: e.Detail,
+		ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID,
+	}
 }

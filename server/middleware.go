@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -143,8 +144,13 @@ func withBodyLimit(max int64, next http.Handler) http.Handler {
 
 // withAuth authenticates every request to the API. A WebSocket upgrade is
 // let through: it authenticates in its connection_init message instead.
-func withAuth(a *auth.Authenticator, next http.Handler) http.Handler {
+// Every request's context carries where it came from (jobs.WithClient), for
+// the audit trail.
+func withAuth(a *auth.Authenticator, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(jobs.WithClient(r.Context(), jobs.Client{
+			IP: clientIP(r, trusted), UserAgent: r.UserAgent(),
+		}))
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			next.ServeHTTP(w, r)
 			return

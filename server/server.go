@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -41,9 +42,23 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to open WebSockets
 	// ("https://app.example.com", or "*"); empty allows same-origin only.
 	AllowedOrigins []string
+	// CORSOrigins lists the browser origins allowed to call /graphql over
+	// HTTP from another origin ("https://app.example.com", exact), or "*"
+	// for any; empty allows none. Credentials are never allowed (tokens
+	// travel in headers, not cookies).
+	CORSOrigins []string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
+	// deciding a client's IP address (for the audit trail); empty means the
+	// peer address is the client.
+	TrustedProxies []netip.Prefix
 	// MaxSubscriptions caps the subscriptions of one WebSocket connection
 	// (default 20).
 	MaxSubscriptions int
+	// MaxConnectionsPerIdentity caps the WebSockets and SSE subscription
+	// streams one identity (subject) holds open in this process at once
+	// (default 20; negative: no cap). Connection N+1 is closed with 4429
+	// (WebSocket) or refused with 429 RATE_LIMITED (SSE).
+	MaxConnectionsPerIdentity int
 	// Mount adds handlers by ServeMux pattern, served behind the same
 	// request ids, access log and panic recovery: the webhook intake
 	// ("POST /webhooks/{provider}") and the simulated provider ("/sim/").
@@ -68,6 +83,9 @@ func (c *Config) defaults() {
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = 20
 	}
+	if c.MaxConnectionsPerIdentity == 0 {
+		c.MaxConnectionsPerIdentity = 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -76,8 +94,13 @@ func (c *Config) defaults() {
 // Server is vidgate's HTTP handler.
 type Server struct {
 	http.Handler
-	ws *wsgorilla.Implementation
+	ws    *wsgorilla.Implementation
+	slots *identitySlots
 }
+
+// ConnectionSlots returns how many WebSockets and SSE streams hold a slot
+// of the per-identity cap: in all, and by subject.
+func (s *Server) ConnectionSlots() (total int, bySubject map[string]int) { return s.slots.Open() }
 
 // OpenConnections is how many WebSockets are open.
 func (s *Server) OpenConnections() int64 { return s.ws.OpenConnections() }
@@ -94,10 +117,11 @@ func (s *Server) CloseConnections() {
 func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg Config) *Server {
 	cfg.defaults()
 	ws := newWebsockets(cfg)
-	gql := newGraphQL(svc, files, authn, ws, cfg)
+	slots := newIdentitySlots(cfg.MaxConnectionsPerIdentity)
+	gql := newGraphQL(svc, files, authn, ws, slots, cfg)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", withAuth(authn, withBodyLimit(cfg.MaxBodyBytes, gql)))
+	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots, withBodyLimit(cfg.MaxBodyBytes, gql)))))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
 	mux.Handle("/files/", files.Handler())
@@ -123,10 +147,10 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})
-	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws}
+	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, slots: slots}
 }
 
-func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, ws *wsgorilla.Implementation, cfg Config) *handler.Server {
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) *handler.Server {
 	gc := graph.Config{Resolvers: &resolvers.Resolver{
 		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL, Broker: cfg.Broker,
 	}}
@@ -138,8 +162,15 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 		}
 		return 1 + n*child
 	}
+	gc.Complexity.Query.AuditLog = func(child int, first *int, _, _, _ *string, _ *time.Time) int {
+		n := 20
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
 	srv := handler.New(graph.NewExecutableSchema(gc))
-	srv.AddTransport(websocketTransport(authn, ws, cfg))
+	srv.AddTransport(websocketTransport(authn, ws, slots, cfg))
 	srv.AddTransport(transport.SSE{}) // before POST: it claims POSTs that accept text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

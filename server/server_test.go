@@ -26,6 +26,7 @@ import (
 // env is one vidgate API over a real HTTP listener, its database and its
 // bucket, with tokens for a few callers.
 type env struct {
+	srv     *server.Server
 	url     string
 	store   *jobs.Store
 	bucket  *blob.Bucket
@@ -63,7 +64,8 @@ func newEnvWith(t *testing.T, db *bun.DB, cfg server.Config) *env {
 		t.Fatal(err)
 	}
 	cfg.Logger = log
-	mux.Handle("/", server.New(svc, e.bucket, authn, cfg))
+	e.srv = server.New(svc, e.bucket, authn, cfg)
+	mux.Handle("/", e.srv)
 	for who, role := range map[string]jobs.Role{"alice": jobs.RoleUser, "bob": jobs.RoleUser, "rita": jobs.RoleReviewer, "ada": jobs.RoleAdmin} {
 		e.tokens[who], err = authn.Issue(who, role, time.Hour)
 		if err != nil {

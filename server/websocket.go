@@ -32,7 +32,7 @@ func newWebsockets(cfg Config) *wsgorilla.Implementation {
 	})
 }
 
-func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, cfg Config) transport.Websocket {
+func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) transport.Websocket {
 	return transport.Websocket{
 		Implementation:        ws,
 		InitTimeout:           10 * time.Second,
@@ -47,9 +47,15 @@ func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation,
 			if err != nil {
 				return closeWith(ctx, closeUnauthorized, "Unauthorized: "+err.Error()), nil, err
 			}
-			ctx = auth.WithActor(ctx, actor)
+			release, ok := slots.acquire(actor.Subject)
+			if !ok {
+				return closeWith(ctx, closeTooManyConnections, "Too many connections"), nil, errors.New(slots.refusal())
+			}
+			ctx = holdSlot(auth.WithActor(ctx, actor), release)
 			return resolvers.WithSubscriptionLimit(ctx, cfg.MaxSubscriptions), nil, nil
 		},
+		// The slot taken in InitFunc is freed when the connection closes.
+		CloseFunc: func(ctx context.Context, _ int) { releaseSlot(ctx) },
 	}
 }
 

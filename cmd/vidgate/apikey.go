@@ -47,6 +47,8 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("the database is not migrated (run vidgate migrate): %v", err)
 	}
 	store := jobs.NewStore(db, nil)
+	// Creates and revokes are audited as the operator at this shell.
+	ctx = jobs.WithAuditActor(ctx, jobs.CLIActor())
 	switch verb {
 	case "create":
 		if owner == "" || name == "" {

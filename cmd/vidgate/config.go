@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers/setup"
+	"github.com/vidgate/vidgate/server"
 )
 
 // config is every setting of `vidgate` and `vidgate serve`.
@@ -34,7 +36,10 @@ type config struct {
 	DefaultProvider  string
 	Fallback         string
 	AllowedOrigins   string
+	CORSOrigins      string
+	TrustedProxies   string
 	MaxSubscriptions int
+	MaxConnsPerIdent int
 	CreateRate       int
 	MaxActiveJobs    int
 	RedisURL         string
@@ -115,6 +120,9 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
 		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", 100, "an owner's jobs still generating at once (0: no cap)")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
+		fs.IntVar(&c.MaxConnsPerIdent, "max-connections-per-identity", 20, "WebSockets and SSE subscription streams one identity (subject) may hold open at once, per API process (0: no cap)")
+		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call /graphql over HTTP (CORS), comma separated exact origins, or * for any (tokens travel in headers, never cookies); empty: the --allowed-origins list")
+		fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "proxies (CIDR prefixes, comma separated) whose X-Forwarded-For names the client's IP in the audit trail; empty: the peer address is the client")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
@@ -216,6 +224,12 @@ func (c *config) check(r role) error {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 			errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
 		}
+	}
+	if _, err := server.ParseCIDRs(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
+	if c.MaxConnsPerIdent < 0 {
+		errs = append(errs, fmt.Errorf("--max-connections-per-identity %d: want 0 (no cap) or more", c.MaxConnsPerIdent))
 	}
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)
@@ -322,6 +336,28 @@ func (c *config) concurrency() (map[queue.Kind]int, error) {
 }
 
 func (c *config) allowedOrigins() []string { return splitList(c.AllowedOrigins) }
+
+// corsOrigins is --cors-origins, or the WebSocket list when it is empty: one
+// setting serves both for most deployments.
+func (c *config) corsOrigins() []string {
+	if strings.TrimSpace(c.CORSOrigins) == "" {
+		return c.allowedOrigins()
+	}
+	return splitList(c.CORSOrigins)
+}
+
+// connCap is --max-connections-per-identity as server.Config takes it.
+func (c *config) connCap() int {
+	if c.MaxConnsPerIdent == 0 {
+		return -1 // no cap
+	}
+	return c.MaxConnsPerIdent
+}
+
+func (c *config) trustedProxies() []netip.Prefix {
+	p, _ := server.ParseCIDRs(c.TrustedProxies) // check() validated it
+	return p
+}
 
 // providersHelp ends --help with the real providers' settings.
 func providersHelp(w io.Writer) {

@@ -91,6 +91,8 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	handler := server.New(svc, a.bucket, authn, server.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
 		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
+		CORSOrigins: cfg.corsOrigins(), TrustedProxies: cfg.trustedProxies(),
+		MaxConnectionsPerIdentity: cfg.connCap(),
 	})
 
 	a.metrics.WatchConnections(handler.OpenConnections, resolvers.ActiveSubscriptions)

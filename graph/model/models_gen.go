@@ -10,6 +10,39 @@ import (
 	"time"
 )
 
+// One recorded action.
+type AuditEntry struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+	// Who: a subject from a token or API key, or `user@host` for a vidgate command.
+	Actor string `json:"actor"`
+	// `user`, `reviewer`, `admin`, or `cli` for a vidgate command.
+	ActorRole string `json:"actorRole"`
+	// `job.approve`, `job.reject`, `job.cancel`, `job.retry`, `apikey.create`, `apikey.revoke`.
+	Action string `json:"action"`
+	// `job` or `api_key`.
+	TargetKind string `json:"targetKind"`
+	// A job's id, or an API key's prefix.
+	TargetID string `json:"targetId"`
+	// A small JSON object (ids, reason codes, roles); never a prompt, note or secret.
+	Detail *string `json:"detail,omitempty"`
+	// The client's IP address, when the action came through the API.
+	ClientIP *string `json:"clientIp,omitempty"`
+	// The client's User-Agent, cut to 256 bytes.
+	UserAgent *string `json:"userAgent,omitempty"`
+	RequestID *string `json:"requestId,omitempty"`
+}
+
+type AuditEntryConnection struct {
+	Edges    []*AuditEntryEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEntryEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEntry `json:"node"`
+}
+
 type CreateVideoJobInput struct {
 	WorkflowType WorkflowType `json:"workflowType"`
 	// What to generate: 1 to 2,000 characters. Stored encrypted, never logged.
