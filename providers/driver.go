@@ -166,3 +166,58 @@ func HonorsIdempotencyKeys(d Driver) bool {
 	i, ok := d.(Idempotent)
 	return ok && i.HonorsIdempotencyKeys()
 }
+
+// PollPacer is an optional capability: a driver whose vendor asks for a
+// minimum wait between two Status calls for one request (Runway: 5 s)
+// reports it, and the engine never schedules a request's next poll sooner,
+// whatever its own poll interval. A driver without it accepts any pace.
+type PollPacer interface {
+	MinPollInterval() time.Duration
+}
+
+// Wrapper is implemented by drivers that wrap another one (metrics,
+// concurrency limits, circuit breakers). Unwrap returns the wrapped driver.
+//
+// Unwrapping serves the capabilities that describe the vendor rather than
+// a call — PollPacer and Downloader — so that no wrapper can hide them by
+// forgetting them. Capabilities a wrapper may hide on purpose
+// (WebhookVerifier, Idempotent) are found by type assertion on the driver
+// itself, never through Unwrap.
+type Wrapper interface {
+	Unwrap() Driver
+}
+
+// maxUnwrap bounds the walk down a chain of wrappers, in case one wraps
+// itself.
+const maxUnwrap = 32
+
+// findCapability returns the first driver in d's chain of wrappers (d
+// itself first) that implements T.
+func findCapability[T any](d Driver) (T, bool) {
+	for range maxUnwrap {
+		if d == nil {
+			break
+		}
+		if c, ok := d.(T); ok {
+			return c, true
+		}
+		w, ok := d.(Wrapper)
+		if !ok {
+			break
+		}
+		d = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// MinPollInterval returns the shortest wait the vendor of d allows between
+// two Status calls for one request (see PollPacer), looking through
+// wrappers; 0 if it sets none.
+func MinPollInterval(d Driver) time.Duration {
+	p, ok := findCapability[PollPacer](d)
+	if !ok {
+		return 0
+	}
+	return max(p.MinPollInterval(), 0)
+}

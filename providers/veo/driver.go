@@ -37,6 +37,12 @@ const (
 	// after two days. ExpiresAt counts it from the first Status that saw
 	// the operation done, so it is late by at most the polling delay.
 	OutputTTL = 48 * time.Hour
+	// MinPollInterval is the wait between two Status calls for one
+	// operation that Google's guide uses ("poll every ~10 s"; a generation
+	// takes 11 s to 6 min). The driver reports it through
+	// Driver.MinPollInterval (providers.PollPacer); the engine, which
+	// schedules polls, honours it.
+	MinPollInterval = 10 * time.Second
 )
 
 // maxResponseBytes caps the JSON read from one answer.
@@ -75,7 +81,10 @@ type Driver struct {
 	maxImage int64
 }
 
-var _ providers.Driver = (*Driver)(nil)
+var (
+	_ providers.Driver    = (*Driver)(nil)
+	_ providers.PollPacer = (*Driver)(nil)
+)
 
 // New returns a Driver for cfg, or an error if cfg has no API key or a
 // malformed BaseURL.
@@ -124,6 +133,10 @@ func New(cfg Config) (*Driver, error) {
 
 // Name returns "veo".
 func (d *Driver) Name() string { return "veo" }
+
+// MinPollInterval reports the package's MinPollInterval: the engine never
+// polls one operation sooner than that after the last poll.
+func (d *Driver) MinPollInterval() time.Duration { return MinPollInterval }
 
 // HonorsIdempotencyKeys reports false: the Gemini API documents no
 // idempotency key, so a Submit retried after a lost answer may start a
