@@ -221,3 +221,25 @@ func MinPollInterval(d Driver) time.Duration {
 	}
 	return max(p.MinPollInterval(), 0)
 }
+
+// Downloader is an optional capability for vendors whose output files need
+// credentials to download (Veo: the API key). Status then returns
+// Output.URLs without credentials — they are queued in Redis, stored and
+// may be logged — and the engine downloads them through Download, which
+// adds the credentials to the request only.
+type Downloader interface {
+	// Download GETs url, an Output.URL this driver returned, with the
+	// vendor's credentials, and returns the response whatever its status
+	// (the caller checks it and closes the body). Credentials go only to
+	// the vendor's own host: a URL elsewhere, or a redirect to another
+	// host, is fetched without them. An error never quotes a credential or
+	// the URL's query; CodeInvalidInput means url cannot be requested at
+	// all, any other error is worth retrying.
+	Download(ctx context.Context, url string) (*http.Response, error)
+}
+
+// DownloaderOf returns the Downloader of d, looking through wrappers, and
+// whether it has one.
+func DownloaderOf(d Driver) (Downloader, bool) {
+	return findCapability[Downloader](d)
+}

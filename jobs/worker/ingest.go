@@ -13,6 +13,7 @@ import (
 	"github.com/vidgate/vidgate/blob/mp4"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers"
 )
 
 // ingest copies a finished job's video from the provider into the bucket —
@@ -31,16 +32,15 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	if exp, err := time.Parse(time.RFC3339, t.Data["expires_at"]); err == nil && w.store.Now().After(exp) {
 		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output expired at "+exp.Format(time.RFC3339)+" before it could be copied")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
+	res, err := w.download(ctx, job, url)
+	if providers.ErrorCode(err) == providers.CodeInvalidInput {
 		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output URL is not valid")
 	}
-	res, err := w.cfg.HTTPClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("download output: %w", err) // transient: delivered again
+		return err // transient: delivered again
 	}
 	defer res.Body.Close()
 	switch {
@@ -61,7 +61,7 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("store output: %w", err)
+		return fmt.Errorf("store output: %w", providers.RedactURLError(err, url))
 	}
 	info, err := w.readInfo(ctx, key, put)
 	if errors.Is(err, mp4.ErrInvalid) {
@@ -93,6 +93,36 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	w.cfg.OnArtifact(string(jobs.ArtifactVideo), put.Size)
 	log.InfoContext(ctx, "job completed", "bytes", put.Size, "width", info.Width, "height", info.Height, "duration_s", dur)
 	return nil
+}
+
+// download GETs a job's output: through its driver when the driver is a
+// providers.Downloader (the vendor wants credentials, which the driver adds
+// to the request alone, so that the URL queued and stored carries none),
+// else with a plain GET. A URL that cannot be requested is an error with
+// CodeInvalidInput. No error quotes the URL's query, where a signature or
+// (from a task queued by an older version) a key may sit.
+func (w *Worker) download(ctx context.Context, job *jobs.Job, rawURL string) (*http.Response, error) {
+	var res *http.Response
+	d, err := w.driver(job.Provider)
+	if err != nil {
+		return nil, err // another worker may have it; the dead letter fails the job otherwise
+	}
+	if dl, ok := providers.DownloaderOf(d); ok {
+		res, err = dl.Download(ctx, rawURL)
+	} else {
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+		if rerr != nil {
+			return nil, providers.Errorf(providers.CodeInvalidInput, "the output URL is not valid")
+		}
+		res, err = w.cfg.HTTPClient.Do(req)
+	}
+	if err != nil {
+		if providers.ErrorCode(err) == providers.CodeInvalidInput {
+			return nil, err
+		}
+		return nil, fmt.Errorf("download output: %w", providers.RedactURLError(err, rawURL))
+	}
+	return res, nil
 }
 
 // readInfo checks that a stored output is an MP4 and reads its metadata

@@ -51,7 +51,7 @@ const maxResponseBytes = 1 << 20
 // Config configures a Driver.
 type Config struct {
 	// APIKey is the Gemini API key (required). It authenticates every call
-	// (x-goog-api-key) and is put in output URLs (see Driver.Status).
+	// and output download (x-goog-api-key), and is never put in a URL.
 	APIKey string
 	// BaseURL is the API host; "" means DefaultBaseURL.
 	BaseURL string
@@ -72,18 +72,21 @@ type Config struct {
 // Driver is the providers.Driver of Veo on the Gemini API. It is safe for
 // concurrent use.
 type Driver struct {
-	base     *url.URL
-	apiKey   string
-	models   map[providers.Workflow]string
-	timeout  time.Duration
-	client   *http.Client
-	now      func() time.Time
-	maxImage int64
+	base    *url.URL
+	apiKey  string
+	models  map[providers.Workflow]string
+	timeout time.Duration
+	client  *http.Client
+	// downloads is client for Download: see downloadClient.
+	downloads *http.Client
+	now       func() time.Time
+	maxImage  int64
 }
 
 var (
-	_ providers.Driver    = (*Driver)(nil)
-	_ providers.PollPacer = (*Driver)(nil)
+	_ providers.Driver     = (*Driver)(nil)
+	_ providers.PollPacer  = (*Driver)(nil)
+	_ providers.Downloader = (*Driver)(nil)
 )
 
 // New returns a Driver for cfg, or an error if cfg has no API key or a
@@ -125,6 +128,7 @@ func New(cfg Config) (*Driver, error) {
 	if d.client == nil {
 		d.client = &http.Client{}
 	}
+	d.downloads = d.downloadClient(d.client)
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -306,10 +310,9 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 // Status returns the state of operation requestID. A name that is not an
 // operation name is CodeNotFound without a call.
 //
-// The video's Output.URL carries the API key (the "key" query parameter):
-// Google's download URL needs it, and the engine downloads Output URLs
-// without credentials. That URL is a secret: it must never be logged,
-// stored beyond the download, or shown to a user.
+// The video's Output.URL carries no credential, though Google's download
+// URL needs the API key: the engine downloads it through Download
+// (providers.Downloader), which sends the key in a header.
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
 	if !opPattern.MatchString(requestID) {
 		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", clip(requestID))
@@ -319,6 +322,56 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 		return providers.Status{}, err
 	}
 	return d.status(requestID, &op), nil
+}
+
+// Download GETs a video's Output.URL with the API key in the
+// x-goog-api-key header, which Google's file downloads take as the API
+// calls do. The key goes only to the API's own host (scheme and host of
+// BaseURL): a URL elsewhere is fetched without it, and a redirect to
+// another host (Google serves files from its storage hosts) drops it, as
+// net/http would not do by itself for a header of this name. The response
+// is returned whatever its status. Errors quote neither the key nor the
+// URL's query.
+func (d *Driver) Download(ctx context.Context, rawURL string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
+		return nil, providers.Errorf(providers.CodeInvalidInput, "veo download: the output URL is not an http(s) URL")
+	}
+	if d.onAPIHost(req.URL) {
+		req.Header.Set("x-goog-api-key", d.apiKey)
+	}
+	resp, err := d.downloads.Do(req)
+	if err != nil {
+		return nil, &providers.Error{Code: providers.CodeUnavailable, Message: "veo download: request failed",
+			Err: providers.RedactURLError(err, rawURL)}
+	}
+	return resp, nil
+}
+
+// onAPIHost reports whether u is on the API's scheme and host: the only
+// place the key may go.
+func (d *Driver) onAPIHost(u *url.URL) bool {
+	return u.Scheme == d.base.Scheme && u.Host == d.base.Host
+}
+
+// downloadClient is client, but following at most 10 redirects and taking
+// the API key off every redirect that leaves the API's host.
+func (d *Driver) downloadClient(client *http.Client) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !d.onAPIHost(req.URL) {
+			req.Header.Del("x-goog-api-key")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // Cancel returns an error for which ErrorCode is CodeUnimplemented: the
