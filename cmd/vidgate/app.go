@@ -105,7 +105,12 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	for _, d := range vendors {
 		drivers = append(drivers, a.metrics.WrapDriver(d))
 	}
-	rcfg := router.Config{Fallback: splitList(cfg.Fallback)}
+	// Circuit breakers live in Redis, so that the provider failures the
+	// workers see steer the jobs every API process creates (in-process
+	// Redis for the embedded default: one process, the same code).
+	rcfg := router.Config{Fallback: splitList(cfg.Fallback), Shared: &router.SharedConfig{
+		Client: a.rdb, Prefix: cfg.RedisPrefix, Logger: log,
+	}}
 	if cfg.DefaultProvider != "" { // API processes choose; workers only route calls
 		rcfg.Default = map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  cfg.DefaultProvider,
