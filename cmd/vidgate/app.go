@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/clamd"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs/metrics"
@@ -156,7 +157,15 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 }
 
 func (a *app) workerConfig() worker.Config {
+	var scanner blob.Scanner
+	if a.cfg.ClamdAddr != "" {
+		// check() validated the address; clamd is not dialed until a scan.
+		if s, err := clamd.New(clamd.Config{Addr: a.cfg.ClamdAddr}); err == nil {
+			scanner = s
+		}
+	}
 	return worker.Config{
+		Scanner:           scanner,
 		WebhookBaseURL:    a.base,
 		MaxAttempts:       a.cfg.MaxAttempts,
 		PollAfter:         a.cfg.PollAfter,

@@ -22,7 +22,8 @@ import (
 )
 
 // fixture is a worker over SQLite, a queue on miniredis (key prefix "t")
-// and a mem:// bucket, with a clock that stands still at now.
+// and a mem:// bucket (newFixtureOn: another), with a clock that stands
+// still at now.
 type fixture struct {
 	store  *jobs.Store
 	queue  *queue.Queue
@@ -34,6 +35,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg worker.Config, drivers ...providers.Driver) *fixture {
 	t.Helper()
+	return newFixtureOn(t, "mem://", cfg, drivers...)
+}
+
+// newFixtureOn is newFixture with the bucket at bucketURL.
+func newFixtureOn(t *testing.T, bucketURL string, cfg worker.Config, drivers ...providers.Driver) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &fixture{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	f.store = jobs.NewStore(jobstest.SQLite(t), func() time.Time { return f.now })
@@ -44,7 +51,7 @@ func newFixture(t *testing.T, cfg worker.Config, drivers ...providers.Driver) *f
 	if f.queue, err = queue.New(f.rdb, queue.Config{Prefix: "t", Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
-	if f.bucket, err = blob.Open(ctx, "mem://", blob.Options{SigningKey: []byte(strings.Repeat("k", 32)), BaseURL: "http://vidgate.test"}); err != nil {
+	if f.bucket, err = blob.Open(ctx, bucketURL, blob.Options{SigningKey: []byte(strings.Repeat("k", 32)), BaseURL: "http://vidgate.test"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.bucket.Close() })

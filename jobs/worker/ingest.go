@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -18,8 +19,9 @@ import (
 
 // ingest copies a finished job's video from the provider into the bucket —
 // streamed, capped, hashed and sniffed — checks that it is an MP4 and reads
-// its duration and size from the stored file, then records the artifact
-// and completes the job in one transaction.
+// its duration and size from the stored file, has the configured scanner
+// check it (Config.Scanner), then records the artifact and completes the
+// job in one transaction.
 func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error {
 	log := logger(ctx, w.log)
 	if job.Attempt != t.Attempt || (job.Status != jobs.StatusSubmitted && job.Status != jobs.StatusProcessing) {
@@ -70,6 +72,25 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	}
 	if err != nil {
 		return err
+	}
+	if w.cfg.Scanner != nil {
+		verdict, err := w.scan(ctx, key)
+		if err != nil {
+			// Never complete unscanned: the task is delivered again, and
+			// copies and scans afresh; this copy is not kept meanwhile.
+			w.discard(ctx, key)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			log.WarnContext(ctx, "output scan failed; the ingest will be retried", "err", err)
+			return fmt.Errorf("scan output: %w", err)
+		}
+		if verdict.Infected {
+			w.discard(ctx, key)
+			log.WarnContext(ctx, "output quarantined by the scanner; file deleted", "signature", verdict.Signature, "sha256", put.SHA256)
+			return w.fail(ctx, job, jobs.FailArtifactQuarantined,
+				fmt.Sprintf("the output was flagged by the malware scan (%s) and deleted", clipSignature(verdict.Signature)))
+		}
 	}
 
 	dur := info.Duration.Seconds()
@@ -137,6 +158,34 @@ func (w *Worker) readInfo(ctx context.Context, key string, put blob.PutResult) (
 	}
 	defer ra.Close()
 	return mp4.ReadInfo(ra, size)
+}
+
+// scan runs the configured scanner over a stored output.
+func (w *Worker) scan(ctx context.Context, key string) (blob.Verdict, error) {
+	r, err := w.bucket.NewReader(ctx, key)
+	if err != nil {
+		return blob.Verdict{}, err
+	}
+	defer r.Close()
+	return w.cfg.Scanner.Scan(ctx, r)
+}
+
+// clipSignature keeps a scanner's signature name short and printable for
+// the job's error message.
+func clipSignature(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 100 {
+		s = strings.ToValidUTF8(s[:100], "") + "…"
+	}
+	if s == "" {
+		s = "unnamed finding"
+	}
+	return s
 }
 
 func (w *Worker) discard(ctx context.Context, key string) {

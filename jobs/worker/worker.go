@@ -46,6 +46,11 @@ type Config struct {
 	SourceURLTTL time.Duration
 	// HTTPClient downloads outputs (default: a client with sane timeouts).
 	HTTPClient *http.Client
+	// Scanner, when set, checks every stored output before its job
+	// completes (see blob.Scanner): a positive verdict fails the job with
+	// ARTIFACT_QUARANTINED and deletes the file; a scanner error retries
+	// the ingest. Nil: outputs are only checked to be MP4s.
+	Scanner blob.Scanner
 	// OnWebhook and OnArtifact, when set, hear of each webhook outcome and
 	// each stored artifact (metrics).
 	OnWebhook  func(provider, outcome string)
