@@ -329,23 +329,48 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // calls do. The key goes only to the API's own host (scheme and host of
 // BaseURL): a URL elsewhere is fetched without it, and a redirect to
 // another host (Google serves files from its storage hosts) drops it, as
-// net/http would not do by itself for a header of this name. The response
-// is returned whatever its status. Errors quote neither the key nor the
+// net/http would not do by itself for a header of this name. The answer's
+// headers must arrive within Config.Timeout; the body may take as long as
+// ctx allows. The response is returned whatever its status. Errors quote neither the key nor the
 // URL's query.
 func (d *Driver) Download(ctx context.Context, rawURL string) (*http.Response, error) {
+	// The answer's headers must come within Timeout; the body then takes
+	// as long as ctx allows (a video may be large).
+	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
+		cancel()
 		return nil, providers.Errorf(providers.CodeInvalidInput, "veo download: the output URL is not an http(s) URL")
 	}
 	if d.onAPIHost(req.URL) {
 		req.Header.Set("x-goog-api-key", d.apiKey)
 	}
+	slow := time.AfterFunc(d.timeout, cancel)
 	resp, err := d.downloads.Do(req)
-	if err != nil {
+	if err != nil || !slow.Stop() {
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			err = context.DeadlineExceeded
+		}
 		return nil, &providers.Error{Code: providers.CodeUnavailable, Message: "veo download: request failed",
 			Err: providers.RedactURLError(err, rawURL)}
 	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// cancelOnClose is a response body that releases its request's context
+// when closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // onAPIHost reports whether u is on the API's scheme and host: the only

@@ -511,3 +511,29 @@ func TestRPCClass(t *testing.T) {
 		}
 	}
 }
+
+// A download whose answer does not start within Timeout fails, transient;
+// one that answers in time is not cut short by Timeout while its body is
+// read.
+func TestDownloadTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	d := f.driver(t, Config{Timeout: 200 * time.Millisecond})
+	u := f.srv.URL + "/v1beta/files/x:download?alt=media"
+	resp, err := d.Download(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past Timeout, before reading the body
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, fakeVideo) {
+		t.Fatalf("body read after Timeout: %d bytes, %v; want the video", len(body), err)
+	}
+	f.setHang(true)
+	start := time.Now()
+	_, err = d.Download(t.Context(), u)
+	if providers.ErrorCode(err) != providers.CodeUnavailable || time.Since(start) > 3*time.Second {
+		t.Errorf("Download from a server that never answers = %v after %s; want CodeUnavailable after about 200ms", err, time.Since(start))
+	}
+}
