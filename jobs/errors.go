@@ -98,8 +98,10 @@ func NextStep(code string) string {
 		return "The video provider is having trouble: try again in a few minutes."
 	case FailArtifactUnavailable:
 		return "The finished video could not be fetched from the provider in time: try again."
-	case FailArtifactInvalid, FailArtifactQuarantined:
+	case FailArtifactInvalid:
 		return "The provider returned a file that is not a usable video: try again, or try another provider."
+	case FailArtifactQuarantined:
+		return "The provider's file was flagged by our security scan and deleted: try again, or try another provider."
 	}
 	return "Something went wrong on our side: try again."
 }

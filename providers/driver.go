@@ -166,3 +166,80 @@ func HonorsIdempotencyKeys(d Driver) bool {
 	i, ok := d.(Idempotent)
 	return ok && i.HonorsIdempotencyKeys()
 }
+
+// PollPacer is an optional capability: a driver whose vendor asks for a
+// minimum wait between two Status calls for one request (Runway: 5 s)
+// reports it, and the engine never schedules a request's next poll sooner,
+// whatever its own poll interval. A driver without it accepts any pace.
+type PollPacer interface {
+	MinPollInterval() time.Duration
+}
+
+// Wrapper is implemented by drivers that wrap another one (metrics,
+// concurrency limits, circuit breakers). Unwrap returns the wrapped driver.
+//
+// Unwrapping serves the capabilities that describe the vendor rather than
+// a call — PollPacer and Downloader — so that no wrapper can hide them by
+// forgetting them. Capabilities a wrapper may hide on purpose
+// (WebhookVerifier, Idempotent) are found by type assertion on the driver
+// itself, never through Unwrap.
+type Wrapper interface {
+	Unwrap() Driver
+}
+
+// maxUnwrap bounds the walk down a chain of wrappers, in case one wraps
+// itself.
+const maxUnwrap = 32
+
+// findCapability returns the first driver in d's chain of wrappers (d
+// itself first) that implements T.
+func findCapability[T any](d Driver) (T, bool) {
+	for range maxUnwrap {
+		if d == nil {
+			break
+		}
+		if c, ok := d.(T); ok {
+			return c, true
+		}
+		w, ok := d.(Wrapper)
+		if !ok {
+			break
+		}
+		d = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// MinPollInterval returns the shortest wait the vendor of d allows between
+// two Status calls for one request (see PollPacer), looking through
+// wrappers; 0 if it sets none.
+func MinPollInterval(d Driver) time.Duration {
+	p, ok := findCapability[PollPacer](d)
+	if !ok {
+		return 0
+	}
+	return max(p.MinPollInterval(), 0)
+}
+
+// Downloader is an optional capability for vendors whose output files need
+// credentials to download (Veo: the API key). Status then returns
+// Output.URLs without credentials — they are queued in Redis, stored and
+// may be logged — and the engine downloads them through Download, which
+// adds the credentials to the request only.
+type Downloader interface {
+	// Download GETs url, an Output.URL this driver returned, with the
+	// vendor's credentials, and returns the response whatever its status
+	// (the caller checks it and closes the body). Credentials go only to
+	// the vendor's own host: a URL elsewhere, or a redirect to another
+	// host, is fetched without them. An error never quotes a credential or
+	// the URL's query; CodeInvalidInput means url cannot be requested at
+	// all, any other error is worth retrying.
+	Download(ctx context.Context, url string) (*http.Response, error)
+}
+
+// DownloaderOf returns the Downloader of d, looking through wrappers, and
+// whether it has one.
+func DownloaderOf(d Driver) (Downloader, bool) {
+	return findCapability[Downloader](d)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/clamd"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/jobs/metrics"
@@ -105,7 +106,12 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	for _, d := range vendors {
 		drivers = append(drivers, a.metrics.WrapDriver(d))
 	}
-	rcfg := router.Config{Fallback: splitList(cfg.Fallback)}
+	// Circuit breakers live in Redis, so that the provider failures the
+	// workers see steer the jobs every API process creates (in-process
+	// Redis for the embedded default: one process, the same code).
+	rcfg := router.Config{Fallback: splitList(cfg.Fallback), Shared: &router.SharedConfig{
+		Client: a.rdb, Prefix: cfg.RedisPrefix, Logger: log,
+	}}
 	if cfg.DefaultProvider != "" { // API processes choose; workers only route calls
 		rcfg.Default = map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  cfg.DefaultProvider,
@@ -152,7 +158,15 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 }
 
 func (a *app) workerConfig() worker.Config {
+	var scanner blob.Scanner
+	if a.cfg.ClamdAddr != "" {
+		// check() validated the address; clamd is not dialed until a scan.
+		if s, err := clamd.New(clamd.Config{Addr: a.cfg.ClamdAddr}); err == nil {
+			scanner = s
+		}
+	}
 	return worker.Config{
+		Scanner:           scanner,
 		WebhookBaseURL:    a.base,
 		MaxAttempts:       a.cfg.MaxAttempts,
 		PollAfter:         a.cfg.PollAfter,

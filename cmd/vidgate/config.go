@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vidgate/vidgate/blob/clamd"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers/setup"
@@ -55,6 +56,7 @@ type config struct {
 	MetricsToken     string
 	Retention        time.Duration
 	Visibility       time.Duration
+	ClamdAddr        string
 
 	// The simulated provider.
 	MountSim   bool
@@ -135,6 +137,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.BoolVar(&c.Reconcile, "reconcile", true, "take part in reconciling lost and stalled work (one process leads at a time)")
 		fs.DurationVar(&c.Retention, "artifact-retention", 7*24*time.Hour, "how long videos that were not approved are kept (0: forever)")
 		fs.DurationVar(&c.Visibility, "visibility-timeout", 30*time.Second, "how long a task may sit untouched before another worker takes it over (a live worker touches its tasks every third of this)")
+		fs.StringVar(&c.ClamdAddr, "clamd-addr", "", "ClamAV clamd (host:port, or unix:/path) that scans every output before its job completes; a finding fails the job with ARTIFACT_QUARANTINED; empty: no scan")
 	}
 	fs.DurationVar(&c.SimLatency, "sim-latency", 8*time.Second, "how long the simulated provider takes per video")
 	secretHint := " (generate: openssl rand -base64 32)"
@@ -233,6 +236,11 @@ func (c *config) check(r role) error {
 	}
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ClamdAddr != "" {
+		if _, err := clamd.New(clamd.Config{Addr: c.ClamdAddr}); err != nil {
+			errs = append(errs, fmt.Errorf("--clamd-addr: %w", err))
+		}
 	}
 	if c.SimWebhookKey != "" && !strings.HasPrefix(c.SimWebhookKey, "whsec_") {
 		errs = append(errs, errors.New("--sim-webhook-secret must start with whsec_"))

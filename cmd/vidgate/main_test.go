@@ -381,3 +381,22 @@ func TestAPIKeys(t *testing.T) {
 		t.Errorf("an unknown key = %v, want UNAUTHENTICATED", v)
 	}
 }
+
+// --clamd-addr is a worker setting ($VIDGATE_CLAMD_ADDR), checked at
+// start-up: a malformed address is refused before anything runs.
+func TestClamdAddrFlag(t *testing.T) {
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"worker", "--help"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("worker --help error = %v, want flag.ErrHelp", err)
+	}
+	if !strings.Contains(help.String(), "--clamd-addr") || !strings.Contains(help.String(), "$VIDGATE_CLAMD_ADDR") {
+		t.Errorf("worker --help lacks --clamd-addr / $VIDGATE_CLAMD_ADDR")
+	}
+	for addr, ok := range map[string]bool{"": true, "127.0.0.1:3310": true, "unix:/run/clamav/clamd.sock": true, "clamd": false} {
+		c := config{Concurrency: "8", ClamdAddr: addr}
+		err := c.check(roleWorker)
+		if got := err == nil || !strings.Contains(err.Error(), "--clamd-addr"); got != ok {
+			t.Errorf("check with --clamd-addr %q: %v; want accepted %v", addr, err, ok)
+		}
+	}
+}

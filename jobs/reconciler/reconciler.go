@@ -251,6 +251,7 @@ func (r *Reconciler) Apply(ctx context.Context, a Action) error {
 		err = r.record(ctx, a, jobs.Transition{Type: "resubmitted", NoRequestID: true}, queue.Task{Kind: queue.KindSubmit, Attempt: a.Job.Attempt})
 	case RulePoll:
 		err = r.record(ctx, a, jobs.Transition{Type: "poll_requested"}, queue.Task{Kind: queue.KindPoll, Attempt: a.Job.Attempt, Data: map[string]string{"n": "1", "force": "1"}})
+
 	case RuleAbandon:
 		_, err = r.store.TransitionTx(ctx, jobs.Transition{
 			JobID: a.Job.ID, From: a.Job.Status, To: jobs.StatusFailed, ExpectAttempt: a.Job.Attempt, NoRequestID: true,
@@ -271,7 +272,11 @@ func (r *Reconciler) Apply(ctx context.Context, a Action) error {
 }
 
 // record writes the action's event (a guarded same-status change, which
-// also restarts the job's idle clock) and then enqueues its task.
+// also restarts the job's idle clock) and then enqueues its task. A poll of
+// a provider that asks for a minimum wait between polls
+// (providers.PollPacer) is scheduled that much later instead: the worker
+// may have polled the job a moment ago, since a job can go long without
+// news while it is being polled.
 func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, task queue.Task) error {
 	t.JobID, t.From, t.To, t.Source, t.Message = a.Job.ID, a.Job.Status, a.Job.Status, jobs.SourceReconciler, a.Reason
 	if a.Job.Attempt > 0 {
@@ -281,8 +286,23 @@ func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, ta
 		return err
 	}
 	task.JobID = a.Job.ID
+	if task.Kind == queue.KindPoll {
+		if wait := r.minPollInterval(a.Job.Provider); wait > 0 {
+			return r.queue.Schedule(ctx, task, r.cfg.Now().Add(wait))
+		}
+	}
 	_, err := r.queue.Enqueue(ctx, task)
 	return err
+}
+
+// minPollInterval is the shortest wait between two polls that provider asks
+// for (providers.PollPacer), 0 if none or if it is not configured here.
+func (r *Reconciler) minPollInterval(provider string) time.Duration {
+	d, ok := r.providers.Get(provider)
+	if !ok {
+		return 0
+	}
+	return providers.MinPollInterval(d)
 }
 
 func (r *Reconciler) expire(ctx context.Context, a Action) error {

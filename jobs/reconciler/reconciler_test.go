@@ -28,6 +28,12 @@ type noKeys struct{ providers.Driver }
 
 func (noKeys) Name() string { return "nokeys" }
 
+// paced is a provider that asks for five seconds between two polls.
+type paced struct{ providers.Driver }
+
+func (paced) Name() string                   { return "paced" }
+func (paced) MinPollInterval() time.Duration { return 5 * time.Second }
+
 type fixture struct {
 	store  *jobs.Store
 	queue  *queue.Queue
@@ -52,7 +58,7 @@ func setup(t *testing.T, db *bun.DB) *fixture {
 		t.Fatal(err)
 	}
 	simDriver := sim.NewDriver("http://127.0.0.1:1", "", "", nil)
-	reg := providers.NewRegistry(simDriver, noKeys{simDriver})
+	reg := providers.NewRegistry(simDriver, noKeys{simDriver}, paced{simDriver})
 	f.rec = reconciler.New(f.store, f.queue, reg, f.bucket, f.rdb, reconciler.Config{
 		Prefix: "t", Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -180,6 +186,29 @@ func TestPollStalled(t *testing.T) {
 		got, ev, stats := f.pass(t, j)
 		if got.Status != jobs.StatusProcessing || ev.Type != "poll_requested" || stats[queue.KindPoll].Length != 1 {
 			t.Errorf("after the pass: %s, event %s, %d poll tasks; want PROCESSING, poll_requested, 1", got.Status, ev.Type, stats[queue.KindPoll].Length)
+		}
+	})
+}
+
+// The forced poll of a stalled job whose provider asks for a minimum wait
+// between polls (providers.PollPacer) is scheduled that much later, not
+// enqueued at once: the worker may have just polled it.
+func TestPollStalledPaced(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		j := f.job(t, "paced", submitted(1), jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, ProviderRequestID: "gen_p", ExpectAttempt: 1},
+			jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusProcessing})
+		got, ev, stats := f.pass(t, j)
+		if got.Status != jobs.StatusProcessing || ev.Type != "poll_requested" || stats[queue.KindPoll].Length != 0 || stats[queue.KindPoll].Scheduled != 1 {
+			t.Fatalf("after the pass: %s, event %s, %d poll tasks, %d scheduled; want PROCESSING, poll_requested, 0, 1",
+				got.Status, ev.Type, stats[queue.KindPoll].Length, stats[queue.KindPoll].Scheduled)
+		}
+		due, err := f.rdb.ZRangeWithScores(context.Background(), "t:{q}:retry:poll", 0, -1).Result()
+		if err != nil || len(due) != 1 {
+			t.Fatalf("retry set: %v, %v", due, err)
+		}
+		if at := time.UnixMilli(int64(due[0].Score)); at.Before(f.now.Add(5 * time.Second).Truncate(time.Millisecond)) { // scores are in ms
+			t.Errorf("forced poll due at %s, %s after the pass; want at least 5s", at, at.Sub(f.now))
 		}
 	})
 }

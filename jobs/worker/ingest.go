@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -13,12 +14,14 @@ import (
 	"github.com/vidgate/vidgate/blob/mp4"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers"
 )
 
 // ingest copies a finished job's video from the provider into the bucket —
 // streamed, capped, hashed and sniffed — checks that it is an MP4 and reads
-// its duration and size from the stored file, then records the artifact
-// and completes the job in one transaction.
+// its duration and size from the stored file, has the configured scanner
+// check it (Config.Scanner), then records the artifact and completes the
+// job in one transaction.
 func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error {
 	log := logger(ctx, w.log)
 	if job.Attempt != t.Attempt || (job.Status != jobs.StatusSubmitted && job.Status != jobs.StatusProcessing) {
@@ -31,16 +34,15 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	if exp, err := time.Parse(time.RFC3339, t.Data["expires_at"]); err == nil && w.store.Now().After(exp) {
 		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output expired at "+exp.Format(time.RFC3339)+" before it could be copied")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
+	res, err := w.download(ctx, job, url)
+	if providers.ErrorCode(err) == providers.CodeInvalidInput {
 		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output URL is not valid")
 	}
-	res, err := w.cfg.HTTPClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("download output: %w", err) // transient: delivered again
+		return err // transient: delivered again
 	}
 	defer res.Body.Close()
 	switch {
@@ -61,7 +63,7 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("store output: %w", err)
+		return fmt.Errorf("store output: %w", providers.RedactURLError(err, url))
 	}
 	info, err := w.readInfo(ctx, key, put)
 	if errors.Is(err, mp4.ErrInvalid) {
@@ -70,6 +72,25 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	}
 	if err != nil {
 		return err
+	}
+	if w.cfg.Scanner != nil {
+		verdict, err := w.scan(ctx, key)
+		if err != nil {
+			// Never complete unscanned: the task is delivered again, and
+			// copies and scans afresh; this copy is not kept meanwhile.
+			w.discard(ctx, key)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			log.WarnContext(ctx, "output scan failed; the ingest will be retried", "err", err)
+			return fmt.Errorf("scan output: %w", err)
+		}
+		if verdict.Infected {
+			w.discard(ctx, key)
+			log.WarnContext(ctx, "output quarantined by the scanner; file deleted", "signature", verdict.Signature, "sha256", put.SHA256)
+			return w.fail(ctx, job, jobs.FailArtifactQuarantined,
+				fmt.Sprintf("the output was flagged by the malware scan (%s) and deleted", clipSignature(verdict.Signature)))
+		}
 	}
 
 	dur := info.Duration.Seconds()
@@ -95,6 +116,36 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	return nil
 }
 
+// download GETs a job's output: through its driver when the driver is a
+// providers.Downloader (the vendor wants credentials, which the driver adds
+// to the request alone, so that the URL queued and stored carries none),
+// else with a plain GET. A URL that cannot be requested is an error with
+// CodeInvalidInput. No error quotes the URL's query, where a signature or
+// (from a task queued by an older version) a key may sit.
+func (w *Worker) download(ctx context.Context, job *jobs.Job, rawURL string) (*http.Response, error) {
+	var res *http.Response
+	d, err := w.driver(job.Provider)
+	if err != nil {
+		return nil, err // another worker may have it; the dead letter fails the job otherwise
+	}
+	if dl, ok := providers.DownloaderOf(d); ok {
+		res, err = dl.Download(ctx, rawURL)
+	} else {
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+		if rerr != nil {
+			return nil, providers.Errorf(providers.CodeInvalidInput, "the output URL is not valid")
+		}
+		res, err = w.cfg.HTTPClient.Do(req)
+	}
+	if err != nil {
+		if providers.ErrorCode(err) == providers.CodeInvalidInput {
+			return nil, err
+		}
+		return nil, fmt.Errorf("download output: %w", providers.RedactURLError(err, rawURL))
+	}
+	return res, nil
+}
+
 // readInfo checks that a stored output is an MP4 and reads its metadata
 // with a few range reads.
 func (w *Worker) readInfo(ctx context.Context, key string, put blob.PutResult) (mp4.Info, error) {
@@ -107,6 +158,34 @@ func (w *Worker) readInfo(ctx context.Context, key string, put blob.PutResult) (
 	}
 	defer ra.Close()
 	return mp4.ReadInfo(ra, size)
+}
+
+// scan runs the configured scanner over a stored output.
+func (w *Worker) scan(ctx context.Context, key string) (blob.Verdict, error) {
+	r, err := w.bucket.NewReader(ctx, key)
+	if err != nil {
+		return blob.Verdict{}, err
+	}
+	defer r.Close()
+	return w.cfg.Scanner.Scan(ctx, r)
+}
+
+// clipSignature keeps a scanner's signature name short and printable for
+// the job's error message.
+func clipSignature(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 100 {
+		s = strings.ToValidUTF8(s[:100], "") + "…"
+	}
+	if s == "" {
+		s = "unnamed finding"
+	}
+	return s
 }
 
 func (w *Worker) discard(ctx context.Context, key string) {

@@ -29,7 +29,9 @@ type Config struct {
 	// PollAfter is when the first poll of a job with webhooks happens: the
 	// safety net for lost webhooks (default 30s). PollEvery is the first
 	// poll interval for providers without webhooks (default 5s). Both back
-	// off exponentially up to PollMax (default 5m).
+	// off exponentially up to PollMax (default 5m). A provider that asks for
+	// a minimum wait between polls (providers.PollPacer) is never polled
+	// sooner than that, whatever these say.
 	PollAfter time.Duration
 	PollEvery time.Duration
 	PollMax   time.Duration
@@ -44,6 +46,11 @@ type Config struct {
 	SourceURLTTL time.Duration
 	// HTTPClient downloads outputs (default: a client with sane timeouts).
 	HTTPClient *http.Client
+	// Scanner, when set, checks every stored output before its job
+	// completes (see blob.Scanner): a positive verdict fails the job with
+	// ARTIFACT_QUARANTINED and deletes the file; a scanner error retries
+	// the ingest. Nil: outputs are only checked to be MP4s.
+	Scanner blob.Scanner
 	// OnWebhook and OnArtifact, when set, hear of each webhook outcome and
 	// each stored artifact (metrics).
 	OnWebhook  func(provider, outcome string)
@@ -201,7 +208,10 @@ func (w *Worker) schedule(ctx context.Context, t queue.Task, at time.Time) {
 	w.send(ctx, logger(ctx, w.log), followUp{task: &t, at: at})
 }
 
-// pollDelay is the wait before poll number n (1-based) of a job.
+// pollDelay is the wait before poll number n (1-based) of a job: the
+// configured interval, backing off up to PollMax, and never less than the
+// minimum its provider asks for between two polls (providers.PollPacer),
+// which wins over PollMax too.
 func (w *Worker) pollDelay(d providers.Driver, n int) time.Duration {
 	base := w.cfg.PollEvery
 	if w.webhookURL(d) != "" {
@@ -211,7 +221,7 @@ func (w *Worker) pollDelay(d providers.Driver, n int) time.Duration {
 	for i := 1; i < n && delay < w.cfg.PollMax; i++ {
 		delay *= 2
 	}
-	return min(delay, w.cfg.PollMax)
+	return max(min(delay, w.cfg.PollMax), providers.MinPollInterval(d))
 }
 
 func pollTask(job *jobs.Job, n int) queue.Task {

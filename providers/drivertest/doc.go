@@ -6,7 +6,8 @@
 //
 // The suite checks what the job engine relies on: Submit then Status
 // reports a live request; a finished request reports a video output whose
-// URL serves bytes; failures, submit refusals and unknown ids carry the
+// URL serves bytes (fetched through the driver's providers.Downloader when
+// it has one, as the engine fetches it); failures, submit refusals and unknown ids carry the
 // right portable codes (and RetryAfter for rate limits); Cancel stops a
 // running request and is harmless on a finished one; webhooks, for a driver
 // that is a providers.WebhookVerifier, verify, parse to the state Status

@@ -167,6 +167,19 @@ func testSucceed(t *testing.T, h Harness) {
 		t.Fatalf("Status(%q).Outputs = %+v, want at least one %q output", id, st.Outputs, providers.OutputVideo)
 	}
 
+	// The output is fetched as the engine fetches it: through the driver's
+	// Downloader when it has one (credentialed downloads), else with a
+	// plain GET.
+	var resp *http.Response
+	if dl, ok := providers.DownloaderOf(d); ok {
+		resp, err := dl.Download(ctx, video.URL)
+		if err != nil {
+			t.Fatalf("Download(%s) error = %v, want nil", video.URL, err)
+		}
+		defer resp.Body.Close()
+		checkOutput(t, video.URL, resp)
+		return
+	}
 	client := http.DefaultClient
 	if oc, ok := h.(OutputClientHarness); ok {
 		client = oc.OutputClient(t)
@@ -175,14 +188,21 @@ func testSucceed(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("output URL %q: %v", video.URL, err)
 	}
-	resp, err := client.Do(req)
+	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s error = %v, want nil", video.URL, err)
 	}
 	defer resp.Body.Close()
+	checkOutput(t, video.URL, resp)
+}
+
+// checkOutput fails t unless resp, the download of an output, is a 200
+// with bytes.
+func checkOutput(t *testing.T, url string, resp *http.Response) {
+	t.Helper()
 	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK || err != nil || n == 0 {
-		t.Errorf("GET %s = %d with %d bytes (read error %v), want 200 with bytes", video.URL, resp.StatusCode, n, err)
+		t.Errorf("GET %s = %d with %d bytes (read error %v), want 200 with bytes", url, resp.StatusCode, n, err)
 	}
 }
 

@@ -154,16 +154,71 @@ func (b *breaker) snapshot(now time.Time) (BreakerState, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance(now)
-	switch b.state {
+	return b.state, describeState(b.state, b.openedAt, b.trialAt)
+}
+
+// describeState describes a circuit for an event log.
+func describeState(st BreakerState, openedAt, trialAt time.Time) string {
+	switch st {
 	case StateOpen:
-		return b.state, "circuit open since " + clock(b.openedAt)
+		return "circuit open since " + clock(openedAt)
 	case StateHalfOpen:
-		if !b.trialAt.IsZero() {
-			return b.state, fmt.Sprintf("circuit open since %s, a trial job sent at %s", clock(b.openedAt), clock(b.trialAt))
+		if !trialAt.IsZero() {
+			return fmt.Sprintf("circuit open since %s, a trial job sent at %s", clock(openedAt), clock(trialAt))
 		}
-		return b.state, fmt.Sprintf("circuit open since %s, retrying", clock(b.openedAt))
+		return fmt.Sprintf("circuit open since %s, retrying", clock(openedAt))
 	}
-	return b.state, "circuit closed"
+	return "circuit closed"
+}
+
+// breakerStore keeps every provider's circuit breaker: in the process's
+// memory (memoryBreakers), or in Redis for every process to share
+// (sharedBreakers, see Config.Shared). Time is passed in.
+type breakerStore interface {
+	// observe records the outcome of a call to provider that started at
+	// started and ended at now.
+	observe(provider string, now, started time.Time, failed bool)
+	// admit reports whether a new job may go to provider (see
+	// breaker.admit).
+	admit(provider string, now time.Time) (ok, trial bool, openedAt time.Time)
+	// snapshot returns provider's state at now and a description of it.
+	snapshot(provider string, now time.Time) (BreakerState, string)
+}
+
+// memoryBreakers is a breakerStore in the process's memory.
+type memoryBreakers struct {
+	cfg BreakerConfig
+
+	mu sync.Mutex
+	m  map[string]*breaker
+}
+
+func newMemoryBreakers(cfg BreakerConfig) *memoryBreakers {
+	return &memoryBreakers{cfg: cfg, m: map[string]*breaker{}}
+}
+
+// get returns provider's breaker, made on first use.
+func (s *memoryBreakers) get(provider string) *breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.m[provider]
+	if !ok {
+		b = newBreaker(s.cfg)
+		s.m[provider] = b
+	}
+	return b
+}
+
+func (s *memoryBreakers) observe(provider string, now, started time.Time, failed bool) {
+	s.get(provider).observe(now, started, failed)
+}
+
+func (s *memoryBreakers) admit(provider string, now time.Time) (bool, bool, time.Time) {
+	return s.get(provider).admit(now)
+}
+
+func (s *memoryBreakers) snapshot(provider string, now time.Time) (BreakerState, string) {
+	return s.get(provider).snapshot(now)
 }
 
 // clock formats t for an event log, whose entries carry their date.

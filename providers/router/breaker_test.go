@@ -66,26 +66,28 @@ func TestBreakerTransitions(t *testing.T) {
 		{"half-open ignores calls that never reached the provider", append(opened[:5:5],
 			step{40 * s, notCalledErr{}, StateHalfOpen}, ok(41*s, StateClosed))},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			clk := newClock()
-			r, err := New(providers.NewRegistry(&fakeDriver{name: "sim"}), Config{Now: clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var at time.Duration
-			for i, st := range tt.steps {
-				clk.Advance(st.at - at)
-				at = st.at
-				if st.err != errLook {
-					r.Observe("sim", st.err)
+	for _, store := range stores(t) {
+		for _, tt := range tests {
+			t.Run(store.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				clk := newClock()
+				r, err := New(providers.NewRegistry(&fakeDriver{name: "sim"}), Config{Now: clk.Now, Shared: store.shared(t)})
+				if err != nil {
+					t.Fatal(err)
 				}
-				if got := r.State("sim"); got != st.want {
-					t.Fatalf("step %d (at %s, err %v): State(sim) = %s, want %s", i, st.at, st.err, got, st.want)
+				var at time.Duration
+				for i, st := range tt.steps {
+					clk.Advance(st.at - at)
+					at = st.at
+					if st.err != errLook {
+						r.Observe("sim", st.err)
+					}
+					if got := r.State("sim"); got != st.want {
+						t.Fatalf("step %d (at %s, err %v): State(sim) = %s, want %s", i, st.at, st.err, got, st.want)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

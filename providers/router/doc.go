@@ -43,8 +43,13 @@
 // in time). VerifyWebhook is never observed: anyone on the internet can make
 // a webhook fail or succeed.
 //
-// Breaker state lives in the process's memory. Run Choose and the workers
-// in one process (the embedded default) for the breakers to see the calls;
-// an API process that runs no workers observes nothing, and its circuits
-// stay closed.
+// Breaker state lives in the process's memory by default. With
+// Config.Shared it lives in Redis instead (see SharedConfig), so that API
+// processes, which observe nothing, route by the outcomes their workers
+// observe: every process with the same Redis and key prefix sees one
+// circuit per provider. Each process caches what it read for about a
+// second, so creating a job adds no Redis round trip; claiming a
+// half-open circuit's trial job is atomic across processes. When Redis
+// cannot be reached, circuits read as closed and outcomes are dropped,
+// logged once: breakers never make choosing fail.
 package router

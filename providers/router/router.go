@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
@@ -28,6 +27,11 @@ type Config struct {
 	RerouteRequested bool
 	// Breaker configures every provider's circuit breaker.
 	Breaker BreakerConfig
+	// Shared, when set, keeps the breakers' state in Redis, so that every
+	// process with the same Redis and prefix sees one circuit per provider:
+	// the outcomes the workers observe steer the jobs the API processes
+	// choose for. Without it, state lives in this process's memory.
+	Shared *SharedConfig
 	// Now is the clock of the breakers; nil means time.Now.
 	Now func() time.Time
 }
@@ -39,11 +43,8 @@ type Router struct {
 	defaults         map[providers.Workflow]string
 	fallback         []string
 	rerouteRequested bool
-	breakerCfg       BreakerConfig
 	now              func() time.Time
-
-	mu       sync.Mutex
-	breakers map[string]*breaker
+	breakers         breakerStore
 }
 
 // New returns a Router over reg. It returns an error if cfg names a
@@ -59,9 +60,7 @@ func New(reg *providers.Registry, cfg Config) (*Router, error) {
 		defaults:         make(map[providers.Workflow]string, len(cfg.Default)),
 		fallback:         slices.Clone(cfg.Fallback),
 		rerouteRequested: cfg.RerouteRequested,
-		breakerCfg:       bc,
 		now:              cfg.Now,
-		breakers:         map[string]*breaker{},
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -86,8 +85,12 @@ func New(reg *providers.Registry, cfg Config) (*Router, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	for _, name := range reg.Names() {
-		r.breakers[name] = newBreaker(bc)
+	if cfg.Shared != nil {
+		if r.breakers, err = newSharedBreakers(*cfg.Shared, bc); err != nil {
+			return nil, err
+		}
+	} else {
+		r.breakers = newMemoryBreakers(bc)
 	}
 	return r, nil
 }
@@ -129,7 +132,7 @@ func (r *Router) Choose(workflow providers.Workflow, requested string) (name, re
 		if _, ok := r.reg.Get(requested); !ok {
 			return "", "", &ChoiceError{Workflow: workflow, Requested: requested, Available: r.reg.Names()}
 		}
-		ok, trial, opened := r.breaker(requested).admit(now)
+		ok, trial, opened := r.breakers.admit(requested, now)
 		switch {
 		case ok && trial:
 			return requested, fmt.Sprintf("requested; a trial job for %s, whose circuit opened at %s", requested, clock(opened)), nil
@@ -144,7 +147,7 @@ func (r *Router) Choose(workflow providers.Workflow, requested string) (name, re
 	if !ok {
 		return "", "", &ChoiceError{Workflow: workflow, Available: r.reg.Names()}
 	}
-	switch ok, trial, opened := r.breaker(def).admit(now); {
+	switch ok, trial, opened := r.breakers.admit(def, now); {
 	case ok && trial:
 		return def, fmt.Sprintf("default for %s; a trial job for %s, whose circuit opened at %s", workflow, def, clock(opened)), nil
 	case ok:
@@ -163,7 +166,7 @@ func (r *Router) fallBack(primary, subject string, now time.Time) (string, strin
 			continue
 		}
 		seen[name] = true
-		st, desc := r.breaker(name).snapshot(now)
+		st, desc := r.breakers.snapshot(name, now)
 		if st == StateClosed {
 			return name, fmt.Sprintf("%s is unavailable (%s); fell back to %s", subject, r.describe(primary, now), name), nil
 		}
@@ -176,32 +179,14 @@ func (r *Router) fallBack(primary, subject string, now time.Time) (string, strin
 }
 
 func (r *Router) describe(name string, now time.Time) string {
-	_, desc := r.breaker(name).snapshot(now)
+	_, desc := r.breakers.snapshot(name, now)
 	return desc
 }
 
 // State returns the state of provider's circuit, for metrics and tests. A
-// provider the router has never heard of is closed.
+// provider the router has never heard of is closed. With Config.Shared it
+// may be up to SharedConfig.CacheTTL old.
 func (r *Router) State(provider string) BreakerState {
-	r.mu.Lock()
-	b, ok := r.breakers[provider]
-	r.mu.Unlock()
-	if !ok {
-		return StateClosed
-	}
-	st, _ := b.snapshot(r.now())
+	st, _ := r.breakers.snapshot(provider, r.now())
 	return st
-}
-
-// breaker returns provider's breaker, made on first use for a name outside
-// the registry (a driver wrapped by Wrap but not registered).
-func (r *Router) breaker(provider string) *breaker {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	b, ok := r.breakers[provider]
-	if !ok {
-		b = newBreaker(r.breakerCfg)
-		r.breakers[provider] = b
-	}
-	return b
 }

@@ -114,9 +114,19 @@ func TestChoose(t *testing.T) {
 // outcome, or until the trial has gone a cooldown without one.
 func TestChooseHalfOpenTrial(t *testing.T) {
 	t.Parallel()
+	for _, store := range stores(t) {
+		t.Run(store.name, func(t *testing.T) {
+			t.Parallel()
+			testChooseHalfOpenTrial(t, store.shared(t))
+		})
+	}
+}
+
+func testChooseHalfOpenTrial(t *testing.T, shared *SharedConfig) {
 	r, clk := newRouter(t, Config{
 		Default:  map[providers.Workflow]string{providers.WorkflowTextToVideo: "sim"},
 		Fallback: []string{"replicate"},
+		Shared:   shared,
 	})
 	t2v := providers.WorkflowTextToVideo
 	trip(r, "sim")
@@ -149,9 +159,19 @@ func TestChooseHalfOpenTrial(t *testing.T) {
 // Of many jobs chosen at once for a half-open provider, one is the trial.
 func TestChooseOneTrialUnderConcurrency(t *testing.T) {
 	t.Parallel()
+	for _, store := range stores(t) {
+		t.Run(store.name, func(t *testing.T) {
+			t.Parallel()
+			testChooseOneTrialUnderConcurrency(t, store.shared(t))
+		})
+	}
+}
+
+func testChooseOneTrialUnderConcurrency(t *testing.T, shared *SharedConfig) {
 	r, clk := newRouter(t, Config{
 		Default:  map[providers.Workflow]string{providers.WorkflowTextToVideo: "sim"},
 		Fallback: []string{"replicate"},
+		Shared:   shared,
 	})
 	trip(r, "sim")
 	clk.Advance(DefaultCooldown)

@@ -22,7 +22,7 @@ func (r *Router) observe(provider string, started, now time.Time, err error) {
 	if notCalled(err) {
 		return
 	}
-	r.breaker(provider).observe(now, started, providers.ErrorCode(err) == providers.CodeUnavailable)
+	r.breakers.observe(provider, now, started, providers.ErrorCode(err) == providers.CodeUnavailable)
 }
 
 // notCalled reports whether err's chain holds a value that says the

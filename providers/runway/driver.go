@@ -24,7 +24,9 @@ const (
 	APIVersion = "2024-11-06"
 	// MinPollInterval is the shortest wait between two Status calls for one
 	// task that Runway asks for ("no faster than every five seconds"). The
-	// driver does not enforce it: whoever schedules polls must.
+	// driver reports it through Driver.MinPollInterval (providers.PollPacer)
+	// and does not enforce it itself: the engine, which schedules polls,
+	// does.
 	MinPollInterval = 5 * time.Second
 	// OutputTTL is how long after a task's createdAt its output URLs are
 	// taken to live. Runway says they expire 24 to 48 hours after the task
@@ -69,7 +71,10 @@ type Driver struct {
 	canceled canceled
 }
 
-var _ providers.Driver = (*Driver)(nil)
+var (
+	_ providers.Driver    = (*Driver)(nil)
+	_ providers.PollPacer = (*Driver)(nil)
+)
 
 // New returns a Driver for cfg, or an error if cfg has no API key or a
 // malformed BaseURL.
@@ -117,6 +122,10 @@ func New(cfg Config) (*Driver, error) {
 
 // Name returns "runway".
 func (d *Driver) Name() string { return "runway" }
+
+// MinPollInterval reports the package's MinPollInterval: the engine never
+// polls one task sooner than that after the last poll.
+func (d *Driver) MinPollInterval() time.Duration { return MinPollInterval }
 
 // HonorsIdempotencyKeys reports false: Runway documents no idempotency key,
 // so a Submit retried after a lost answer may start a second task.

@@ -176,7 +176,7 @@ var specs = []spec{
 		vars: common("Gemini", "Gemini API key", veo.DefaultBaseURL, veo.DefaultModel, veo.DefaultModel,
 			veo.DefaultTimeout.String()),
 		info: ProviderInfo{ImageToVideo: true,
-			Notes: "Polled (a video takes 11 s to 6 min). Cannot cancel: an operation runs, and is billed, to its end. Videos are deleted after 2 days; 16:9 and 9:16 only."},
+			Notes: "Polled no faster than every 10 s (a video takes 11 s to 6 min); outputs are downloaded with the API key in a header, never in a stored URL. Cannot cancel: an operation runs, and is billed, to its end. Videos are deleted after 2 days; 16:9 and 9:16 only."},
 		target: func(s *Settings) target {
 			p := &s.Veo
 			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, timeout: &p.Timeout, concurrency: &p.Concurrency}

@@ -179,8 +179,13 @@ type keysOnly struct {
 
 func (k keysOnly) HonorsIdempotencyKeys() bool { return k.i.HonorsIdempotencyKeys() }
 
-// plain hides every optional capability of the driver it holds.
+// plain hides every optional capability of the driver it holds that is
+// found by type assertion (webhooks, idempotency keys); those found by
+// unwrapping (providers.PollPacer, providers.Downloader) describe the
+// vendor, and stay visible through Unwrap.
 type plain struct{ d providers.Driver }
+
+func (p plain) Unwrap() providers.Driver { return p.d }
 
 func (p plain) Name() string { return p.d.Name() }
 func (p plain) Submit(ctx context.Context, req providers.Request) (string, error) {
@@ -193,5 +198,6 @@ func (p plain) Cancel(ctx context.Context, id string) error { return p.d.Cancel(
 
 var (
 	_ providers.Driver     = plain{}
+	_ providers.Wrapper    = plain{}
 	_ providers.Idempotent = keysOnly{}
 )

@@ -71,14 +71,15 @@
 // (RESOURCE_EXHAUSTED …). The API key and the prompt are taken out of any
 // vendor text an error quotes.
 //
-// # Outputs carry the API key
+// # Outputs are downloaded with the API key
 //
 // Google's video URI (…/v1beta/files/{id}:download?alt=media) needs the
-// API key, and the engine downloads an Output.URL without credentials. So
-// Output.URL is the URI with the key added as its documented "key" query
-// parameter, and only when the URI is on the API's own host (any other URL
-// is returned as it is). Such a URL is a secret, as good as the key: it
-// must never be logged, stored beyond the download, or shown to a user.
+// API key. Output.URL is that URI without any key — it is queued in Redis,
+// stored and may be logged — and the engine downloads it through
+// Driver.Download (providers.Downloader), which sends the key as
+// x-goog-api-key, and only to the API's own host: a URI elsewhere, or a
+// redirect to another host, is fetched without it. Polls are paced at
+// MinPollInterval (providers.PollPacer).
 // ExpiresAt is 48 hours (OutputTTL) after the Status that first saw the
 // operation done: Google deletes videos after two days.
 //

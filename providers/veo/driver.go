@@ -37,6 +37,12 @@ const (
 	// after two days. ExpiresAt counts it from the first Status that saw
 	// the operation done, so it is late by at most the polling delay.
 	OutputTTL = 48 * time.Hour
+	// MinPollInterval is the wait between two Status calls for one
+	// operation that Google's guide uses ("poll every ~10 s"; a generation
+	// takes 11 s to 6 min). The driver reports it through
+	// Driver.MinPollInterval (providers.PollPacer); the engine, which
+	// schedules polls, honours it.
+	MinPollInterval = 10 * time.Second
 )
 
 // maxResponseBytes caps the JSON read from one answer.
@@ -45,7 +51,7 @@ const maxResponseBytes = 1 << 20
 // Config configures a Driver.
 type Config struct {
 	// APIKey is the Gemini API key (required). It authenticates every call
-	// (x-goog-api-key) and is put in output URLs (see Driver.Status).
+	// and output download (x-goog-api-key), and is never put in a URL.
 	APIKey string
 	// BaseURL is the API host; "" means DefaultBaseURL.
 	BaseURL string
@@ -66,16 +72,22 @@ type Config struct {
 // Driver is the providers.Driver of Veo on the Gemini API. It is safe for
 // concurrent use.
 type Driver struct {
-	base     *url.URL
-	apiKey   string
-	models   map[providers.Workflow]string
-	timeout  time.Duration
-	client   *http.Client
-	now      func() time.Time
-	maxImage int64
+	base    *url.URL
+	apiKey  string
+	models  map[providers.Workflow]string
+	timeout time.Duration
+	client  *http.Client
+	// downloads is client for Download: see downloadClient.
+	downloads *http.Client
+	now       func() time.Time
+	maxImage  int64
 }
 
-var _ providers.Driver = (*Driver)(nil)
+var (
+	_ providers.Driver     = (*Driver)(nil)
+	_ providers.PollPacer  = (*Driver)(nil)
+	_ providers.Downloader = (*Driver)(nil)
+)
 
 // New returns a Driver for cfg, or an error if cfg has no API key or a
 // malformed BaseURL.
@@ -116,6 +128,7 @@ func New(cfg Config) (*Driver, error) {
 	if d.client == nil {
 		d.client = &http.Client{}
 	}
+	d.downloads = d.downloadClient(d.client)
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -124,6 +137,10 @@ func New(cfg Config) (*Driver, error) {
 
 // Name returns "veo".
 func (d *Driver) Name() string { return "veo" }
+
+// MinPollInterval reports the package's MinPollInterval: the engine never
+// polls one operation sooner than that after the last poll.
+func (d *Driver) MinPollInterval() time.Duration { return MinPollInterval }
 
 // HonorsIdempotencyKeys reports false: the Gemini API documents no
 // idempotency key, so a Submit retried after a lost answer may start a
@@ -293,10 +310,9 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 // Status returns the state of operation requestID. A name that is not an
 // operation name is CodeNotFound without a call.
 //
-// The video's Output.URL carries the API key (the "key" query parameter):
-// Google's download URL needs it, and the engine downloads Output URLs
-// without credentials. That URL is a secret: it must never be logged,
-// stored beyond the download, or shown to a user.
+// The video's Output.URL carries no credential, though Google's download
+// URL needs the API key: the engine downloads it through Download
+// (providers.Downloader), which sends the key in a header.
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
 	if !opPattern.MatchString(requestID) {
 		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", clip(requestID))
@@ -306,6 +322,81 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 		return providers.Status{}, err
 	}
 	return d.status(requestID, &op), nil
+}
+
+// Download GETs a video's Output.URL with the API key in the
+// x-goog-api-key header, which Google's file downloads take as the API
+// calls do. The key goes only to the API's own host (scheme and host of
+// BaseURL): a URL elsewhere is fetched without it, and a redirect to
+// another host (Google serves files from its storage hosts) drops it, as
+// net/http would not do by itself for a header of this name. The answer's
+// headers must arrive within Config.Timeout; the body may take as long as
+// ctx allows. The response is returned whatever its status. Errors quote neither the key nor the
+// URL's query.
+func (d *Driver) Download(ctx context.Context, rawURL string) (*http.Response, error) {
+	// The answer's headers must come within Timeout; the body then takes
+	// as long as ctx allows (a video may be large).
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
+		cancel()
+		return nil, providers.Errorf(providers.CodeInvalidInput, "veo download: the output URL is not an http(s) URL")
+	}
+	if d.onAPIHost(req.URL) {
+		req.Header.Set("x-goog-api-key", d.apiKey)
+	}
+	slow := time.AfterFunc(d.timeout, cancel)
+	resp, err := d.downloads.Do(req)
+	if err != nil || !slow.Stop() {
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			err = context.DeadlineExceeded
+		}
+		return nil, &providers.Error{Code: providers.CodeUnavailable, Message: "veo download: request failed",
+			Err: providers.RedactURLError(err, rawURL)}
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose is a response body that releases its request's context
+// when closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// onAPIHost reports whether u is on the API's scheme and host: the only
+// place the key may go.
+func (d *Driver) onAPIHost(u *url.URL) bool {
+	return u.Scheme == d.base.Scheme && u.Host == d.base.Host
+}
+
+// downloadClient is client, but following at most 10 redirects and taking
+// the API key off every redirect that leaves the API's host.
+func (d *Driver) downloadClient(client *http.Client) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !d.onAPIHost(req.URL) {
+			req.Header.Del("x-goog-api-key")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // Cancel returns an error for which ErrorCode is CodeUnimplemented: the

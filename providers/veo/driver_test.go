@@ -8,11 +8,13 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,9 +170,11 @@ func TestStatusMapping(t *testing.T) {
 	}
 }
 
-// TestOutputURLCarriesKey: the engine downloads outputs without
-// credentials, so the key rides in the URL, and only to Google's host.
-func TestOutputURLCarriesKey(t *testing.T) {
+// TestOutputURLCarriesNoKey: Output.URLs are queued, stored and may be
+// logged, so they carry no credential; the fake, like Google, refuses
+// them without the key, and Download, which adds it in a header, gets the
+// video.
+func TestOutputURLCarriesNoKey(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
 	d := f.driver(t, Config{})
@@ -183,28 +187,101 @@ func TestOutputURLCarriesKey(t *testing.T) {
 	if err != nil || len(st.Outputs) != 1 {
 		t.Fatalf("Status(%s) = %+v, %v; want one output", id, st, err)
 	}
-	u, err := url.Parse(st.Outputs[0].URL)
-	if err != nil || u.Query().Get("key") != fakeKey || u.Query().Get("alt") != "media" {
-		t.Errorf("Status(%s).Outputs[0].URL = %q, want alt=media and key=<the API key>", id, st.Outputs[0].URL)
+	out := st.Outputs[0].URL
+	u, err := url.Parse(out)
+	if err != nil || u.Query().Has("key") || strings.Contains(out, fakeKey) || u.Query().Get("alt") != "media" {
+		t.Errorf("Status(%s).Outputs[0].URL = %q, want alt=media and no key", id, out)
 	}
-	resp, err := http.Get(st.Outputs[0].URL) // no header, as the engine fetches it
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET output = %v, %v; want 200", resp, err)
+	resp, err := f.srv.Client().Get(out) // without the key
+	if err != nil {
+		t.Fatal(err)
 	}
 	resp.Body.Close()
-
-	tests := []struct {
-		uri, want string
-	}{
-		{f.srv.URL + "/v1beta/files/x:download?alt=media", f.srv.URL + "/v1beta/files/x:download?alt=media&key=" + url.QueryEscape(fakeKey)},
-		{"https://storage.googleapis.com/veo/x.mp4?X-Goog-Signature=abc", "https://storage.googleapis.com/veo/x.mp4?X-Goog-Signature=abc"},
-		{"https://attacker.example/v1beta/files/x:download", "https://attacker.example/v1beta/files/x:download"},
-		{strings.Replace(f.srv.URL, "http://", "https://", 1) + "/v1beta/files/x", strings.Replace(f.srv.URL, "http://", "https://", 1) + "/v1beta/files/x"},
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET output without the key = HTTP %d, want 403", resp.StatusCode)
 	}
-	for _, tt := range tests {
-		if got := d.withKey(tt.uri); got != tt.want {
-			t.Errorf("withKey(%q) = %q, want %q", tt.uri, got, tt.want)
+	resp, err = d.Download(t.Context(), out)
+	if err != nil {
+		t.Fatalf("Download(%s) error = %v", out, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, fakeVideo) {
+		t.Errorf("Download = HTTP %d, %d bytes; want 200 and the video", resp.StatusCode, len(body))
+	}
+	if got := f.lastDownloadAuth(); got != "header" {
+		t.Errorf("the download carried the key in %q, want the x-goog-api-key header", got)
+	}
+
+	// A URI that quotes the key is cleaned; one on another host is kept.
+	for uri, want := range map[string]string{
+		f.srv.URL + "/v1beta/files/x:download?alt=media&key=" + url.QueryEscape(fakeKey): f.srv.URL + "/v1beta/files/x:download?alt=media",
+		"https://storage.googleapis.com/veo/x.mp4?X-Goog-Signature=abc":                  "https://storage.googleapis.com/veo/x.mp4?X-Goog-Signature=abc",
+		"https://attacker.example/v1beta/files/" + fakeKey:                               "",
+	} {
+		if got := d.outputURL(uri); got != want {
+			t.Errorf("outputURL(%q) = %q, want %q", uri, got, want)
 		}
+	}
+}
+
+// TestDownloadKeyStaysHome: the key goes to the API's host only — not to a
+// URL elsewhere, not across a redirect to another host — and a failed
+// download's error quotes neither the key nor the URL's query.
+func TestDownloadKeyStaysHome(t *testing.T) {
+	t.Parallel()
+	var elsewhere []string
+	var mu sync.Mutex
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Header.Get("x-goog-api-key")+r.URL.Query().Get("key"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "video/mp4")
+		w.Write(fakeVideo)
+	}))
+	defer other.Close()
+	f := newFake(t)
+	f.redirectTo(other.URL + "/bucket/video.mp4?X-Goog-Signature=sig")
+	d := f.driver(t, Config{})
+	for _, u := range []string{
+		f.srv.URL + "/v1beta/files/moved:download?alt=media", // redirected to other
+		other.URL + "/v1beta/files/x:download?alt=media",     // another host from the start
+	} {
+		resp, err := d.Download(t.Context(), u)
+		if err != nil {
+			t.Fatalf("Download(%s) error = %v", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("Download(%s) = HTTP %d, want 200", u, resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	if len(elsewhere) != 2 || elsewhere[0] != "" || elsewhere[1] != "" {
+		t.Errorf("the other host got keys %q, want two requests without one", elsewhere)
+	}
+	mu.Unlock()
+
+	// A server that hangs up: the error names the host, never the key or
+	// the query.
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}))
+	defer dead.Close()
+	d2, err := New(Config{APIKey: fakeKey, BaseURL: dead.URL, HTTPClient: dead.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d2.Download(t.Context(), dead.URL+"/v1beta/files/x:download?alt=media&token=s3cr3t")
+	if providers.ErrorCode(err) != providers.CodeUnavailable {
+		t.Fatalf("Download from a server that hangs up: %v, want CodeUnavailable", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, fakeKey) || strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "[redacted]") {
+		t.Errorf("Download error %q quotes a secret (or was not redacted)", msg)
+	}
+	if _, err := d2.Download(t.Context(), "ftp://x/y"); providers.ErrorCode(err) != providers.CodeInvalidInput {
+		t.Errorf("Download(ftp://…) error = %v, want CodeInvalidInput", err)
 	}
 }
 
@@ -432,5 +509,31 @@ func TestRPCClass(t *testing.T) {
 		if got, name := rpcClass(tt.code); got != tt.want || name != tt.name {
 			t.Errorf("rpcClass(%d) = %s, %q; want %s, %q", tt.code, got, name, tt.want, tt.name)
 		}
+	}
+}
+
+// A download whose answer does not start within Timeout fails, transient;
+// one that answers in time is not cut short by Timeout while its body is
+// read.
+func TestDownloadTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	d := f.driver(t, Config{Timeout: 200 * time.Millisecond})
+	u := f.srv.URL + "/v1beta/files/x:download?alt=media"
+	resp, err := d.Download(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past Timeout, before reading the body
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, fakeVideo) {
+		t.Fatalf("body read after Timeout: %d bytes, %v; want the video", len(body), err)
+	}
+	f.setHang(true)
+	start := time.Now()
+	_, err = d.Download(t.Context(), u)
+	if providers.ErrorCode(err) != providers.CodeUnavailable || time.Since(start) > 3*time.Second {
+		t.Errorf("Download from a server that never answers = %v after %s; want CodeUnavailable after about 200ms", err, time.Since(start))
 	}
 }

@@ -28,7 +28,9 @@ import (
 // no resolution), answering the operation {name}; GET /v1beta/{name}
 // (unknown: 404 NOT_FOUND); and the generated file at
 // /v1beta/files/{id}:download?alt=media, which needs the key like any
-// call. Errors are google.rpc.Status bodies, a 429 with a RetryInfo
+// call (the engine sends it in the header; the fake notes which), and
+// /v1beta/files/moved:download redirects to another host when a test asks.
+// Errors are google.rpc.Status bodies, a 429 with a RetryInfo
 // detail. Every operation answer is a fixture from testdata/ with its name
 // and video URIs filled in (written from Google's reference, not
 // recorded). Operations stay running until a test moves them.
@@ -42,6 +44,11 @@ type fakeVeo struct {
 	failNext *fakeReply
 	hang     bool
 	requests []fakeRequest
+	// downloadAuth is where the last file download carried the key:
+	// "header" or "query".
+	downloadAuth string
+	// redirect is where /v1beta/files/moved:download sends its client.
+	redirect string
 }
 
 type fakeReply struct {
@@ -79,6 +86,17 @@ func newFake(t testing.TB) *fakeVeo {
 	mux.HandleFunc("GET /v1beta/files/{file}", f.api(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.PathValue("file"), ":download") || r.URL.Query().Get("alt") != "media" {
 			f.reply(w, fakeReply{status: http.StatusNotFound, fixture: "error_404.json"})
+			return
+		}
+		f.mu.Lock()
+		f.downloadAuth = "query"
+		if r.Header.Get("x-goog-api-key") != "" {
+			f.downloadAuth = "header"
+		}
+		redirect := f.redirect
+		f.mu.Unlock()
+		if r.PathValue("file") == "moved:download" && redirect != "" {
+			http.Redirect(w, r, redirect, http.StatusFound)
 			return
 		}
 		w.Header().Set("Content-Type", "video/mp4")
@@ -261,6 +279,18 @@ func (f *fakeVeo) setHang(hang bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hang = hang
+}
+
+func (f *fakeVeo) lastDownloadAuth() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.downloadAuth
+}
+
+func (f *fakeVeo) redirectTo(u string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.redirect = u
 }
 
 func (f *fakeVeo) seen() []fakeRequest {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -33,8 +34,8 @@ func (f fuzzTransport) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // CodeUnavailable, else the status's class, or CodeUnauthenticated for an
 // API_KEY_* reason) with a sane RetryAfter and without the API key; and
 // what it returns is for the operation asked about, consistent, never
-// succeeded without a video URL, and without the key outside the output
-// URLs (which carry it by design). Seeds: the operation and error
+// succeeded without a video URL, and without the key anywhere — output
+// URLs included, which Download authorizes instead. Seeds: the operation and error
 // fixtures, the bodies below and testdata/fuzz/FuzzStatus.
 func FuzzStatus(f *testing.F) {
 	names, err := os.ReadDir("testdata")
@@ -111,6 +112,11 @@ func FuzzStatus(f *testing.F) {
 		}
 		if st.Error != nil && strings.Contains(st.Error.Error(), fakeKey) {
 			t.Fatalf("Status(%q).Error = %v, carries the API key", body, st.Error)
+		}
+		for _, o := range st.Outputs {
+			if u, err := url.Parse(o.URL); strings.Contains(o.URL, fakeKey) || (err == nil && u.Query().Has("key")) {
+				t.Fatalf("Status(%q) output URL %q carries a key", body, o.URL)
+			}
 		}
 		fuzzCheckStatus(t, body, st)
 	})

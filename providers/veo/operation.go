@@ -43,7 +43,7 @@ const vendorFiltered = "raiMediaFiltered"
 //	done, error code 1 (CANCELLED)       StateCanceled
 //	done, other error                    StateFailed, code from the rpc code (rpcClass)
 //	done, samples with video URIs        StateSucceeded, one OutputVideo each,
-//	                                     URL with key=, ExpiresAt now + 48 h
+//	                                     URL without key, ExpiresAt now + 48 h
 //	done, no samples, filtered reasons   StateFailed, CodeContentPolicy, reasons kept
 //	done, nothing                        StateFailed, CodeUnknown
 func (d *Driver) status(id string, op *operation) providers.Status {
@@ -71,7 +71,7 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 		reasons = r.RaiMediaFilteredReasons
 		expires := d.now().Add(OutputTTL)
 		for _, s := range r.GeneratedSamples {
-			if s.Video.URI == "" {
+			if s.Video.URI == "" || d.outputURL(s.Video.URI) == "" {
 				continue
 			}
 			ct := s.Video.MimeType
@@ -79,8 +79,7 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 				ct = "video/mp4"
 			}
 			st.Outputs = append(st.Outputs, providers.Output{
-				// SECRET: this URL carries the API key (see Status).
-				URL:         d.withKey(s.Video.URI),
+				URL:         d.outputURL(s.Video.URI),
 				Kind:        providers.OutputVideo,
 				ContentType: ct,
 				ExpiresAt:   expires,
@@ -104,19 +103,22 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 	return st
 }
 
-// withKey returns uri with the API key added as its "key" query parameter,
-// which Google's download URLs accept in place of the x-goog-api-key
-// header, if uri is on the API's own host; any other URL is returned as it
-// is, so the key never goes to a host that is not Google's API.
-func (d *Driver) withKey(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != d.base.Scheme || u.Host != d.base.Host {
-		return uri
+// outputURL is the Output.URL of a video's uri: uri without a "key" query
+// parameter, should Google ever put one there, since Output.URLs are
+// queued, stored and may be logged; Download adds the key to the request.
+// It returns "" for a uri that quotes the API key anywhere else: such a
+// URL is not stored at all.
+func (d *Driver) outputURL(uri string) string {
+	if u, err := url.Parse(uri); err == nil && u.Query().Has("key") {
+		q := u.Query()
+		q.Del("key")
+		u.RawQuery = q.Encode()
+		uri = u.String()
 	}
-	q := u.Query()
-	q.Set("key", d.apiKey)
-	u.RawQuery = q.Encode()
-	return u.String()
+	if strings.Contains(uri, d.apiKey) {
+		return ""
+	}
+	return uri
 }
 
 // rpcClass classifies a google.rpc.Code and names it.
