@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers/setup"
@@ -39,6 +40,12 @@ type config struct {
 	MaxActiveJobs    int
 	RedisURL         string
 	RedisPrefix      string
+
+	// Source image uploads.
+	MaxUploadBytes int64
+	SourceAssetTTL time.Duration
+	MinImageSide   int
+	MaxImageSide   int
 
 	// Workers.
 	Concurrency      string
@@ -114,6 +121,10 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
 		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", 100, "an owner's jobs still generating at once (0: no cap)")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
+		fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", imgcheck.DefaultMaxBytes, "largest source image accepted by uploadSourceAsset, in bytes")
+		fs.DurationVar(&c.SourceAssetTTL, "source-asset-ttl", jobs.DefaultSourceAssetTTL, "how long an uploaded source image no job has used is kept")
+		fs.IntVar(&c.MinImageSide, "source-image-min-side", imgcheck.DefaultMinSide, "smallest width or height of a source image, in pixels")
+		fs.IntVar(&c.MaxImageSide, "source-image-max-side", imgcheck.DefaultMaxSide, "largest width or height of a source image, in pixels")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
@@ -213,6 +224,17 @@ func (c *config) check(r role) error {
 	if r != roleWorker {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 			errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+		}
+	}
+	if r != roleWorker {
+		if c.MaxUploadBytes < 1 {
+			errs = append(errs, fmt.Errorf("--max-upload-bytes %d: want at least 1", c.MaxUploadBytes))
+		}
+		if c.MinImageSide < 1 || c.MaxImageSide < c.MinImageSide {
+			errs = append(errs, fmt.Errorf("--source-image-min-side %d, --source-image-max-side %d: want 1 <= min <= max", c.MinImageSide, c.MaxImageSide))
+		}
+		if c.SourceAssetTTL <= 0 {
+			errs = append(errs, fmt.Errorf("--source-asset-ttl %s: want a positive duration", c.SourceAssetTTL))
 		}
 	}
 	if _, err := c.concurrency(); err != nil {
