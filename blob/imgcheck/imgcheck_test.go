@@ -182,11 +182,11 @@ func TestSniffIgnoresNames(t *testing.T) {
 	t.Parallel()
 	// Sniff has no name or type to go on: the bytes decide.
 	for data, want := range map[string]string{
-		string(pngOf(t, 8, 8)):      PNG,
-		string(jpegOf(t, 8, 8)):     JPEG,
-		string(gifOf(t, 8, 8)):      "",
+		string(pngOf(t, 8, 8)):     PNG,
+		string(jpegOf(t, 8, 8)):    JPEG,
+		string(gifOf(t, 8, 8)):     "",
 		"RIFF\x00\x00\x00\x00WAVE": "",
-		"":                          "",
+		"":                         "",
 	} {
 		if got := Sniff([]byte(data)); got != want {
 			t.Errorf("Sniff(%.8q) = %q, want %q", data, got, want)

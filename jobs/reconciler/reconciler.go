@@ -128,7 +128,7 @@ const (
 
 // Action is one thing the reconciler would do, and why.
 type Action struct {
-	Rule     string
+	Rule        string
 	Job         *jobs.Job         // nil for retention and source_asset
 	Artifact    *jobs.Artifact    // retention only
 	SourceAsset *jobs.SourceAsset // source_asset only
