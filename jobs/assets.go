@@ -48,12 +48,10 @@ func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput
 		return nil, Errorf(CodeUnavailable, "uploads are not configured on this server")
 	}
 	lim := s.cfg.Uploads
-	tooLarge := func(n int64) error {
-		return &Error{Code: CodeBadUserInput, Field: "file", Reason: string(imgcheck.ReasonTooLarge),
-			Message: fmt.Sprintf("file: is %s bytes; the limit is %d", n2s(n), lim.MaxBytes)}
-	}
+	tooLarge := &Error{Code: CodeBadUserInput, Field: "file", Reason: string(imgcheck.ReasonTooLarge),
+		Message: fmt.Sprintf("file: is larger than the limit of %d bytes", lim.MaxBytes)}
 	if in.Size > lim.MaxBytes {
-		return nil, tooLarge(in.Size)
+		return nil, tooLarge
 	}
 	// Read at most one byte past the cap: enough to know it is over.
 	data, err := io.ReadAll(io.LimitReader(in.File, lim.MaxBytes+1))
@@ -61,7 +59,7 @@ func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput
 		return nil, fmt.Errorf("read upload: %w", err)
 	}
 	if int64(len(data)) > lim.MaxBytes {
-		return nil, tooLarge(-1)
+		return nil, tooLarge
 	}
 	info, err := imgcheck.Check(data, in.ContentType, lim)
 	var refused *imgcheck.Error
@@ -94,13 +92,6 @@ func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput
 	s.log.InfoContext(ctx, "source asset uploaded", "asset_id", asset.PublicID, "owner_id", a.Subject,
 		"type", asset.MimeType, "bytes", asset.SizeBytes, "width", asset.Width, "height", asset.Height)
 	return asset, nil
-}
-
-func n2s(n int64) string {
-	if n < 0 {
-		return "more than the limit of"
-	}
-	return fmt.Sprint(n)
 }
 
 // sourceAssetFor returns the asset with public id id for a new job of a:
