@@ -129,11 +129,12 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ApproveVideoJob func(childComplexity int, id string, note *string) int
-		CancelVideoJob  func(childComplexity int, id string) int
-		CreateVideoJob  func(childComplexity int, input model.CreateVideoJobInput) int
-		RejectVideoJob  func(childComplexity int, id string, reasons []model.RejectionReason, note *string) int
-		RetryVideoJob   func(childComplexity int, id string) int
+		ApproveVideoJob   func(childComplexity int, id string, note *string) int
+		CancelVideoJob    func(childComplexity int, id string) int
+		CreateVideoJob    func(childComplexity int, input model.CreateVideoJobInput) int
+		RejectVideoJob    func(childComplexity int, id string, reasons []model.RejectionReason, note *string) int
+		RetryVideoJob     func(childComplexity int, id string) int
+		UploadSourceAsset func(childComplexity int, file graphql.Upload) int
 	}
 
 	PageInfo struct {
@@ -163,6 +164,17 @@ type ComplexityRoot struct {
 		Note       func(childComplexity int) int
 		Reasons    func(childComplexity int) int
 		ReviewerID func(childComplexity int) int
+	}
+
+	SourceAsset struct {
+		CreatedAt func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		Height    func(childComplexity int) int
+		ID        func(childComplexity int) int
+		MimeType  func(childComplexity int) int
+		Sha256    func(childComplexity int) int
+		SizeBytes func(childComplexity int) int
+		Width     func(childComplexity int) int
 	}
 
 	Stats struct {
@@ -249,6 +261,7 @@ type ArtifactResolver interface {
 	DownloadURL(ctx context.Context, obj *model.Artifact) (string, error)
 }
 type MutationResolver interface {
+	UploadSourceAsset(ctx context.Context, file graphql.Upload) (*model.SourceAsset, error)
 	CreateVideoJob(ctx context.Context, input model.CreateVideoJobInput) (*model.CreateVideoJobPayload, error)
 	CancelVideoJob(ctx context.Context, id string) (*model.VideoJob, error)
 	RetryVideoJob(ctx context.Context, id string) (*model.VideoJob, error)
@@ -706,6 +719,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RetryVideoJob(childComplexity, args["id"].(string)), true
+	case "Mutation.uploadSourceAsset":
+		if e.ComplexityRoot.Mutation.UploadSourceAsset == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadSourceAsset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadSourceAsset(childComplexity, args["file"].(graphql.Upload)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -833,6 +857,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Review.ReviewerID(childComplexity), true
+
+	case "SourceAsset.createdAt":
+		if e.ComplexityRoot.SourceAsset.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.CreatedAt(childComplexity), true
+	case "SourceAsset.expiresAt":
+		if e.ComplexityRoot.SourceAsset.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.ExpiresAt(childComplexity), true
+	case "SourceAsset.height":
+		if e.ComplexityRoot.SourceAsset.Height == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.Height(childComplexity), true
+	case "SourceAsset.id":
+		if e.ComplexityRoot.SourceAsset.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.ID(childComplexity), true
+	case "SourceAsset.mimeType":
+		if e.ComplexityRoot.SourceAsset.MimeType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.MimeType(childComplexity), true
+	case "SourceAsset.sha256":
+		if e.ComplexityRoot.SourceAsset.Sha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.Sha256(childComplexity), true
+	case "SourceAsset.sizeBytes":
+		if e.ComplexityRoot.SourceAsset.SizeBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.SizeBytes(childComplexity), true
+	case "SourceAsset.width":
+		if e.ComplexityRoot.SourceAsset.Width == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceAsset.Width(childComplexity), true
 
 	case "Stats.duplicateWebhooks":
 		if e.ComplexityRoot.Stats.DuplicateWebhooks == nil {
@@ -1255,7 +1328,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "audit.graphqls" "jobs.graphqls" "review.graphqls" "schema.graphqls" "stats.graphqls"
+//go:embed "assets.graphqls" "audit.graphqls" "jobs.graphqls" "review.graphqls" "schema.graphqls" "stats.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1267,6 +1340,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "assets.graphqls", Input: sourceData("assets.graphqls"), BuiltIn: false},
 	{Name: "audit.graphqls", Input: sourceData("audit.graphqls"), BuiltIn: false},
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "review.graphqls", Input: sourceData("review.graphqls"), BuiltIn: false},
@@ -1495,6 +1569,28 @@ func (ec *executionContext) childFields_Review(ctx context.Context, field graphq
 		return ec.fieldContext_Review_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Review", field.Name)
+}
+
+func (ec *executionContext) childFields_SourceAsset(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SourceAsset_id(ctx, field)
+	case "mimeType":
+		return ec.fieldContext_SourceAsset_mimeType(ctx, field)
+	case "sizeBytes":
+		return ec.fieldContext_SourceAsset_sizeBytes(ctx, field)
+	case "width":
+		return ec.fieldContext_SourceAsset_width(ctx, field)
+	case "height":
+		return ec.fieldContext_SourceAsset_height(ctx, field)
+	case "sha256":
+		return ec.fieldContext_SourceAsset_sha256(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SourceAsset_createdAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_SourceAsset_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SourceAsset", field.Name)
 }
 
 func (ec *executionContext) childFields_Stats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1842,6 +1938,20 @@ func (ec *executionContext) field_Mutation_retryVideoJob_args(ctx context.Contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_uploadSourceAsset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "file",
+		func(ctx context.Context, v any) (graphql.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["file"] = arg0
 	return args, nil
 }
 
@@ -3430,6 +3540,50 @@ func (ec *executionContext) fieldContext_JobUpdate_previousStatus(_ context.Cont
 	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "JobStatus")
 }
 
+func (ec *executionContext) _Mutation_uploadSourceAsset(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uploadSourceAsset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UploadSourceAsset(ctx, fc.Args["file"].(graphql.Upload))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SourceAsset) graphql.Marshaler {
+			return ec.marshalNSourceAsset2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐSourceAsset(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uploadSourceAsset(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SourceAsset(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uploadSourceAsset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createVideoJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4208,6 +4362,190 @@ func (ec *executionContext) _Review_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Review_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Review", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SourceAsset_id(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SourceAsset_mimeType(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_mimeType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MimeType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_mimeType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "String")
+}
+
+func (ec *executionContext) _SourceAsset_sizeBytes(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_sizeBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SizeBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_sizeBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _SourceAsset_width(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_width(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Width, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_width(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SourceAsset_height(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_height(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Height, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_height(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SourceAsset_sha256(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_sha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_sha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "String")
+}
+
+func (ec *executionContext) _SourceAsset_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SourceAsset_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceAsset_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SourceAsset_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceAsset", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Stats_since(ctx context.Context, field graphql.CollectedField, obj *model.Stats) (ret graphql.Marshaler) {
@@ -7292,6 +7630,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "uploadSourceAsset":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uploadSourceAsset(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createVideoJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createVideoJob(ctx, field)
@@ -7549,6 +7894,74 @@ func (ec *executionContext) _Review(ctx context.Context, sel ast.SelectionSet, o
 		case "createdAt":
 			out.Values[i] = ec._Review_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sourceAssetImplementors = []string{"SourceAsset"}
+
+func (ec *executionContext) _SourceAsset(ctx context.Context, sel ast.SelectionSet, obj *model.SourceAsset) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sourceAssetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SourceAsset")
+		case "id":
+			out.Values[i] = ec._SourceAsset_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mimeType":
+			out.Values[i] = ec._SourceAsset_mimeType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sizeBytes":
+			out.Values[i] = ec._SourceAsset_sizeBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "width":
+			out.Values[i] = ec._SourceAsset_width(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "height":
+			out.Values[i] = ec._SourceAsset_height(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sha256":
+			out.Values[i] = ec._SourceAsset_sha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SourceAsset_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._SourceAsset_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -8751,6 +9164,14 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋvidgateᚋvidgateᚋgrap
 	return v
 }
 
+func (ec *executionContext) marshalNSourceAsset2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐSourceAsset(ctx context.Context, sel ast.SelectionSet, v *model.SourceAsset) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SourceAsset!")
+		return graphql.Null
+	}
+	return ec._SourceAsset(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNStats2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStats(ctx context.Context, sel ast.SelectionSet, v *model.Stats) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Stats!")
@@ -8831,6 +9252,20 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	res := graphql.MarshalTime(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (graphql.Upload, error) {
+	res, err := graphql.UnmarshalUpload(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v graphql.Upload) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUpload(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
 	}
 	return res
 }

@@ -10,6 +10,8 @@ package jobs
 //	read the raw prompt     own         no                    all
 //	approve / reject        no          any job**             any job**
 //	read the audit log      no          no                    yes
+//	upload source images    yes         no                    yes
+//	use a source image      own only    no                    own only
 //
 //	*  COMPLETED, APPROVED or REJECTED.
 //	** only a COMPLETED job can be decided; any other status is a CONFLICT
@@ -59,6 +61,16 @@ func (a Actor) CanReadPrompt(j *Job) bool {
 
 // CanCreateJobs reports whether a may create jobs.
 func (a Actor) CanCreateJobs() bool { return a.Role == RoleUser || a.Role == RoleAdmin }
+
+// CanUploadAssets reports whether a may upload source images.
+func (a Actor) CanUploadAssets() bool { return a.Role == RoleUser || a.Role == RoleAdmin }
+
+// CanUseAsset reports whether a may make a job from asset: only from their
+// own uploads, admins included, since the job belongs to its creator. An
+// asset a may not use is NOT_FOUND, like one that does not exist.
+func (a Actor) CanUseAsset(asset *SourceAsset) bool {
+	return a.CanCreateJobs() && asset.OwnerID == a.Subject
+}
 
 // CanReview reports whether a may approve or reject jobs.
 func (a Actor) CanReview() bool { return a.Role == RoleReviewer || a.Role == RoleAdmin }

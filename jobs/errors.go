@@ -30,6 +30,9 @@ type Error struct {
 	// Field is the input field at fault, as the client named it
 	// ("input.prompt"), for BAD_USER_INPUT.
 	Field string
+	// Reason refines the code for clients that branch further, such as
+	// why an upload was refused (TOO_LARGE, TYPE_MISMATCH, TRAILING_DATA).
+	Reason string
 	// RetryAfter, for RATE_LIMITED, says when trying again can succeed.
 	RetryAfter time.Duration
 }

@@ -130,7 +130,14 @@ type Artifact struct {
 }
 
 // SourceAsset is a row of source_assets: an image a user uploaded for
-// image-to-video.
+// image-to-video, stored only after it passed blob/imgcheck. StorageKey is
+// made from the public id and the sniffed type, never from the uploaded
+// file's name.
+//
+// An asset no job has used expires at ExpiresAt (the upload TTL). The first
+// job that uses it sets UsedAt; from then on it is kept as long as the
+// videos of the jobs that use it (Store.ExpiredSourceAssets). DeletedAt is
+// set when the reconciler removes its file.
 type SourceAsset struct {
 	bun.BaseModel `bun:"table:source_assets"`
 
@@ -145,6 +152,7 @@ type SourceAsset struct {
 	SHA256     string     `bun:"sha256,notnull"`
 	CreatedAt  time.Time  `bun:"created_at,notnull"`
 	ExpiresAt  *time.Time `bun:"expires_at"`
+	UsedAt     *time.Time `bun:"used_at"`
 	DeletedAt  *time.Time `bun:"deleted_at"`
 }
 

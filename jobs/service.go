@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
+	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/jobs/queue"
 )
 
@@ -36,8 +38,17 @@ type ServiceConfig struct {
 	// Queue receives the submit task of every new job, after its
 	// transaction commits. Nil leaves new jobs QUEUED for the reconciler
 	// (tests of the API alone run that way).
-	Queue  Enqueuer
-	Logger *slog.Logger
+	Queue Enqueuer
+	// Files stores uploaded source images; nil refuses uploads as
+	// UNAVAILABLE.
+	Files *blob.Bucket
+	// Uploads bounds an uploaded source image (imgcheck's defaults: 20 MiB,
+	// 64 to 4096 pixels a side).
+	Uploads imgcheck.Limits
+	// SourceAssetTTL is how long an upload no job has used is kept
+	// (default DefaultSourceAssetTTL).
+	SourceAssetTTL time.Duration
+	Logger         *slog.Logger
 }
 
 // Limiter allows or refuses an owner's next event (*ratelimit.Limiter).
@@ -76,6 +87,10 @@ func NewService(store *Store, vault *Vault, cfg ServiceConfig) (*Service, error)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	cfg.Uploads = cfg.Uploads.WithDefaults()
+	if cfg.SourceAssetTTL <= 0 {
+		cfg.SourceAssetTTL = DefaultSourceAssetTTL
 	}
 	return &Service{store: store, vault: vault, cfg: cfg, log: cfg.Logger}, nil
 }
@@ -125,11 +140,7 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 		job.IdempotencyKey = &in.IdempotencyKey
 	}
 	if in.SourceAssetID != "" {
-		asset, err := s.store.SourceAssetByPublicID(ctx, in.SourceAssetID)
-		if errors.Is(err, ErrNotFound) || (err == nil && asset.OwnerID != a.Subject) {
-			// Another owner's asset looks like no asset at all.
-			return nil, false, BadInput("input.sourceAssetId", "no source asset with id %q", in.SourceAssetID)
-		}
+		asset, err := s.sourceAssetFor(ctx, a, in.SourceAssetID)
 		if err != nil {
 			return nil, false, err
 		}
@@ -142,6 +153,9 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 		return nil, false, err
 	}
 	saved, existing, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, p.reason)
+	if errors.Is(err, ErrSourceAssetGone) {
+		return nil, false, assetGone(in.SourceAssetID) // expired between the check and the insert
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -440,6 +454,9 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
 	saved, _, err := s.store.InsertJobAudited(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, "retry of "+orig.PublicID,
 		AuditRecord{Actor: a, Action: AuditJobRetry, TargetKind: AuditTargetJob, TargetID: orig.PublicID,
 			Detail: map[string]any{"new_job": job.PublicID, "from": orig.Status, "owner": orig.OwnerID}})
+	if errors.Is(err, ErrSourceAssetGone) {
+		return nil, Errorf(CodeConflict, "the source image of job %s has been deleted: upload it again and create a new job", orig.PublicID)
+	}
 	if err != nil {
 		return nil, err
 	}

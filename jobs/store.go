@@ -86,7 +86,9 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) 
 // InsertJob inserts a new job in QUEUED with its first event (saying note,
 // such as why its provider was chosen) and its sealed prompt, in one
 // transaction. When the owner already has a job with the same idempotency
-// key, it inserts nothing and returns that job with existing=true.
+// key, it inserts nothing and returns that job with existing=true. A job
+// with a source asset marks the asset used in the same transaction, or
+// fails with ErrSourceAssetGone when the asset expired or was deleted.
 func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt, note string) (saved *Job, existing bool, err error) {
 	return s.insertJob(ctx, job, prompt, note, nil)
 }
@@ -113,6 +115,11 @@ func (s *Store) insertJob(ctx context.Context, job *Job, prompt *Prompt, note st
 			existing = true
 			saved, err = s.jobWhere(ctx, tx, "j.owner_id = ? AND j.idempotency_key = ?", job.OwnerID, *job.IdempotencyKey)
 			return err
+		}
+		if job.SourceAssetID != nil {
+			if err := s.claimSourceAsset(ctx, tx, *job.SourceAssetID, now); err != nil {
+				return err
+			}
 		}
 		prompt.JobID, prompt.CreatedAt = job.ID, now
 		if _, err := tx.NewInsert().Model(prompt).Exec(ctx); err != nil {
@@ -607,21 +614,11 @@ func (s *Store) InsertArtifact(ctx context.Context, tx bun.IDB, a *Artifact) err
 	return nil
 }
 
-// InsertSourceAsset records an uploaded source image.
-func (s *Store) InsertSourceAsset(ctx context.Context, a *SourceAsset) error {
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.Now()
-	}
-	if _, err := s.db.NewInsert().Model(a).Exec(ctx); err != nil {
-		return fmt.Errorf("insert source asset: %w", err)
-	}
-	return nil
-}
-
-// SourceAssetByPublicID returns a source asset that is not deleted, or ErrNotFound.
+// SourceAssetByPublicID returns a source asset, deleted ones included (so
+// that a client can be told its asset expired), or ErrNotFound.
 func (s *Store) SourceAssetByPublicID(ctx context.Context, publicID string) (*SourceAsset, error) {
 	a := new(SourceAsset)
-	err := s.db.NewSelect().Model(a).Where("public_id = ?", publicID).Where("deleted_at IS NULL").Scan(ctx)
+	err := s.db.NewSelect().Model(a).Where("public_id = ?", publicID).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -172,3 +172,15 @@ func toAuditEntry(e *jobs.AuditEntry) *model.AuditEntry {
 		ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID,
 	}
 }
+
+// toSourceAsset shows an asset; its expiry only while no job has used it.
+func toSourceAsset(a *jobs.SourceAsset) *model.SourceAsset {
+	out := &model.SourceAsset{
+		ID: a.PublicID, MimeType: a.MimeType, SizeBytes: a.SizeBytes, Width: a.Width, Height: a.Height,
+		Sha256: a.SHA256, CreatedAt: a.CreatedAt,
+	}
+	if a.UsedAt == nil {
+		out.ExpiresAt = a.ExpiresAt
+	}
+	return out
+}

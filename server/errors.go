@@ -54,6 +54,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if domain.Field != "" {
 				gqlErr.Extensions["field"] = domain.Field
 			}
+			if domain.Reason != "" {
+				gqlErr.Extensions["reason"] = domain.Reason
+			}
 			if domain.RetryAfter > 0 {
 				gqlErr.Extensions["retryAfterSeconds"] = int(domain.RetryAfter.Round(time.Second).Seconds())
 			}

@@ -130,8 +130,13 @@ func withRecover(log *slog.Logger, next http.Handler) http.Handler {
 
 // withBodyLimit refuses bodies over max bytes: at once with 413 when the
 // declared length says so, and by cutting the read short otherwise.
+// Multipart requests (uploads) are bounded by withUploads instead.
 func withBodyLimit(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isMultipart(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.ContentLength > max {
 			writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge,
 				"request body is "+strconv.FormatInt(r.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))

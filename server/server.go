@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/graph"
 	"github.com/vidgate/vidgate/graph/model"
 	"github.com/vidgate/vidgate/jobs"
@@ -31,6 +32,11 @@ import (
 type Config struct {
 	// MaxBodyBytes caps a GraphQL request body (default 1 MiB).
 	MaxBodyBytes int64
+	// MaxUploadBytes caps the file of an upload (uploadSourceAsset): a
+	// multipart request may be MaxUploadBytes + MaxBodyBytes long, the
+	// rest being its operations, map and framing (default 20 MiB; the
+	// service checks the file itself against its own limit).
+	MaxUploadBytes int64
 	// MaxDepth and MaxComplexity cap a GraphQL operation (defaults 12 and
 	// 5000; a list field counts its children once per requested item).
 	MaxDepth      int
@@ -71,6 +77,9 @@ func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = imgcheck.DefaultMaxBytes
+	}
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = 12
 	}
@@ -90,6 +99,9 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 }
+
+// uploadMemory is how much of a multipart request gqlgen keeps in memory.
+const uploadMemory = 4 << 20
 
 // Server is vidgate's HTTP handler.
 type Server struct {
@@ -121,7 +133,8 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	gql := newGraphQL(svc, files, authn, ws, slots, cfg)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots, withBodyLimit(cfg.MaxBodyBytes, gql)))))
+	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots,
+		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, gql))))))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
 	mux.Handle("/files/", files.Handler())
@@ -174,6 +187,10 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 	srv.AddTransport(transport.SSE{}) // before POST: it claims POSTs that accept text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	// Uploads (the GraphQL multipart request spec). withUploads has already
+	// bounded the body; files past uploadMemory wait in a temporary file
+	// (removed after the request) rather than in memory.
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxBodyBytes + cfg.MaxUploadBytes, MaxMemory: uploadMemory})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))

@@ -17,6 +17,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/jobstest"
 	"github.com/vidgate/vidgate/server"
@@ -59,7 +60,8 @@ func newEnvWith(t *testing.T, db *bun.DB, cfg server.Config) *env {
 		t.Fatal(err)
 	}
 	e.store = jobs.NewStore(db, nil)
-	svc, err := jobs.NewService(e.store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim", "other"}, Logger: log})
+	svc, err := jobs.NewService(e.store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim", "other"}, Logger: log,
+		Files: e.bucket, Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +393,6 @@ func TestCreateBadInput(t *testing.T) {
 			{"prompt too long", map[string]any{"prompt": strings.Repeat("é", jobs.MaxPromptLength+1)}, "input.prompt"},
 			{"control characters", map[string]any{"prompt": "a\x00b"}, "input.prompt"},
 			{"image without asset", map[string]any{"workflowType": "IMAGE_TO_VIDEO", "prompt": "x"}, "input.sourceAssetId"},
-			{"unknown asset", map[string]any{"workflowType": "IMAGE_TO_VIDEO", "prompt": "x", "sourceAssetId": "00000000-0000-4000-8000-000000000000"}, "input.sourceAssetId"},
 			{"text with asset", map[string]any{"prompt": "x", "sourceAssetId": "00000000-0000-4000-8000-000000000000"}, "input.sourceAssetId"},
 			{"unknown provider", map[string]any{"prompt": "x", "provider": "acme"}, "input.provider"},
 			{"duration too short", map[string]any{"prompt": "x", "durationSeconds": 0}, "input.durationSeconds"},

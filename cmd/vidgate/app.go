@@ -179,7 +179,8 @@ func (a *app) workerConfig() worker.Config {
 }
 
 func (a *app) newReconciler() *reconciler.Reconciler {
-	return reconciler.New(a.store, a.queue, a.reg, a.bucket, a.rdb, reconciler.Config{Prefix: a.cfg.RedisPrefix, Logger: a.log})
+	return reconciler.New(a.store, a.queue, a.reg, a.bucket, a.rdb, reconciler.Config{Prefix: a.cfg.RedisPrefix,
+		SourceAssetRetention: a.cfg.Retention, Logger: a.log})
 }
 
 // runWorkers runs the workers, and the reconciler where configured, until

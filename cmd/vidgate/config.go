@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/blob/clamd"
+	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers/setup"
@@ -45,6 +46,12 @@ type config struct {
 	MaxActiveJobs    int
 	RedisURL         string
 	RedisPrefix      string
+
+	// Source image uploads.
+	MaxUploadBytes int64
+	SourceAssetTTL time.Duration
+	MinImageSide   int
+	MaxImageSide   int
 
 	// Workers.
 	Concurrency      string
@@ -125,6 +132,10 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.IntVar(&c.MaxConnsPerIdent, "max-connections-per-identity", 20, "WebSockets and SSE subscription streams one identity (subject) may hold open at once, per API process (0: no cap)")
 		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call /graphql over HTTP (CORS), comma separated exact origins, or * for any (tokens travel in headers, never cookies); empty: the --allowed-origins list")
 		fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "proxies (CIDR prefixes, comma separated) whose X-Forwarded-For names the client's IP in the audit trail; empty: the peer address is the client")
+		fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", imgcheck.DefaultMaxBytes, "largest source image accepted by uploadSourceAsset, in bytes")
+		fs.DurationVar(&c.SourceAssetTTL, "source-asset-ttl", jobs.DefaultSourceAssetTTL, "how long an uploaded source image no job has used is kept")
+		fs.IntVar(&c.MinImageSide, "source-image-min-side", imgcheck.DefaultMinSide, "smallest width or height of a source image, in pixels")
+		fs.IntVar(&c.MaxImageSide, "source-image-max-side", imgcheck.DefaultMaxSide, "largest width or height of a source image, in pixels")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
@@ -233,6 +244,17 @@ func (c *config) check(r role) error {
 	}
 	if c.MaxConnsPerIdent < 0 {
 		errs = append(errs, fmt.Errorf("--max-connections-per-identity %d: want 0 (no cap) or more", c.MaxConnsPerIdent))
+	}
+	if r != roleWorker {
+		if c.MaxUploadBytes < 1 {
+			errs = append(errs, fmt.Errorf("--max-upload-bytes %d: want at least 1", c.MaxUploadBytes))
+		}
+		if c.MinImageSide < 1 || c.MaxImageSide < c.MinImageSide {
+			errs = append(errs, fmt.Errorf("--source-image-min-side %d, --source-image-max-side %d: want 1 <= min <= max", c.MinImageSide, c.MaxImageSide))
+		}
+		if c.SourceAssetTTL <= 0 {
+			errs = append(errs, fmt.Errorf("--source-asset-ttl %s: want a positive duration", c.SourceAssetTTL))
+		}
 	}
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)

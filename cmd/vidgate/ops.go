@@ -57,6 +57,10 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "RULE\tJOB\tSTATUS\tPROVIDER\tIDLE\tWHY")
 	for _, act := range plan {
+		if act.SourceAsset != nil {
+			fmt.Fprintf(w, "%s\tsource asset %s\t\t\t\t%s\n", act.Rule, act.SourceAsset.PublicID, act.Reason)
+			continue
+		}
 		if act.Job == nil {
 			fmt.Fprintf(w, "%s\tartifact %s\t\t\t\t%s\n", act.Rule, act.Artifact.PublicID, act.Reason)
 			continue

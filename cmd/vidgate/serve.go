@@ -15,6 +15,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/migrations"
 	"github.com/vidgate/vidgate/jobs/ratelimit"
@@ -72,6 +73,8 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		Providers: a.reg.Names(), DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge,
 		Choose: a.choose, Queue: a.queue, Logger: log, MaxActiveJobs: cfg.MaxActiveJobs,
 		CreateLimit: ratelimit.New(a.rdb, cfg.RedisPrefix, "create", cfg.CreateRate, time.Minute),
+		Files:       a.bucket, SourceAssetTTL: cfg.SourceAssetTTL,
+		Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes, MinSide: cfg.MinImageSide, MaxSide: cfg.MaxImageSide},
 	})
 	if err != nil {
 		return err
@@ -89,7 +92,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		mount["/sim/"] = simsrv
 	}
 	handler := server.New(svc, a.bucket, authn, server.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
 		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
 		CORSOrigins: cfg.corsOrigins(), TrustedProxies: cfg.trustedProxies(),
 		MaxConnectionsPerIdentity: cfg.connCap(),

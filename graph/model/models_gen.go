@@ -151,6 +151,23 @@ type Review struct {
 	CreatedAt  time.Time         `json:"createdAt"`
 }
 
+// An uploaded source image, as stored (the original bytes, checked).
+type SourceAsset struct {
+	// Pass it as `CreateVideoJobInput.sourceAssetId`.
+	ID string `json:"id"`
+	// `image/png`, `image/jpeg` or `image/webp`, read from the file's bytes.
+	MimeType  string `json:"mimeType"`
+	SizeBytes int64  `json:"sizeBytes"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	// Hex SHA-256 of the stored bytes.
+	Sha256    string    `json:"sha256"`
+	CreatedAt time.Time `json:"createdAt"`
+	// When the asset is deleted if no job has used it. Null once a job uses it:
+	// then it is kept as long as that job's videos.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
 type Stats struct {
 	Since       time.Time `json:"since"`
 	JobsCreated int       `json:"jobsCreated"`

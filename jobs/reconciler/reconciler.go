@@ -1,7 +1,8 @@
 // Package reconciler keeps the promise that the database is the source of
 // truth: it finds jobs whose work was lost or stalled — a queue entry gone
 // with a Redis flush, a worker killed mid-submit, webhooks that never came,
-// jobs past their maximum age, artifacts past their retention — and acts on
+// jobs past their maximum age, artifacts past their retention, source images
+// no job used before their TTL or whose jobs' videos are gone — and acts on
 // them. Every action is recorded as an event with source "reconciler", and
 // every action is a guarded change, so doing one twice is harmless.
 //
@@ -40,6 +41,12 @@ type Config struct {
 	// StaleAfter: a job waiting on its provider with no change for this
 	// long is polled (default 10m: beyond any provider's usual latency).
 	StaleAfter time.Duration
+	// SourceAssetRetention is how long a source image is kept after the
+	// last job using it finished without approval: set it to the artifact
+	// retention, so the image goes when the videos made from it go (0:
+	// used images are kept forever). Unused images expire by their own
+	// TTL, set at upload.
+	SourceAssetRetention time.Duration
 	// Batch caps the jobs one rule handles per pass (default 100).
 	Batch int
 	// Lease is how long a leader's lease lasts; it is renewed every third
@@ -114,14 +121,18 @@ const (
 	RulePoll      = "poll"
 	RuleExpire    = "expire"
 	RuleRetention = "retention"
+	// RuleSourceAsset deletes a source image that expired unused, or
+	// whose jobs' retention ended.
+	RuleSourceAsset = "source_asset"
 )
 
 // Action is one thing the reconciler would do, and why.
 type Action struct {
-	Rule     string
-	Job      *jobs.Job      // nil for retention
-	Artifact *jobs.Artifact // retention only
-	Reason   string
+	Rule        string
+	Job         *jobs.Job         // nil for retention and source_asset
+	Artifact    *jobs.Artifact    // retention only
+	SourceAsset *jobs.SourceAsset // source_asset only
+	Reason      string
 }
 
 // Plan lists what a pass would do now, without doing it.
@@ -129,7 +140,7 @@ func (r *Reconciler) Plan(ctx context.Context) ([]Action, error) {
 	now := r.cfg.Now()
 	var plan []Action
 	for _, rule := range []func(context.Context, time.Time) ([]Action, error){
-		r.planExpire, r.planRequeue, r.planSubmitted, r.planStale, r.planRetention,
+		r.planExpire, r.planRequeue, r.planSubmitted, r.planStale, r.planRetention, r.planSourceAssets,
 	} {
 		acts, err := rule(ctx, now)
 		if err != nil {
@@ -226,6 +237,21 @@ func (r *Reconciler) planRetention(ctx context.Context, now time.Time) ([]Action
 	return acts, err
 }
 
+// planSourceAssets: source images that expired unused, and used ones
+// whose jobs finished without approval more than SourceAssetRetention ago.
+func (r *Reconciler) planSourceAssets(ctx context.Context, now time.Time) ([]Action, error) {
+	assets, err := r.store.ExpiredSourceAssets(ctx, now, r.cfg.SourceAssetRetention, r.cfg.Batch)
+	var acts []Action
+	for _, a := range assets {
+		why := fmt.Sprintf("its jobs finished without approval over %s ago", r.cfg.SourceAssetRetention)
+		if a.UsedAt == nil {
+			why = fmt.Sprintf("no job used it before it expired at %s", a.ExpiresAt.Format(time.RFC3339))
+		}
+		acts = append(acts, Action{Rule: RuleSourceAsset, SourceAsset: a, Reason: why})
+	}
+	return acts, err
+}
+
 var unfinished = []jobs.Status{jobs.StatusQueued, jobs.StatusSubmitted, jobs.StatusProcessing, jobs.StatusRetrying}
 
 func actions(js []*jobs.Job, rule string, why func(*jobs.Job) string) []Action {
@@ -261,6 +287,8 @@ func (r *Reconciler) Apply(ctx context.Context, a Action) error {
 		if err = r.bucket.Delete(ctx, a.Artifact.StorageKey); err == nil {
 			err = r.store.MarkArtifactDeleted(ctx, a.Artifact.ID)
 		}
+	case RuleSourceAsset:
+		err = r.deleteSourceAsset(ctx, a.SourceAsset)
 	default:
 		err = fmt.Errorf("unknown rule %q", a.Rule)
 	}
@@ -269,6 +297,23 @@ func (r *Reconciler) Apply(ctx context.Context, a Action) error {
 		return nil
 	}
 	return err
+}
+
+// deleteSourceAsset marks an asset deleted, if it still may be (a job may
+// have taken it since the plan), then deletes its file; if that fails the
+// mark is undone, so the next pass tries again.
+func (r *Reconciler) deleteSourceAsset(ctx context.Context, a *jobs.SourceAsset) error {
+	ok, err := r.store.MarkSourceAssetDeleted(ctx, a.ID, r.cfg.Now(), r.cfg.SourceAssetRetention)
+	if err != nil || !ok {
+		return err
+	}
+	if err := r.bucket.Delete(ctx, a.StorageKey); err != nil {
+		if uerr := r.store.UnmarkSourceAssetDeleted(context.WithoutCancel(ctx), a.ID); uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		return err
+	}
+	return nil
 }
 
 // record writes the action's event (a guarded same-status change, which
@@ -333,10 +378,13 @@ func (r *Reconciler) Pass(ctx context.Context) (int, error) {
 			continue
 		}
 		done++
-		if a.Job != nil {
+		switch {
+		case a.Job != nil:
 			r.log.InfoContext(ctx, "reconciled", "rule", a.Rule, "job_id", a.Job.PublicID, "reason", a.Reason)
-		} else {
+		case a.Artifact != nil:
 			r.log.InfoContext(ctx, "reconciled", "rule", a.Rule, "artifact_id", a.Artifact.PublicID)
+		default:
+			r.log.InfoContext(ctx, "reconciled", "rule", a.Rule, "asset_id", a.SourceAsset.PublicID, "reason", a.Reason)
 		}
 	}
 	return done, nil

@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -146,6 +149,14 @@ func (s *Server) startLocked(req createRequest, b Behavior, baseURL string) *gen
 // Succeed, Fail) or the Server closes.
 func (s *Server) progress(g *generation) {
 	defer s.wg.Done()
+	if g.req.Workflow == "image_to_video" && !s.fetchImage(g.req.ImageURL) {
+		// As at real vendors: the image is fetched when the job starts,
+		// and a URL that does not serve an image fails the generation.
+		s.mu.Lock()
+		s.transitionLocked(g, statusFailed, 0, CodeInvalidInput)
+		s.mu.Unlock()
+		return
+	}
 	step := g.b.Latency / 4
 	for _, p := range []int{25, 50, 75} {
 		if !s.sleep(g, step) {
@@ -162,6 +173,36 @@ func (s *Server) progress(g *generation) {
 	s.finishLocked(g, g.b.Fail)
 	s.mu.Unlock()
 }
+
+// maxImageBytes bounds the source image the simulator downloads.
+const maxImageBytes = 32 << 20
+
+// fetchImage downloads an image_to_video source image and reports whether
+// the URL served an image (by its bytes). It counts the images it fetched.
+func (s *Server) fetchImage(url string) bool {
+	ctx, cancel := context.WithTimeout(s.life, 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxImageBytes+1))
+	if err != nil || res.StatusCode != http.StatusOK || len(body) > maxImageBytes ||
+		!strings.HasPrefix(http.DetectContentType(body), "image/") {
+		return false
+	}
+	s.imagesFetched.Add(1)
+	return true
+}
+
+// ImagesFetched is how many image_to_video source images the simulator has
+// downloaded successfully.
+func (s *Server) ImagesFetched() int64 { return s.imagesFetched.Load() }
 
 // sleep waits d, and reports false if g finished or the Server closed first.
 func (s *Server) sleep(g *generation, d time.Duration) bool {

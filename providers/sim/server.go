@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
@@ -95,6 +96,8 @@ type Server struct {
 	life context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	imagesFetched atomic.Int64
 
 	mu      sync.Mutex
 	closed  bool
