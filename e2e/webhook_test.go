@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,45 @@ func TestWebhookIntakeRefusesBadDeliveries(t *testing.T) {
 		}
 		if rs, _ := d.store.ReceiptsOf(t.Context(), "sim", "gen_unknown"); len(rs) != 1 || rs[0].Outcome != "unknown_job" {
 			t.Errorf("unknown request receipts = %+v, want one unknown_job", rs)
+		}
+	})
+}
+
+// Providers start the work, and may call back, before they answer the
+// submit. Here the simulated provider answers the submit only after three
+// seconds, while the generation runs and finishes in a tenth of one: its
+// webhooks arrive while the job has no provider request id yet. The
+// callback URL names the job and attempt, so the first verified delivery
+// records the request id and applies — the job completes on webhooks alone,
+// the late submit answer finds the same id already saved, and nothing is
+// recorded as an unknown job.
+func TestWebhookBeforeSubmitAnswer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		d := deploy(t, b, options{pollAfter: time.Minute})
+		id := d.create(t, "a kingfisher [sim slow_submit=3s:1 latency=100ms]")
+		r := d.waitFor(t, id, 30*time.Second, "COMPLETED")
+		var bound []map[string]any
+		for _, e := range r.List("job.events") {
+			if e["type"] == "provider_request_created" {
+				bound = append(bound, e)
+			}
+		}
+		if len(bound) != 1 || bound[0]["source"] != "WEBHOOK" {
+			t.Fatalf("provider_request_created events = %v, want one, from the webhook", bound)
+		}
+		if !slices.Contains(eventTypes(r), "processing") {
+			t.Errorf("events %v: the progress webhooks did not apply", eventTypes(r))
+		}
+		checkOneWay(t, id, r)
+		var unknown int
+		if err := d.db.NewRaw("SELECT count(*) FROM provider_webhook_receipts WHERE outcome = ?", "unknown_job").Scan(t.Context(), &unknown); err != nil {
+			t.Fatal(err)
+		}
+		if unknown != 0 {
+			t.Errorf("%d deliveries recorded as unknown_job", unknown)
+		}
+		if submits, gens := d.sim.KeyCounts(id + "-1"); submits != 1 || gens != 1 {
+			t.Errorf("%d submissions, %d generations; want 1 and 1", submits, gens)
 		}
 	})
 }

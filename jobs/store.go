@@ -153,6 +153,11 @@ func (s *Store) JobByPublicID(ctx context.Context, publicID string) (*Job, error
 	return s.jobWhere(ctx, s.db, "j.public_id = ?", publicID)
 }
 
+// JobByPublicIDTx reads a job by its public id inside tx.
+func (s *Store) JobByPublicIDTx(ctx context.Context, tx bun.IDB, publicID string) (*Job, error) {
+	return s.jobWhere(ctx, tx, "j.public_id = ?", publicID)
+}
+
 // JobInTx reads a job inside tx (seeing what committed since tx began, on
 // PostgreSQL's READ COMMITTED).
 func (s *Store) JobInTx(ctx context.Context, tx bun.IDB, id int64) (*Job, error) {

@@ -106,6 +106,16 @@ func (w *Worker) submitRaced(ctx context.Context, job *jobs.Job, requestID strin
 		return err
 	}
 	if cur.Attempt == job.Attempt && cur.ProviderRequestID != nil && *cur.ProviderRequestID == requestID {
+		// Saved already: by a duplicate delivery of this task, or by a
+		// webhook that came before the provider's answer. Make sure the
+		// safety-net poll exists (one more is harmless).
+		if !cur.Status.Terminal() {
+			d, err := w.driver(cur.Provider)
+			if err != nil {
+				return err
+			}
+			w.schedule(ctx, pollTask(cur, 1), w.store.Now().Add(w.pollDelay(d, 1)))
+		}
 		return nil
 	}
 	logger(ctx, w.log).InfoContext(ctx, "job moved on during submit; canceling the new generation",
@@ -136,7 +146,7 @@ func (w *Worker) request(ctx context.Context, job *jobs.Job, d providers.Driver,
 		AspectRatio:     job.AspectRatio,
 		Resolution:      job.Resolution,
 		Model:           job.Model,
-		WebhookURL:      w.webhookURL(d),
+		WebhookURL:      w.jobWebhookURL(d, job),
 	}
 	if job.SourceAssetID != nil {
 		asset, err := w.store.SourceAssetByID(ctx, *job.SourceAssetID)

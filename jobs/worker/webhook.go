@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/uptrace/bun"
 
@@ -71,7 +73,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": providerMessage(err)}})
 		return
 	}
-	outcome, next, err := in.record(ctx, name, hook, body)
+	outcome, next, err := in.record(ctx, name, hook, body, r.URL.Query())
 	if err != nil {
 		in.log.ErrorContext(ctx, "webhook not recorded", "provider", name, "err", err)
 		reply(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "INTERNAL", "message": "not recorded; deliver again"}})
@@ -92,7 +94,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // record inserts the receipt and applies the delivery in one transaction.
-func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte) (string, followUp, error) {
+func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte, callback url.Values) (string, followUp, error) {
 	sum := sha256.Sum256(body)
 	requestID := hook.Status.RequestID
 	receipt := &jobs.WebhookReceipt{
@@ -112,6 +114,9 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 		}
 		job, err := in.store.JobByProviderRequest(ctx, tx, provider, requestID)
 		if errors.Is(err, jobs.ErrNotFound) {
+			job, err = in.bindEarly(ctx, tx, provider, requestID, callback)
+		}
+		if errors.Is(err, jobs.ErrNotFound) {
 			outcome = jobs.OutcomeUnknownJob
 		} else if err != nil {
 			return err
@@ -124,6 +129,44 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 		return nil
 	})
 	return outcome, next, err
+}
+
+// Query parameters of a job attempt's callback URL (Worker.jobWebhookURL).
+const (
+	callbackJob     = "job"
+	callbackAttempt = "attempt"
+)
+
+// bindEarly handles a verified delivery for a request id no job holds yet:
+// the provider started the generation and called back before the worker
+// saved the id from the provider's answer. The callback URL names the job
+// and attempt the generation was submitted for; if that job is still
+// SUBMITTED at that attempt without a request id, the delivery's id is
+// recorded for it (a guarded update, as the worker's own save would be),
+// and the delivery applies. The worker's save then finds the same id and
+// does nothing. It returns jobs.ErrNotFound when the URL names no such job.
+func (in *Intake) bindEarly(ctx context.Context, tx bun.Tx, provider, requestID string, callback url.Values) (*jobs.Job, error) {
+	publicID, attempt := callback.Get(callbackJob), callback.Get(callbackAttempt)
+	n, err := strconv.Atoi(attempt)
+	if publicID == "" || err != nil || requestID == "" {
+		return nil, jobs.ErrNotFound
+	}
+	job, err := in.store.JobByPublicIDTx(ctx, tx, publicID)
+	if err != nil {
+		return nil, err
+	}
+	if job.Provider != provider || job.Attempt != n || job.Status != jobs.StatusSubmitted || job.ProviderRequestID != nil {
+		return nil, jobs.ErrNotFound
+	}
+	bound, err := in.store.Transition(ctx, tx, jobs.Transition{
+		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
+		ExpectAttempt: n, NoRequestID: true, ProviderRequestID: requestID, Source: jobs.SourceWebhook,
+		Message: "provider request " + requestID + " (from its first webhook, before the submit's answer)",
+	})
+	if isGuard(err) {
+		return nil, jobs.ErrNotFound // the worker saved an id meanwhile
+	}
+	return bound, err
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

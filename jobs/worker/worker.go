@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -198,6 +199,18 @@ func (w *Worker) webhookURL(d providers.Driver) string {
 		return ""
 	}
 	return w.cfg.WebhookBaseURL + "/webhooks/" + d.Name()
+}
+
+// jobWebhookURL is the callback URL of one job attempt: the intake's URL
+// with the job and attempt in its query, so that a delivery that arrives
+// before the submit saved the provider's request id (providers start work,
+// and send webhooks, before they answer the submit) can still find its job.
+func (w *Worker) jobWebhookURL(d providers.Driver, job *jobs.Job) string {
+	base := w.webhookURL(d)
+	if base == "" {
+		return ""
+	}
+	return base + "?" + url.Values{callbackJob: {job.PublicID}, callbackAttempt: {strconv.Itoa(job.Attempt)}}.Encode()
 }
 
 func (w *Worker) enqueue(ctx context.Context, t queue.Task) {
