@@ -126,3 +126,22 @@ func (v *Vault) Hash(prompt string) string {
 	m.Write([]byte(prompt))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// ActiveKeyID is the id of the key new prompts are sealed with.
+func (v *Vault) ActiveKeyID() string { return v.active }
+
+// HasKey reports whether the vault can open prompts sealed with key id.
+func (v *Vault) HasKey(id string) bool {
+	_, ok := v.aeads[id]
+	return ok
+}
+
+// Reseal opens a prompt sealed with keyID for job jobID and seals it again
+// with the active key, under a fresh nonce.
+func (v *Vault) Reseal(jobID, keyID string, ciphertext []byte) (newKeyID string, sealed []byte, err error) {
+	plain, err := v.Open(jobID, keyID, ciphertext)
+	if err != nil {
+		return "", nil, err
+	}
+	return v.Seal(jobID, plain)
+}

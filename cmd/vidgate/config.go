@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers/setup"
 	"github.com/vidgate/vidgate/server"
+	"github.com/vidgate/vidgate/server/auth"
 )
 
 // config is every setting of `vidgate` and `vidgate serve`.
@@ -52,6 +55,14 @@ type config struct {
 	SourceAssetTTL time.Duration
 	MinImageSide   int
 	MaxImageSide   int
+
+	// Bearer tokens: an identity provider's JWKS, and the claims read.
+	JWKSURL         string
+	JWKSRefresh     time.Duration
+	JWTIssuer       string
+	JWTAudience     string
+	JWTSubjectClaim string
+	JWTRoleClaim    string
 
 	// Workers.
 	Concurrency      string
@@ -155,7 +166,15 @@ func (c *config) register(fs *flagSet, r role) {
 	if embedded {
 		secretHint = " (default: generated into <data-dir>/secrets.json)"
 	}
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret that verifies bearer tokens, at least 32 characters"+secretHint)
+	if r != roleWorker {
+		fs.StringVar(&c.JWKSURL, "jwks-url", "", "identity provider's JWKS URL (https://idp.example.com/.well-known/jwks.json): bearer tokens signed RS256 or ES256 are verified with its keys")
+		fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", 15*time.Minute, "how often the JWKS is fetched again (also on a token with an unknown kid, at most every 15s)")
+		fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "when set, bearer tokens' iss claim must equal it")
+		fs.StringVar(&c.JWTAudience, "jwt-audience", "", "when set, bearer tokens' aud claim must contain it")
+		fs.StringVar(&c.JWTSubjectClaim, "jwt-subject-claim", "sub", "claim of bearer tokens that names the caller")
+		fs.StringVar(&c.JWTRoleClaim, "jwt-role-claim", "role", "claim of bearer tokens that holds the caller's role: user, reviewer or admin")
+	}
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret that verifies bearer tokens, at least 32 characters; optional with --jwks-url"+secretHint)
 	fs.StringVar(&c.PromptKeys, "prompt-keys", "", "AES-256 keys that encrypt prompts: id:base64key[,id:base64key…], the first encrypts"+secretHint)
 	fs.StringVar(&c.PromptHashKey, "prompt-hash-key", "", "base64 key of the prompt HMAC"+secretHint)
 	fs.StringVar(&c.URLSigningKey, "url-signing-key", "", "base64 key that signs download URLs"+secretHint)
@@ -212,8 +231,13 @@ func (c *config) check(r role) error {
 		need(c.RedisURL, "redis-url")
 	}
 	need(c.SimWebhookKey, "sim-webhook-secret")
-	if r != roleWorker {
-		need(c.JWTSecret, "jwt-secret")
+	if r != roleWorker && c.JWTSecret == "" && c.JWKSURL == "" {
+		errs = append(errs, fmt.Errorf("--jwks-url / $%s or --jwt-secret / $%s is required", envName("jwks-url"), envName("jwt-secret")))
+	}
+	if c.JWKSURL != "" {
+		if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--jwks-url %q: want an absolute http(s) URL", c.JWKSURL))
+		}
 	}
 	need(c.PromptKeys, "prompt-keys")
 	need(c.PromptHashKey, "prompt-hash-key")
@@ -268,6 +292,21 @@ func (c *config) check(r role) error {
 		errs = append(errs, errors.New("--sim-webhook-secret must start with whsec_"))
 	}
 	return errors.Join(errs...)
+}
+
+// auth returns the Authenticator settings: the JWKS and the claims to read,
+// the HS256 secret when one is set, and keys to check API keys with.
+func (c *config) auth(keys auth.KeyChecker, log *slog.Logger) auth.Config {
+	cfg := auth.Config{
+		JWKSURL: c.JWKSURL, JWKSRefresh: c.JWKSRefresh, Log: log,
+		Issuer: c.JWTIssuer, Audience: c.JWTAudience,
+		SubjectClaim: c.JWTSubjectClaim, RoleClaim: c.JWTRoleClaim,
+		Keys: keys,
+	}
+	if c.JWTSecret != "" {
+		cfg.HS256Secret = []byte(c.JWTSecret)
+	}
+	return cfg
 }
 
 // publicURL is where clients reach this server.

@@ -8,6 +8,7 @@
 //	vidgate token      print a bearer token for the configured JWT secret
 //	vidgate sim        the simulated video provider on its own
 //	vidgate apikey     create, list and revoke partner apps' API keys
+//	vidgate keys rotate reseal stored prompts with the first prompt key
 //	vidgate jobs stuck what the reconciler would act on, and why
 //	vidgate dlq        list or replay dead-lettered tasks
 //
@@ -49,6 +50,7 @@ Usage:
   vidgate token [flags]      print a bearer token (--sub, --role)
   vidgate sim [flags]        run the simulated video provider on its own
   vidgate apikey create      make a partner app's API key (--owner, --role, --name); also list, revoke <prefix>
+  vidgate keys rotate        reseal every stored prompt with the first of --prompt-keys (--dry-run to count)
   vidgate jobs stuck         list what the reconciler would act on, and why
   vidgate dlq list           list dead-lettered tasks
   vidgate dlq replay <id>…   put dead-lettered tasks back on their streams (--all for every one)
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args, stdout, stderr)
 	case "apikey":
 		return runAPIKey(ctx, args, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args, stdout, stderr)
 	case "jobs":
 		return runJobs(ctx, args, stdout, stderr)
 	case "dlq":

@@ -65,7 +65,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	defer a.close()
 
-	authn, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTSecret), Keys: a.store})
+	authn, err := auth.New(cfg.auth(a.store, log))
 	if err != nil {
 		return err
 	}

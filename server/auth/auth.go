@@ -1,14 +1,19 @@
-// Package auth turns credentials into a jobs.Actor: a JWT signed with HS256
-// and a shared secret, or a partner app's API key (vg_…, checked against
-// its hash in the store). JWKS-verified tokens slot in beside them, since
-// everything downstream sees only the Actor.
+// Package auth turns credentials into a jobs.Actor: a JWT from an identity
+// provider (RS256 or ES256, verified with the keys the IdP publishes at its
+// JWKS URL), a JWT signed with HS256 and a shared secret (for development
+// and `vidgate token`), or a partner app's API key (vg_…, checked against
+// its hash in the store). Everything downstream sees only the Actor.
 package auth
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +22,25 @@ import (
 	"github.com/vidgate/vidgate/jobs"
 )
 
-// Config configures an Authenticator.
+// Config configures an Authenticator. At least one of JWKSURL and
+// HS256Secret must be set.
 type Config struct {
-	// HS256Secret verifies and signs tokens; at least 32 bytes.
+	// JWKSURL, when set, is the identity provider's JSON Web Key Set:
+	// tokens signed with RS256 or ES256 are verified with the key their
+	// kid header names.
+	JWKSURL string
+	// JWKSRefresh is how old the cached key set may grow before it is
+	// fetched again (default 15m). JWKSMinRefresh is the least time between
+	// two fetches, whatever prompts them — an unknown kid included
+	// (default 15s).
+	JWKSRefresh    time.Duration
+	JWKSMinRefresh time.Duration
+	// HTTPClient fetches the key set (default: a client with a 10s timeout).
+	HTTPClient *http.Client
+	// Log hears of failed key set fetches (nil: discarded).
+	Log *slog.Logger
+	// HS256Secret, when set, verifies and signs HS256 tokens; at least 32
+	// bytes.
 	HS256Secret []byte
 	// Issuer and Audience, when set, must match the token's iss and aud.
 	Issuer   string
@@ -43,13 +64,18 @@ type KeyChecker interface {
 
 // Authenticator verifies tokens.
 type Authenticator struct {
-	cfg    Config
-	parser *jwt.Parser
+	cfg     Config
+	methods []string // the accepted alg values
+	parser  *jwt.Parser
+	jwks    *jwksCache // nil without a JWKS URL
 }
 
 // New returns an Authenticator for cfg.
 func New(cfg Config) (*Authenticator, error) {
-	if len(cfg.HS256Secret) < 32 {
+	if len(cfg.HS256Secret) == 0 && cfg.JWKSURL == "" {
+		return nil, errors.New("auth: configure a JWKS URL or an HS256 secret")
+	}
+	if len(cfg.HS256Secret) > 0 && len(cfg.HS256Secret) < 32 {
 		return nil, errors.New("auth: the JWT secret must be at least 32 bytes")
 	}
 	if cfg.SubjectClaim == "" {
@@ -64,8 +90,34 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	a := &Authenticator{cfg: cfg}
+	if cfg.JWKSURL != "" {
+		u, err := url.Parse(cfg.JWKSURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
+		}
+		c := &jwksCache{url: cfg.JWKSURL, client: cfg.HTTPClient, refresh: cfg.JWKSRefresh,
+			minRefresh: cfg.JWKSMinRefresh, now: cfg.Now, log: cfg.Log}
+		if c.client == nil {
+			c.client = &http.Client{Timeout: 10 * time.Second}
+		}
+		if c.refresh <= 0 {
+			c.refresh = 15 * time.Minute
+		}
+		if c.minRefresh <= 0 {
+			c.minRefresh = 15 * time.Second
+		}
+		if c.log == nil {
+			c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		a.jwks = c
+		a.methods = append(a.methods, "RS256", "ES256")
+	}
+	if len(cfg.HS256Secret) > 0 {
+		a.methods = append(a.methods, "HS256")
+	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{"HS256"}),
+		jwt.WithValidMethods(a.methods),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(cfg.Now),
@@ -76,14 +128,22 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Authenticator{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
 }
 
 // Error says why credentials were refused. Its message is safe to show the
 // client: it never echoes the token.
-type Error struct{ Reason string }
+type Error struct {
+	Reason string
+	cause  error // ErrKeysUnavailable, or nil
+}
 
 func (e *Error) Error() string { return "unauthenticated: " + e.Reason }
+
+// Unwrap returns ErrKeysUnavailable when the refusal is not the caller's
+// fault, so callers can tell with errors.Is.
+func (e *Error) Unwrap() error { return e.cause }
 
 // ErrNoCredentials is returned when a request carries no credentials.
 var ErrNoCredentials = &Error{Reason: "no credentials: send Authorization: Bearer <token>"}
@@ -94,7 +154,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (jobs.Ac
 	if strings.HasPrefix(token, jobs.APIKeyPrefix) {
 		return a.apiKey(ctx, token)
 	}
-	return a.jwt(token)
+	return a.jwt(ctx, token)
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, key string) (jobs.Actor, error) {
@@ -111,12 +171,18 @@ func (a *Authenticator) apiKey(ctx context.Context, key string) (jobs.Actor, err
 	return jobs.Actor{Subject: k.OwnerID, Role: k.Role}, nil
 }
 
-func (a *Authenticator) jwt(token string) (jobs.Actor, error) {
+func (a *Authenticator) jwt(ctx context.Context, token string) (jobs.Actor, error) {
 	claims := jwt.MapClaims{}
-	_, err := a.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
-		return a.cfg.HS256Secret, nil
-	})
+	tok, err := a.parser.ParseWithClaims(token, claims, a.keyfunc(ctx))
 	if err != nil {
+		if tok != nil {
+			if alg, ok := tok.Header["alg"].(string); ok && !slices.Contains(a.methods, alg) {
+				return jobs.Actor{}, &Error{Reason: "token's signing algorithm is not accepted (want " + strings.Join(a.methods, ", ") + ")"}
+			}
+		}
+		if errors.Is(err, ErrKeysUnavailable) {
+			return jobs.Actor{}, &Error{Reason: "identity provider keys unavailable; try again shortly", cause: ErrKeysUnavailable}
+		}
 		return jobs.Actor{}, &Error{Reason: reason(err)}
 	}
 	sub, _ := claims[a.cfg.SubjectClaim].(string)
@@ -131,8 +197,44 @@ func (a *Authenticator) jwt(token string) (jobs.Actor, error) {
 	return actor, nil
 }
 
+// keyfunc returns the key that verifies a token: the HS256 secret, or the
+// JWKS key its kid names. The parser has already refused algorithms not in
+// a.methods; each JWKS key verifies only the algorithm of its own type, so
+// an RSA public key is never taken for an HMAC secret.
+func (a *Authenticator) keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		switch alg := t.Method.Alg(); alg {
+		case "HS256":
+			if len(a.cfg.HS256Secret) == 0 {
+				return nil, errAlgMismatch
+			}
+			return a.cfg.HS256Secret, nil
+		case "RS256", "ES256":
+			if a.jwks == nil {
+				return nil, errAlgMismatch
+			}
+			kid, _ := t.Header["kid"].(string)
+			if kid == "" {
+				return nil, errNoKeyID
+			}
+			k, err := a.jwks.key(ctx, kid, alg)
+			if err != nil {
+				return nil, err
+			}
+			return k.pub, nil
+		}
+		return nil, errAlgMismatch
+	}
+}
+
 func reason(err error) string {
 	switch {
+	case errors.Is(err, errUnknownKey):
+		return "token is signed by a key the identity provider does not publish"
+	case errors.Is(err, errNoKeyID):
+		return "token has no kid header naming its signing key"
+	case errors.Is(err, errAlgMismatch):
+		return "token's signing algorithm does not match its key"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
@@ -177,6 +279,9 @@ func (a *Authenticator) Issue(subject string, role jobs.Role, ttl time.Duration)
 	}
 	if !role.Valid() {
 		return "", fmt.Errorf("issue token: role %q: want user, reviewer or admin", role)
+	}
+	if len(a.cfg.HS256Secret) == 0 {
+		return "", errors.New("issue token: no HS256 secret is configured (tokens come from the identity provider)")
 	}
 	now := a.cfg.Now()
 	claims := jwt.MapClaims{
