@@ -19,7 +19,7 @@ import (
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
 // OpenDB opens the database named by dsn:
@@ -126,12 +126,18 @@ func IsUnavailable(err error) bool {
 		netErr     net.Error
 		connectErr *pgconn.ConnectError
 		pgErr      *pgconn.PgError
+		liteErr    *sqlite.Error
 	)
 	switch {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr), errors.As(err, &connectErr), pgconn.Timeout(err), pgconn.SafeToRetry(err):
 		return true
+	case errors.As(err, &liteErr):
+		// SQLITE_BUSY or SQLITE_LOCKED (and their extended codes): another
+		// writer held the database past the busy timeout.
+		code := liteErr.Code() & 0xff
+		return code == 5 || code == 6
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P01–57P03: the server is shutting
 		// down or starting; 53300: too many connections.

@@ -30,7 +30,8 @@ const MaxWebhookBytes = 1 << 20
 //
 // Responses: 200 {"outcome": "applied"|"stale"}; 200 {"duplicate": true}
 // for a delivery seen before; 202 {"outcome": "unknown_job"} for a request
-// id no job holds; 401 for a signature or timestamp that does not verify;
+// id no job holds; 503 (Retry-After) when the database is down or busy, and
+// 500 for other failures to record — both ask for the delivery again; 401 for a signature or timestamp that does not verify;
 // 400 for a body that is not a valid payload; 404 for an unknown provider
 // or one without webhooks; 413 for a body over MaxWebhookBytes. Only
 // verified deliveries ever touch the database.
@@ -76,6 +77,12 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outcome, next, err := in.record(ctx, name, hook, body, r.URL.Query())
 	if err != nil {
 		in.log.ErrorContext(ctx, "webhook not recorded", "provider", name, "err", err)
+		if jobs.IsUnavailable(err) {
+			// The database is down or busy: the provider delivers again.
+			w.Header().Set("Retry-After", "5")
+			reply(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "UNAVAILABLE", "message": "not recorded; deliver again"}})
+			return
+		}
 		reply(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "INTERNAL", "message": "not recorded; deliver again"}})
 		return
 	}
