@@ -1,11 +1,16 @@
 package drivertest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +50,14 @@ type IdempotencyHarness interface {
 	HonorsIdempotencyKeys() bool
 }
 
+// SourceImageHarness is an optional Harness capability, for vendors with
+// rules about where a source image may come from (Runway takes HTTPS URLs
+// only). Without it the suite serves a PNG over plain HTTP on loopback,
+// which vendors that fetch the image at submission can read.
+type SourceImageHarness interface {
+	SourceImageURL(t *testing.T) string
+}
+
 // OutputClientHarness is an optional Harness capability, for fake vendors
 // whose output URLs http.DefaultClient cannot fetch (TLS test servers).
 type OutputClientHarness interface {
@@ -64,6 +77,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	}{
 		{"SubmitThenStatus", testSubmitThenStatus},
 		{"Succeed", testSucceed},
+		{"ImageToVideo", testImageToVideo},
 		{"Fail", testFail},
 		{"SubmitErrors", testSubmitErrors},
 		{"UnknownRequest", testUnknownRequest},
@@ -140,6 +154,53 @@ func testSubmitThenStatus(t *testing.T, h Harness) {
 	if st.State.Terminal() || st.Error != nil || len(st.Outputs) > 0 {
 		t.Errorf("Status(%q) = %+v right after Submit, want no error and no outputs", id, st)
 	}
+}
+
+// testImageToVideo submits an image-to-video request — the source image as
+// the signed, expiring URL vidgate gives providers — and follows it to a
+// video output.
+func testImageToVideo(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	req := request()
+	req.Workflow = providers.WorkflowImageToVideo
+	req.Prompt = "The lighthouse's beam sweeps slowly across the fog."
+	req.SourceImageURL = sourceImage(t) + "/files/sources/3f9c2a.png?expires=1795000000&sig=q2Jx0Vb4"
+	if sh, ok := h.(SourceImageHarness); ok {
+		req.SourceImageURL = sh.SourceImageURL(t)
+	}
+	id, err := d.Submit(ctx, req)
+	if err != nil {
+		t.Fatalf("Submit(image to video) error = %v, want nil", err)
+	}
+	if id == "" {
+		t.Fatal("Submit(image to video) = \"\", want a request id")
+	}
+	h.Succeed(t, id)
+	st := status(t, ctx, d, id)
+	if st.State != providers.StateSucceeded || !slices.ContainsFunc(st.Outputs, func(o providers.Output) bool { return o.Kind == providers.OutputVideo && o.URL != "" }) {
+		t.Fatalf("Status(%q) = %+v after Succeed, want a video output", id, st)
+	}
+}
+
+// sourceImage serves a 64×64 PNG at every path of a test server, as
+// vidgate's signed /files/ links serve an uploaded image, for vendors that
+// fetch the image when the request is made, and returns the server's URL.
+func sourceImage(t *testing.T) string {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(buf.Bytes())
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
 }
 
 func testSucceed(t *testing.T, h Harness) {

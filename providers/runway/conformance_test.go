@@ -65,3 +65,9 @@ func (h *harness) FailNextSubmit(t *testing.T, code providers.Code, retryAfter t
 func (h *harness) WebhookFor(t *testing.T, id string) *http.Request { return nil }
 
 func (h *harness) HonorsIdempotencyKeys() bool { return false }
+
+// SourceImageURL is an HTTPS URL, as Runway requires; the fake checks its
+// form and does not fetch it.
+func (h *harness) SourceImageURL(t *testing.T) string {
+	return "https://vidgate.example.com/files/sources/3f9c2a.png?expires=1795000000&sig=q2Jx0Vb4"
+}
