@@ -193,8 +193,10 @@ func TestFailuresAndRetries(t *testing.T) {
 			{"a fox [sim submit_error=503:2]", "COMPLETED", "", 3},
 			{"a fox [sim submit_error=429:1 retry_after=1s]", "COMPLETED", "", 2},
 			// The provider accepts the work but answers after the worker's
-			// 1s timeout: retried with the same key, so still one generation.
-			{"a fox [sim slow_submit=3s:1]", "COMPLETED", "", 2},
+			// 1s timeout, and sends no webhooks that could bind the job
+			// early (TestWebhookBeforeSubmitAnswer): the submit is retried
+			// with the same key, so still one generation.
+			{"a fox [sim slow_submit=3s:1 drop_webhooks]", "COMPLETED", "", 2},
 			{"a fox [sim fail=server_error]", "FAILED", "PROVIDER_UNAVAILABLE", 3},
 			{"a fox [sim submit_error=500]", "FAILED", "PROVIDER_UNAVAILABLE", 3},
 			{"a fox [sim corrupt_output]", "FAILED", "ARTIFACT_INVALID", 1},
