@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -127,6 +129,48 @@ func TestJWKSWebSocket(t *testing.T) {
 			// The same token over HTTP is 401 UNAUTHENTICATED.
 			if r := e.do(t, who, `{ jobs(first: 1) { edges { node { id } } } }`, nil); r.status != http.StatusUnauthorized || len(r.Errors) == 0 || r.Errors[0].code() != "UNAUTHENTICATED" {
 				t.Errorf("HTTP with a %s token = %d %+v, want 401 UNAUTHENTICATED", who, r.status, r.Errors)
+			}
+		}
+	})
+}
+
+// TestAPIKeyWebSocket: a partner app's API key is the same credential in a
+// WebSocket's connection_init as over HTTP: it subscribes while valid, and
+// once revoked, or when unknown, the connection is closed with 4401.
+func TestAPIKeyWebSocket(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		keys := jobs.NewStore(db, nil)
+		authn, err := auth.New(auth.Config{HS256Secret: bytes.Repeat([]byte("s"), 32), Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := liveBroker(t)
+		e := newEnvAuth(t, db, server.Config{MaxBodyBytes: 64 << 10, Broker: b, MaxConnectionsPerIdentity: -1}, authn)
+		e.store.OnCommit(jobs.PublishChanges(b, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		key, k, err := keys.CreateAPIKey(ctx, "partner-7", jobs.RoleUser, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens["partner"] = key
+		e.tokens["unknown"] = "vg_nope_" + strings.Repeat("x", 32)
+
+		id := e.createID(t, "partner", "a job made with an API key")
+		o := e.subscribeFirst(t, "partner", `subscription($id: ID!) { jobStatus(id: $id) { id status } }`, map[string]any{"id": id}, 5*time.Second, nil)
+		if o.code != "" || o.get("jobStatus.id") != id || o.get("jobStatus.status") != "QUEUED" {
+			t.Errorf("jobStatus over a WebSocket with an API key = %q %v, want the QUEUED job", o.code, o.data)
+		}
+
+		if err := keys.RevokeAPIKey(ctx, k.Prefix); err != nil {
+			t.Fatal(err)
+		}
+		for _, who := range []string{"partner", "unknown"} {
+			_, typ, err := e.wsInit(t, who)
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != 4401 {
+				t.Errorf("connection_init with a revoked or unknown API key (%s) = %q, %v; want close 4401", who, typ, err)
+			} else if strings.Contains(ce.Text, e.tokens[who]) {
+				t.Errorf("close reason %q echoes the key", ce.Text)
 			}
 		}
 	})
