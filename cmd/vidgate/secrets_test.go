@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -198,6 +199,34 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the logs lack %s: the test did not exercise what it means to", want)
 		}
+	}
+	// A request's line holds what README says, and nothing else: no body,
+	// no query string, no header.
+	requestFields := map[string]bool{"time": true, "level": true, "msg": true, "method": true, "path": true,
+		"status": true, "bytes": true, "duration_ms": true, "request_id": true}
+	requests := 0
+	for _, line := range strings.Split(logs, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "http request" {
+			continue
+		}
+		requests++
+		for k := range rec {
+			if !requestFields[k] {
+				t.Errorf("a request log line holds %q: %s", k, line)
+			}
+		}
+		for _, k := range []string{"method", "path", "status", "duration_ms", "request_id"} {
+			if _, ok := rec[k]; !ok {
+				t.Errorf("a request log line lacks %q: %s", k, line)
+			}
+		}
+		if p, _ := rec["path"].(string); strings.ContainsAny(p, "?&") {
+			t.Errorf("a request log line's path holds a query: %s", line)
+		}
+	}
+	if requests < 5 {
+		t.Errorf("%d request log lines, want one per request", requests)
 	}
 	if found := leaks(logs, s); len(found) > 0 {
 		t.Errorf("the logs hold the secrets %v", found)
