@@ -28,6 +28,9 @@ func TestCreateLimits(t *testing.T) {
 
 		active := deploy(t, b, options{maxActive: 1})
 		active.create(t, "generating [sim hold]")
-		active.as("alice").Do(t, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "next", idempotencyKey: "k"}) { job { id } } }`, nil).WantError(t, "RATE_LIMITED", "")
+		e := active.as("alice").Do(t, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "next", idempotencyKey: "k"}) { job { id } } }`, nil).WantError(t, "RATE_LIMITED", "")
+		if s, _ := e.Extensions["retryAfterSeconds"].(float64); s < 1 {
+			t.Errorf("over the active-jobs cap: retryAfterSeconds = %v, want a hint", e.Extensions["retryAfterSeconds"])
+		}
 	})
 }
