@@ -18,10 +18,13 @@ import (
 )
 
 // The audit trail records who did what to what, when and from where:
-// review decisions, cancels and retries, API keys made and revoked. Rows
-// are only ever appended. Where the change is a database write, its audit
-// row is written in the same transaction, so there is never a change without
-// its record nor a record of a change that rolled back.
+// review decisions, cancels and retries, API keys made and revoked, prompt
+// key rotations. Rows are only ever appended. Where the change is a
+// database write, its audit row is written in the same transaction, so
+// there is never a change without its record nor a record of a change that
+// rolled back. The exception is a prompt key rotation, which commits in
+// batches: its one entry is written after the last batch, and records how
+// far it got.
 
 // AuditAction names what an audit entry records.
 type AuditAction string
@@ -33,12 +36,18 @@ const (
 	AuditJobRetry     AuditAction = "job.retry"
 	AuditAPIKeyCreate AuditAction = "apikey.create"
 	AuditAPIKeyRevoke AuditAction = "apikey.revoke"
+	// AuditPromptKeysRotate records a `vidgate keys rotate` run: its
+	// detail holds key ids and counts, never key material.
+	AuditPromptKeysRotate AuditAction = "prompt_keys.rotate"
 )
 
 // Audit target kinds.
 const (
 	AuditTargetJob    = "job"
 	AuditTargetAPIKey = "api_key"
+	// AuditTargetPromptKeys is the prompt vault's keys; the target id is
+	// the active key's id.
+	AuditTargetPromptKeys = "prompt_keys"
 )
 
 // RoleCLI is the actor role of audit entries written by vidgate's own

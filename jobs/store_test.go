@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -445,6 +447,9 @@ func TestStoreAPIKeys(t *testing.T) {
 		}
 		if !strings.HasPrefix(key, "vg_"+k.Prefix+"_") || strings.Contains(k.SecretHash, strings.SplitN(key, "_", 3)[2]) {
 			t.Fatalf("key %q / row %+v: want vg_<prefix>_<secret> with only a hash stored", key, k)
+		}
+		if sum := sha256.Sum256([]byte(strings.SplitN(key, "_", 3)[2])); k.SecretHash != hex.EncodeToString(sum[:]) {
+			t.Errorf("stored hash %q, want the SHA-256 of the key's secret", k.SecretHash)
 		}
 		got, err := s.CheckAPIKey(ctx, key)
 		if err != nil || got.OwnerID != "partner-1" || got.Role != jobs.RoleUser {

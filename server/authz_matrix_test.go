@@ -47,7 +47,7 @@ func writes(t *testing.T, db *bun.DB) string {
 	t.Helper()
 	ctx := context.Background()
 	var out []string
-	for _, table := range []string{"video_jobs", "video_job_events", "video_job_prompts", "video_reviews", "audit_log", "api_keys"} {
+	for _, table := range []string{"video_jobs", "video_job_events", "video_job_prompts", "video_reviews", "audit_log", "api_keys", "source_assets"} {
 		n, err := db.NewSelect().Table(table).Count(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -171,6 +171,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 			reviewsS = `subscription { reviewQueue { id status } }`
 		)
 		do := func(who, q string, vars map[string]any) outcome { return fromResponse(e.do(t, who, q, vars)) }
+		// One of alice's uploads, for the "use a source image" row.
+		img := encodePNG(t, 64, 64)
+		aliceAsset := e.upload(t, "alice", "matrix.png", "image/png", img).ok(t).str("uploadSourceAsset.id")
+		upload := func(who string) func(fixture) outcome {
+			return func(fixture) outcome { return fromResponse(e.upload(t, who, "matrix.png", "image/png", img)) }
+		}
+		fromAsset := func(who string) func(fixture) outcome {
+			return func(fixture) outcome {
+				return fromResponse(e.create(t, who, map[string]any{"workflowType": "IMAGE_TO_VIDEO", "prompt": "matrix from image", "sourceAssetId": aliceAsset}))
+			}
+		}
 		listed := func(o outcome, id string) bool {
 			edges, _ := o.get("jobs.edges").([]any)
 			return slices.ContainsFunc(edges, func(x any) bool { return x.(map[string]any)["node"].(map[string]any)["id"] == id })
@@ -320,6 +331,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{row: "retry", who: "bob", want: "NOT_FOUND", run: onCanceled("bob", retryM)},
 			{row: "retry", who: "rita", want: "NOT_FOUND", run: onCanceled("rita", retryM)},
 			{row: "retry", who: "ada", run: onCanceled("ada", retryM), check: retried},
+
+			// upload source images: yes | no (FORBIDDEN) | yes
+			{row: "uploadSourceAsset", who: "alice", run: upload("alice"), check: status("uploadSourceAsset.mimeType", "image/png")},
+			{row: "uploadSourceAsset", who: "rita", want: "FORBIDDEN", run: upload("rita")},
+			{row: "uploadSourceAsset", who: "ada", run: upload("ada"), check: status("uploadSourceAsset.mimeType", "image/png")},
+			// use a source image in createVideoJob: own only | no | own only
+			{row: "create from own source image", who: "alice", run: fromAsset("alice"), check: status("createVideoJob.job.workflowType", "IMAGE_TO_VIDEO")},
+			{row: "create from another's source image", who: "bob", want: "NOT_FOUND", run: fromAsset("bob")},
+			{row: "create from another's source image", who: "rita", want: "FORBIDDEN", run: fromAsset("rita")},
+			{row: "create from another's source image", who: "ada", want: "NOT_FOUND", run: fromAsset("ada")},
 
 			// read a job, list jobs, jobStatus: own | in review | all
 			{row: "read", who: "alice", run: onQueued("alice", jobQ), check: status("job.status", "QUEUED")},

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -114,6 +115,8 @@ func TestConnectionsPerIdentity(t *testing.T) {
 	}
 	if res := sse("alice"); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("SSE over the cap = %d, want 429", res.StatusCode)
+	} else if body, _ := io.ReadAll(res.Body); !strings.Contains(string(body), `"RATE_LIMITED"`) {
+		t.Errorf("SSE over the cap body = %s, want code RATE_LIMITED", body)
 	}
 	// bob holds one WebSocket: one stream fits, the next does not.
 	stream := sse("bob")

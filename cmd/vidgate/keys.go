@@ -80,7 +80,35 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sum != nil {
 		printRotation(stdout, sum)
 	}
+	if !dryRun && sum != nil {
+		// One audit entry per run, after the last batch: what was resealed
+		// (key ids and counts, never keys), and whether the run finished.
+		if aerr := auditRotation(ctx, store, sum, err == nil); aerr != nil {
+			if err != nil {
+				return fmt.Errorf("%w (and %v)", err, aerr)
+			}
+			return fmt.Errorf("prompts resealed, but %w", aerr)
+		}
+	}
 	return err
+}
+
+// auditRotation appends the prompt_keys.rotate entry of a run, as the
+// operator at this shell (the actor `vidgate apikey` records).
+func auditRotation(ctx context.Context, store *jobs.Store, r *jobs.PromptRotation, complete bool) error {
+	return store.AppendAudit(ctx, nil, jobs.AuditRecord{
+		Actor:      jobs.CLIActor(),
+		Action:     jobs.AuditPromptKeysRotate,
+		TargetKind: jobs.AuditTargetPromptKeys,
+		TargetID:   r.To,
+		Detail: map[string]any{
+			"to":       r.To,
+			"resealed": r.Resealed,
+			"total":    r.Total(),
+			"skipped":  r.Skipped,
+			"complete": complete,
+		},
+	})
 }
 
 // printRotation writes the summary: one line per old key id.

@@ -77,6 +77,18 @@ func TestKeysRotate(t *testing.T) {
 				t.Errorf("keys rotate error %q holds a key", err)
 			}
 
+			audits := func() []*jobs.AuditEntry {
+				t.Helper()
+				es, err := store.ListAudit(ctx, jobs.AuditFilter{Action: string(jobs.AuditPromptKeysRotate), Limit: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return es
+			}
+			if es := audits(); len(es) != 0 {
+				t.Errorf("a refused keys rotate wrote %d audit entries, want none", len(es))
+			}
+
 			var out bytes.Buffer
 			err = run(ctx, []string{"keys", "rotate", "--dry-run", "--database-url", dbURL, "--prompt-keys", k2 + "," + k1}, &out, io.Discard)
 			if err != nil || !strings.Contains(out.String(), "k1 → k2: 3 to reseal") || keyOf(ids[0]) != "k1" {
@@ -93,11 +105,41 @@ func TestKeysRotate(t *testing.T) {
 					t.Errorf("job %d sealed with %s after keys rotate, want k2", id, k)
 				}
 			}
+			// The dry run recorded nothing; the rotation one entry, as the
+			// operator at this shell, with key ids and counts but no key.
+			cli := jobs.CLIActor()
+			checkAudit := func(e *jobs.AuditEntry, wantDetail string) {
+				t.Helper()
+				if e.ActorSubject != cli.Subject || e.ActorRole != string(jobs.RoleCLI) || e.TargetKind != jobs.AuditTargetPromptKeys || e.TargetID != "k2" {
+					t.Errorf("audit entry = %s/%s %s %s:%s, want %s/cli prompt_keys.rotate prompt_keys:k2", e.ActorSubject, e.ActorRole, e.Action, e.TargetKind, e.TargetID, cli.Subject)
+				}
+				if e.Detail == nil || *e.Detail != wantDetail {
+					t.Errorf("audit detail = %v, want %s", e.Detail, wantDetail)
+				}
+				if e.Detail != nil {
+					for _, k := range []string{k1, k2} {
+						if secret := strings.SplitN(k, ":", 2)[1]; strings.Contains(*e.Detail, secret) || strings.Contains(*e.Detail, secret[:16]) {
+							t.Errorf("audit detail %s holds key material", *e.Detail)
+						}
+					}
+				}
+			}
+			es := audits()
+			if len(es) != 1 {
+				t.Fatalf("%d prompt_keys.rotate audit entries after a dry run and a rotation, want 1", len(es))
+			}
+			checkAudit(es[0], `{"complete":true,"resealed":{"k1":3},"skipped":0,"to":"k2","total":3}`)
 
 			out.Reset()
 			err = run(ctx, []string{"keys", "rotate", "--database-url", dbURL, "--prompt-keys", k2}, &out, io.Discard)
 			if err != nil || !strings.Contains(out.String(), "nothing to do") {
 				t.Errorf("keys rotate after rotation = %q, %v, want nothing to do", out.String(), err)
+			}
+			// A run with nothing to do is an operator's action too.
+			if es := audits(); len(es) != 2 {
+				t.Errorf("%d prompt_keys.rotate audit entries after two rotations, want 2", len(es))
+			} else {
+				checkAudit(es[0], `{"complete":true,"resealed":{},"skipped":0,"to":"k2","total":0}`)
 			}
 		})
 	}

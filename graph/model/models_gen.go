@@ -18,11 +18,11 @@ type AuditEntry struct {
 	Actor string `json:"actor"`
 	// `user`, `reviewer`, `admin`, or `cli` for a vidgate command.
 	ActorRole string `json:"actorRole"`
-	// `job.approve`, `job.reject`, `job.cancel`, `job.retry`, `apikey.create`, `apikey.revoke`.
+	// `job.approve`, `job.reject`, `job.cancel`, `job.retry`, `apikey.create`, `apikey.revoke`, `prompt_keys.rotate`.
 	Action string `json:"action"`
-	// `job` or `api_key`.
+	// `job`, `api_key` or `prompt_keys`.
 	TargetKind string `json:"targetKind"`
-	// A job's id, or an API key's prefix.
+	// A job's id, an API key's prefix, or the id of the prompt key rotated to.
 	TargetID string `json:"targetId"`
 	// A small JSON object (ids, reason codes, roles); never a prompt, note or secret.
 	Detail *string `json:"detail,omitempty"`

@@ -64,6 +64,26 @@ type OutputClientHarness interface {
 	OutputClient(t *testing.T) *http.Client
 }
 
+// APIKeyHarness is an optional Harness capability, for vendors called with
+// an API key: the suite then checks that the key rides in no request id
+// and no output URL — what vidgate queues, stores and may log.
+type APIKeyHarness interface {
+	APIKey() string
+}
+
+// checkNoKey fails t if what (a request id or URL the driver returned)
+// holds h's API key.
+func checkNoKey(t *testing.T, h Harness, name, what string) {
+	t.Helper()
+	kh, ok := h.(APIKeyHarness)
+	if !ok || kh.APIKey() == "" {
+		return
+	}
+	if strings.Contains(what, kh.APIKey()) {
+		t.Errorf("%s %q holds the vendor's API key: it would be queued, stored and logged", name, what)
+	}
+}
+
 // timeout bounds each subtest's calls. Fakes answer on loopback in
 // milliseconds; this only turns a hang into a failure.
 const timeout = 10 * time.Second
@@ -212,8 +232,10 @@ func testSucceed(t *testing.T, h Harness) {
 	if st.State != providers.StateSucceeded || st.Error != nil {
 		t.Fatalf("Status(%q) = %+v after Succeed, want state %q and no error", id, st, providers.StateSucceeded)
 	}
+	checkNoKey(t, h, "the request id", id)
 	var video *providers.Output
 	for i, o := range st.Outputs {
+		checkNoKey(t, h, "the output URL", o.URL)
 		if o.URL == "" {
 			t.Errorf("Status(%q).Outputs[%d].URL = \"\", want a URL", id, i)
 		}

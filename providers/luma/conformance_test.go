@@ -66,3 +66,6 @@ func (h *harness) FailNextSubmit(t *testing.T, code providers.Code, retryAfter t
 func (h *harness) WebhookFor(t *testing.T, id string) *http.Request { return nil }
 
 func (h *harness) HonorsIdempotencyKeys() bool { return false }
+
+// APIKey lets the suite check the key rides in no id or output URL.
+func (h *harness) APIKey() string { return fakeKey }

@@ -76,3 +76,6 @@ func (h *harness) WebhookFor(t *testing.T, id string) *http.Request {
 }
 
 func (h *harness) HonorsIdempotencyKeys() bool { return false }
+
+// APIKey lets the suite check the key rides in no id or output URL.
+func (h *harness) APIKey() string { return fakeKey }

@@ -71,3 +71,6 @@ func (h *harness) HonorsIdempotencyKeys() bool { return false }
 func (h *harness) SourceImageURL(t *testing.T) string {
 	return "https://vidgate.example.com/files/sources/3f9c2a.png?expires=1795000000&sig=q2Jx0Vb4"
 }
+
+// APIKey lets the suite check the key rides in no id or output URL.
+func (h *harness) APIKey() string { return fakeKey }

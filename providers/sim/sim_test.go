@@ -87,3 +87,6 @@ func startServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	})
 	return srv, ts
 }
+
+// APIKey lets the suite check the key rides in no id or output URL.
+func (h *harness) APIKey() string { return testKey }

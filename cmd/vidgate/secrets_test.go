@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testSecrets are the values of every secret setting, each holding a
+// marker so that a leak of any of them is easy to find.
+type testSecrets map[string]string
+
+func newTestSecrets() testSecrets {
+	key := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	return testSecrets{
+		"jwt-secret":         "jwt-SECRET-0123456789abcdefghijklmnop",
+		"prompt-keys":        "k1:" + key(0xa1),
+		"prompt-hash-key":    key(0xb2),
+		"url-signing-key":    key(0xc3), // supplied as a _FILE
+		"sim-api-key":        "sim-SECRET-api-key-4242",
+		"sim-webhook-secret": "whsec_" + key(0xd4),
+		"metrics-token":      "metrics-SECRET-token-9797", // supplied as a flag
+		"REPLICATE_API_KEY":  "r8_SECRETreplicatekey31337",
+		"VEO_API_KEY":        "AIzaSECRETveokey27182818",
+	}
+}
+
+// setEnv supplies the secrets as the operator would: VIDGATE_* variables,
+// one from a file named by VIDGATE_*_FILE; the metrics token is left for
+// a flag.
+func (s testSecrets) setEnv(t *testing.T) {
+	t.Helper()
+	for name, v := range s {
+		switch name {
+		case "metrics-token":
+			continue
+		case "url-signing-key":
+			f := filepath.Join(t.TempDir(), "url-signing-key")
+			if err := os.WriteFile(f, []byte(v+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(envName(name)+"_FILE", f)
+			continue
+		}
+		if strings.ToUpper(name) == name {
+			t.Setenv("VIDGATE_"+name, v)
+		} else {
+			t.Setenv(envName(name), v)
+		}
+	}
+}
+
+// leaks names the secrets (and other values that must stay out) found in
+// text. A secret counts as found when its distinctive part is: a key's
+// base64, a whsec_ secret's base64.
+func leaks(text string, secrets map[string]string) []string {
+	var found []string
+	for name, v := range secrets {
+		needles := []string{v}
+		if _, after, ok := strings.Cut(v, ":"); ok && name == "prompt-keys" {
+			needles = append(needles, after)
+		}
+		if after, ok := strings.CutPrefix(v, "whsec_"); ok {
+			needles = append(needles, after)
+		}
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				found = append(found, name)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// `--help` never prints a secret: not one set in the environment, from a
+// file, nor one given on the command line before --help.
+func TestHelpNeverPrintsSecrets(t *testing.T) {
+	s := newTestSecrets()
+	s.setEnv(t)
+	commands := [][]string{
+		{"--help"}, {"serve", "--help"}, {"worker", "--help"}, {"migrate", "--help"},
+		{"keys", "rotate", "--help"}, {"apikey", "create", "--help"}, {"apikey", "list", "--help"},
+		{"token", "--help"}, {"sim", "--help"}, {"jobs", "stuck", "--help"}, {"dlq", "list", "--help"},
+		{"serve", "--jwt-secret", s["jwt-secret"], "--metrics-token", s["metrics-token"], "--prompt-keys", s["prompt-keys"], "--help"},
+		{"--sim-api-key", s["sim-api-key"], "--sim-webhook-secret", s["sim-webhook-secret"], "--help"},
+		{"keys", "rotate", "--prompt-keys", s["prompt-keys"], "--help"},
+		{"token", "--jwt-secret", s["jwt-secret"], "--help"},
+	}
+	for _, args := range commands {
+		var out bytes.Buffer
+		err := run(context.Background(), args, &out, &out)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("vidgate %s: error %v, want flag.ErrHelp", args[0], err)
+		}
+		if !strings.Contains(out.String(), "$VIDGATE_") {
+			t.Errorf("vidgate %s printed no flag help: %q", strings.Join(args[:1], " "), out.String())
+		}
+		if found := leaks(out.String(), s); len(found) > 0 {
+			t.Errorf("vidgate %s --help prints the secrets %v", args[0], found)
+		}
+	}
+}
+
+// Nothing vidgate logs holds a secret, nor a credential a client sent, nor
+// a signed URL's signature, nor a query string — through startup, a job run
+// end to end and downloaded, providers whose calls fail, refused
+// credentials and metrics scrapes, at debug level.
+func TestLogsNeverHoldSecrets(t *testing.T) {
+	s := newTestSecrets()
+	s.setEnv(t)
+	// Real providers that cannot be reached: their errors get logged.
+	t.Setenv("VIDGATE_REPLICATE_BASE_URL", "http://127.0.0.1:1/v1")
+	t.Setenv("VIDGATE_VEO_BASE_URL", "http://127.0.0.1:1")
+	base, stdout, stderr := startVidgate(t, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "debug",
+		"--sim-latency", "300ms", "--metrics-token", s["metrics-token"], "--max-attempts", "2")
+	m := regexp.MustCompile(`(?m)^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("banner = %q, want a token", stdout.String())
+	}
+	token := m[1]
+	must := map[string]string{"the client's token": token}
+
+	id := func(out map[string]any) string {
+		job, _ := out["data"].(map[string]any)["createVideoJob"].(map[string]any)["job"].(map[string]any)
+		s, _ := job["id"].(string)
+		if s == "" {
+			t.Fatalf("createVideoJob = %v", out)
+		}
+		return s
+	}
+	simJob := id(graphql(t, base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "a kite"}) { job { id } } }`))
+	for _, p := range []string{"replicate", "veo"} {
+		id(graphql(t, base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "a kite", provider: "`+p+`"}) { job { id } } }`))
+	}
+	var url string
+	for end := time.Now().Add(30 * time.Second); url == "" && time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		out := jsonString(graphql(t, base, token, `{ job(id: "`+simJob+`") { status artifacts { downloadUrl } } }`))
+		if m := regexp.MustCompile(`"downloadUrl":"([^"]+)"`).FindStringSubmatch(out); m != nil {
+			url = strings.ReplaceAll(m[1], `\u0026`, "&")
+		}
+	}
+	if url == "" {
+		t.Fatal("the sim job did not complete with a download URL within 30s")
+	}
+	sig := regexp.MustCompile(`[?&]sig=([^&]+)`).FindStringSubmatch(url)
+	if sig == nil {
+		t.Fatalf("download URL %q has no sig", url)
+	}
+	must["the download URL's signature"] = sig[1]
+	get := func(u string, header ...string) int {
+		req, _ := http.NewRequest("GET", u, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := get(url); code != 200 {
+		t.Errorf("GET download URL = %d, want 200", code)
+	}
+	if code := get(base+"/metrics", "Authorization", "Bearer "+s["metrics-token"]); code != 200 {
+		t.Errorf("GET /metrics with the metrics token = %d, want 200", code)
+	}
+	refused := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.REFUSED-signature-value"
+	must["a refused token"] = refused
+	if code := get(base+"/graphql?query=%7Bviewer%7Bid%7D%7D", "Authorization", "Bearer "+refused); code != 401 {
+		t.Errorf("GET /graphql with a forged token = %d, want 401", code)
+	}
+	must["a query string"] = "QUERYSTRING-SECRET-5150"
+	get(base + "/graphql?query=%7Bviewer%7Bid%7D%7D&access_token=QUERYSTRING-SECRET-5150")
+	must["an unknown API key"] = "vg_UNKNOWNKEYSECRET_0000000000000000"
+	get(base+"/graphql?query=%7Bviewer%7Bid%7D%7D", "X-API-Key", must["an unknown API key"])
+	// The real providers' submits have failed (connection refused) by now.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if l := stderr.String(); strings.Contains(l, "veo submit") && strings.Contains(l, "replicate submit") {
+			break
+		}
+	}
+
+	logs := stderr.String()
+	for _, want := range []string{`"path":"/graphql","status":401`, `"path":"/metrics"`, `"path":"/files/`, `"path":"/webhooks/sim"`, `"path":"/sim/v1/generations"`, "replicate submit", "veo submit"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the logs lack %s: the test did not exercise what it means to", want)
+		}
+	}
+	// A request's line holds what README says, and nothing else: no body,
+	// no query string, no header.
+	requestFields := map[string]bool{"time": true, "level": true, "msg": true, "method": true, "path": true,
+		"status": true, "bytes": true, "duration_ms": true, "request_id": true}
+	requests := 0
+	for _, line := range strings.Split(logs, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "http request" {
+			continue
+		}
+		requests++
+		for k := range rec {
+			if !requestFields[k] {
+				t.Errorf("a request log line holds %q: %s", k, line)
+			}
+		}
+		for _, k := range []string{"method", "path", "status", "duration_ms", "request_id"} {
+			if _, ok := rec[k]; !ok {
+				t.Errorf("a request log line lacks %q: %s", k, line)
+			}
+		}
+		if p, _ := rec["path"].(string); strings.ContainsAny(p, "?&") {
+			t.Errorf("a request log line's path holds a query: %s", line)
+		}
+	}
+	if requests < 5 {
+		t.Errorf("%d request log lines, want one per request", requests)
+	}
+	if found := leaks(logs, s); len(found) > 0 {
+		t.Errorf("the logs hold the secrets %v", found)
+	}
+	if found := leaks(logs, must); len(found) > 0 {
+		t.Errorf("the logs hold %v", found)
+	}
+}
