@@ -312,7 +312,9 @@ func (i *Implementation) Accept(
 	if err != nil {
 		return nil, err
 	}
-	return i.newConn(ws), nil
+	c := i.newConn(ws)
+	handOff(r, c) // w is no longer used: Detach's ServeHTTP may return
+	return c, nil
 }
 
 // hijackable returns w if it is an http.Hijacker. Otherwise, for a wrapper
