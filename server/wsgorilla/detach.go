@@ -45,9 +45,13 @@ func (i *Implementation) Detach(next http.Handler) http.Handler {
 		d := &detached{handoff: make(chan struct{}), w: &detachedWriter{w: w}}
 		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 		ctx = context.WithValue(ctx, handoffKey{}, d)
-		// The goroutine must not capture w: whatever holds it holds
-		// net/http's connection state. It reaches w through d.w only.
-		i.serveDetached(d, next, r.WithContext(ctx), cancel)
+		// The goroutine must not hold w: whatever does holds net/http's
+		// connection state. It reaches w through d.w only; and the request
+		// it gets has no body, as a handshake has none, because a body
+		// wrapped by middleware (http.MaxBytesReader) holds w too.
+		dr := r.WithContext(ctx)
+		dr.Body, dr.GetBody = http.NoBody, nil
+		i.serveDetached(d, next, dr, cancel)
 		<-d.handoff
 		if d.panicked != nil {
 			panic(d.panicked)
