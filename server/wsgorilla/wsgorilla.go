@@ -13,6 +13,7 @@
 //		KeepAlivePingInterval: 10 * time.Second, // graphql-ws "ka" messages
 //		// PingPongInterval left at 0: liveness is checked with WebSocket pings.
 //	})
+//	mux.Handle("/graphql", impl.Detach(srv)) // see Detach: frees net/http's per-connection state
 //
 // # Deadlines and liveness
 //
