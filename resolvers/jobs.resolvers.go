@@ -123,7 +123,7 @@ func (r *videoJobResolver) Prompt(ctx context.Context, obj *model.VideoJob) (*st
 }
 
 func (r *videoJobResolver) Events(ctx context.Context, obj *model.VideoJob) ([]*model.JobEvent, error) {
-	evs, err := loadersFrom(ctx, r.Service).events.Load(ctx, obj.JobID)
+	evs, err := loadersFrom(ctx, r.Service).events().Load(ctx, obj.JobID)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (r *videoJobResolver) Events(ctx context.Context, obj *model.VideoJob) ([]*
 }
 
 func (r *videoJobResolver) Artifacts(ctx context.Context, obj *model.VideoJob) ([]*model.Artifact, error) {
-	arts, err := loadersFrom(ctx, r.Service).artifacts.Load(ctx, obj.JobID)
+	arts, err := loadersFrom(ctx, r.Service).artifacts().Load(ctx, obj.JobID)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (r *videoJobResolver) Artifacts(ctx context.Context, obj *model.VideoJob) (
 }
 
 func (r *videoJobResolver) Reviews(ctx context.Context, obj *model.VideoJob) ([]*model.Review, error) {
-	revs, err := loadersFrom(ctx, r.Service).reviews.Load(ctx, obj.JobID)
+	revs, err := loadersFrom(ctx, r.Service).reviews().Load(ctx, obj.JobID)
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,11 @@ func acquire(ctx context.Context) (release func(), err error) {
 // subscription is confirmed, so no change falls between the two. keep, if
 // set, filters updates. With once, the subscription ends after a terminal
 // status (jobStatus).
+//
+// A subscription holds no goroutine of its own while nothing arrives: the
+// broker notifies it, and a goroutine runs only while there is something
+// to send (see liveStream.pump). Thousands of idle subscriptions cost their
+// state, not thousands of goroutine stacks.
 func (r *Resolver) stream(ctx context.Context, channel string, initial func(context.Context) ([]*jobs.Job, error), keep func(jobs.LiveUpdate) bool, once bool) (<-chan *model.JobUpdate, error) {
 	if r.Broker == nil {
 		return nil, jobs.Errorf(jobs.CodeUnavailable, "live updates are not available on this server")
@@ -63,7 +68,12 @@ func (r *Resolver) stream(ctx context.Context, channel string, initial func(cont
 	if err != nil {
 		return nil, err
 	}
-	sub, err := r.Broker.Subscribe(ctx, channel)
+	ls := &liveStream{ctx: ctx, initial: initial, keep: keep, once: once, release: release,
+		out: make(chan *model.JobUpdate, 1)}
+	// Setting up counts as a running pump: notifications that arrive while
+	// the state is read only count, and the pump started below acts on them.
+	ls.kicks.Store(1)
+	sub, err := r.Broker.SubscribeNotify(ctx, channel, ls.kick)
 	if err != nil {
 		release()
 		return nil, err
@@ -74,60 +84,127 @@ func (r *Resolver) stream(ctx context.Context, channel string, initial func(cont
 		release()
 		return nil, err
 	}
-	out := make(chan *model.JobUpdate, 1)
-	go func() {
-		defer close(out)
-		defer release()
-		defer sub.Close()
-		sent := map[string]int64{}
-		send := func(u jobs.LiveUpdate) bool {
-			if u.Version <= sent[u.ID] {
-				return true
-			}
-			sent[u.ID] = u.Version
-			sub.Seen(u.ID, u.Version)
-			select {
-			case out <- toJobUpdate(u):
-				return !(once && u.Status.Terminal())
-			case <-ctx.Done():
-				return false
-			}
-		}
-		sendJobs := func(js []*jobs.Job) bool {
-			for _, j := range js {
-				if !send(jobs.NewLiveUpdate(j, nil)) {
-					return false
-				}
-			}
-			return true
-		}
-		if !sendJobs(first) {
+	ls.sub, ls.backlog = sub, first
+	ls.stopAfter = context.AfterFunc(ctx, sub.Close) // the client left: end, through the pump
+	go ls.pump()
+	return ls.out, nil
+}
+
+// liveStream is one subscription between the broker and gqlgen, which
+// receives from out (and ends the subscription when out is closed).
+type liveStream struct {
+	ctx       context.Context
+	sub       *broker.Subscription
+	initial   func(context.Context) ([]*jobs.Job, error)
+	keep      func(jobs.LiveUpdate) bool
+	once      bool
+	release   func()
+	stopAfter func() bool
+	out       chan *model.JobUpdate
+
+	// kicks counts notifications not yet acted on; the kick that raises it
+	// from 0 starts a pump, which runs until it has drained everything and
+	// no kick came in meanwhile. So at most one pump runs at a time, and
+	// one always runs after a notification.
+	kicks atomic.Int64
+
+	// Owned by the running pump:
+	backlog []*jobs.Job // state read from the database, still to send
+	done    bool        // out is closed
+}
+
+// kick is the broker's notification (it runs with the broker's locks
+// held, so it only starts a goroutine).
+func (s *liveStream) kick() {
+	if s.kicks.Add(1) == 1 {
+		go s.pump()
+	}
+}
+
+func (s *liveStream) pump() {
+	for {
+		n := s.kicks.Load()
+		s.drain()
+		if s.kicks.CompareAndSwap(n, 0) {
 			return
 		}
-		for {
-			m, err := sub.Next(ctx)
-			switch {
-			case errors.Is(err, broker.ErrGap):
-				js, err := initial(ctx)
-				if err != nil || !sendJobs(js) {
-					return
-				}
+	}
+}
+
+// drain sends everything there is to send, and ends the subscription when
+// it is over: the broker closed or dropped it (too slow), the client left,
+// the state could not be re-read after a gap, or a terminal status went
+// out with once.
+func (s *liveStream) drain() {
+	if s.done {
+		return
+	}
+	for {
+		if len(s.backlog) > 0 {
+			j := s.backlog[0]
+			s.backlog[0] = nil
+			s.backlog = s.backlog[1:]
+			u := jobs.NewLiveUpdate(j, nil)
+			// Sent only if newer than what the subscriber already has.
+			if !s.sub.Seen(u.ID, u.Version) {
 				continue
-			case err != nil:
-				// Closed, too slow, or the client left: end the subscription;
-				// a client that resubscribes gets the current state first.
+			}
+			if !s.send(u) {
+				s.finish()
 				return
 			}
-			var u jobs.LiveUpdate
-			if json.Unmarshal(m.Payload, &u) != nil || (keep != nil && !keep(u)) {
-				continue
-			}
-			if !send(u) {
-				return
-			}
+			continue
 		}
-	}()
-	return out, nil
+		s.backlog = nil
+		m, ok, err := s.sub.TryNext()
+		switch {
+		case errors.Is(err, broker.ErrGap):
+			js, err := s.initial(s.ctx)
+			if err != nil {
+				s.finish()
+				return
+			}
+			s.backlog = js
+			continue
+		case err != nil:
+			// Closed, too slow, or the client left: end the subscription;
+			// a client that resubscribes gets the current state first.
+			s.finish()
+			return
+		case !ok:
+			return
+		}
+		// TryNext returns only versions newer than those sent (each sent
+		// version was returned by it or claimed with Seen).
+		var u jobs.LiveUpdate
+		if json.Unmarshal(m.Payload, &u) != nil || (s.keep != nil && !s.keep(u)) {
+			continue
+		}
+		if !s.send(u) {
+			s.finish()
+			return
+		}
+	}
+}
+
+// send hands u to gqlgen, waiting while it is busy; false means the
+// subscription is over.
+func (s *liveStream) send(u jobs.LiveUpdate) bool {
+	select {
+	case s.out <- toJobUpdate(u):
+		return !(s.once && u.Status.Terminal())
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+func (s *liveStream) finish() {
+	s.done = true
+	s.backlog = nil
+	s.stopAfter()
+	s.sub.Close()
+	s.release()
+	close(s.out)
 }
 
 func toJobUpdate(u jobs.LiveUpdate) *model.JobUpdate {

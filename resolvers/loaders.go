@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -13,22 +14,38 @@ import (
 // loaders batch the children of a page of jobs into one query per kind:
 // asking for events, artifacts and reviews of 100 jobs costs three queries,
 // not three hundred. A fresh set is made per operation, so nothing is cached
-// across requests or users.
+// across requests or users. Each loader is made when first used: an
+// operation that never asks for a kind (every subscription, which lives as
+// long as its WebSocket) does not hold its loader.
 type loaders struct {
-	events    *dataloadgen.Loader[int64, []*jobs.Event]
-	artifacts *dataloadgen.Loader[int64, []*jobs.Artifact]
-	reviews   *dataloadgen.Loader[int64, []*jobs.Review]
+	svc *jobs.Service
+
+	eventsOnce, artifactsOnce, reviewsOnce sync.Once
+
+	eventsL    *dataloadgen.Loader[int64, []*jobs.Event]
+	artifactsL *dataloadgen.Loader[int64, []*jobs.Artifact]
+	reviewsL   *dataloadgen.Loader[int64, []*jobs.Review]
 }
 
 type loadersKey struct{}
 
-func newLoaders(svc *jobs.Service) *loaders {
-	wait := dataloadgen.WithWait(2 * time.Millisecond)
-	return &loaders{
-		events:    dataloadgen.NewLoader(batch(svc.EventsOf), wait),
-		artifacts: dataloadgen.NewLoader(batch(svc.ArtifactsOf), wait),
-		reviews:   dataloadgen.NewLoader(batch(svc.ReviewsOf), wait),
-	}
+var loaderWait = dataloadgen.WithWait(2 * time.Millisecond)
+
+func newLoaders(svc *jobs.Service) *loaders { return &loaders{svc: svc} }
+
+func (l *loaders) events() *dataloadgen.Loader[int64, []*jobs.Event] {
+	l.eventsOnce.Do(func() { l.eventsL = dataloadgen.NewLoader(batch(l.svc.EventsOf), loaderWait) })
+	return l.eventsL
+}
+
+func (l *loaders) artifacts() *dataloadgen.Loader[int64, []*jobs.Artifact] {
+	l.artifactsOnce.Do(func() { l.artifactsL = dataloadgen.NewLoader(batch(l.svc.ArtifactsOf), loaderWait) })
+	return l.artifactsL
+}
+
+func (l *loaders) reviews() *dataloadgen.Loader[int64, []*jobs.Review] {
+	l.reviewsOnce.Do(func() { l.reviewsL = dataloadgen.NewLoader(batch(l.svc.ReviewsOf), loaderWait) })
+	return l.reviewsL
 }
 
 // batch adapts a "children of these jobs" store call to a loader's fetch.

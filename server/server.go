@@ -133,8 +133,11 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	gql := newGraphQL(svc, files, authn, ws, slots, cfg)
 
 	mux := http.NewServeMux()
+	// ws.Detach: a WebSocket is served on a goroutine of its own once
+	// upgraded, so net/http's buffers and serving goroutine are not held
+	// for the socket's life (the access log sees it end at the upgrade).
 	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots,
-		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, gql))))))
+		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, ws.Detach(gql)))))))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
 	mux.Handle("/files/", files.Handler())

@@ -28,7 +28,11 @@ func newWebsockets(cfg Config) *wsgorilla.Implementation {
 		// WebSocket-level pings find dead peers for both protocols
 		// (graphql-ws has no ping of its own); browsers answer them.
 		PingInterval: wsgorilla.RecommendedPingInterval,
-		Logger:       cfg.Logger,
+		// Held for the connection's life. Clients send little (init,
+		// subscribe, pongs); a larger message is read past the buffer, and
+		// 256 bytes still hold any control frame (at most 125).
+		ReadBufferSize: 256,
+		Logger:         cfg.Logger,
 	})
 }
 

@@ -183,13 +183,35 @@ func (b *Broker) Publish(ctx context.Context, channel string, m Message) error {
 // returns ctx's error if ctx ends first, and ErrClosed if the Broker has
 // stopped. Close the subscription when done.
 func (b *Broker) Subscribe(ctx context.Context, channel string) (*Subscription, error) {
+	return b.subscribe(ctx, channel, nil)
+}
+
+// SubscribeNotify is Subscribe for a reader that does not wait in Next:
+// notify is called whenever TryNext may have something new to return (a
+// message, ErrGap, or the end of the subscription), so that the reader
+// needs no goroutine of its own while the subscription is idle. notify
+// must not block and must not call back into the Broker or the
+// Subscription: it runs with the Broker's locks held (typically it starts
+// or signals a goroutine that calls TryNext until it reports nothing).
+// Next must not be used on such a subscription.
+func (b *Broker) SubscribeNotify(ctx context.Context, channel string, notify func()) (*Subscription, error) {
+	if notify == nil {
+		return nil, errors.New("subscribe: nil notify")
+	}
+	return b.subscribe(ctx, channel, notify)
+}
+
+func (b *Broker) subscribe(ctx context.Context, channel string, notify func()) (*Subscription, error) {
 	if channel == "" {
 		return nil, errors.New("subscribe: empty channel name")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", channel, err)
 	}
-	s := &Subscription{b: b, wake: make(chan struct{}, 1)}
+	s := &Subscription{b: b, notify: notify}
+	if notify == nil {
+		s.wake = make(chan struct{}, 1)
+	}
 	name := b.prefix + channel
 
 	b.mu.Lock()

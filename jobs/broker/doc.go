@@ -62,7 +62,8 @@
 // # Cost
 //
 // An idle subscription holds its Subscription (with one signalling
-// channel), a slot in its channel's subscriber list, and the highest version
+// channel, or none with SubscribeNotify, whose reader needs no goroutine
+// while nothing arrives), a slot in its channel's subscriber list, and the highest version
 // returned per key. A channel with local subscribers costs one map entry
 // here and one in go-redis. BenchmarkSubscriptionMemory measures it.
 package broker

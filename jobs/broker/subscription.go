@@ -16,8 +16,10 @@ type Subscription struct {
 	idx      int    // position in topic.subs
 	gapArmed bool   // live when the connection was lost: ErrGap once resubscribed
 
-	// wake holds one token when Next may have something to return.
-	wake chan struct{}
+	// wake holds one token when Next may have something to return; nil
+	// for a subscription made by SubscribeNotify, which calls notify.
+	wake   chan struct{}
+	notify func()
 
 	mu      sync.Mutex
 	pending []Message // at most one per key, in the order keys arrived
@@ -43,42 +45,10 @@ type Subscription struct {
 // beyond its fixed size: a few dozen bytes per key it has returned.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	for {
-		s.mu.Lock()
-		switch {
-		case s.closed:
-			s.mu.Unlock()
-			s.signal() // wake any other caller of Next
-			return Message{}, ErrClosed
-		case s.err != nil:
-			err := s.err
-			s.mu.Unlock()
-			s.signal()
-			return Message{}, err
-		case s.gapped:
-			s.gapped = false
-			s.mu.Unlock()
-			return Message{}, ErrGap
+		m, ok, err := s.TryNext()
+		if ok || err != nil {
+			return m, err
 		}
-		for len(s.pending) > 0 {
-			m := s.pending[0]
-			n := copy(s.pending, s.pending[1:])
-			s.pending[n] = Message{}
-			s.pending = s.pending[:n]
-			if n == 0 && cap(s.pending) > 4 {
-				s.pending = nil // give back what a burst grew
-			}
-			if v, ok := s.seen.get(m.Key); ok && m.Version <= v {
-				continue
-			}
-			s.seen.set(m.Key, m.Version)
-			more := n > 0
-			s.mu.Unlock()
-			if more {
-				s.signal()
-			}
-			return m, nil
-		}
-		s.mu.Unlock()
 		select {
 		case <-s.wake:
 		case <-ctx.Done():
@@ -87,17 +57,64 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	}
 }
 
+// TryNext is Next without waiting: ok is false (and err nil) when there is
+// nothing to return yet. It is what a reader notified by SubscribeNotify
+// calls.
+func (s *Subscription) TryNext() (m Message, ok bool, err error) {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		s.wakeOthers()
+		return Message{}, false, ErrClosed
+	case s.err != nil:
+		err := s.err
+		s.mu.Unlock()
+		s.wakeOthers()
+		return Message{}, false, err
+	case s.gapped:
+		s.gapped = false
+		s.mu.Unlock()
+		return Message{}, false, ErrGap
+	}
+	for len(s.pending) > 0 {
+		m := s.pending[0]
+		n := copy(s.pending, s.pending[1:])
+		s.pending[n] = Message{}
+		s.pending = s.pending[:n]
+		if n == 0 && cap(s.pending) > 4 {
+			s.pending = nil // give back what a burst grew
+		}
+		if v, ok := s.seen.get(m.Key); ok && m.Version <= v {
+			continue
+		}
+		s.seen.set(m.Key, m.Version)
+		more := n > 0
+		s.mu.Unlock()
+		if more {
+			s.wakeOthers()
+		}
+		return m, true, nil
+	}
+	s.mu.Unlock()
+	return Message{}, false, nil
+}
+
 // Seen tells the subscription that its reader already has version of key
 // (e.g. the current state, read from the database and sent first): Next
 // drops every message for key at or below it.
-func (s *Subscription) Seen(key string, version int64) {
+//
+// It reports whether version is newer than every version of key returned
+// or Seen before (and the subscription has not ended): a reader that sends
+// state from elsewhere (the database) sends it only then.
+func (s *Subscription) Seen(key string, version int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.err != nil {
-		return
+		return false
 	}
 	if v, ok := s.seen.get(key); ok && v >= version {
-		return
+		return false
 	}
 	s.seen.set(key, version)
 	for i, m := range s.pending {
@@ -108,6 +125,7 @@ func (s *Subscription) Seen(key string, version int64) {
 			break
 		}
 	}
+	return true
 }
 
 // Close ends the subscription; its channel is unsubscribed from Redis if it
@@ -182,8 +200,22 @@ func (s *Subscription) end(err error) {
 	s.signal()
 }
 
-// signal wakes Next without ever waiting.
+// wakeOthers passes the wake token on to another caller of Next (or to
+// this one's next call). A SubscribeNotify reader calls TryNext until it
+// reports nothing and needs no token.
+func (s *Subscription) wakeOthers() {
+	if s.wake != nil {
+		s.signal()
+	}
+}
+
+// signal wakes Next, or notifies a SubscribeNotify reader, without ever
+// waiting.
 func (s *Subscription) signal() {
+	if s.notify != nil {
+		s.notify()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:

@@ -39,7 +39,11 @@ func TestHelperMemoryServer(t *testing.T) {
 	gql := handler.New(newSchema(make(chan string)))
 	gql.AddTransport(transport.Websocket{Implementation: impl})
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", gql)
+	if os.Getenv("WSGORILLA_MEMTEST_PLAIN") == "1" {
+		mux.Handle("/graphql", gql) // served inside net/http's ServeHTTP, for comparison
+	} else {
+		mux.Handle("/graphql", impl.Detach(gql)) // as vidgate serves it
+	}
 	mux.HandleFunc("/mem", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		debug.FreeOSMemory()
@@ -74,6 +78,9 @@ func rss() uint64 {
 // slow and meaningless under -race, so it runs only when asked:
 //
 //	WSGORILLA_MEMTEST=10000 go test -run TestMemoryPerConnection -v ./server/wsgorilla/
+//
+// The server serves through Implementation.Detach, as vidgate does; with
+// WSGORILLA_MEMTEST_PLAIN=1 it serves gqlgen's handler directly instead.
 func TestMemoryPerConnection(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("WSGORILLA_MEMTEST"))
 	if n <= 0 {

@@ -13,6 +13,7 @@
 //		KeepAlivePingInterval: 10 * time.Second, // graphql-ws "ka" messages
 //		// PingPongInterval left at 0: liveness is checked with WebSocket pings.
 //	})
+//	mux.Handle("/graphql", impl.Detach(srv)) // see Detach: frees net/http's per-connection state
 //
 // # Deadlines and liveness
 //
@@ -312,7 +313,9 @@ func (i *Implementation) Accept(
 	if err != nil {
 		return nil, err
 	}
-	return i.newConn(ws), nil
+	c := i.newConn(ws)
+	handOff(r, c) // w is no longer used: Detach's ServeHTTP may return
+	return c, nil
 }
 
 // hijackable returns w if it is an http.Hijacker. Otherwise, for a wrapper
