@@ -235,3 +235,41 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 		t.Errorf("the logs hold %v", found)
 	}
 }
+
+// Passwords inside --database-url and --redis-url stay out of what vidgate
+// prints when it cannot connect: the URL is shown with the password hidden.
+func TestConnectionPasswordsNeverPrinted(t *testing.T) {
+	s := newTestSecrets()
+	s.setEnv(t)
+	const dbPass, redisPass = "db-pw-7f3kq9", "redis-pw-2m8xv4"
+	dbURL := "sqlite:" + t.TempDir() + "/v.db"
+	if err := run(t.Context(), []string{"migrate", "--database-url", dbURL}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"database", []string{"migrate", "--database-url", "postgres://vidgate:" + dbPass + "@127.0.0.1:1/vidgate?sslmode=disable"}},
+		{"redis", []string{"worker", "--database-url", dbURL, "--bucket-url", "mem://",
+			"--redis-url", "redis://:" + redisPass + "@127.0.0.1:1/0"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			err := run(ctx, tt.args, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("run() = nil, want a connection error")
+			}
+			t.Logf("run() = %v", err)
+			all := err.Error() + stdout.String() + stderr.String()
+			if !strings.Contains(all, "127.0.0.1:1") {
+				t.Fatalf("the error is not about connecting to 127.0.0.1:1: %v", err)
+			}
+			if strings.Contains(all, dbPass) || strings.Contains(all, redisPass) {
+				t.Errorf("output holds a password:\n%s", all)
+			}
+		})
+	}
+}
