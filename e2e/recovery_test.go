@@ -25,34 +25,7 @@ func TestRedisFlushedMidRun(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		deleteKeys(d.rdb, d.prefix) // and again, with work in every stage
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			done, stuck := 0, map[jobs.Status]int{}
-			for _, id := range ids {
-				j, err := d.store.JobByPublicID(context.Background(), id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if j.Status == jobs.StatusCompleted {
-					done++
-				} else {
-					stuck[j.Status]++
-				}
-			}
-			if done == n {
-				break
-			}
-			if time.Now().After(deadline) {
-				for _, id := range ids {
-					if j, _ := d.store.JobByPublicID(context.Background(), id); j.Status != jobs.StatusCompleted {
-						t.Logf("job %s (%s, attempt %d, request %v, updated %s ago): events %v", id, j.Status, j.Attempt, j.ProviderRequestID,
-							time.Since(j.UpdatedAt).Round(time.Second), eventTypes(d.job(t, id)))
-					}
-				}
-				t.Fatalf("%d of %d jobs COMPLETED after the flush; the rest: %v", done, n, stuck)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		d.waitAllCompleted(t, ids, 90*time.Second)
 		// Nothing ran twice: one submission and one completion per job.
 		for _, id := range ids[:20] {
 			r := d.job(t, id)
@@ -65,4 +38,38 @@ func TestRedisFlushedMidRun(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitAllCompleted waits until every job in ids is COMPLETED, reading the
+// database; after patience it logs the stragglers and fails the test.
+func (d *deployment) waitAllCompleted(t *testing.T, ids []string, patience time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		done, stuck := 0, map[jobs.Status]int{}
+		for _, id := range ids {
+			j, err := d.store.JobByPublicID(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Status == jobs.StatusCompleted {
+				done++
+			} else {
+				stuck[j.Status]++
+			}
+		}
+		if done == len(ids) {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, id := range ids {
+				if j, _ := d.store.JobByPublicID(context.Background(), id); j.Status != jobs.StatusCompleted {
+					t.Logf("job %s (%s, attempt %d, request %v, updated %s ago): events %v", id, j.Status, j.Attempt, j.ProviderRequestID,
+						time.Since(j.UpdatedAt).Round(time.Second), eventTypes(d.job(t, id)))
+				}
+			}
+			t.Fatalf("%d of %d jobs COMPLETED after %v; the rest: %v", done, len(ids), patience, stuck)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
-	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/jobstest"
 )
 
@@ -99,28 +98,7 @@ func TestRedisRestartedMidRun(t *testing.T) {
 		}
 		ids[i] = d.create(t, fmt.Sprintf("job %d", i))
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		done, stuck := 0, map[jobs.Status]int{}
-		for _, id := range ids {
-			j, err := d.store.JobByPublicID(context.Background(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if j.Status == jobs.StatusCompleted {
-				done++
-			} else {
-				stuck[j.Status]++
-			}
-		}
-		if done == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d jobs COMPLETED after the restart; the rest: %v", done, n, stuck)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	d.waitAllCompleted(t, ids, 90*time.Second)
 	for _, id := range ids {
 		r := d.job(t, id)
 		counts := map[string]int{}
