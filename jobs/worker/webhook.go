@@ -30,11 +30,12 @@ const MaxWebhookBytes = 1 << 20
 //
 // Responses: 200 {"outcome": "applied"|"stale"}; 200 {"duplicate": true}
 // for a delivery seen before; 202 {"outcome": "unknown_job"} for a request
-// id no job holds; 503 (Retry-After) when the database is down or busy, and
-// 500 for other failures to record — both ask for the delivery again; 401 for a signature or timestamp that does not verify;
-// 400 for a body that is not a valid payload; 404 for an unknown provider
-// or one without webhooks; 413 for a body over MaxWebhookBytes. Only
-// verified deliveries ever touch the database.
+// id no job holds; 503 (with Retry-After) when the database is down or busy
+// and 500 for any other failure to record, both asking for the delivery
+// again; 401 for a signature or timestamp that does not verify; 400 for a
+// body that is not a valid payload; 404 for an unknown provider or one
+// without webhooks; 413 for a body over MaxWebhookBytes. Only verified
+// deliveries ever touch the database.
 type Intake struct {
 	rules
 	providers *providers.Registry
