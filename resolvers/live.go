@@ -9,6 +9,7 @@ import (
 	"github.com/vidgate/vidgate/graph/model"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/broker"
+	"github.com/vidgate/vidgate/server/gqlws"
 )
 
 // Subscriptions are fed by the broker, never by the database: a
@@ -86,6 +87,9 @@ func (r *Resolver) stream(ctx context.Context, channel string, initial func(cont
 	}
 	ls.sub, ls.backlog = sub, first
 	ls.stopAfter = context.AfterFunc(ctx, sub.Close) // the client left: end, through the pump
+	// Over gqlws, the transport takes each update when told to, so the
+	// subscription holds no goroutine there either while it is idle.
+	ls.delivered, _ = gqlws.Wake(ctx)
 	go ls.pump()
 	return ls.out, nil
 }
@@ -101,6 +105,7 @@ type liveStream struct {
 	release   func()
 	stopAfter func() bool
 	out       chan *model.JobUpdate
+	delivered func() // from gqlws.Wake: called after each send on out, and after closing it
 
 	// kicks counts notifications not yet acted on; the kick that raises it
 	// from 0 starts a pump, which runs until it has drained everything and
@@ -192,6 +197,9 @@ func (s *liveStream) drain() {
 func (s *liveStream) send(u jobs.LiveUpdate) bool {
 	select {
 	case s.out <- toJobUpdate(u):
+		if s.delivered != nil {
+			s.delivered()
+		}
 		return !(s.once && u.Status.Terminal())
 	case <-s.ctx.Done():
 		return false
@@ -205,6 +213,9 @@ func (s *liveStream) finish() {
 	s.sub.Close()
 	s.release()
 	close(s.out)
+	if s.delivered != nil {
+		s.delivered()
+	}
 }
 
 func toJobUpdate(u jobs.LiveUpdate) *model.JobUpdate {

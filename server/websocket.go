@@ -2,25 +2,16 @@ package server
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
-
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/gqlws"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
-// closeUnauthorized closes a WebSocket whose connection_init carries no
-// valid credentials (the graphql-ws convention).
-const closeUnauthorized = 4401
-
-// websocketTransport serves subscriptions over gorilla/websocket, with
-// both graphql-transport-ws and the legacy graphql-ws. A connection
-// authenticates in its connection_init payload, the way browsers can (they
-// cannot set headers on a WebSocket): {"Authorization": "Bearer <token>"}.
+// newWebsockets accepts WebSockets on gorilla/websocket for gqlws.
 func newWebsockets(cfg Config) *wsgorilla.Implementation {
 	return wsgorilla.New(wsgorilla.Options{
 		AllowedOrigins: cfg.AllowedOrigins,
@@ -36,30 +27,35 @@ func newWebsockets(cfg Config) *wsgorilla.Implementation {
 	})
 }
 
-func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) transport.Websocket {
-	return transport.Websocket{
-		Implementation:        ws,
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: 15 * time.Second,
-		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+// websocketTransport serves GraphQL over those WebSockets, with both
+// graphql-transport-ws and the legacy graphql-ws (package gqlws: one
+// goroutine per connection, none per idle subscription). A connection
+// authenticates in its connection_init payload, the way browsers can (they
+// cannot set headers on a WebSocket): {"Authorization": "Bearer <token>"}.
+func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) *gqlws.Transport {
+	return &gqlws.Transport{
+		Upgrader:    ws,
+		InitTimeout: 10 * time.Second,
+		KeepAlive:   15 * time.Second,
+		Logger:      cfg.Logger,
+		InitFunc: func(ctx context.Context, p map[string]any) (context.Context, error) {
 			token := initToken(p)
 			if token == "" {
-				err := errors.New("unauthorized: send {\"Authorization\": \"Bearer <token>\"} in connection_init")
-				return closeWith(ctx, closeUnauthorized, "Unauthorized: no token in connection_init"), nil, err
+				return nil, &gqlws.CloseError{Code: gqlws.CloseUnauthorized, Reason: "Unauthorized: no token in connection_init"}
 			}
 			actor, err := authn.Authenticate(ctx, token)
 			if err != nil {
-				return closeWith(ctx, closeUnauthorized, "Unauthorized: "+err.Error()), nil, err
+				return nil, &gqlws.CloseError{Code: gqlws.CloseUnauthorized, Reason: "Unauthorized: " + err.Error()}
 			}
 			release, ok := slots.acquire(actor.Subject)
 			if !ok {
-				return closeWith(ctx, closeTooManyConnections, "Too many connections"), nil, errors.New(slots.refusal())
+				return nil, &gqlws.CloseError{Code: closeTooManyConnections, Reason: "Too many connections"}
 			}
 			ctx = holdSlot(auth.WithActor(ctx, actor), release)
-			return resolvers.WithSubscriptionLimit(ctx, cfg.MaxSubscriptions), nil, nil
+			return resolvers.WithSubscriptionLimit(ctx, cfg.MaxSubscriptions), nil
 		},
 		// The slot taken in InitFunc is freed when the connection closes.
-		CloseFunc: func(ctx context.Context, _ int) { releaseSlot(ctx) },
+		CloseFunc: releaseSlot,
 	}
 }
 
@@ -87,8 +83,4 @@ func initToken(p map[string]any) string {
 		}
 	}
 	return ""
-}
-
-func closeWith(ctx context.Context, code int, reason string) context.Context {
-	return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, code), reason)
 }

@@ -1,8 +1,11 @@
-// Package wsgorilla adapts github.com/gorilla/websocket to gqlgen's websocket
-// transport (transport.WebsocketImplementation), as a replacement for gqlgen's
-// default coder/websocket adapter.
+// Package wsgorilla adapts github.com/gorilla/websocket to gqlgen's
+// transport.WebsocketImplementation, as a replacement for gqlgen's default
+// coder/websocket adapter. vidgate serves it under its own GraphQL
+// WebSocket transport (server/gqlws: gqlws.Transport{Upgrader: impl}); it
+// works under gqlgen's transport.Websocket as well, which is how its tests
+// exercise it and what the rest of this documentation describes.
 //
-// Wiring:
+// Wiring with gqlgen's transport:
 //
 //	srv.AddTransport(transport.Websocket{
 //		Implementation: wsgorilla.New(wsgorilla.Options{

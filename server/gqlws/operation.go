@@ -1,0 +1,260 @@
+package gqlws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+type wakeKey struct{}
+
+// Wake lets a subscription resolver drive delivery, so that the
+// subscription holds no goroutine while it has nothing to send. Call it
+// with the resolver's context, just before returning the channel (after
+// every error return): ok means the transport takes results from the
+// channel only when told to, and the resolver must call ready once after
+// each value it sends on the channel, and once after it closes it. Each
+// ready makes the transport receive exactly one value (or see the close)
+// on a goroutine that runs only while there is something to deliver.
+//
+// A send blocks until the transport has received the previous value, as
+// with any channel; so the resolver must not send while holding anything
+// the delivery needs. ok is false when the operation is not served by this
+// transport (SSE, say) or Wake was called already: the resolver's channel
+// is then read the usual way, by a goroutine waiting on it.
+func Wake(ctx context.Context) (ready func(), ok bool) {
+	o, _ := ctx.Value(wakeKey{}).(*operation)
+	if o == nil || !o.claimed.CompareAndSwap(false, true) {
+		return nil, false
+	}
+	return o.ready, true
+}
+
+// operation is one subscribe (start) message's operation.
+type operation struct {
+	c  *conn
+	id string
+
+	// Set while the operation starts, on the reader goroutine, before any
+	// goroutine that uses them exists.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	rc        *graphql.OperationContext
+	responses graphql.ResponseHandler
+
+	claimed atomic.Bool  // the resolver called Wake
+	pending atomic.Int64 // values (or the close) the resolver announced and the transport did not take yet
+	busy    atomic.Bool  // a pump runs, or the operation is starting or over
+	stopped atomic.Bool  // the client stopped it
+}
+
+// start runs the operation in the subscribe message with id; false ends
+// the connection (the id is in use).
+func (c *conn) start(id string, payload json.RawMessage) bool {
+	c.mu.Lock()
+	if _, dup := c.ops[id]; dup {
+		c.mu.Unlock()
+		c.closeWith(CloseSubscriberExists, "Subscriber for "+truncate(id, 64)+" already exists")
+		return false
+	}
+	o := &operation{c: c, id: id}
+	o.busy.Store(true) // until it has started
+	c.ops[id] = o
+	c.mu.Unlock()
+	o.begin(payload)
+	return true
+}
+
+func (o *operation) begin(payload json.RawMessage) {
+	c := o.c
+	defer func() {
+		if v := recover(); v != nil {
+			c.logPanic(v)
+			o.fail(o.recovered(v))
+		}
+	}()
+	start := graphql.Now()
+	params := &graphql.RawParams{}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		o.fail(gqlerror.List{{Message: "invalid json: the payload must be {query, variables, operationName}"}})
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	params.Headers = c.headers
+
+	ctx := graphql.StartOperationTrace(c.ctx)
+	rc, errs := c.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+			o.fail(resp.Errors)
+			return
+		}
+		c.send(o.id, resp)
+		o.finish()
+		return
+	}
+	o.rc = rc
+	ctx, o.cancel = context.WithCancel(graphql.WithOperationContext(ctx, rc))
+	ctx = context.WithValue(ctx, wakeKey{}, o)
+	o.responses, o.ctx = c.exec.DispatchOperation(ctx, rc)
+	if !o.claimed.Load() {
+		go o.receiveAll()
+		return
+	}
+	o.busy.Store(false)
+	if o.pending.Load() > 0 {
+		o.schedule()
+	}
+}
+
+// ready is what Wake hands the resolver.
+func (o *operation) ready() {
+	o.pending.Add(1)
+	o.schedule()
+}
+
+func (o *operation) schedule() {
+	if o.busy.CompareAndSwap(false, true) {
+		go o.pump()
+	}
+}
+
+// pump delivers what the resolver announced, then returns; at most one
+// runs at a time. Once the operation is over, busy stays set.
+func (o *operation) pump() {
+	defer func() {
+		if v := recover(); v != nil {
+			o.c.logPanic(v)
+			o.fail(o.recovered(v))
+		}
+	}()
+	for {
+		for o.pending.Load() > 0 {
+			o.pending.Add(-1)
+			if o.ctx.Err() != nil { // stopped, or the connection closed
+				o.finish()
+				return
+			}
+			resp := o.responses(o.ctx)
+			if resp == nil {
+				o.finish()
+				return
+			}
+			o.c.send(o.id, resp)
+		}
+		o.busy.Store(false)
+		if o.pending.Load() == 0 || !o.busy.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// receiveAll serves an operation whose resolver did not call Wake (queries,
+// mutations, results that are errors): it waits on each result.
+func (o *operation) receiveAll() {
+	defer func() {
+		if v := recover(); v != nil {
+			o.c.logPanic(v)
+			o.fail(o.recovered(v))
+		}
+	}()
+	for {
+		resp := o.responses(o.ctx)
+		if resp == nil || o.ctx.Err() != nil {
+			break
+		}
+		o.c.send(o.id, resp)
+	}
+	o.finish()
+}
+
+// stop is the client's complete (stop): the operation ends and sends
+// nothing more (on the legacy protocol, a complete). The id is free again
+// at once.
+func (o *operation) stop() {
+	o.stopped.Store(true)
+	o.forget()
+	o.end()
+}
+
+// end cancels the operation's context. A Wake operation also gets a kick,
+// so that a pump runs, sees the context over and finishes (after any
+// result it is writing): the resolver need not say anything more.
+func (o *operation) end() {
+	if o.cancel != nil {
+		o.cancel()
+	}
+	if o.claimed.Load() {
+		o.ready()
+	}
+}
+
+func (o *operation) forget() {
+	c := o.c
+	c.mu.Lock()
+	if c.ops[o.id] == o {
+		delete(c.ops, o.id)
+	}
+	c.mu.Unlock()
+}
+
+// finish ends the operation after its last result: complete goes out,
+// unless the client stopped it (graphql-transport-ws) or the connection is
+// closing.
+func (o *operation) finish() {
+	o.forget()
+	if o.cancel != nil {
+		o.cancel()
+	}
+	if o.c.ctx.Err() != nil || (o.stopped.Load() && !o.c.legacy) {
+		return
+	}
+	o.c.write(outMessage{ID: o.id, Type: "complete"})
+}
+
+// fail ends the operation with an error message (which ends it on
+// graphql-transport-ws; the legacy protocol gets a complete as well).
+func (o *operation) fail(errs gqlerror.List) {
+	o.busy.Store(true)
+	o.forget()
+	if o.cancel != nil {
+		o.cancel()
+	}
+	if o.c.ctx.Err() != nil {
+		return
+	}
+	o.c.write(outMessage{ID: o.id, Type: "error", Payload: errs})
+	if o.c.legacy {
+		o.c.write(outMessage{ID: o.id, Type: "complete"})
+	}
+}
+
+func (o *operation) recovered(v any) gqlerror.List {
+	var err error
+	if o.rc != nil && o.ctx != nil {
+		err = o.rc.Recover(o.ctx, v)
+	}
+	var gqlErr *gqlerror.Error
+	if !errors.As(err, &gqlErr) {
+		gqlErr = &gqlerror.Error{Message: "internal system error"}
+	}
+	return gqlerror.List{gqlErr}
+}
+
+// send writes one result: next (graphql-transport-ws) or data (legacy).
+func (c *conn) send(id string, resp *graphql.Response) {
+	typ := "next"
+	if c.legacy {
+		typ = "data"
+	}
+	c.write(outMessage{ID: id, Type: typ, Payload: resp})
+}
