@@ -116,7 +116,10 @@ type Transport struct {
 	// a larger one closes the connection (1009).
 	ReadLimit int64
 
-	// Logger receives panics recovered while serving; nil discards.
+	// Logger gets a line when a connection closes ("websocket closed":
+	// subprotocol, duration, operations, the close code the server sent)
+	// and panics recovered while serving, with the upgrade request's
+	// context; nil discards.
 	Logger *slog.Logger
 }
 
@@ -152,6 +155,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		ctx:     r.Context(),
 		headers: r.Header,
 		ops:     map[string]*operation{},
+		started: time.Now(),
 	}
 	c.serve()
 }
@@ -170,6 +174,9 @@ type conn struct {
 	cancel   context.CancelFunc
 	initSeen bool
 	acked    atomic.Bool
+	started  time.Time
+	opCount  int          // operations started (reader only)
+	sentCode atomic.Int32 // the close code the server sent, if it closed
 
 	writeMu sync.Mutex
 
@@ -261,6 +268,7 @@ func (c *conn) handle(m envelope) bool {
 			c.closeWith(CloseInvalidMessage, "Invalid message received: subscribe without an id")
 			return false
 		}
+		c.opCount++
 		return c.start(m.ID, m.Payload)
 	case "complete", "stop":
 		if (m.Type == "stop") != c.legacy {
@@ -366,6 +374,7 @@ func (c *conn) write(m outMessage) {
 // closeWith sends a close frame and closes the socket; the reader then
 // ends the connection.
 func (c *conn) closeWith(code int, reason string) {
+	c.sentCode.CompareAndSwap(0, int32(code))
 	c.writeMu.Lock()
 	_ = c.ws.WriteClose(code, reason)
 	c.writeMu.Unlock()
@@ -395,6 +404,18 @@ func (c *conn) shutdown() {
 	_ = c.ws.Close()
 	if c.acked.Load() && c.t.CloseFunc != nil {
 		c.t.CloseFunc(c.ctx)
+	}
+	if l := c.t.Logger; l != nil {
+		proto := TransportWS
+		if c.legacy {
+			proto = GraphQLWS
+		}
+		l.LogAttrs(c.ctx, slog.LevelInfo, "websocket closed",
+			slog.String("subprotocol", proto),
+			slog.Int64("duration_ms", time.Since(c.started).Milliseconds()),
+			slog.Bool("acknowledged", c.acked.Load()),
+			slog.Int("operations", c.opCount),
+			slog.Int("server_close_code", int(c.sentCode.Load()))) // 0: the client left, or the socket broke
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -596,4 +598,100 @@ func TestWakeOutsideGqlws(t *testing.T) {
 	if _, ok := gqlws.Wake(context.Background()); ok {
 		t.Error("Wake(context.Background()) ok, want false")
 	}
+}
+
+// TestCloseIsLogged: one line per connection when it closes, with the
+// upgrade request's context (so its request id), and nothing from the
+// connection_init payload.
+func TestCloseIsLogged(t *testing.T) {
+	var buf syncBuffer
+	type ctxKey struct{}
+	f := newFixture(t, func(tr *gqlws.Transport) {
+		tr.Logger = slog.New(ctxAttrHandler{slog.NewJSONHandler(&buf, nil), ctxKey{}})
+	})
+	f.srv.Config.Handler = withValue(f.srv.Config.Handler, ctxKey{}, "req-42")
+
+	c := f.dial(gqlws.TransportWS)
+	c.init(`{"Authorization":"Bearer secret-token"}`)
+	c.send(subscribe("q", "{ hello }"))
+	c.expect("next", "q", "")
+	c.expect("complete", "q", "")
+	c.conn.Close()
+
+	r := f.dial(gqlws.TransportWS)
+	r.sendRaw("{")
+	r.expectClose(4400, "Invalid message")
+
+	var lines []map[string]any
+	if !eventually(5*time.Second, func() bool {
+		lines = buf.lines(t)
+		return len(lines) == 2
+	}) {
+		t.Fatalf("log lines: %v, want 2", lines)
+	}
+	byCode := map[float64]map[string]any{}
+	for _, l := range lines {
+		if l["msg"] != "websocket closed" || l["request_id"] != "req-42" || l["subprotocol"] != gqlws.TransportWS {
+			t.Errorf("log line %v, want websocket closed with request_id req-42 and the subprotocol", l)
+		}
+		byCode[l["server_close_code"].(float64)] = l
+	}
+	if l := byCode[0]; l == nil || l["operations"] != 1.0 || l["acknowledged"] != true {
+		t.Errorf("the client's close: %v, want operations 1, acknowledged, server_close_code 0", l)
+	}
+	if l := byCode[4400]; l == nil || l["acknowledged"] != false {
+		t.Errorf("the refused connection: %v, want server_close_code 4400, not acknowledged", l)
+	}
+	if strings.Contains(buf.String(), "secret-token") {
+		t.Error("the log holds the connection_init token")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	var out []map[string]any
+	for line := range strings.Lines(s.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// ctxAttrHandler adds the request id found in the context under key, as
+// vidgate's log handler does.
+type ctxAttrHandler struct {
+	slog.Handler
+	key any
+}
+
+func (h ctxAttrHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(h.key).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func withValue(next http.Handler, key, value any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key, value)))
+	})
 }
