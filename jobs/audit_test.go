@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/jobstest"
@@ -202,6 +203,43 @@ func TestAuditAPIKeysAndRollback(t *testing.T) {
 		big := map[string]any{"x": strings.Repeat("y", jobs.MaxAuditDetailBytes)}
 		if err := store.AppendAudit(ctx, nil, jobs.AuditRecord{Actor: cli, Action: "key.rotate", TargetKind: "api_key", TargetID: "x", Detail: big}); err == nil {
 			t.Error("AppendAudit(oversized detail) = nil, want an error")
+		}
+	})
+}
+
+// TestAuditLogRefusesChanges: the database itself refuses to update,
+// delete or truncate audit rows (migration 000007), on both backends; the
+// rows are unchanged after each attempt.
+func TestAuditLogRefusesChanges(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		store := jobs.NewStore(db, nil)
+		ctx := context.Background()
+		cli := jobs.CLIActor()
+		if err := store.AppendAudit(ctx, nil, jobs.AuditRecord{Actor: cli, Action: "key.rotate", TargetKind: "api_key", TargetID: "k1"}); err != nil {
+			t.Fatal(err)
+		}
+		attempts := []string{
+			`UPDATE audit_log SET action = 'job.approve'`,
+			`UPDATE audit_log SET detail = NULL WHERE target_id = 'k1'`,
+			`DELETE FROM audit_log`,
+			`DELETE FROM audit_log WHERE target_id = 'k1'`,
+		}
+		if db.Dialect().Name() == dialect.PG {
+			attempts = append(attempts, `TRUNCATE audit_log`)
+		}
+		for _, q := range attempts {
+			_, err := db.ExecContext(ctx, q)
+			if err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s = %v, want refused (append-only)", q, err)
+			}
+		}
+		es := auditEntries(t, store, jobs.AuditFilter{})
+		if len(es) != 1 || es[0].Action != "key.rotate" || es[0].TargetID != "k1" {
+			t.Errorf("audit rows after the attempts = %+v, want the one row as written", es)
+		}
+		// Appending still works.
+		if err := store.AppendAudit(ctx, nil, jobs.AuditRecord{Actor: cli, Action: "key.rotate", TargetKind: "api_key", TargetID: "k2"}); err != nil {
+			t.Fatalf("AppendAudit after the triggers = %v", err)
 		}
 	})
 }
