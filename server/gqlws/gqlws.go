@@ -74,9 +74,10 @@ const (
 
 // Defaults for zero Transport fields.
 const (
-	DefaultInitTimeout = 10 * time.Second
-	DefaultKeepAlive   = 15 * time.Second
-	DefaultReadLimit   = 1 << 20
+	DefaultInitTimeout   = 10 * time.Second
+	DefaultKeepAlive     = 15 * time.Second
+	DefaultReadLimit     = 1 << 20
+	DefaultMaxOperations = 64
 )
 
 // CloseError is an error from InitFunc that chooses how the connection is
@@ -115,6 +116,12 @@ type Transport struct {
 	// ReadLimit is the largest message read from a client (default 1 MiB);
 	// a larger one closes the connection (1009).
 	ReadLimit int64
+
+	// MaxOperations caps the operations one connection runs at once
+	// (queries, mutations and subscriptions; default 64, negative: no cap).
+	// One more gets an error message with extensions.code RATE_LIMITED, and
+	// the connection carries on. (Resolvers may cap subscriptions lower.)
+	MaxOperations int
 
 	// Logger gets a line when a connection closes ("websocket closed":
 	// subprotocol, duration, operations, the close code the server sent)

@@ -695,3 +695,30 @@ func withValue(next http.Handler, key, value any) http.Handler {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key, value)))
 	})
 }
+
+// TestMaxOperations: one operation over the cap gets an error with
+// RATE_LIMITED; the connection carries on, and an ended operation frees
+// its place.
+func TestMaxOperations(t *testing.T) {
+	f := newFixture(t, func(tr *gqlws.Transport) { tr.MaxOperations = 3 })
+	c := f.dial(gqlws.TransportWS)
+	c.init("")
+	for i := range 3 {
+		c.send(subscribe(fmt.Sprint(i), "subscription { ticks }"))
+	}
+	f.feedN(3)
+	c.send(subscribe("over", "subscription { ticks }"))
+	m := c.expect("error", "over", "")
+	var errs []struct {
+		Message    string
+		Extensions map[string]any
+	}
+	if err := json.Unmarshal(m.Payload, &errs); err != nil || len(errs) != 1 || errs[0].Extensions["code"] != "RATE_LIMITED" {
+		t.Fatalf("error payload %s, want one error with extensions.code RATE_LIMITED", m.Payload)
+	}
+	c.send(msg{ID: "0", Type: "complete"})
+	c.send(subscribe("again", "subscription { ticks }"))
+	fd := f.feedN(4)
+	fd.emit(t, 3)
+	c.expect("next", "again", `{"data":{"ticks":3}}`)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -65,10 +66,25 @@ func (c *conn) start(id string, payload json.RawMessage) bool {
 	}
 	o := &operation{c: c, id: id}
 	o.busy.Store(true) // until it has started
+	if limit := c.maxOperations(); limit > 0 && len(c.ops) >= limit {
+		c.mu.Unlock()
+		o.fail(gqlerror.List{{
+			Message:    fmt.Sprintf("this connection already runs %d operations: wait for one to end", limit),
+			Extensions: map[string]any{"code": "RATE_LIMITED"},
+		}})
+		return true
+	}
 	c.ops[id] = o
 	c.mu.Unlock()
 	o.begin(payload)
 	return true
+}
+
+func (c *conn) maxOperations() int {
+	if c.t.MaxOperations == 0 {
+		return DefaultMaxOperations
+	}
+	return c.t.MaxOperations
 }
 
 func (o *operation) begin(payload json.RawMessage) {
