@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -223,28 +224,48 @@ func (c *conn) serve() {
 		})
 		c.mu.Unlock()
 	}
-	var buf bytes.Buffer
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			return // over the read limit, or the connection broke
-		}
-		var m envelope
-		if err := json.Unmarshal(buf.Bytes(), &m); err != nil || m.Type == "" {
+		m, err := readEnvelope(r)
+		if errors.Is(err, errInvalid) {
 			c.closeWith(CloseInvalidMessage, "Invalid message received")
 			return
 		}
-		if buf.Cap() > 4<<10 {
-			buf = bytes.Buffer{} // do not keep a large message's buffer
+		if err != nil {
+			return // over the read limit, or the connection broke
 		}
 		if !c.handle(m) {
 			return
 		}
 	}
+}
+
+var errInvalid = errors.New("invalid message")
+
+// buffers hold a message while it is decoded: an idle connection holds
+// none.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func readEnvelope(r io.Reader) (envelope, error) {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			buffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return envelope{}, err
+	}
+	var m envelope // Payload is copied out of buf
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil || m.Type == "" {
+		return envelope{}, errInvalid
+	}
+	return m, nil
 }
 
 // handle acts on one message; false ends the connection.
