@@ -41,7 +41,8 @@ func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation,
 		InitFunc: func(ctx context.Context, p map[string]any) (context.Context, error) {
 			token := initToken(p)
 			if token == "" {
-				return nil, &gqlws.CloseError{Code: gqlws.CloseUnauthorized, Reason: "Unauthorized: no token in connection_init"}
+				return nil, &gqlws.CloseError{Code: gqlws.CloseUnauthorized, Reason: "Unauthorized: no token in connection_init",
+					Message: `unauthorized: send {"Authorization": "Bearer <token>"} in connection_init`}
 			}
 			actor, err := authn.Authenticate(ctx, token)
 			if err != nil {
@@ -49,7 +50,7 @@ func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation,
 			}
 			release, ok := slots.acquire(actor.Subject)
 			if !ok {
-				return nil, &gqlws.CloseError{Code: closeTooManyConnections, Reason: "Too many connections"}
+				return nil, &gqlws.CloseError{Code: closeTooManyConnections, Reason: "Too many connections", Message: slots.refusal()}
 			}
 			ctx = holdSlot(auth.WithActor(ctx, actor), release)
 			return resolvers.WithSubscriptionLimit(ctx, cfg.MaxSubscriptions), nil

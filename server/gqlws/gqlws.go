@@ -86,9 +86,17 @@ const (
 type CloseError struct {
 	Code   int
 	Reason string // sent in the close frame; keep it short (123 bytes at most)
+	// Message, if set, is the longer explanation the legacy protocol's
+	// connection_error carries (default: Reason).
+	Message string
 }
 
-func (e *CloseError) Error() string { return fmt.Sprintf("websocket closed %d: %s", e.Code, e.Reason) }
+func (e *CloseError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return e.Reason
+}
 
 // Transport is a graphql.Transport for WebSocket upgrade requests. Add it
 // to a gqlgen server before the HTTP transports.

@@ -407,12 +407,14 @@ func TestTransportWSProtocolErrors(t *testing.T) {
 
 func TestInitFuncRefuses(t *testing.T) {
 	for _, tc := range []struct {
-		err    error
-		code   int
-		reason string
+		err     error
+		code    int
+		reason  string
+		message string // in the legacy connection_error
 	}{
-		{&gqlws.CloseError{Code: 4401, Reason: "Unauthorized: bad token"}, 4401, "Unauthorized: bad token"},
-		{errors.New("no entry"), 4403, "no entry"},
+		{&gqlws.CloseError{Code: 4401, Reason: "Unauthorized: bad token"}, 4401, "Unauthorized: bad token", "Unauthorized: bad token"},
+		{&gqlws.CloseError{Code: 4429, Reason: "Too many connections", Message: "close one first"}, 4429, "Too many connections", "close one first"},
+		{errors.New("no entry"), 4403, "no entry", "no entry"},
 	} {
 		f := newFixture(t, nil)
 		f.initErr = tc.err
@@ -423,8 +425,8 @@ func TestInitFuncRefuses(t *testing.T) {
 		// The legacy protocol hears why in connection_error first.
 		l := f.dial(gqlws.GraphQLWS)
 		l.send(msg{Type: "connection_init"})
-		if m := l.expect("connection_error", "", ""); !strings.Contains(string(m.Payload), tc.reason) {
-			t.Errorf("connection_error payload = %s, want %q", m.Payload, tc.reason)
+		if m := l.expect("connection_error", "", ""); !strings.Contains(string(m.Payload), tc.message) {
+			t.Errorf("connection_error payload = %s, want %q", m.Payload, tc.message)
 		}
 		l.expectClose(tc.code, tc.reason)
 		if n := f.closeCount(); n != 0 {
