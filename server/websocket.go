@@ -37,6 +37,7 @@ func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation,
 		Upgrader:    ws,
 		InitTimeout: 10 * time.Second,
 		KeepAlive:   15 * time.Second,
+		ReadLimit:   cfg.MaxBodyBytes, // a message is a request: the same cap as a POST body
 		Logger:      cfg.Logger,
 		InitFunc: func(ctx context.Context, p map[string]any) (context.Context, error) {
 			token := initToken(p)

@@ -226,9 +226,7 @@ func (c *conn) serve() {
 	if timeout > 0 {
 		c.mu.Lock()
 		c.initTimer = time.AfterFunc(timeout, func() {
-			if !c.acked.Load() {
-				c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
-			}
+			c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
 		})
 		c.mu.Unlock()
 	}
@@ -300,8 +298,8 @@ func (c *conn) handle(m envelope) bool {
 			c.closeWith(CloseUnauthorized, "Unauthorized")
 			return false
 		}
-		if m.ID == "" {
-			c.closeWith(CloseInvalidMessage, "Invalid message received: subscribe without an id")
+		if m.ID == "" || len(m.ID) > maxIDLength {
+			c.closeWith(CloseInvalidMessage, "Invalid message received: subscribe needs an id of 1 to 128 bytes")
 			return false
 		}
 		c.opCount++
@@ -334,6 +332,14 @@ func (c *conn) init(payload json.RawMessage) bool {
 		return false
 	}
 	c.initSeen = true
+	// The init timeout counts until connection_init arrives, not until
+	// InitFunc has answered.
+	c.mu.Lock()
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+		c.initTimer = nil
+	}
+	c.mu.Unlock()
 	var p map[string]any
 	if len(payload) > 0 && string(payload) != "null" {
 		if err := json.Unmarshal(payload, &p); err != nil {
@@ -362,12 +368,6 @@ func (c *conn) init(payload json.RawMessage) bool {
 			c.ctx = ctx
 		}
 	}
-	c.mu.Lock()
-	if c.initTimer != nil {
-		c.initTimer.Stop()
-		c.initTimer = nil
-	}
-	c.mu.Unlock()
 	c.acked.Store(true)
 	c.write(outMessage{Type: "connection_ack"})
 	if c.legacy {

@@ -56,6 +56,7 @@ type fixture struct {
 	srv   *httptest.Server
 	url   string
 	plain chan int
+	gate  chan struct{}
 
 	mu     sync.Mutex
 	feeds  []*feed
@@ -67,10 +68,10 @@ type fixture struct {
 
 func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, plain: make(chan int)}
+	f := &fixture{t: t, plain: make(chan int), gate: make(chan struct{})}
 	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `
 		type Query { hello: String! }
-		type Subscription { ticks: Int! plain: Int! boom: Int! }
+		type Subscription { ticks: Int! slow: Int! plain: Int! boom: Int! stall: Int! }
 	`})
 	exec := &graphql.ExecutableSchemaMock{
 		SchemaFunc: func() *ast.Schema { return schema },
@@ -96,7 +97,7 @@ func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 				}
 			}
 			switch name := op.SelectionSet[0].(*ast.Field).Name; name {
-			case "ticks":
+			case "ticks", "slow":
 				fd := &feed{ctx: ctx, out: make(chan int, 1)}
 				ready, ok := gqlws.Wake(ctx)
 				if !ok {
@@ -106,7 +107,17 @@ func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 				f.mu.Lock()
 				f.feeds = append(f.feeds, fd)
 				f.mu.Unlock()
+				if name == "slow" { // each result takes a while to produce
+					h := recv(name, fd.out)
+					return func(ctx context.Context) *graphql.Response {
+						time.Sleep(200 * time.Millisecond)
+						return h(ctx)
+					}
+				}
 				return recv(name, fd.out)
+			case "stall": // the resolver waits for the test before it returns
+				<-f.gate
+				return recv(name, f.plain)
 			case "boom":
 				return func(context.Context) *graphql.Response { panic("boom") }
 			default:
@@ -391,6 +402,7 @@ func TestTransportWSProtocolErrors(t *testing.T) {
 		{"no type", func(c *client) { c.sendRaw(`{"id":"1"}`) }, 4400, "Invalid message"},
 		{"an unknown type", func(c *client) { c.init(""); c.send(msg{Type: "start", ID: "1"}) }, 4400, "Invalid message"},
 		{"subscribe without an id", func(c *client) { c.init(""); c.send(subscribe("", "{ hello }")) }, 4400, "Invalid message"},
+		{"an id over 128 bytes", func(c *client) { c.init(""); c.send(subscribe(strings.Repeat("x", 129), "{ hello }")) }, 4400, "Invalid message"},
 		{"connection_init payload not an object", func(c *client) {
 			c.send(msg{Type: "connection_init", Payload: json.RawMessage(`[1]`)})
 		}, 4400, "Invalid message"},
@@ -723,4 +735,79 @@ func TestMaxOperations(t *testing.T) {
 	fd := f.feedN(4)
 	fd.emit(t, 3)
 	c.expect("next", "again", `{"data":{"ticks":3}}`)
+}
+
+// TestNothingAfterComplete: a result being produced when the client
+// completes is not written, even though the client has reused the id.
+func TestNothingAfterComplete(t *testing.T) {
+	for _, proto := range []string{gqlws.TransportWS, gqlws.GraphQLWS} {
+		t.Run(proto, func(t *testing.T) {
+			f := newFixture(t, nil)
+			c := f.dial(proto)
+			c.t = t
+			c.init("")
+			sub, done, stop := "subscribe", "next", "complete"
+			if proto == gqlws.GraphQLWS {
+				sub, done, stop = "start", "data", "stop"
+			}
+			start := func(id, field string) {
+				b, _ := json.Marshal(map[string]string{"query": "subscription { " + field + " }"})
+				c.send(msg{ID: id, Type: sub, Payload: b})
+			}
+			start("s", "slow")
+			f.feedN(1).emit(t, 1) // now being produced, for 200 ms
+			c.send(msg{ID: "s", Type: stop})
+			if proto == gqlws.GraphQLWS {
+				c.expect("complete", "s", "") // at once, before the id is used again
+			}
+			start("s", "ticks")
+			f.feedN(2).emit(t, 2)
+			c.expect(done, "s", `{"data":{"ticks":2}}`)
+			c.quiet(400 * time.Millisecond)
+		})
+	}
+}
+
+// TestInitTimeoutCountsToInit: the init timeout ends when connection_init
+// arrives; a slow InitFunc is not cut off by it.
+func TestInitTimeoutCountsToInit(t *testing.T) {
+	f := newFixture(t, func(tr *gqlws.Transport) {
+		tr.InitTimeout = 100 * time.Millisecond
+		inner := tr.InitFunc
+		tr.InitFunc = func(ctx context.Context, p map[string]any) (context.Context, error) {
+			time.Sleep(300 * time.Millisecond)
+			return inner(ctx, p)
+		}
+	})
+	c := f.dial(gqlws.TransportWS)
+	c.init("")
+}
+
+// TestResolversDoNotBlockTheReader: while subscription resolvers are still
+// setting up (reading a database, say), the connection answers pings and
+// runs other operations.
+func TestResolversDoNotBlockTheReader(t *testing.T) {
+	f := newFixture(t, nil)
+	c := f.dial(gqlws.TransportWS)
+	c.init("")
+	for i := range 3 {
+		c.send(subscribe(fmt.Sprint("stall", i), "subscription { stall }"))
+	}
+	c.send(msg{Type: "ping"})
+	c.expect("pong", "", "")
+	c.send(subscribe("q", "{ hello }"))
+	c.expect("next", "q", `{"data":{"hello":"world"}}`)
+	c.expect("complete", "q", "")
+	close(f.gate) // the stalled resolvers return, and work
+	for range 3 {
+		select {
+		case f.plain <- 9:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a stalled subscription never read its channel")
+		}
+		m, err := c.read(5 * time.Second)
+		if err != nil || m.Type != "next" || !strings.HasPrefix(m.ID, "stall") || string(m.Payload) != `{"data":{"stall":9}}` {
+			t.Fatalf("read() = %+v (%s), %v; want next for a stall subscription", m, m.Payload, err)
+		}
+	}
 }

@@ -17,18 +17,22 @@ type wakeKey struct{}
 
 // Wake lets a subscription resolver drive delivery, so that the
 // subscription holds no goroutine while it has nothing to send. Call it
-// with the resolver's context, just before returning the channel (after
-// every error return): ok means the transport takes results from the
-// channel only when told to, and the resolver must call ready once after
-// each value it sends on the channel, and once after it closes it. Each
-// ready makes the transport receive exactly one value (or see the close)
-// on a goroutine that runs only while there is something to deliver.
+// with the resolver's context only once the resolver is sure to return its
+// channel (after every error return): ok means the transport takes results
+// from the channel only when told to, and the resolver must call ready
+// once after each value it sends on the channel, and once after it closes
+// it. Each ready makes the transport receive exactly one value (or see the
+// close) on a goroutine that runs only while there is something to
+// deliver.
 //
-// A send blocks until the transport has received the previous value, as
-// with any channel; so the resolver must not send while holding anything
-// the delivery needs. ok is false when the operation is not served by this
-// transport (SSE, say) or Wake was called already: the resolver's channel
-// is then read the usual way, by a goroutine waiting on it.
+// The channel must be buffered (a capacity of one is enough): a send on an
+// unbuffered channel would wait for a receive that only follows ready. A
+// send blocks until the transport has taken the previous value, as with
+// any channel, so the resolver must not send while holding anything the
+// delivery needs, and should give up sending when its context ends. ok is
+// false when the operation is not served by this transport (SSE, say) or
+// Wake was called already: the resolver's channel is then read the usual
+// way, by a goroutine waiting on it.
 func Wake(ctx context.Context) (ready func(), ok bool) {
 	o, _ := ctx.Value(wakeKey{}).(*operation)
 	if o == nil || !o.claimed.CompareAndSwap(false, true) {
@@ -37,15 +41,23 @@ func Wake(ctx context.Context) (ready func(), ok bool) {
 	return o.ready, true
 }
 
+// maxIDLength bounds an operation id (clients use UUIDs or counters); a
+// longer one closes the connection with 4400.
+const maxIDLength = 128
+
 // operation is one subscribe (start) message's operation.
 type operation struct {
 	c  *conn
 	id string
 
-	// Set while the operation starts, on the reader goroutine, before any
-	// goroutine that uses them exists.
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// live ends when the operation does: the client stopped it, it
+	// finished, or the connection closed. Set by start, on the reader.
+	// Nothing is written for the operation once it has ended.
+	live   context.Context
+	cancel context.CancelFunc
+
+	// Set by begin before any goroutine that delivers results exists.
+	ctx       context.Context // DispatchOperation's, for the response handler
 	rc        *graphql.OperationContext
 	responses graphql.ResponseHandler
 
@@ -61,10 +73,11 @@ func (c *conn) start(id string, payload json.RawMessage) bool {
 	c.mu.Lock()
 	if _, dup := c.ops[id]; dup {
 		c.mu.Unlock()
-		c.closeWith(CloseSubscriberExists, "Subscriber for "+truncate(id, 64)+" already exists")
+		c.closeWith(CloseSubscriberExists, "Subscriber for "+id+" already exists")
 		return false
 	}
 	o := &operation{c: c, id: id}
+	o.live, o.cancel = context.WithCancel(c.ctx)
 	o.busy.Store(true) // until it has started
 	if limit := c.maxOperations(); limit > 0 && len(c.ops) >= limit {
 		c.mu.Unlock()
@@ -76,7 +89,9 @@ func (c *conn) start(id string, payload json.RawMessage) bool {
 	}
 	c.ops[id] = o
 	c.mu.Unlock()
-	o.begin(payload)
+	// Resolvers may read the database before they return: not on the
+	// reader, which keeps answering pings and completes meanwhile.
+	go o.begin(payload)
 	return true
 }
 
@@ -106,7 +121,7 @@ func (o *operation) begin(payload json.RawMessage) {
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	params.Headers = c.headers
 
-	ctx := graphql.StartOperationTrace(c.ctx)
+	ctx := graphql.StartOperationTrace(o.live)
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
@@ -114,20 +129,19 @@ func (o *operation) begin(payload json.RawMessage) {
 			o.fail(resp.Errors)
 			return
 		}
-		c.send(o.id, resp)
+		o.send(resp)
 		o.finish()
 		return
 	}
 	o.rc = rc
-	ctx, o.cancel = context.WithCancel(graphql.WithOperationContext(ctx, rc))
-	ctx = context.WithValue(ctx, wakeKey{}, o)
+	ctx = context.WithValue(graphql.WithOperationContext(ctx, rc), wakeKey{}, o)
 	o.responses, o.ctx = c.exec.DispatchOperation(ctx, rc)
 	if !o.claimed.Load() {
-		go o.receiveAll()
+		o.receiveAll()
 		return
 	}
 	o.busy.Store(false)
-	if o.pending.Load() > 0 {
+	if o.pending.Load() > 0 || o.live.Err() != nil {
 		o.schedule()
 	}
 }
@@ -145,7 +159,9 @@ func (o *operation) schedule() {
 }
 
 // pump delivers what the resolver announced, then returns; at most one
-// runs at a time. Once the operation is over, busy stays set.
+// runs at a time. It finishes the operation once it has ended (a kick
+// after the end is enough: the resolver need not say anything more).
+// Once the operation is over, busy stays set.
 func (o *operation) pump() {
 	defer func() {
 		if v := recover(); v != nil {
@@ -154,21 +170,21 @@ func (o *operation) pump() {
 		}
 	}()
 	for {
-		for o.pending.Load() > 0 {
+		for o.live.Err() == nil && o.pending.Load() > 0 {
 			o.pending.Add(-1)
-			if o.ctx.Err() != nil { // stopped, or the connection closed
-				o.finish()
-				return
-			}
 			resp := o.responses(o.ctx)
 			if resp == nil {
 				o.finish()
 				return
 			}
-			o.c.send(o.id, resp)
+			o.send(resp)
+		}
+		if o.live.Err() != nil {
+			o.finish()
+			return
 		}
 		o.busy.Store(false)
-		if o.pending.Load() == 0 || !o.busy.CompareAndSwap(false, true) {
+		if (o.pending.Load() == 0 && o.live.Err() == nil) || !o.busy.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -177,40 +193,41 @@ func (o *operation) pump() {
 // receiveAll serves an operation whose resolver did not call Wake (queries,
 // mutations, results that are errors): it waits on each result.
 func (o *operation) receiveAll() {
-	defer func() {
-		if v := recover(); v != nil {
-			o.c.logPanic(v)
-			o.fail(o.recovered(v))
-		}
-	}()
 	for {
 		resp := o.responses(o.ctx)
-		if resp == nil || o.ctx.Err() != nil {
+		if resp == nil || o.live.Err() != nil {
 			break
 		}
-		o.c.send(o.id, resp)
+		o.send(resp)
 	}
 	o.finish()
 }
 
-// stop is the client's complete (stop): the operation ends and sends
-// nothing more (on the legacy protocol, a complete). The id is free again
-// at once.
+// stop is the client's complete (stop). The operation ends at once: its
+// id is free again, nothing more is written for it, and on the legacy
+// protocol the complete confirming the stop goes out now, before the id
+// can be used again.
 func (o *operation) stop() {
 	o.stopped.Store(true)
 	o.forget()
-	o.end()
+	o.cancel()
+	if o.c.legacy {
+		o.c.write(outMessage{ID: o.id, Type: "complete"})
+	}
+	o.kick()
 }
 
-// end cancels the operation's context. A Wake operation also gets a kick,
-// so that a pump runs, sees the context over and finishes (after any
-// result it is writing): the resolver need not say anything more.
+// end ends the operation when its connection closes.
 func (o *operation) end() {
-	if o.cancel != nil {
-		o.cancel()
-	}
+	o.cancel()
+	o.kick()
+}
+
+// kick lets a Wake operation that ended finish: its pump runs once more
+// and sees the end. Other operations see it in their response handler.
+func (o *operation) kick() {
 	if o.claimed.Load() {
-		o.ready()
+		o.schedule()
 	}
 }
 
@@ -224,14 +241,12 @@ func (o *operation) forget() {
 }
 
 // finish ends the operation after its last result: complete goes out,
-// unless the client stopped it (graphql-transport-ws) or the connection is
-// closing.
+// unless the client stopped it (the legacy protocol's complete went out
+// then) or the connection is closing.
 func (o *operation) finish() {
 	o.forget()
-	if o.cancel != nil {
-		o.cancel()
-	}
-	if o.c.ctx.Err() != nil || (o.stopped.Load() && !o.c.legacy) {
+	o.cancel()
+	if o.c.ctx.Err() != nil || o.stopped.Load() {
 		return
 	}
 	o.c.write(outMessage{ID: o.id, Type: "complete"})
@@ -242,10 +257,8 @@ func (o *operation) finish() {
 func (o *operation) fail(errs gqlerror.List) {
 	o.busy.Store(true)
 	o.forget()
-	if o.cancel != nil {
-		o.cancel()
-	}
-	if o.c.ctx.Err() != nil {
+	o.cancel()
+	if o.c.ctx.Err() != nil || o.stopped.Load() {
 		return
 	}
 	o.c.write(outMessage{ID: o.id, Type: "error", Payload: errs})
@@ -266,11 +279,20 @@ func (o *operation) recovered(v any) gqlerror.List {
 	return gqlerror.List{gqlErr}
 }
 
-// send writes one result: next (graphql-transport-ws) or data (legacy).
-func (c *conn) send(id string, resp *graphql.Response) {
+// send writes one result, next (graphql-transport-ws) or data (legacy),
+// unless the operation has ended: checked under the write lock, so no
+// result follows the client's complete, even one that was waiting to be
+// written when it came.
+func (o *operation) send(resp *graphql.Response) {
+	c := o.c
 	typ := "next"
 	if c.legacy {
 		typ = "data"
 	}
-	c.write(outMessage{ID: id, Type: typ, Payload: resp})
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if o.live.Err() != nil {
+		return
+	}
+	_ = c.ws.WriteJSON(outMessage{ID: o.id, Type: typ, Payload: resp})
 }
