@@ -50,7 +50,7 @@ var transitions = map[Status][]Status{
 	StatusSubmitted:  {StatusProcessing, StatusCompleted, StatusRetrying, StatusFailed, StatusCanceled, StatusExpired},
 	StatusProcessing: {StatusCompleted, StatusRetrying, StatusFailed, StatusCanceled, StatusExpired},
 	StatusRetrying:   {StatusSubmitted, StatusFailed, StatusCanceled, StatusExpired},
-	// COMPLETED is not terminal, so DESIGN.md's "any non-terminal → FAILED |
+	// COMPLETED is not terminal, so the rule "any non-terminal → FAILED |
 	// CANCELED | EXPIRED" holds for it too (an owner may cancel a video nobody
 	// reviewed); it is never retried, since there is nothing left to generate.
 	StatusCompleted: {StatusApproved, StatusRejected, StatusFailed, StatusCanceled, StatusExpired},
@@ -66,14 +66,51 @@ func CanTransition(from, to Status) bool {
 	return false
 }
 
-// Terminal reports whether nothing moves a job out of s.
+// Terminal reports whether nothing moves a job out of s: it has no
+// transitions out. Derived from the table, never listed separately.
 func (s Status) Terminal() bool {
-	switch s {
-	case StatusApproved, StatusRejected, StatusFailed, StatusCanceled, StatusExpired:
-		return true
+	return s.Valid() && len(transitions[s]) == 0
+}
+
+// Generating reports whether a job in s is still on its way to a video:
+// COMPLETED can still be reached from s (QUEUED, SUBMITTED, PROCESSING,
+// RETRYING). These are the jobs the reconciler watches, the active-jobs cap
+// counts and the metrics call running. Derived from the table.
+func (s Status) Generating() bool {
+	return s != StatusCompleted && reaches(s, StatusCompleted)
+}
+
+// reaches reports whether some path of transitions leads from `from` to `to`.
+func reaches(from, to Status) bool {
+	seen := map[Status]bool{from: true}
+	next := []Status{from}
+	for len(next) > 0 {
+		s := next[len(next)-1]
+		next = next[:len(next)-1]
+		for _, t := range transitions[s] {
+			if t == to {
+				return true
+			}
+			if !seen[t] {
+				seen[t] = true
+				next = append(next, t)
+			}
+		}
 	}
 	return false
 }
+
+// GeneratingStatuses lists, in lifecycle order, every status for which
+// Generating is true: the set SQL queries filter on.
+var GeneratingStatuses = func() []Status {
+	var out []Status
+	for _, s := range Statuses {
+		if s.Generating() {
+			out = append(out, s)
+		}
+	}
+	return out
+}()
 
 // Valid reports whether s is one of the known statuses.
 func (s Status) Valid() bool {
@@ -85,7 +122,8 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Copy is the user-facing text for the status (DESIGN.md's table). For
+// Copy is the user-facing text for the status, the one place it is
+// written: the schema's enum descriptions quote it (TestSchemaStatusCopy). For
 // FAILED, NextStep adds what to do about it.
 func (s Status) Copy() string {
 	switch s {

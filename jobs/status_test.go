@@ -3,7 +3,7 @@ package jobs
 import "testing"
 
 // TestTransitionTable walks every pair of statuses: the allowed ones are
-// exactly DESIGN.md's state machine, and nothing leaves a terminal status.
+// exactly the documented state machine (docs/architecture.md), and nothing leaves a terminal status.
 func TestTransitionTable(t *testing.T) {
 	t.Parallel()
 	allowed := map[[2]Status]bool{}
@@ -22,10 +22,15 @@ func TestTransitionTable(t *testing.T) {
 	allow(StatusSubmitted, StatusRetrying)
 	allow(StatusProcessing, StatusRetrying)
 	allow(StatusRetrying, StatusSubmitted)
-	// Any non-terminal status may fail, be canceled or expire.
+	// Any non-terminal status may fail, be canceled or expire. The terminal
+	// ones are listed here, not read from Terminal, which the table derives.
+	terminal := map[Status]bool{StatusApproved: true, StatusRejected: true, StatusFailed: true, StatusCanceled: true, StatusExpired: true}
 	for _, s := range Statuses {
-		if !s.Terminal() {
+		if !terminal[s] {
 			allow(s, StatusFailed, StatusCanceled, StatusExpired)
+		}
+		if got := s.Terminal(); got != terminal[s] {
+			t.Errorf("%s.Terminal() = %v, want %v", s, got, terminal[s])
 		}
 	}
 	for _, from := range Statuses {
@@ -37,6 +42,26 @@ func TestTransitionTable(t *testing.T) {
 			if from.Terminal() && CanTransition(from, to) {
 				t.Errorf("terminal %s may move to %s", from, to)
 			}
+		}
+	}
+}
+
+// TestGenerating: the statuses still on their way to a video, derived
+// from the table, are exactly the four the queries and metrics filter on.
+func TestGenerating(t *testing.T) {
+	t.Parallel()
+	want := []Status{StatusQueued, StatusSubmitted, StatusProcessing, StatusRetrying}
+	if len(GeneratingStatuses) != len(want) {
+		t.Fatalf("GeneratingStatuses = %v, want %v", GeneratingStatuses, want)
+	}
+	for i, s := range want {
+		if GeneratingStatuses[i] != s {
+			t.Fatalf("GeneratingStatuses = %v, want %v", GeneratingStatuses, want)
+		}
+	}
+	for _, s := range []Status{StatusCompleted, StatusApproved, StatusRejected, StatusFailed, StatusCanceled, StatusExpired, "BOGUS"} {
+		if s.Generating() {
+			t.Errorf("%s.Generating() = true, want false", s)
 		}
 	}
 }

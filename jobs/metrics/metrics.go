@@ -167,7 +167,7 @@ func (m *Metrics) WatchStuck(store *jobs.Store, after time.Duration) {
 			ch <- prometheus.NewInvalidMetric(desc, err)
 			return
 		}
-		for _, s := range []jobs.Status{jobs.StatusQueued, jobs.StatusSubmitted, jobs.StatusProcessing, jobs.StatusRetrying} {
+		for _, s := range jobs.GeneratingStatuses {
 			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[s]), string(s))
 		}
 	}})
