@@ -162,3 +162,37 @@ func TestConnectionSlotsDoNotLeak(t *testing.T) {
 		t.Fatalf("OpenConnections() = %d after every client left, want 0", n)
 	}
 }
+
+// TestJSONPreferredIsNotAStream: a client that accepts an event stream but
+// prefers JSON (urql sends "application/graphql-response+json,
+// application/json, text/event-stream, multipart/mixed" with every query)
+// gets one JSON answer, and it is not counted against the stream cap.
+func TestJSONPreferredIsNotAStream(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, jobstest.SQLite(t), server.Config{MaxBodyBytes: 64 << 10, MaxConnectionsPerIdentity: 1, Broker: liveBroker(t)})
+	if _, typ, err := e.wsInit(t, "alice"); err != nil || typ != "connection_ack" {
+		t.Fatalf("alice's connection_init = %q, %v; want connection_ack", typ, err)
+	}
+	waitSlots(t, e.srv, "alice", 1) // alice is at the cap
+	for _, accept := range []string{
+		"application/graphql-response+json, application/json, text/event-stream, multipart/mixed",
+		"application/json, text/event-stream",
+	} {
+		req, _ := http.NewRequest("POST", e.url+"/graphql", strings.NewReader(`{"query":"{ viewer { id } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["alice"])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); res.StatusCode != http.StatusOK || strings.HasPrefix(ct, "text/event-stream") {
+			t.Errorf("query with Accept %q = %d %s, want 200 and a JSON answer", accept, res.StatusCode, ct)
+		}
+		if !strings.Contains(string(body), `"viewer"`) || strings.Contains(string(body), "event:") {
+			t.Errorf("query with Accept %q answered %s, want one JSON result", accept, body)
+		}
+	}
+}
