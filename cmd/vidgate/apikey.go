@@ -36,7 +36,10 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if url == "" {
-		url = "sqlite:" + dataDir + "/vidgate.db"
+		var err error
+		if url, err = embeddedDatabaseURL(dataDir); err != nil {
+			return err
+		}
 	}
 	db, err := jobs.OpenDB(ctx, url)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/vidgate/vidgate/jobs"
@@ -40,12 +39,15 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("--batch-size %d: want at least 1", batch)
 	}
 	if url == "" {
-		url = "sqlite:" + filepath.Join(dataDir, "vidgate.db")
+		var err error
+		if url, err = embeddedDatabaseURL(dataDir); err != nil {
+			return err
+		}
 	}
 	if promptKeys == "" {
-		s, err := readSecrets(filepath.Join(dataDir, "secrets.json"))
+		s, err := embeddedSecrets(dataDir)
 		if err != nil {
-			return fmt.Errorf("--prompt-keys / $%s is required (or the embedded default's %s): %w", envName("prompt-keys"), dataDir, err)
+			return fmt.Errorf("--prompt-keys / $%s is required: %w", envName("prompt-keys"), err)
 		}
 		promptKeys = s.PromptKeys
 	}

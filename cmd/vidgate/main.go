@@ -42,29 +42,57 @@ func main() {
 
 const usage = `vidgate — a GraphQL gateway and job engine for AI video generation.
 
-Usage:
-  vidgate [flags]            run everything in one process with embedded defaults
-  vidgate serve [flags]      run the API against VIDGATE_DATABASE_URL, VIDGATE_REDIS_URL, VIDGATE_BUCKET_URL
-  vidgate worker [flags]     run workers against the same settings
-  vidgate migrate [flags]    apply database migrations
-  vidgate token [flags]      print a bearer token (--sub, --role)
-  vidgate sim [flags]        run the simulated video provider on its own
-  vidgate apikey create      make a partner app's API key (--owner, --role, --name); also list, revoke <prefix>
-  vidgate keys rotate        reseal every stored prompt with the first of --prompt-keys (--dry-run to count)
-  vidgate jobs stuck         list what the reconciler would act on, and why
-  vidgate dlq list           list dead-lettered tasks
-  vidgate dlq replay <id>…   put dead-lettered tasks back on their streams (--all for every one)
+Usage: vidgate [command] [flags]
 
-Run 'vidgate <command> --help' for a command's flags and environment variables.
+Commands:
+  (none), run      run everything in one process with embedded defaults (SQLite, local bucket, in-process Redis)
+  serve            run the API against VIDGATE_DATABASE_URL, VIDGATE_REDIS_URL and VIDGATE_BUCKET_URL
+  worker           run the workers (queue consumers that talk to the providers) against the same settings
+  migrate          apply database migrations
+  token            print a bearer token signed with the JWT secret (--sub, --role)
+  sim              run the simulated video provider on its own
+  apikey           create, list and revoke partner apps' API keys
+  keys rotate      reseal every stored prompt with the first of --prompt-keys
+  jobs stuck       list what the reconciler would act on now, and why
+  dlq              list or replay dead-lettered tasks
+  help             print this list
+
+Run 'vidgate <command> --help' for a command's flags and their environment
+variables; 'vidgate run --help' for the embedded default's.
 `
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
+// groupHelp answers a command with verbs (apikey, keys, jobs, dlq) called
+// without one or with --help: the verbs on stdout and exit 0 for help, an
+// error naming them otherwise. It reports whether it answered.
+func groupHelp(args []string, stdout io.Writer, verbs string) (bool, error) {
+	if len(args) == 0 {
+		return true, fmt.Errorf("usage: %s", verbs)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintf(stdout, "Usage: %s\n\nRun it with --help after the verb for the verb's flags.\n", verbs)
+		return true, nil
+	}
+	return false, nil
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := ""
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "" && len(args) > 0 && isHelp(args[0]) {
+		// The command list, not the embedded default's flags: those are
+		// 'vidgate run --help'.
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	switch cmd {
-	case "":
+	case "", "run":
 		return runServer(ctx, args, true, stdout, stderr)
 	case "serve":
 		return runServer(ctx, args, false, stdout, stderr)
@@ -73,12 +101,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
 	case "apikey":
+		if ok, err := groupHelp(args, stdout, "vidgate apikey create --owner <id> --role user --name <label> | vidgate apikey list | vidgate apikey revoke <prefix>"); ok {
+			return err
+		}
 		return runAPIKey(ctx, args, stdout, stderr)
 	case "keys":
+		if ok, err := groupHelp(args, stdout, "vidgate keys rotate [--dry-run] [--batch-size N]"); ok {
+			return err
+		}
 		return runKeys(ctx, args, stdout, stderr)
 	case "jobs":
+		if ok, err := groupHelp(args, stdout, "vidgate jobs stuck [flags]"); ok {
+			return err
+		}
 		return runJobs(ctx, args, stdout, stderr)
 	case "dlq":
+		if ok, err := groupHelp(args, stdout, "vidgate dlq list [--kind K] | vidgate dlq replay <entry-id>… | vidgate dlq replay --all [--kind K]"); ok {
+			return err
+		}
 		return runDLQ(ctx, args, stdout, stderr)
 	case "sim":
 		return runSim(ctx, args, stderr)

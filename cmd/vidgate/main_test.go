@@ -224,7 +224,7 @@ func TestServeRefusesUnmigratedDatabase(t *testing.T) {
 
 func TestHelpListsEnvironment(t *testing.T) {
 	var help bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, io.Discard, &help)
+	err := run(context.Background(), []string{"run", "--help"}, io.Discard, &help)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help error = %v, want flag.ErrHelp", err)
 	}

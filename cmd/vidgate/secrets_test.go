@@ -90,7 +90,7 @@ func TestHelpNeverPrintsSecrets(t *testing.T) {
 	s := newTestSecrets()
 	s.setEnv(t)
 	commands := [][]string{
-		{"--help"}, {"serve", "--help"}, {"worker", "--help"}, {"migrate", "--help"},
+		{"run", "--help"}, {"serve", "--help"}, {"worker", "--help"}, {"migrate", "--help"},
 		{"keys", "rotate", "--help"}, {"apikey", "create", "--help"}, {"apikey", "list", "--help"},
 		{"token", "--help"}, {"sim", "--help"}, {"jobs", "stuck", "--help"}, {"dlq", "list", "--help"},
 		{"serve", "--jwt-secret", s["jwt-secret"], "--metrics-token", s["metrics-token"], "--prompt-keys", s["prompt-keys"], "--help"},

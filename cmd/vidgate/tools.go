@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -58,9 +60,11 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--sub is required")
 	}
 	if secret == "" {
-		s, err := loadOrCreateSecrets(filepath.Join(dataDir, "secrets.json"))
+		// Read, never create: a token signed with a secret made up here
+		// would be refused by the running server.
+		s, err := embeddedSecrets(dataDir)
 		if err != nil {
-			return fmt.Errorf("no --jwt-secret and no embedded secrets: %w", err)
+			return fmt.Errorf("no --jwt-secret: %w", err)
 		}
 		secret = s.JWTSecret
 	}
@@ -74,4 +78,40 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// The embedded default's files in its data directory.
+const (
+	embeddedDBFile      = "vidgate.db"
+	embeddedSecretsFile = "secrets.json"
+)
+
+// errNoEmbeddedData explains, for an operator command run without
+// --database-url or secrets, where it looked and what to do.
+func errNoEmbeddedData(dataDir, file string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		err = errors.New("it does not exist")
+	}
+	return fmt.Errorf("no embedded vidgate data at %s (%v): run the command where `vidgate` keeps its data, or pass --data-dir, or --database-url for a database elsewhere",
+		filepath.Join(dataDir, file), err)
+}
+
+// embeddedDatabaseURL is the embedded default's database in dataDir. It never
+// creates one: a missing directory or file is an error that says which.
+func embeddedDatabaseURL(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, embeddedDBFile)
+	if _, err := os.Stat(path); err != nil {
+		return "", errNoEmbeddedData(dataDir, embeddedDBFile, err)
+	}
+	return "sqlite:" + path, nil
+}
+
+// embeddedSecrets reads the embedded default's secrets in dataDir without
+// creating them.
+func embeddedSecrets(dataDir string) (secrets, error) {
+	s, err := readSecrets(filepath.Join(dataDir, embeddedSecretsFile))
+	if err != nil {
+		return s, errNoEmbeddedData(dataDir, embeddedSecretsFile, err)
+	}
+	return s, nil
 }
