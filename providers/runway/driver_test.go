@@ -270,22 +270,34 @@ func TestStatusMapping(t *testing.T) {
 	}
 }
 
-func TestOutputExpiry(t *testing.T) {
+// Runway's output URLs expire 24–48 h after they are issued and are
+// renewed by reading the task again, so the driver states no expiry: the
+// old createdAt+24h called the URL of a task finished two days ago dead
+// (and the job failed) though a read renews it. Each read here gives a
+// fresh URL.
+func TestOutputsCarryNoInventedExpiry(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
 	d := f.driver(t, Config{})
-	created := time.Date(2026, 10, 2, 9, 14, 7, 233e6, time.UTC)
+	created := time.Now().Add(-72 * time.Hour).UTC()
 	f.put("done", "task_succeeded.json", created, 0)
-	st, err := d.Status(t.Context(), "done")
-	if err != nil || len(st.Outputs) != 1 {
-		t.Fatalf("Status(done) = %+v, %v; want one output", st, err)
+	var urls []string
+	for range 2 {
+		st, err := d.Status(t.Context(), "done")
+		if err != nil || len(st.Outputs) != 1 {
+			t.Fatalf("Status(done) = %+v, %v; want one output", st, err)
+		}
+		o := st.Outputs[0]
+		if !o.ExpiresAt.IsZero() {
+			t.Errorf("Status(done).Outputs[0].ExpiresAt = %s, want zero (Runway states none; a read renews the URL)", o.ExpiresAt)
+		}
+		if o.Kind != providers.OutputVideo || o.ContentType != "video/mp4" || !strings.HasPrefix(o.URL, f.srv.URL+"/files/") {
+			t.Errorf("Status(done).Outputs[0] = %+v, want a video/mp4 video at the fake's /files/", o)
+		}
+		urls = append(urls, o.URL)
 	}
-	o := st.Outputs[0]
-	if want := created.Add(24 * time.Hour); !o.ExpiresAt.Equal(want) {
-		t.Errorf("Status(done).Outputs[0].ExpiresAt = %s, want %s (24 h after createdAt)", o.ExpiresAt, want)
-	}
-	if o.Kind != providers.OutputVideo || o.ContentType != "video/mp4" || !strings.HasPrefix(o.URL, f.srv.URL+"/files/") {
-		t.Errorf("Status(done).Outputs[0] = %+v, want a video/mp4 video at the fake's /files/", o)
+	if urls[0] == urls[1] {
+		t.Errorf("two reads gave the same URL %s; the fake should renew it as Runway does", urls[0])
 	}
 }
 

@@ -47,6 +47,7 @@ type fakeTask struct {
 	fixture   string
 	createdAt time.Time
 	progress  float64
+	reads     int // each read of a SUCCEEDED task issues fresh output URLs
 }
 
 // fakeReply is one canned error answer.
@@ -302,6 +303,7 @@ func (f *fakeRunway) get(w http.ResponseWriter, r *http.Request) {
 	task, ok := f.tasks[id]
 	var snapshot fakeTask
 	if ok {
+		task.reads++
 		snapshot = *task
 	}
 	f.mu.Unlock()
@@ -331,7 +333,8 @@ func (f *fakeRunway) render(id string, t fakeTask) map[string]any {
 	m["id"] = id
 	m["createdAt"] = t.createdAt.Format(time.RFC3339Nano)
 	if _, ok := m["output"]; ok {
-		m["output"] = []string{f.srv.URL + "/files/" + id + ".mp4?_jwt=eyJhbGciOiJIUzI1NiJ9.test.sig"}
+		// Signed anew on every read, as Runway renews expiring URLs.
+		m["output"] = []string{fmt.Sprintf("%s/files/%s.mp4?_jwt=eyJhbGciOiJIUzI1NiJ9.read%d.sig", f.srv.URL, id, t.reads)}
 	}
 	if t.fixture == "task_running.json" {
 		m["progress"] = t.progress
