@@ -31,26 +31,14 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	if url == "" {
 		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider gave no output URL")
 	}
-	if exp, err := time.Parse(time.RFC3339, t.Data["expires_at"]); err == nil && w.store.Now().After(exp) {
-		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output expired at "+exp.Format(time.RFC3339)+" before it could be copied")
-	}
-	res, err := w.download(ctx, job, url)
-	if providers.ErrorCode(err) == providers.CodeInvalidInput {
-		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider's output URL is not valid")
-	}
+	res, url, gone, err := w.openOutput(ctx, job, url, t.Data["expires_at"])
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		return err // transient: delivered again
 	}
-	defer res.Body.Close()
-	switch {
-	case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusGone || res.StatusCode == http.StatusForbidden:
-		return w.fail(ctx, job, jobs.FailArtifactUnavailable, fmt.Sprintf("the provider's output is gone (HTTP %d)", res.StatusCode))
-	case res.StatusCode != http.StatusOK:
-		return fmt.Errorf("download output: HTTP %d", res.StatusCode)
+	if gone != "" {
+		return w.fail(ctx, job, jobs.FailArtifactUnavailable, gone)
 	}
+	defer res.Body.Close()
 
 	// Each copy gets its own key: two ingests of one job racing (a poll and
 	// a webhook both saw the end) must never delete each other's file.
@@ -114,6 +102,109 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	w.cfg.OnArtifact(string(jobs.ArtifactVideo), put.Size)
 	log.InfoContext(ctx, "job completed", "bytes", put.Size, "width", info.Width, "height", info.Height, "duration_s", dur)
 	return nil
+}
+
+// openOutput opens a job's output for copying, from rawURL or, when that
+// URL is dead, from a fresh one. Vendors hand out short-lived signed URLs
+// and issue new ones when the request is read again (Runway's expire in
+// 24–48 h), so a URL past the expiry the provider gave (expiresAt, RFC
+// 3339, may be "") or one answering 401, 403, 404 or 410 is not the end:
+// the provider's Status is read once more and, if the request still
+// succeeded with an output, that output is opened instead. This holds for
+// every driver; one whose URLs do not change simply gives the same answer.
+//
+// It returns the open response and the URL it came from; or a non-empty
+// gone, the reason the output cannot be had (the job fails with
+// FailArtifactUnavailable); or an error for a transient failure, after
+// which the task is delivered again. No error or reason quotes a URL's
+// query.
+func (w *Worker) openOutput(ctx context.Context, job *jobs.Job, rawURL, expiresAt string) (res *http.Response, used, gone string, err error) {
+	exp, perr := time.Parse(time.RFC3339, expiresAt)
+	expired := perr == nil && w.store.Now().After(exp)
+	if expired {
+		gone = "the provider's output expired at " + exp.Format(time.RFC3339) + " before it could be copied"
+	} else if res, gone, err = w.openURL(ctx, job, rawURL); err != nil || gone == "" {
+		return res, rawURL, "", err
+	}
+
+	fresh, ok, err := w.renewOutput(ctx, job)
+	if err != nil {
+		return nil, "", "", err
+	}
+	switch {
+	case !ok:
+		return nil, "", gone + "; the provider no longer reports an output for the request", nil
+	case fresh.URL == rawURL && !expired:
+		// The same URL that just answered as gone: asking again would
+		// only repeat that answer.
+		return nil, "", gone, nil
+	case !fresh.ExpiresAt.IsZero() && w.store.Now().After(fresh.ExpiresAt):
+		return nil, "", gone + "; the provider's current output expired too", nil
+	}
+	logger(ctx, w.log).InfoContext(ctx, "output URL dead; copying from the one the provider reports now", "reason", gone)
+	res, again, err := w.openURL(ctx, job, fresh.URL)
+	if err != nil || again != "" {
+		if again != "" {
+			gone += "; the URL the provider reports now failed too: " + again
+		}
+		return nil, "", gone, err
+	}
+	return res, fresh.URL, "", nil
+}
+
+// openURL GETs one output URL (see download). A URL that cannot be
+// requested, or that answers 401, 403, 404 or 410, is dead: gone says why.
+// Another status than 200, or a failed request, is a transient error.
+func (w *Worker) openURL(ctx context.Context, job *jobs.Job, rawURL string) (res *http.Response, gone string, err error) {
+	res, err = w.download(ctx, job, rawURL)
+	if providers.ErrorCode(err) == providers.CodeInvalidInput {
+		return nil, "the provider's output URL is not valid", nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		return nil, "", err
+	}
+	switch res.StatusCode {
+	case http.StatusOK:
+		return res, "", nil
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+		res.Body.Close()
+		return nil, fmt.Sprintf("the provider's output is gone (HTTP %d)", res.StatusCode), nil
+	default:
+		res.Body.Close()
+		return nil, "", fmt.Errorf("download output: HTTP %d", res.StatusCode)
+	}
+}
+
+// renewOutput reads the job's provider request again and returns the video
+// output it reports now; ok is false when the request no longer reports
+// success with a video (or the job has no request id), which ends the
+// ingest. A transient failure of the read is an error.
+func (w *Worker) renewOutput(ctx context.Context, job *jobs.Job) (out providers.Output, ok bool, err error) {
+	if job.ProviderRequestID == nil || *job.ProviderRequestID == "" {
+		return providers.Output{}, false, nil
+	}
+	d, err := w.driver(job.Provider)
+	if err != nil {
+		return providers.Output{}, false, err
+	}
+	st, err := d.Status(ctx, *job.ProviderRequestID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return providers.Output{}, false, ctx.Err()
+		}
+		if providers.ErrorCode(err).Transient() {
+			return providers.Output{}, false, fmt.Errorf("read provider status for a fresh output URL: %w", err)
+		}
+		return providers.Output{}, false, nil
+	}
+	if st.State != providers.StateSucceeded {
+		return providers.Output{}, false, nil
+	}
+	out, ok = videoOutput(st)
+	return out, ok, nil
 }
 
 // download GETs a job's output: through its driver when the driver is a

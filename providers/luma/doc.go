@@ -5,7 +5,7 @@
 //
 // Every call sends "Authorization: Bearer <APIKey>".
 //
-//	Submit   POST /generations {prompt, model, aspect_ratio, duration: "<n>s",
+//	Submit   POST /generations/video {prompt, model, aspect_ratio, duration: "<n>s",
 //	         resolution, keyframes.frame0 {type: "image", url} (image-to-video),
 //	         callback_url} → the generation; the request id is its id
 //	Status   GET /generations/{id}

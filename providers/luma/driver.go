@@ -207,7 +207,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		body.CallbackURL = u.String()
 	}
 	var g generation
-	if err := d.call(ctx, "submit", http.MethodPost, "/generations", body, &g); err != nil {
+	// POST /generations/video is the create route of Luma's API (the
+	// official SDKs' generations.create); /generations itself only lists.
+	if err := d.call(ctx, "submit", http.MethodPost, "/generations/video", body, &g); err != nil {
 		return "", redactPrompt(err, req.Prompt)
 	}
 	if g.ID == "" {

@@ -183,8 +183,8 @@ func TestSubmitBody(t *testing.T) {
 				t.Fatalf("Submit(%+v) error = %v", tt.req, err)
 			}
 			reqs := f.seen()
-			if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != prefix+"/generations" {
-				t.Fatalf("Submit(%+v) sent %+v, want one POST /generations", tt.req, reqs)
+			if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != prefix+"/generations/video" {
+				t.Fatalf("Submit(%+v) sent %+v, want one POST /generations/video", tt.req, reqs)
 			}
 			if got := strings.TrimSpace(string(reqs[0].Body)); got != tt.want {
 				t.Errorf("Submit(%+v) body = %s, want %s", tt.req, got, tt.want)

@@ -3,14 +3,15 @@ package luma
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,18 +20,36 @@ import (
 )
 
 // fakeLuma is a fake of Luma's Dream Machine API as its API reference and
-// official SDKs describe it, under /dream-machine/v1: Bearer auth (no
-// header: 403 {"detail":"Not authenticated"}, a wrong key: 401);
-// POST /generations, validated against the documented models, aspect
-// ratios, resolutions and durations, answering 201 with the generation;
-// GET /generations/{id}; DELETE /generations/{id} (204), after which the
-// generation is gone (404); errors as {"detail": ...}. Every generation
-// answer is a fixture from testdata/ with the generation's id, created_at,
-// request (as submitted, callback URL and all) and asset URLs filled in;
-// the fixtures are written from Luma's reference and reported failure
-// texts, not recorded. Generations stay queued until a test moves them.
-// Callbacks are built by callback, as Luma sends them: a POST of the
-// generation JSON to the callback_url, with no signature.
+// official SDKs describe it, under /dream-machine/v1. Its routes and request
+// shapes are those of lumalabs/lumaai-python 1.18.1 (generated from Luma's
+// OpenAPI spec):
+//
+//   - routes, from api.md and src/lumaai/resources/generations/generations.py:
+//     POST /generations/video creates (generations.create and
+//     generations.video.create), GET /generations lists, GET and
+//     DELETE /generations/{id}. Routing comes before authentication, as in
+//     the FastAPI service behind it: an unknown path answers
+//     404 {"detail":"Not Found"}, a known path with another method
+//     405 {"detail":"Method Not Allowed"} with an Allow header.
+//   - the create body, from src/lumaai/types/generations/video_create_params.py
+//     (VideoCreateParams, Keyframes*, Concept): validated strictly, each
+//     violation an item of a 422 {"detail":[{type, loc, msg, input}]}, the
+//     pydantic shape of the spec's HTTPValidationError (unknown field,
+//     wrong type, a value outside the literals). duration and resolution
+//     are typed "literal or str" in the SDK; the fake holds them to the
+//     documented literals ("5s"/"9s"; 540p/720p/1080p/4k), which is what
+//     the service accepts for the ray models.
+//   - the generation, from src/lumaai/types/generation.py.
+//
+// Bearer auth (no header: 403 {"detail":"Not authenticated"}, a wrong key:
+// 401); DELETE answers 204, after which the generation is gone (404).
+// Every generation answer is a fixture from testdata/ with the
+// generation's id, created_at, request (as submitted, callback URL and
+// all) and asset URLs filled in; the fixtures are written from Luma's
+// reference and reported failure texts, not recorded. Generations stay
+// queued until a test moves them. Callbacks are built by callback, as Luma
+// sends them: a POST of the generation JSON to the callback_url, with no
+// signature.
 type fakeLuma struct {
 	t      testing.TB
 	srv    *httptest.Server
@@ -72,9 +91,13 @@ func newFake(t testing.TB) *fakeLuma {
 	t.Helper()
 	f := &fakeLuma{t: t, apiKey: fakeKey, gens: map[string]*fakeGen{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+prefix+"/generations", f.api(f.create))
-	mux.HandleFunc("GET "+prefix+"/generations/{id}", f.api(f.get))
-	mux.HandleFunc("DELETE "+prefix+"/generations/{id}", f.api(f.delete))
+	f.route(mux, "/generations", map[string]http.HandlerFunc{http.MethodGet: f.list})
+	f.route(mux, "/generations/video", map[string]http.HandlerFunc{http.MethodPost: f.create})
+	f.route(mux, "/generations/{id}", map[string]http.HandlerFunc{http.MethodGet: f.get, http.MethodDelete: f.delete})
+	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		f.record(r, nil)
+		f.detail(w, http.StatusNotFound, "Not Found")
+	})
 	mux.HandleFunc("GET /cdn/{id}/{file}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "video/mp4")
 		w.Write(fakeVideo)
@@ -103,11 +126,37 @@ func (f *fakeLuma) driver(t testing.TB, cfg Config) *Driver {
 	return d
 }
 
+// route serves path (under prefix) with one handler per method; another
+// method answers 405, as Luma's router does, before any authentication.
+func (f *fakeLuma) route(mux *http.ServeMux, path string, methods map[string]http.HandlerFunc) {
+	allow := slices.Sorted(maps.Keys(methods))
+	mux.HandleFunc(prefix+path, func(w http.ResponseWriter, r *http.Request) {
+		h, ok := methods[r.Method]
+		if !ok {
+			f.record(r, nil)
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			f.detail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+			return
+		}
+		f.api(h)(w, r)
+	})
+}
+
+// record notes a request the fake received; body nil reads it.
+func (f *fakeLuma) record(r *http.Request, body []byte) {
+	if body == nil {
+		body, _ = io.ReadAll(r.Body)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, fakeRequest{Method: r.Method, Path: r.URL.Path, Body: body})
+}
+
 func (f *fakeLuma) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		f.record(r, body)
 		f.mu.Lock()
-		f.requests = append(f.requests, fakeRequest{Method: r.Method, Path: r.URL.Path, Body: body})
 		hang := f.hang
 		f.mu.Unlock()
 		if hang {
@@ -140,34 +189,17 @@ func (f *fakeLuma) create(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, *fail)
 		return
 	}
-	var req map[string]any
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		f.detail(w, http.StatusBadRequest, "Invalid JSON")
+	body, _ := io.ReadAll(r.Body)
+	if issues := validateVideoCreate(body); len(issues) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"detail": issues})
 		return
+	}
+	var req map[string]any
+	if err := json.Unmarshal(body, &req); err != nil {
+		f.t.Errorf("fake luma: valid body %s does not decode: %v", body, err)
 	}
 	str := func(k string) string { s, _ := req[k].(string); return s }
-	model := str("model")
-	switch {
-	case !slices.Contains([]string{"ray-2", "ray-flash-2", "ray-1-6"}, model):
-		f.detail(w, http.StatusBadRequest, fmt.Sprintf("Invalid request: unknown model %q", model))
-		return
-	case !slices.Contains([]string{"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}, str("aspect_ratio")):
-		f.detail(w, http.StatusBadRequest, "Invalid request: unsupported aspect_ratio")
-		return
-	case !slices.Contains([]string{"540p", "720p", "1080p", "4k"}, str("resolution")):
-		f.detail(w, http.StatusBadRequest, "Invalid request: unsupported resolution")
-		return
-	case model != "ray-1-6" && !slices.Contains([]string{"5s", "9s"}, str("duration")):
-		f.reply(w, fakeReply{status: http.StatusBadRequest, fixture: "error_400.json"})
-		return
-	}
-	if kf, ok := req["keyframes"].(map[string]any); ok {
-		f0, _ := kf["frame0"].(map[string]any)
-		if f0 == nil || f0["type"] != "image" || f0["url"] == "" {
-			f.detail(w, http.StatusBadRequest, "Invalid request: keyframes.frame0 must be an image reference")
-			return
-		}
-	} else if str("prompt") == "" {
+	if _, ok := req["keyframes"]; !ok && str("prompt") == "" {
 		f.detail(w, http.StatusBadRequest, "Invalid request: prompt is required without keyframes")
 		return
 	}
@@ -184,6 +216,161 @@ func (f *fakeLuma) create(w http.ResponseWriter, r *http.Request) {
 	f.gens[id] = g
 	f.mu.Unlock()
 	writeJSON(w, http.StatusCreated, f.render(id, *g))
+}
+
+// list is GET /generations: {generations, has_more, count}
+// (src/lumaai/types/generation_list_response.py), newest first is not
+// modelled; no test reads the order.
+func (f *fakeLuma) list(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	snaps := make(map[string]fakeGen, len(f.gens))
+	for id, g := range f.gens {
+		snaps[id] = *g
+	}
+	f.mu.Unlock()
+	gens := []map[string]any{}
+	for id, g := range snaps {
+		gens = append(gens, f.render(id, g))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"generations": gens, "has_more": false, "count": len(gens)})
+}
+
+// issue is one item of a 422 answer's detail (pydantic's error shape).
+type issue struct {
+	Type  string `json:"type"`
+	Loc   []any  `json:"loc"`
+	Msg   string `json:"msg"`
+	Input any    `json:"input"`
+}
+
+// The literals of VideoCreateParams
+// (src/lumaai/types/generations/video_create_params.py).
+var (
+	lumaModels       = []string{"ray-1-6", "ray-2", "ray-flash-2"}
+	lumaAspectRatios = []string{"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
+	lumaDurations    = []string{"5s", "9s"}
+	lumaResolutions  = []string{"540p", "720p", "1080p", "4k"}
+)
+
+// validateVideoCreate checks a POST /generations/video body against
+// VideoCreateParams and returns its violations, as Luma's validation
+// reports them; none means the body is well-formed.
+func validateVideoCreate(body []byte) []issue {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return []issue{{Type: "model_attributes_type", Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(body)}}
+	}
+	var issues []issue
+	loc := func(path ...any) []any { return append([]any{"body"}, path...) }
+	literal := func(raw json.RawMessage, allowed []string, path ...any) {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			issues = append(issues, issue{Type: "string_type", Loc: loc(path...), Msg: "Input should be a valid string", Input: raw})
+		} else if !slices.Contains(allowed, s) {
+			issues = append(issues, issue{Type: "literal_error", Loc: loc(path...), Msg: "Input should be " + quoteAll(allowed), Input: s})
+		}
+	}
+	str := func(raw json.RawMessage, path ...any) {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			issues = append(issues, issue{Type: "string_type", Loc: loc(path...), Msg: "Input should be a valid string", Input: raw})
+		}
+	}
+	if _, ok := fields["model"]; !ok {
+		issues = append(issues, issue{Type: "missing", Loc: loc("model"), Msg: "Field required", Input: nil})
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		raw := fields[k]
+		switch k {
+		case "model":
+			literal(raw, lumaModels, k)
+		case "aspect_ratio":
+			literal(raw, lumaAspectRatios, k)
+		case "duration":
+			literal(raw, lumaDurations, k)
+		case "resolution":
+			literal(raw, lumaResolutions, k)
+		case "generation_type":
+			literal(raw, []string{"video"}, k)
+		case "prompt", "callback_url":
+			str(raw, k)
+		case "loop":
+			var b bool
+			if json.Unmarshal(raw, &b) != nil {
+				issues = append(issues, issue{Type: "bool_type", Loc: loc(k), Msg: "Input should be a valid boolean", Input: raw})
+			}
+		case "concepts":
+			var cs []map[string]json.RawMessage
+			if json.Unmarshal(raw, &cs) != nil {
+				issues = append(issues, issue{Type: "list_type", Loc: loc(k), Msg: "Input should be a valid list", Input: raw})
+				break
+			}
+			for i, c := range cs {
+				key, ok := c["key"]
+				if !ok {
+					issues = append(issues, issue{Type: "missing", Loc: loc(k, i, "key"), Msg: "Field required", Input: c})
+				} else {
+					str(key, k, i, "key")
+				}
+			}
+		case "keyframes":
+			issues = append(issues, validateKeyframes(raw)...)
+		default:
+			issues = append(issues, issue{Type: "extra_forbidden", Loc: loc(k), Msg: "Extra inputs are not permitted", Input: raw})
+		}
+	}
+	return issues
+}
+
+// validateKeyframes checks keyframes: {frame0?, frame1?}, each a
+// GenerationReference {type: "generation", id} or an ImageReference
+// {type: "image", url}, told apart by type.
+func validateKeyframes(raw json.RawMessage) []issue {
+	var frames map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &frames); err != nil || frames == nil {
+		return []issue{{Type: "model_type", Loc: []any{"body", "keyframes"}, Msg: "Input should be a valid dictionary or object", Input: raw}}
+	}
+	var issues []issue
+	for _, name := range slices.Sorted(maps.Keys(frames)) {
+		fr := frames[name]
+		loc := []any{"body", "keyframes", name}
+		if name != "frame0" && name != "frame1" {
+			issues = append(issues, issue{Type: "extra_forbidden", Loc: loc, Msg: "Extra inputs are not permitted", Input: fr})
+			continue
+		}
+		var typ string
+		_ = json.Unmarshal(fr["type"], &typ)
+		want := map[string]string{"image": "url", "generation": "id"}[typ]
+		if want == "" {
+			issues = append(issues, issue{Type: "union_tag_invalid", Loc: loc,
+				Msg: "Input tag '" + typ + "' found using 'type' does not match any of the expected tags: 'generation', 'image'", Input: fr})
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(fr)) {
+			if k != "type" && k != want {
+				issues = append(issues, issue{Type: "extra_forbidden", Loc: append(slices.Clone(loc), typ, k), Msg: "Extra inputs are not permitted", Input: fr[k]})
+			}
+		}
+		var v string
+		if rawV, ok := fr[want]; !ok {
+			issues = append(issues, issue{Type: "missing", Loc: append(slices.Clone(loc), typ, want), Msg: "Field required", Input: fr})
+		} else if json.Unmarshal(rawV, &v) != nil || v == "" {
+			issues = append(issues, issue{Type: "string_type", Loc: append(slices.Clone(loc), typ, want), Msg: "Input should be a valid non-empty string", Input: rawV})
+		}
+	}
+	return issues
+}
+
+// quoteAll is pydantic's list of literals: 'a', 'b' or 'c'.
+func quoteAll(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = "'" + v + "'"
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 func (f *fakeLuma) get(w http.ResponseWriter, r *http.Request) {

@@ -37,11 +37,13 @@
 //
 // and each model offers a subset: gen4_turbo and gen4.5 (image) the 720p
 // column, gen4.5 (text) 1280:720 and 720:1280, veo3, veo3.1 and
-// veo3.1_fast 16:9 and 9:16 at both resolutions. Durations: gen4_turbo 5
-// or 10 s, gen4.5 2–10 s, veo3.1 and veo3.1_fast 4, 6 or 8 s, veo3 8 s;
-// a request is rounded up to the next length the model makes (a clip can
-// be trimmed, not lengthened). For these models, Submit refuses a size or
-// duration the model does not make with CodeInvalidInput before calling;
+// veo3.1_fast 16:9 and 9:16 at both resolutions (gen3a_turbo only
+// 1280:768 and 768:1280, none of ours). Durations: gen4_turbo and gen4.5
+// 2–10 s, veo3.1 and veo3.1_fast 4, 6 or 8 s, veo3 8 s, gen3a_turbo 5 or
+// 10 s (models.go). A duration is never rounded: Runway bills by the
+// second, so rounding up would bill a longer clip than asked for. For these
+// models, Submit refuses a size or duration the model does not make with
+// CodeInvalidInput before calling, naming what the model makes;
 // for any other model it sends the table's ratio and the asked duration,
 // and Runway decides.
 //
@@ -50,7 +52,7 @@
 //	PENDING, THROTTLED  StateQueued
 //	RUNNING             StateProcessing, Progress = progress × 100 (≤ 99)
 //	SUCCEEDED           StateSucceeded: one OutputVideo per output URL,
-//	                    ExpiresAt = createdAt + 24 h (OutputTTL)
+//	                    ExpiresAt zero (Runway gives none)
 //	FAILED              StateFailed, code from failureCode:
 //	                      SAFETY.*, INPUT_PREPROCESSING.SAFETY.*  CodeContentPolicy
 //	                      ASSET.*                                 CodeInvalidInput
@@ -61,8 +63,9 @@
 //
 // Runway moderates inside the task, so content-policy refusals arrive as
 // FAILED tasks, never from Submit. Output URLs expire 24 to 48 hours after
-// the task finished; 24 hours from createdAt is the earliest that can be,
-// so ExpiresAt is never late.
+// they are issued, and reading the task again issues fresh ones: the
+// driver states no expiry, and the engine, when a copy finds a URL dead,
+// asks Status again for a fresh one.
 //
 // HTTP errors ({"error": "..."}, no code of their own) classify by status:
 // 400 CodeInvalidInput, 401 CodeUnauthenticated, 404 CodeNotFound, 429

@@ -28,11 +28,6 @@ const (
 	// and does not enforce it itself: the engine, which schedules polls,
 	// does.
 	MinPollInterval = 5 * time.Second
-	// OutputTTL is how long after a task's createdAt its output URLs are
-	// taken to live. Runway says they expire 24 to 48 hours after the task
-	// finished; counting 24 hours from its creation is the earliest that can
-	// be, so Output.ExpiresAt is never late.
-	OutputTTL = 24 * time.Hour
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
 	DefaultTimeout = 30 * time.Second
 )
@@ -55,8 +50,8 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient makes the calls; nil means a new http.Client.
 	HTTPClient *http.Client
-	// Now is the clock (Retry-After dates, output expiry, the memory of
-	// canceled tasks); nil means time.Now.
+	// Now is the clock (Retry-After dates, the memory of canceled tasks);
+	// nil means time.Now.
 	Now func() time.Time
 }
 
@@ -222,13 +217,12 @@ func (d *Driver) Cancel(ctx context.Context, requestID string) error {
 
 // task is a task as GET /v1/tasks/{id} returns it.
 type task struct {
-	ID          string    `json:"id"`
-	Status      string    `json:"status"`
-	CreatedAt   time.Time `json:"createdAt"`
-	Failure     string    `json:"failure"`
-	FailureCode string    `json:"failureCode"`
-	Output      []string  `json:"output"`
-	Progress    *float64  `json:"progress"`
+	ID          string   `json:"id"`
+	Status      string   `json:"status"`
+	Failure     string   `json:"failure"`
+	FailureCode string   `json:"failureCode"`
+	Output      []string `json:"output"`
+	Progress    *float64 `json:"progress"`
 }
 
 func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
@@ -246,7 +240,9 @@ func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
 //
 //	PENDING, THROTTLED  StateQueued
 //	RUNNING             StateProcessing, Progress = progress × 100 (at most 99)
-//	SUCCEEDED           StateSucceeded, one OutputVideo per output URL
+//	SUCCEEDED           StateSucceeded, one OutputVideo per output URL, with
+//	                    no ExpiresAt: Runway gives none, and renews URLs
+//	                    when the task is read again
 //	FAILED              StateFailed, Error.Code from failureCode (failureClass)
 //	CANCELLED           StateCanceled
 //
@@ -265,15 +261,13 @@ func (t *task) status(id string) (providers.Status, error) {
 		}
 	case "SUCCEEDED":
 		st.State = providers.StateSucceeded
-		var expires time.Time
-		if !t.CreatedAt.IsZero() {
-			expires = t.CreatedAt.Add(OutputTTL)
-		}
+		// The URLs "expire within 24-48 hours; fetch the task again to get
+		// fresh URLs" (sdk-node, src/resources/tasks.ts): no expiry is
+		// given, and one made up from createdAt would call a URL dead that
+		// a second read renews. ExpiresAt stays zero.
 		for _, u := range t.Output {
 			if u != "" {
-				st.Outputs = append(st.Outputs, providers.Output{
-					URL: u, Kind: providers.OutputVideo, ContentType: "video/mp4", ExpiresAt: expires,
-				})
+				st.Outputs = append(st.Outputs, providers.Output{URL: u, Kind: providers.OutputVideo, ContentType: "video/mp4"})
 			}
 		}
 		if len(st.Outputs) == 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,35 +95,100 @@ func TestRatioFor(t *testing.T) {
 	}
 }
 
+// TestDurationFor: a length the model makes is sent as it is; any other is
+// refused with the lengths the model does make, never rounded up into a
+// longer clip that Runway would bill (the old rounding sent 10 s for 6 s).
 func TestDurationFor(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		model string
 		secs  int
-		want  int // 0 means CodeInvalidInput
+		want  int    // 0 means CodeInvalidInput
+		says  string // what the refusal names
 	}{
-		{"gen4_turbo", 5, 5},
-		{"gen4_turbo", 3, 5},
-		{"gen4_turbo", 6, 10},
-		{"gen4_turbo", 11, 0},
-		{"gen4.5", 2, 2},
-		{"gen4.5", 7, 7},
-		{"gen4.5", 30, 0},
-		{"veo3.1", 5, 6},
-		{"veo3", 4, 8},
-		{"future_model", 17, 17},
-		{"gen4.5", 0, 0},
+		{"gen4_turbo", 5, 5, ""},
+		{"gen4_turbo", 2, 2, ""},
+		{"gen4_turbo", 6, 6, ""},
+		{"gen4_turbo", 10, 10, ""},
+		{"gen4_turbo", 11, 0, "2 to 10 seconds"},
+		{"gen4.5", 7, 7, ""},
+		{"gen4.5", 1, 0, "2 to 10 seconds"},
+		{"gen4.5", 30, 0, "2 to 10 seconds"},
+		{"gen3a_turbo", 10, 10, ""},
+		{"gen3a_turbo", 6, 0, "5 or 10 seconds"},
+		{"veo3.1", 6, 6, ""},
+		{"veo3.1", 5, 0, "4, 6 or 8 seconds"},
+		{"veo3.1_fast", 7, 0, "4, 6 or 8 seconds"},
+		{"veo3", 8, 8, ""},
+		{"veo3", 4, 0, "model veo3 makes videos of 8 seconds, not 4"},
+		{"future_model", 17, 17, ""},
+		{"gen4.5", 0, 0, "positive"},
 	}
 	for _, tt := range tests {
 		got, err := durationFor(tt.model, tt.secs)
 		if tt.want == 0 {
-			if providers.ErrorCode(err) != providers.CodeInvalidInput {
-				t.Errorf("durationFor(%s, %d) = %d, %v; want code %s", tt.model, tt.secs, got, err, providers.CodeInvalidInput)
+			if providers.ErrorCode(err) != providers.CodeInvalidInput || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("durationFor(%s, %d) = %d, %v; want code %s naming %q", tt.model, tt.secs, got, err, providers.CodeInvalidInput, tt.says)
 			}
 			continue
 		}
 		if got != tt.want || err != nil {
 			t.Errorf("durationFor(%s, %d) = %d, %v; want %d", tt.model, tt.secs, got, err, tt.want)
+		}
+	}
+}
+
+// A duration the model makes reaches Runway unchanged, and one it does not
+// make is refused before any call, naming what the model makes: a 6 s
+// request for gen4_turbo is no longer billed as 10 s, nor 5 s on veo3.1
+// as 6 s. Every size and length each known model makes is accepted by the
+// fake, which validates per model from the SDK's schemas.
+func TestSubmitDurationsPerModel(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	d := f.driver(t, Config{})
+	for model, spec := range models {
+		for _, wf := range []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo} {
+			offered := spec.text
+			if wf == providers.WorkflowImageToVideo {
+				offered = spec.image
+			}
+			var aspect, resolution string
+			for _, k := range [][2]string{{"16:9", "720p"}, {"9:16", "1080p"}, {"1:1", "720p"}} {
+				if slices.Contains(offered, ratios[k]) {
+					aspect, resolution = k[0], k[1]
+					break
+				}
+			}
+			if aspect == "" {
+				continue // gen3a_turbo: none of our sizes
+			}
+			for secs := 1; secs <= 12; secs++ {
+				req := textRequest()
+				req.Workflow, req.Model, req.DurationSeconds, req.AspectRatio, req.Resolution = wf, model, secs, aspect, resolution
+				if wf == providers.WorkflowImageToVideo {
+					req.SourceImageURL = "https://blob.example/src.png"
+				}
+				before := len(f.seen())
+				_, err := d.Submit(t.Context(), req)
+				calls := f.seen()[before:]
+				if !slices.Contains(spec.durations, secs) {
+					if providers.ErrorCode(err) != providers.CodeInvalidInput || len(calls) != 0 {
+						t.Errorf("Submit(%s %s %d s) = %v after %d calls; want CodeInvalidInput and no call", model, wf, secs, err, len(calls))
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("Submit(%s %s %d s) error = %v", model, wf, secs, err)
+					continue
+				}
+				var body struct {
+					Duration int `json:"duration"`
+				}
+				if len(calls) != 1 || json.Unmarshal(calls[0].Body, &body) != nil || body.Duration != secs {
+					t.Errorf("Submit(%s %s %d s) sent %+v, want one call with duration %d", model, wf, secs, calls, secs)
+				}
+			}
 		}
 	}
 }
@@ -204,22 +270,34 @@ func TestStatusMapping(t *testing.T) {
 	}
 }
 
-func TestOutputExpiry(t *testing.T) {
+// Runway's output URLs expire 24–48 h after they are issued and are
+// renewed by reading the task again, so the driver states no expiry: the
+// old createdAt+24h called the URL of a task finished two days ago dead
+// (and the job failed) though a read renews it. Each read here gives a
+// fresh URL.
+func TestOutputsCarryNoInventedExpiry(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
 	d := f.driver(t, Config{})
-	created := time.Date(2026, 10, 2, 9, 14, 7, 233e6, time.UTC)
+	created := time.Now().Add(-72 * time.Hour).UTC()
 	f.put("done", "task_succeeded.json", created, 0)
-	st, err := d.Status(t.Context(), "done")
-	if err != nil || len(st.Outputs) != 1 {
-		t.Fatalf("Status(done) = %+v, %v; want one output", st, err)
+	var urls []string
+	for range 2 {
+		st, err := d.Status(t.Context(), "done")
+		if err != nil || len(st.Outputs) != 1 {
+			t.Fatalf("Status(done) = %+v, %v; want one output", st, err)
+		}
+		o := st.Outputs[0]
+		if !o.ExpiresAt.IsZero() {
+			t.Errorf("Status(done).Outputs[0].ExpiresAt = %s, want zero (Runway states none; a read renews the URL)", o.ExpiresAt)
+		}
+		if o.Kind != providers.OutputVideo || o.ContentType != "video/mp4" || !strings.HasPrefix(o.URL, f.srv.URL+"/files/") {
+			t.Errorf("Status(done).Outputs[0] = %+v, want a video/mp4 video at the fake's /files/", o)
+		}
+		urls = append(urls, o.URL)
 	}
-	o := st.Outputs[0]
-	if want := created.Add(24 * time.Hour); !o.ExpiresAt.Equal(want) {
-		t.Errorf("Status(done).Outputs[0].ExpiresAt = %s, want %s (24 h after createdAt)", o.ExpiresAt, want)
-	}
-	if o.Kind != providers.OutputVideo || o.ContentType != "video/mp4" || !strings.HasPrefix(o.URL, f.srv.URL+"/files/") {
-		t.Errorf("Status(done).Outputs[0] = %+v, want a video/mp4 video at the fake's /files/", o)
+	if urls[0] == urls[1] {
+		t.Errorf("two reads gave the same URL %s; the fake should renew it as Runway does", urls[0])
 	}
 }
 
@@ -228,7 +306,7 @@ func TestSubmitBody(t *testing.T) {
 	image := textRequest()
 	image.Workflow, image.SourceImageURL, image.AspectRatio, image.DurationSeconds = providers.WorkflowImageToVideo, "https://blob.example/src.png?sig=abc", "4:3", 7
 	veo := textRequest()
-	veo.Model, veo.Resolution, veo.AspectRatio = "veo3.1", "1080p", "9:16"
+	veo.Model, veo.Resolution, veo.AspectRatio, veo.DurationSeconds = "veo3.1", "1080p", "9:16", 6
 	tests := []struct {
 		name string
 		req  providers.Request
@@ -238,7 +316,7 @@ func TestSubmitBody(t *testing.T) {
 		{"text", textRequest(), "/v1/text_to_video", map[string]any{
 			"model": "gen4.5", "promptText": textRequest().Prompt, "ratio": "1280:720", "duration": 5.0}},
 		{"image", image, "/v1/image_to_video", map[string]any{
-			"model": "gen4_turbo", "promptText": image.Prompt, "promptImage": image.SourceImageURL, "ratio": "1104:832", "duration": 10.0}},
+			"model": "gen4_turbo", "promptText": image.Prompt, "promptImage": image.SourceImageURL, "ratio": "1104:832", "duration": 7.0}},
 		{"veo via runway", veo, "/v1/text_to_video", map[string]any{
 			"model": "veo3.1", "promptText": veo.Prompt, "ratio": "1080:1920", "duration": 6.0}},
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/google/uuid"
 )
@@ -46,6 +47,7 @@ type fakeTask struct {
 	fixture   string
 	createdAt time.Time
 	progress  float64
+	reads     int // each read of a SUCCEEDED task issues fresh output URLs
 }
 
 // fakeReply is one canned error answer.
@@ -127,28 +129,42 @@ func (f *fakeRunway) api(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// The fake's own copy of the documented model limits, kept apart from the
-// driver's table so that the two check each other.
-var (
-	fakeText = map[string][]string{
-		"gen4.5":      {"1280:720", "720:1280"},
-		"veo3.1":      {"1280:720", "720:1280", "1080:1920", "1920:1080"},
-		"veo3.1_fast": {"1280:720", "720:1280", "1080:1920", "1920:1080"},
-		"veo3":        {"1280:720", "720:1280", "1080:1920", "1920:1080"},
-	}
-	fakeImage = map[string][]string{
-		"gen4_turbo":  {"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"},
-		"gen4.5":      {"1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672"},
-		"veo3.1":      {"1280:720", "720:1280", "1080:1920", "1920:1080"},
-		"veo3.1_fast": {"1280:720", "720:1280", "1080:1920", "1920:1080"},
-		"veo3":        {"1280:720", "720:1280", "1080:1920", "1920:1080"},
-	}
-	fakeDurations = map[string][]int{
-		"gen4_turbo": {5, 10}, "gen4.5": {2, 3, 4, 5, 6, 7, 8, 9, 10},
-		"veo3.1": {4, 6, 8}, "veo3.1_fast": {4, 6, 8}, "veo3": {8},
-	}
-)
+// fakeModel is what one model accepts, the fake's own copy of the SDK's
+// create parameters, kept apart from the driver's table so that the two
+// check each other. From runwayml/sdk-node 4.12.0 (ecb7e33):
+// src/resources/image-to-video.ts (ImageToVideoCreateParams.*) and
+// src/resources/text-to-video.ts (TextToVideoCreateParams.*); gen3a_turbo
+// from image-to-video.ts as it was before 72f96f2 (2026-06-10), which
+// removed it.
+type fakeModel struct {
+	text, image []string // ratios per route; nil: not offered there
+	durations   []int    // the lengths it makes
+	// needDuration: duration is required (gen4.5, veo3), not optional.
+	needDuration bool
+	// needPromptText: promptText is required on image_to_video too.
+	needPromptText bool
+	// positions a promptImage array item may take ("first", "last").
+	positions []string
+}
 
+var fakeModels = map[string]fakeModel{
+	"gen4.5": {text: []string{"1280:720", "720:1280"},
+		image:     []string{"1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672"},
+		durations: []int{2, 3, 4, 5, 6, 7, 8, 9, 10}, needDuration: true, needPromptText: true, positions: []string{"first"}},
+	"gen4_turbo": {image: []string{"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"},
+		durations: []int{2, 3, 4, 5, 6, 7, 8, 9, 10}, positions: []string{"first"}},
+	"veo3.1": {text: []string{"1280:720", "720:1280", "1080:1920", "1920:1080"}, image: []string{"1280:720", "720:1280", "1080:1920", "1920:1080"},
+		durations: []int{4, 6, 8}, positions: []string{"first", "last"}},
+	"veo3.1_fast": {text: []string{"1280:720", "720:1280", "1080:1920", "1920:1080"}, image: []string{"1280:720", "720:1280", "1080:1920", "1920:1080"},
+		durations: []int{4, 6, 8}, positions: []string{"first", "last"}},
+	"veo3": {text: []string{"1280:720", "720:1280", "1080:1920", "1920:1080"}, image: []string{"1280:720", "720:1280", "1080:1920", "1920:1080"},
+		durations: []int{8}, needDuration: true, positions: []string{"first"}},
+	"gen3a_turbo": {image: []string{"768:1280", "1280:768"}, durations: []int{5, 10}, needPromptText: true, positions: []string{"first", "last"}},
+}
+
+// create validates a create body per model as Runway does and answers
+// 400 {"error": "<field>: <what is wrong>"} (the shape of Runway's error
+// answers; see testdata/error_400*.json) for the first violation.
 func (f *fakeRunway) create(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	fail := f.failNext
@@ -159,46 +175,126 @@ func (f *fakeRunway) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Model       string `json:"model"`
-		PromptImage string `json:"promptImage"`
-		PromptText  string `json:"promptText"`
-		Ratio       string `json:"ratio"`
-		Duration    *int   `json:"duration"`
+		Model       string          `json:"model"`
+		PromptImage json.RawMessage `json:"promptImage"`
+		PromptText  *string         `json:"promptText"`
+		Ratio       *string         `json:"ratio"`
+		Duration    *json.Number    `json:"duration"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
 		f.errorf(w, http.StatusBadRequest, "Invalid JSON body")
 		return
 	}
-	offered := fakeText
-	if r.URL.Path == "/v1/image_to_video" {
-		offered = fakeImage
-		if !strings.HasPrefix(in.PromptImage, "https://") && !strings.HasPrefix(in.PromptImage, "data:image/") {
-			f.reply(w, fakeReply{status: http.StatusBadRequest, fixture: "error_400.json"})
-			return
-		}
-	} else if in.PromptText == "" {
-		f.errorf(w, http.StatusBadRequest, "promptText: Required")
+	if msg := validateCreate(r.URL.Path == "/v1/image_to_video", in.Model, in.PromptImage, in.PromptText, in.Ratio, in.Duration); msg != "" {
+		f.errorf(w, http.StatusBadRequest, "%s", msg)
 		return
 	}
-	ratios, ok := offered[in.Model]
-	switch {
-	case !ok:
-		f.errorf(w, http.StatusBadRequest, "model: Invalid enum value, received '%s'", in.Model)
-	case !slices.Contains(ratios, in.Ratio):
-		f.errorf(w, http.StatusBadRequest, "ratio: Invalid enum value, received '%s'", in.Ratio)
-	case in.Duration == nil || !slices.Contains(fakeDurations[in.Model], *in.Duration):
-		f.errorf(w, http.StatusBadRequest, "duration: Invalid value for model %s", in.Model)
-	case len([]rune(in.PromptText)) > 1000:
-		f.errorf(w, http.StatusBadRequest, "promptText: String must contain at most 1000 character(s)")
-	default:
-		id := uuid.NewString()
-		f.mu.Lock()
-		f.tasks[id] = &fakeTask{fixture: "task_pending.json", createdAt: time.Now().UTC()}
-		f.mu.Unlock()
-		m := f.fixture("create.json")
-		m["id"] = id
-		writeJSON(w, http.StatusOK, m)
+	id := uuid.NewString()
+	f.mu.Lock()
+	f.tasks[id] = &fakeTask{fixture: "task_pending.json", createdAt: time.Now().UTC()}
+	f.mu.Unlock()
+	m := f.fixture("create.json")
+	m["id"] = id
+	writeJSON(w, http.StatusOK, m)
+}
+
+// validateCreate returns what is wrong with a create body, or "".
+func validateCreate(image bool, model string, promptImage json.RawMessage, promptText, ratio *string, duration *json.Number) string {
+	spec, ok := fakeModels[model]
+	ratios := spec.text
+	if image {
+		ratios = spec.image
 	}
+	if !ok || ratios == nil {
+		return fmt.Sprintf("model: Invalid discriminator value. Received '%s'", model)
+	}
+	if image {
+		if msg := validatePromptImage(promptImage, spec.positions); msg != "" {
+			return msg
+		}
+	} else if promptImage != nil {
+		return "promptImage: Unrecognized key for text_to_video"
+	}
+	switch {
+	case promptText == nil && (!image || spec.needPromptText):
+		return "promptText: Required"
+	case promptText != nil && (*promptText == "" || len(utf16.Encode([]rune(*promptText))) > 1000):
+		return "promptText: String must contain between 1 and 1000 character(s)"
+	}
+	if ratio == nil {
+		if model != "gen3a_turbo" {
+			return "ratio: Required"
+		}
+	} else if !slices.Contains(ratios, *ratio) {
+		return fmt.Sprintf("ratio: Invalid enum value. Expected %s, received '%s'", quoteAll(ratios), *ratio)
+	}
+	if duration == nil {
+		if spec.needDuration {
+			return "duration: Required"
+		}
+		return ""
+	}
+	n, err := duration.Int64()
+	if err != nil {
+		return "duration: Expected integer, received float"
+	}
+	if !slices.Contains(spec.durations, int(n)) {
+		ds := make([]string, len(spec.durations))
+		for i, d := range spec.durations {
+			ds[i] = strconv.Itoa(d)
+		}
+		return fmt.Sprintf("duration: Invalid duration %d for model %s. Expected one of %s", n, model, strings.Join(ds, " | "))
+	}
+	return ""
+}
+
+// validatePromptImage checks promptImage: an HTTPS (or data:) URL, or an
+// array of {uri, position} with distinct positions the model takes and a
+// first frame wherever there is a last (veo3.1: "does not support
+// generating with only a last frame").
+func validatePromptImage(raw json.RawMessage, positions []string) string {
+	okURI := func(u string) bool { return strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "data:image/") }
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if !okURI(one) {
+			return "promptImage: Invalid URL. Only HTTPS URLs are allowed."
+		}
+		return ""
+	}
+	var frames []struct {
+		URI      string `json:"uri"`
+		Position string `json:"position"`
+	}
+	if err := json.Unmarshal(raw, &frames); err != nil || len(frames) == 0 {
+		return "promptImage: Expected string or array of {uri, position}"
+	}
+	seen := map[string]bool{}
+	for i, fr := range frames {
+		switch {
+		case !okURI(fr.URI):
+			return fmt.Sprintf("promptImage.%d.uri: Invalid URL. Only HTTPS URLs are allowed.", i)
+		case !slices.Contains(positions, fr.Position):
+			return fmt.Sprintf("promptImage.%d.position: Invalid enum value. Expected %s, received '%s'", i, quoteAll(positions), fr.Position)
+		case seen[fr.Position]:
+			return fmt.Sprintf("promptImage.%d.position: duplicate position '%s'", i, fr.Position)
+		}
+		seen[fr.Position] = true
+	}
+	if seen["last"] && !seen["first"] {
+		return "promptImage: a last frame needs a first frame"
+	}
+	return ""
+}
+
+// quoteAll is zod's list of enum values: 'a' | 'b'.
+func quoteAll(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = "'" + v + "'"
+	}
+	return strings.Join(q, " | ")
 }
 
 func (f *fakeRunway) get(w http.ResponseWriter, r *http.Request) {
@@ -207,6 +303,7 @@ func (f *fakeRunway) get(w http.ResponseWriter, r *http.Request) {
 	task, ok := f.tasks[id]
 	var snapshot fakeTask
 	if ok {
+		task.reads++
 		snapshot = *task
 	}
 	f.mu.Unlock()
@@ -236,7 +333,8 @@ func (f *fakeRunway) render(id string, t fakeTask) map[string]any {
 	m["id"] = id
 	m["createdAt"] = t.createdAt.Format(time.RFC3339Nano)
 	if _, ok := m["output"]; ok {
-		m["output"] = []string{f.srv.URL + "/files/" + id + ".mp4?_jwt=eyJhbGciOiJIUzI1NiJ9.test.sig"}
+		// Signed anew on every read, as Runway renews expiring URLs.
+		m["output"] = []string{fmt.Sprintf("%s/files/%s.mp4?_jwt=eyJhbGciOiJIUzI1NiJ9.read%d.sig", f.srv.URL, id, t.reads)}
 	}
 	if t.fixture == "task_running.json" {
 		m["progress"] = t.progress

@@ -1,7 +1,10 @@
 package runway
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/vidgate/vidgate/providers"
 )
@@ -42,31 +45,58 @@ var ratios = map[[2]string]string{
 }
 
 // modelSpec is what one Runway model accepts, from the create parameters
-// of Runway's API reference (SDK schemas of API version 2024-11-06).
+// of runwayml/sdk-node (generated from Runway's OpenAPI spec, API version
+// 2024-11-06): src/resources/image-to-video.ts and text-to-video.ts.
 type modelSpec struct {
 	// text and image are the ratios the model offers on
 	// POST /v1/text_to_video and POST /v1/image_to_video; nil means the
 	// model is not offered there.
 	text, image []string
-	// durations are the lengths it makes, in seconds, ascending.
+	// durations are the lengths it makes, in whole seconds, ascending.
+	// Runway bills by the second, so a length the model cannot make is
+	// refused, never rounded up into a longer clip.
 	durations []int
 }
 
 var (
-	gen4Ratios = []string{"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"}
-	wideRatios = []string{"1280:720", "720:1280"}
-	veoRatios  = []string{"1280:720", "720:1280", "1920:1080", "1080:1920"}
+	gen4Ratios  = []string{"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"}
+	wideRatios  = []string{"1280:720", "720:1280"}
+	veoRatios   = []string{"1280:720", "720:1280", "1920:1080", "1080:1920"}
+	gen3aRatios = []string{"1280:768", "768:1280"}
 )
 
 // models are the models whose limits the driver checks before calling. A
 // model not listed here is sent as asked for, with any ratio of the table
 // above, and Runway judges (a 400 is CodeInvalidInput all the same).
+//
+//	model        workflows    durations (s)  source (sdk-node)
+//	gen4_turbo   image        2–10           image-to-video.ts Gen4Turbo; "Additional i2v durations" (0df86ce, 2025-10)
+//	gen4.5       text, image  2–10           Gen4_5 ("an integer from 2 to 10")
+//	veo3.1       text, image  4, 6, 8        Veo3_1 (duration?: 4 | 6 | 8)
+//	veo3.1_fast  text, image  4, 6, 8        Veo3_1Fast
+//	veo3         text, image  8              Veo3 (duration: 8)
+//	gen3a_turbo  image        5, 10          Gen3aTurbo (duration?: 5 | 10), removed from the SDK in 72f96f2 (2026-06)
+//
+// gen3a_turbo's only ratios are 1280:768 and 768:1280, sizes none of our
+// aspect ratios maps to: it is listed so that a request for it is refused
+// with what it makes rather than sent. Models take promptImage as a URL or
+// as [{uri, position}]; the driver sends the URL (the first frame).
 var models = map[string]modelSpec{
-	"gen4_turbo":  {image: gen4Ratios, durations: []int{5, 10}},
-	"gen4.5":      {text: wideRatios, image: gen4Ratios, durations: []int{2, 3, 4, 5, 6, 7, 8, 9, 10}},
+	"gen4_turbo":  {image: gen4Ratios, durations: secondsRange(2, 10)},
+	"gen4.5":      {text: wideRatios, image: gen4Ratios, durations: secondsRange(2, 10)},
 	"veo3.1":      {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}},
 	"veo3.1_fast": {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}},
 	"veo3":        {text: veoRatios, image: veoRatios, durations: []int{8}},
+	"gen3a_turbo": {image: gen3aRatios, durations: []int{5, 10}},
+}
+
+// secondsRange is lo, lo+1, …, hi.
+func secondsRange(lo, hi int) []int {
+	ds := make([]int, 0, hi-lo+1)
+	for s := lo; s <= hi; s++ {
+		ds = append(ds, s)
+	}
+	return ds
 }
 
 // ratioFor returns Runway's ratio for a request, or an error for which
@@ -91,28 +121,42 @@ func ratioFor(model string, wf providers.Workflow, aspect, resolution string) (s
 	}
 	if !slices.Contains(offered, r) {
 		return "", providers.Errorf(providers.CodeInvalidInput,
-			"runway submit: model %s does not make %s video at %s (Runway ratio %s)", model, aspect, resolution, r)
+			"runway submit: model %s does not make %s video at %s (Runway ratio %s; it makes %s)",
+			model, aspect, resolution, r, strings.Join(offered, ", "))
 	}
 	return r, nil
 }
 
-// durationFor returns the duration to ask model for: secs rounded up to the
-// next length the model makes (a clip can be trimmed later, not lengthened),
-// or an error for which ErrorCode is CodeInvalidInput when secs is longer
-// than the model's longest. Models the driver does not know get secs.
+// durationFor returns the duration to ask model for: secs itself, if the
+// model makes clips of that length. Otherwise it returns an error for which
+// ErrorCode is CodeInvalidInput and whose message names the lengths the
+// model makes: rounding up would bill a longer clip than asked for, and
+// rounding down would deliver a shorter one unannounced. Models the driver
+// does not know get secs, and Runway judges.
 func durationFor(model string, secs int) (int, error) {
 	if secs <= 0 {
 		return 0, providers.Errorf(providers.CodeInvalidInput, "runway submit: duration must be positive, got %d", secs)
 	}
 	spec, known := models[model]
-	if !known {
+	if !known || slices.Contains(spec.durations, secs) {
 		return secs, nil
 	}
-	for _, d := range spec.durations {
-		if d >= secs {
-			return d, nil
-		}
-	}
 	return 0, providers.Errorf(providers.CodeInvalidInput,
-		"runway submit: model %s makes videos of at most %d seconds, asked for %d", model, spec.durations[len(spec.durations)-1], secs)
+		"runway submit: model %s makes videos of %s seconds, not %d", model, describeSeconds(spec.durations), secs)
+}
+
+// describeSeconds writes ascending lengths for a person: "2 to 10" for a run
+// of three or more, else "4, 6 or 8", "5 or 10", "8".
+func describeSeconds(ds []int) string {
+	if n := len(ds); n >= 3 && ds[n-1]-ds[0] == n-1 {
+		return fmt.Sprintf("%d to %d", ds[0], ds[n-1])
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = strconv.Itoa(d)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
 }
