@@ -271,8 +271,12 @@ func (d *Driver) sameOrigin(s string) bool {
 	return err == nil && u.Scheme == d.base.Scheme && u.Host == d.base.Host && u.User == nil
 }
 
-// Cancel asks fal to cancel request id. Both CANCELLATION_REQUESTED and
-// ALREADY_COMPLETED are success.
+// Cancel asks fal to cancel request id. fal documents three answers (see
+// the package doc): 202 CANCELLATION_REQUESTED and 400 ALREADY_COMPLETED
+// return nil, 404 NOT_FOUND CodeNotFound; anything else is classified as
+// any other call's answer. A nil return says only that fal took the
+// request: fal reports no canceled state afterwards, and the engine decides
+// the job's state itself.
 func (d *Driver) Cancel(ctx context.Context, id string) error {
 	app, rid, err := d.parseRequestID(id)
 	if err != nil {
@@ -286,17 +290,22 @@ func (d *Driver) Cancel(ctx context.Context, id string) error {
 		Status string `json:"status"`
 	}
 	_ = json.Unmarshal(data, &body)
-	switch body.Status {
-	case "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "OK":
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		// 202 CANCELLATION_REQUESTED: removed from the queue, or the
+		// runner signalled (it may still complete).
 		return nil
-	case "NOT_FOUND":
+	case resp.StatusCode == http.StatusBadRequest && body.Status == cancelAlreadyCompleted:
+		return nil
+	case resp.StatusCode == http.StatusNotFound:
 		return providers.Errorf(providers.CodeNotFound, "fal cancel: no request %s", rid)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
 	}
 	return apiError("cancel", resp, data, d.scrub(""), d.now())
 }
+
+// cancelAlreadyCompleted is the status of fal's 400 answer to canceling a
+// request that has finished.
+const cancelAlreadyCompleted = "ALREADY_COMPLETED"
 
 // call makes one JSON API call and decodes a 2xx answer into out. Every
 // error it returns is a *providers.Error whose message went through sc.
