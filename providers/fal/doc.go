@@ -152,6 +152,14 @@
 // than 24 hours are not used: if the JWKS cannot be fetched then, the
 // delivery fails with CodeUnavailable (fal delivers again later).
 //
+// X-Fal-Webhook-User-Id names the fal account the request ran under, and
+// the signature covers it. fal signs every account's deliveries with the
+// same keys, so with Config.UserID set (VIDGATE_FAL_USER_ID) a genuinely
+// signed delivery for another account is refused with CodeUnauthenticated
+// (the error does not quote the other id); without it any account's
+// signed delivery is accepted, and one for a request no job holds is
+// merely unmatched.
+//
 // status OK with a payload parses as a result does; OK with a
 // payload_error (the result did not fit in a webhook) reports
 // StateProcessing with Progress 100, so the engine polls Status, which

@@ -48,6 +48,12 @@ type Config struct {
 	// DefaultJWKSURL (PROVIDERS.md: unconfirmed between rest.alpha.fal.ai
 	// and rest.fal.ai).
 	JWKSURL string
+	// UserID is the fal account the API key belongs to, as fal names it in
+	// X-Fal-Webhook-User-Id. When set, a delivery signed for another
+	// account is refused (CodeUnauthenticated): fal signs every account's
+	// deliveries with the same keys, so a signature alone does not say the
+	// request was ours. "" accepts any account.
+	UserID string
 	// Timeout bounds each HTTP call (the JWKS fetch too); 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -65,6 +71,7 @@ type Driver struct {
 	apiKey     string
 	models     map[providers.Workflow]string
 	defaultApp string // the app of the text_to_video model
+	userID     string // the account webhooks must name; "" for any
 	client     *http.Client
 	timeout    time.Duration
 	now        func() time.Time
@@ -112,6 +119,10 @@ func New(cfg Config) (*Driver, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if cfg.UserID != "" && !ValidUserID(cfg.UserID) {
+		return nil, errors.New("fal: user id is not a fal account id (printable, no spaces, at most 200 characters)")
+	}
+	d.userID = cfg.UserID
 	for wf, model := range cfg.Models {
 		if _, ok := d.models[wf]; !ok {
 			return nil, fmt.Errorf("fal: unknown workflow %q in Models", wf)
@@ -124,6 +135,21 @@ func New(cfg Config) (*Driver, error) {
 	d.defaultApp, _ = appOf(d.models[providers.WorkflowTextToVideo])
 	d.keys = &keySet{url: jwks.String(), client: d.client, timeout: d.timeout, now: d.now}
 	return d, nil
+}
+
+// ValidUserID reports whether id can be a fal account id as the
+// X-Fal-Webhook-User-Id header carries it ("github|12345", a UUID …):
+// printable ASCII without spaces, at most 200 characters.
+func ValidUserID(id string) bool {
+	if len(id) == 0 || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func absURL(s string) (*url.URL, error) {
