@@ -70,6 +70,8 @@
 //	processing            StateProcessing (Progress from the last "NN%|" tqdm
 //	                      bar in logs, if any)
 //	succeeded             StateSucceeded, Progress 100
+//	succeeded, with       StateSucceeded, Progress 100, no Outputs, Error
+//	data_removed          CodeNotFound, vendor code "data_removed" (below)
 //	failed                StateFailed, Error classified (below)
 //	canceled, aborted     StateCanceled (aborted: deadline passed before start)
 //
@@ -79,6 +81,12 @@
 // are OutputThumbnail. Replicate deletes the outputs of API predictions an
 // hour after they finish, so ExpiresAt is completed_at + OutputTTL (or the
 // latest earlier timestamp, if completed_at is missing). A prediction that
+// read after Replicate's one-hour cleanup has "data_removed": true and
+// "output": null. That generation did not fail: Status reports it as
+// succeeded without outputs, with an Error saying the output was deleted,
+// and the engine fails the job as ARTIFACT_UNAVAILABLE (jobs/worker
+// apply.go: a success without a video), not as a failed generation that a
+// retry could fix. A prediction that
 // succeeded without any video output is reported as StateFailed with
 // CodeUnknown and vendor code "no_video_output": there is nothing to copy,
 // and polling again will not change that.

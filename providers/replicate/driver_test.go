@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -247,6 +248,49 @@ func TestSubmitPerModelLimits(t *testing.T) {
 	}
 }
 
+// TestLateReadAfterCleanup follows a prediction past Replicate's output
+// cleanup: a late Status, or a late webhook retry, reports a success
+// without outputs, which the engine fails as artifact unavailable, not a
+// failed generation.
+func TestLateReadAfterCleanup(t *testing.T) {
+	t.Parallel()
+	f := newFakeReplicate(t, testSecret)
+	d := f.driver(t, testSecret)
+	id, err := d.Submit(t.Context(), providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt, DurationSeconds: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.finish(id, statusSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cleanup(id); err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, st providers.Status) {
+		t.Helper()
+		if st.State != providers.StateSucceeded || len(st.Outputs) != 0 || st.Error == nil || st.Error.VendorCode != "data_removed" ||
+			!strings.Contains(st.Error.Message, "deleted its output") {
+			t.Errorf("%s after the cleanup = %+v (error %v), want %s, no outputs, and an error saying the output was deleted",
+				how, st, st.Error, providers.StateSucceeded)
+		}
+	}
+	st, err := d.Status(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Status(%q) error = %v", id, err)
+	}
+	check("Status", st)
+	r, err := f.webhook(id, "http://vidgate.test/webhooks/replicate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	wh, err := d.VerifyWebhook(r, body)
+	if err != nil {
+		t.Fatalf("VerifyWebhook error = %v", err)
+	}
+	check("the webhook", wh.Status)
+}
+
 // TestFakeValidatesSchemas checks that the fake refuses what Replicate
 // refuses, with its 422 problem body, so that the other tests mean
 // something.
@@ -429,6 +473,10 @@ func TestStatusMapping(t *testing.T) {
 			wantState: providers.StateFailed, wantProgress: 100, wantCode: providers.CodeUnknown, wantVendor: "no_video_output"},
 		{name: "succeeded with an image only", body: `{"id":"p1","status":"succeeded","output":["https://replicate.delivery/a/frame.png"]}`,
 			wantState: providers.StateFailed, wantProgress: 100, wantCode: providers.CodeUnknown, wantVendor: "no_video_output"},
+		// Read after Replicate's one-hour cleanup: a success whose files
+		// are gone, not a failed generation.
+		{name: "succeeded, data removed", body: fixtureText(t, "prediction_succeeded_data_removed.json"), wantState: providers.StateSucceeded,
+			wantProgress: 100, wantCode: providers.CodeNotFound, wantVendor: "data_removed"},
 		{name: "unknown status", body: `{"id":"p1","status":"paused"}`, wantErr: true},
 		{name: "no id", body: `{"status":"starting"}`, wantErr: true},
 	}

@@ -43,6 +43,9 @@ type fakePrediction struct {
 	fixture            string // the fixture a failed prediction answers with
 	created, started   time.Time
 	completed          time.Time
+	// dataRemoved: Replicate's cleanup deleted the files, an hour after
+	// the prediction finished.
+	dataRemoved bool
 }
 
 // fakeFailure is the answer to the next create call.
@@ -367,7 +370,7 @@ func (f *fakeReplicate) file(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	p := f.preds[id]
 	f.mu.Unlock()
-	if !ok || p == nil || p.status != statusSucceeded {
+	if !ok || p == nil || p.status != statusSucceeded || p.dataRemoved {
 		http.NotFound(w, r)
 		return
 	}
@@ -402,6 +405,9 @@ func (f *fakeReplicate) jsonLocked(p *fakePrediction) []byte {
 	if p.status == statusSucceeded {
 		m["output"] = f.srv.URL + "/files/" + p.id + ".mp4"
 	}
+	if p.dataRemoved {
+		m["output"], m["data_removed"] = nil, true
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		f.t.Fatalf("marshal prediction: %v", err)
@@ -419,6 +425,20 @@ func (f *fakeReplicate) finish(id, status, fixture string) error {
 	}
 	now := time.Now().UTC()
 	p.status, p.fixture, p.started, p.completed = status, fixture, now.Add(-time.Second), now
+	return nil
+}
+
+// cleanup deletes the files of finished prediction id, as Replicate does
+// an hour after an API prediction ends: "output" becomes null and
+// "data_removed" true.
+func (f *fakeReplicate) cleanup(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.preds[id]
+	if p == nil || p.completed.IsZero() {
+		return fmt.Errorf("no finished prediction %q", id)
+	}
+	p.dataRemoved = true
 	return nil
 }
 
