@@ -89,10 +89,14 @@ type Status struct {
 	// Progress is 0..100; 0 if unknown.
 	Progress int
 	// Outputs are set when State is StateSucceeded, and hold at least one
-	// OutputVideo then.
+	// OutputVideo then, unless the provider has already deleted them (a
+	// late read after Replicate's one-hour cleanup): Outputs is then empty
+	// and Error says so, and the engine fails the job as artifact
+	// unavailable, not as a failed generation.
 	Outputs []Output
 	// Error is set when State is StateFailed: a classified code, the vendor's
-	// code and a message safe to log.
+	// code and a message safe to log. With StateSucceeded it is set only
+	// to explain outputs that are no longer available.
 	Error *Error
 }
 

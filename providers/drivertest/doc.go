@@ -9,7 +9,9 @@
 // URL serves bytes (fetched through the driver's providers.Downloader when
 // it has one, as the engine fetches it); failures, submit refusals and unknown ids carry the
 // right portable codes (and RetryAfter for rate limits); Cancel stops a
-// running request and is harmless on a finished one; webhooks, for a driver
+// running request (reported as StateCanceled, unless the vendor documents
+// no canceled state: CanceledStateHarness) and is harmless on a finished
+// one; webhooks, for a driver
 // that is a providers.WebhookVerifier, verify, parse to the state Status
 // reports, and are rejected with CodeUnauthenticated when their body or
 // signature is tampered with; and a repeated idempotency key returns the

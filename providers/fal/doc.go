@@ -75,9 +75,11 @@
 //	IN_PROGRESS                    StateProcessing
 //	COMPLETED, result 2xx          StateSucceeded, Progress 100
 //	COMPLETED, result error        StateFailed, Error classified (below)
-//	COMPLETED, result cancelled    StateCanceled (unconfirmed: see Cancel)
-//	CANCELLED, CANCELED            StateCanceled (not documented; accepted)
+//	anything else                  an error, CodeUnknown
 //
+// These are the three statuses fal's clients know (fal-js
+// libs/client/src/types/common.ts, QueueStatus). Status never reports
+// StateCanceled: see Cancel.
 // The result's "video" ({"url", "content_type", "file_name", "file_size"},
 // as fal's video models return it) becomes an OutputVideo, as does each
 // entry of a "videos" list; a "thumbnail" or "image" file becomes an
@@ -117,14 +119,20 @@
 //
 // # Cancel
 //
-// fal answers {"status": "CANCELLATION_REQUESTED"} (202) for a request it
-// removed from the queue or signalled, "ALREADY_COMPLETED" (400) for one
-// that had finished, and "NOT_FOUND" (404). The first two return nil, the
-// last CodeNotFound. fal does not document what status and result a
-// cancelled request reports afterwards; the driver reports StateCanceled
-// for a status of CANCELLED/CANCELED, and for a COMPLETED request whose
-// result is HTTP 499, or whose error_type or detail mentions "cancel" (fal's
-// RequestCancelledException reads "Request cancelled by the client.").
+// fal documents three answers to PUT …/cancel (docs: "Cancel a request",
+// fal.ai/docs/inference-api/queue/cancel): 202 {"status":
+// "CANCELLATION_REQUESTED"} — a queued request was removed and never runs,
+// a running one had its runner signalled and may still complete — 400
+// "ALREADY_COMPLETED" and 404 "NOT_FOUND". Cancel returns nil for the first
+// two (any 2xx counts as the first), CodeNotFound for a 404, and classifies
+// any other answer like a failed call.
+//
+// fal documents no status or result for a canceled request, and the driver
+// invents none: Status never reports StateCanceled, and no error text
+// ("cancelled", HTTP 499 …) is read as a cancellation. vidgate's engine
+// decides a job's state itself when the user cancels, and records what the
+// provider reports later (a result that completed anyway, an error) as a
+// late event.
 //
 // # Webhooks
 //
@@ -143,6 +151,14 @@
 // flood of forged deliveries cannot turn into a flood of fetches. Keys older
 // than 24 hours are not used: if the JWKS cannot be fetched then, the
 // delivery fails with CodeUnavailable (fal delivers again later).
+//
+// X-Fal-Webhook-User-Id names the fal account the request ran under, and
+// the signature covers it. fal signs every account's deliveries with the
+// same keys, so with Config.UserID set (VIDGATE_FAL_USER_ID) a genuinely
+// signed delivery for another account is refused with CodeUnauthenticated
+// (the error does not quote the other id); without it any account's
+// signed delivery is accepted, and one for a request no job holds is
+// merely unmatched.
 //
 // status OK with a payload parses as a result does; OK with a
 // payload_error (the result did not fit in a webhook) reports

@@ -48,6 +48,12 @@ type Config struct {
 	// DefaultJWKSURL (PROVIDERS.md: unconfirmed between rest.alpha.fal.ai
 	// and rest.fal.ai).
 	JWKSURL string
+	// UserID is the fal account the API key belongs to, as fal names it in
+	// X-Fal-Webhook-User-Id. When set, a delivery signed for another
+	// account is refused (CodeUnauthenticated): fal signs every account's
+	// deliveries with the same keys, so a signature alone does not say the
+	// request was ours. "" accepts any account.
+	UserID string
 	// Timeout bounds each HTTP call (the JWKS fetch too); 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -65,6 +71,7 @@ type Driver struct {
 	apiKey     string
 	models     map[providers.Workflow]string
 	defaultApp string // the app of the text_to_video model
+	userID     string // the account webhooks must name; "" for any
 	client     *http.Client
 	timeout    time.Duration
 	now        func() time.Time
@@ -112,6 +119,10 @@ func New(cfg Config) (*Driver, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if cfg.UserID != "" && !ValidUserID(cfg.UserID) {
+		return nil, errors.New("fal: user id is not a fal account id (printable, no spaces, at most 200 characters)")
+	}
+	d.userID = cfg.UserID
 	for wf, model := range cfg.Models {
 		if _, ok := d.models[wf]; !ok {
 			return nil, fmt.Errorf("fal: unknown workflow %q in Models", wf)
@@ -124,6 +135,21 @@ func New(cfg Config) (*Driver, error) {
 	d.defaultApp, _ = appOf(d.models[providers.WorkflowTextToVideo])
 	d.keys = &keySet{url: jwks.String(), client: d.client, timeout: d.timeout, now: d.now}
 	return d, nil
+}
+
+// ValidUserID reports whether id can be a fal account id as the
+// X-Fal-Webhook-User-Id header carries it ("github|12345", a UUID …):
+// printable ASCII without spaces, at most 200 characters.
+func ValidUserID(id string) bool {
+	if len(id) == 0 || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func absURL(s string) (*url.URL, error) {
@@ -271,8 +297,12 @@ func (d *Driver) sameOrigin(s string) bool {
 	return err == nil && u.Scheme == d.base.Scheme && u.Host == d.base.Host && u.User == nil
 }
 
-// Cancel asks fal to cancel request id. Both CANCELLATION_REQUESTED and
-// ALREADY_COMPLETED are success.
+// Cancel asks fal to cancel request id. fal documents three answers (see
+// the package doc): 202 CANCELLATION_REQUESTED and 400 ALREADY_COMPLETED
+// return nil, 404 NOT_FOUND CodeNotFound; anything else is classified as
+// any other call's answer. A nil return says only that fal took the
+// request: fal reports no canceled state afterwards, and the engine decides
+// the job's state itself.
 func (d *Driver) Cancel(ctx context.Context, id string) error {
 	app, rid, err := d.parseRequestID(id)
 	if err != nil {
@@ -286,17 +316,22 @@ func (d *Driver) Cancel(ctx context.Context, id string) error {
 		Status string `json:"status"`
 	}
 	_ = json.Unmarshal(data, &body)
-	switch body.Status {
-	case "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "OK":
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		// 202 CANCELLATION_REQUESTED: removed from the queue, or the
+		// runner signalled (it may still complete).
 		return nil
-	case "NOT_FOUND":
+	case resp.StatusCode == http.StatusBadRequest && body.Status == cancelAlreadyCompleted:
+		return nil
+	case resp.StatusCode == http.StatusNotFound:
 		return providers.Errorf(providers.CodeNotFound, "fal cancel: no request %s", rid)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
 	}
 	return apiError("cancel", resp, data, d.scrub(""), d.now())
 }
+
+// cancelAlreadyCompleted is the status of fal's 400 answer to canceling a
+// request that has finished.
+const cancelAlreadyCompleted = "ALREADY_COMPLETED"
 
 // call makes one JSON API call and decodes a 2xx answer into out. Every
 // error it returns is a *providers.Error whose message went through sc.

@@ -381,9 +381,16 @@ func TestStatusMapping(t *testing.T) {
 			wantState: providers.StateFailed, wantCode: providers.CodeUnavailable, wantVendor: "request_timeout"},
 		{name: "model crashed", status: completed, result: answer{500, nil, `{"detail":"Internal Server Error"}`},
 			wantState: providers.StateFailed, wantCode: providers.CodeUnavailable},
-		{name: "cancelled, 400", status: completed, result: answer{400, nil, fixture("error_cancelled.json")}, wantState: providers.StateCanceled},
-		{name: "cancelled, 499", status: completed, result: answer{499, nil, `{}`}, wantState: providers.StateCanceled},
-		{name: "cancelled status", status: answer{200, nil, `{"status":"CANCELLED"}`}, wantState: providers.StateCanceled},
+		// fal documents no canceled status or result: text that mentions a
+		// cancellation is an error like any other, never StateCanceled.
+		{name: "result error that says cancelled", status: completed, result: answer{400, nil, `{"detail":"Request cancelled by the client."}`},
+			wantState: providers.StateFailed, wantCode: providers.CodeInvalidInput},
+		{name: "result HTTP 499", status: completed, result: answer{499, nil, `{}`},
+			wantState: providers.StateFailed, wantCode: providers.CodeUnknown},
+		{name: "error type that says cancelled", status: completed,
+			result:    answer{500, map[string]string{"X-Fal-Error-Type": "request_cancelled"}, `{"detail":"Request cancelled"}`},
+			wantState: providers.StateFailed, wantCode: providers.CodeUnavailable, wantVendor: "request_cancelled"},
+		{name: "undocumented CANCELLED status", status: answer{200, nil, `{"status":"CANCELLED"}`}, wantErr: providers.CodeUnknown},
 		{name: "error in the status", status: answer{200, nil, `{"status":"COMPLETED","error":"Runner disconnected","error_type":"runner_disconnected"}`},
 			result: answer{500, nil, "unreachable"}, wantState: providers.StateFailed, wantCode: providers.CodeUnavailable, wantVendor: "runner_disconnected"},
 		{name: "result without a video", status: completed, result: answer{200, nil, `{"images":[{"url":"https://v3.fal.media/files/a.png"}]}`},
@@ -498,27 +505,34 @@ func TestCancel(t *testing.T) {
 	t.Parallel()
 	f := newFakeFal(t)
 	d := f.driver(t)
-	running, err := d.Submit(t.Context(), providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt})
-	if err != nil {
+	submit := func() (id, rid string) {
+		t.Helper()
+		id, err := d.Submit(t.Context(), providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rid, _ = d.parseRequestID(id)
+		return id, rid
+	}
+	queued, queuedRID := submit()
+	running, runningRID := submit()
+	if err := f.start(runningRID); err != nil {
 		t.Fatal(err)
 	}
-	done, err := d.Submit(t.Context(), providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, doneRID, _ := d.parseRequestID(done)
+	done, doneRID := submit()
 	if err := f.finish(doneRID, outcomeOK); err != nil {
 		t.Fatal(err)
 	}
-	otherApp := strings.Replace(running, "fal-ai/bytedance/", "fal-ai/kling-video/", 1)
+	otherApp := strings.Replace(queued, "fal-ai/bytedance/", "fal-ai/kling-video/", 1)
 	tests := []struct {
 		name, id string
 		want     providers.Code
 	}{
-		{"queued: CANCELLATION_REQUESTED", running, ""},
-		{"finished: ALREADY_COMPLETED", done, ""},
-		{"unknown: NOT_FOUND", "fal-ai/bytedance/requests/11111111-2222-4333-8444-555555555555", providers.CodeNotFound},
-		{"another app's path: NOT_FOUND", otherApp, providers.CodeNotFound},
+		{"queued: 202 CANCELLATION_REQUESTED", queued, ""},
+		{"running: 202 CANCELLATION_REQUESTED", running, ""},
+		{"finished: 400 ALREADY_COMPLETED", done, ""},
+		{"unknown: 404 NOT_FOUND", "fal-ai/bytedance/requests/11111111-2222-4333-8444-555555555555", providers.CodeNotFound},
+		{"another app's path: 404 NOT_FOUND", otherApp, providers.CodeNotFound},
 		{"not a request id", "fal-ai/bytedance/requests/../../x", providers.CodeNotFound},
 	}
 	for _, tt := range tests {
@@ -526,10 +540,63 @@ func TestCancel(t *testing.T) {
 			t.Errorf("Cancel(%s) error code = %q, want %q", tt.name, got, tt.want)
 		}
 	}
-	if st, err := d.Status(t.Context(), running); err != nil || st.State != providers.StateCanceled {
-		t.Errorf("Status(%q) after Cancel = %+v, %v; want %s", running, st, err, providers.StateCanceled)
+
+	// The queued request never runs; fal documents no canceled status, so
+	// the driver reports none.
+	if err := f.finish(queuedRID, outcomeOK); err == nil {
+		t.Errorf("the fake finished request %q after it was removed from the queue", queuedRID)
+	}
+	if st, err := d.Status(t.Context(), queued); err != nil || st.State.Terminal() {
+		t.Errorf("Status(%q) after Cancel = %+v, %v; want a live state and no error (fal documents no canceled state)", queued, st, err)
+	}
+	// The running request was only signalled, and may still complete: its
+	// video is reported as usual.
+	if err := f.finish(runningRID, outcomeOK); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.Status(t.Context(), running); err != nil || st.State != providers.StateSucceeded || len(st.Outputs) == 0 {
+		t.Errorf("Status(%q) of a request that completed after Cancel = %+v, %v; want %s with its video", running, st, err, providers.StateSucceeded)
 	}
 	if st, err := d.Status(t.Context(), done); err != nil || st.State != providers.StateSucceeded {
 		t.Errorf("Status(%q) after Cancel of a finished request = %+v, %v; want %s", done, st, err, providers.StateSucceeded)
+	}
+}
+
+// TestCancelAnswers checks that Cancel maps fal's documented answers by
+// status and body, and no other answer to success.
+func TestCancelAnswers(t *testing.T) {
+	t.Parallel()
+	const id = "fal-ai/bytedance/requests/0f6c1a3e-7d52-4c8e-9b0a-2f1d3c4b5a69"
+	tests := []struct {
+		name string
+		ans  answer
+		want providers.Code
+	}{
+		{"202 CANCELLATION_REQUESTED", answer{202, nil, `{"status":"CANCELLATION_REQUESTED"}`}, ""},
+		{"400 ALREADY_COMPLETED", answer{400, nil, `{"status":"ALREADY_COMPLETED"}`}, ""},
+		{"404 NOT_FOUND", answer{404, nil, `{"status":"NOT_FOUND"}`}, providers.CodeNotFound},
+		{"400 with another body", answer{400, nil, `{"detail":"Invalid request id"}`}, providers.CodeInvalidInput},
+		{"502 whose body says ALREADY_COMPLETED", answer{502, nil, `{"status":"ALREADY_COMPLETED"}`}, providers.CodeUnavailable},
+		{"401", answer{401, nil, `{"detail":"Unauthorized"}`}, providers.CodeUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPut || r.URL.Path != "/"+id+"/cancel" {
+					http.NotFound(w, r)
+					return
+				}
+				tt.ans.write(w)
+			}))
+			t.Cleanup(srv.Close)
+			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := providers.ErrorCode(d.Cancel(t.Context(), id)); got != tt.want {
+				t.Errorf("Cancel() answered %d %s: error code = %q, want %q", tt.ans.status, tt.ans.body, got, tt.want)
+			}
+		})
 	}
 }

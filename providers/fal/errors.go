@@ -33,10 +33,9 @@ var contentPolicyWords = []string{"content policy", "content_policy", "nsfw", "f
 
 // failure is a classified fal error.
 type failure struct {
-	code     providers.Code
-	vendor   string
-	message  string
-	canceled bool
+	code    providers.Code
+	vendor  string
+	message string
 }
 
 // classify classifies an error body with the HTTP status it came with (0 if
@@ -75,8 +74,6 @@ func classify(httpStatus int, headerType string, body []byte, sc scrubber) failu
 		f.code, f.vendor = providers.CodeContentPolicy, typeContentPolicy
 	case hasWord:
 		f.code = providers.CodeContentPolicy
-	case httpStatus == 499 || strings.Contains(strings.ToLower(errType), "cancel") || strings.Contains(strings.ToLower(detail), "cancelled") || strings.Contains(strings.ToLower(detail), "canceled"):
-		f.canceled = true
 	case errType != "":
 		f.code = providers.CodeUnavailable
 	case len(entries) > 0:
@@ -102,9 +99,6 @@ func locText(loc []any) string {
 
 // status returns the Status of request id that failed with f.
 func (f failure) status(id string) providers.Status {
-	if f.canceled {
-		return providers.Status{RequestID: id, State: providers.StateCanceled}
-	}
 	msg := "fal: request failed"
 	if f.message != "" {
 		msg = "fal: " + f.message

@@ -51,6 +51,13 @@ type fakeRequest struct {
 	state          string // IN_QUEUE, IN_PROGRESS, COMPLETED
 	outcome        string // once COMPLETED: one of the outcome* constants
 	webhook        string // the fal_webhook it was submitted with
+	// removed: canceled while IN_QUEUE, so it never runs. fal documents no
+	// status for such a request; the fake keeps answering the last status
+	// it had (a documented shape) and tests assert nothing more about it.
+	removed bool
+	// cancelSignalled: canceled while IN_PROGRESS; fal only signals the
+	// runner, and the request may still complete.
+	cancelSignalled bool
 }
 
 // Outcomes of a completed request.
@@ -59,7 +66,6 @@ const (
 	outcomeContentPolicy = "content_policy"
 	outcomeInvalidInput  = "invalid_input"
 	outcomeTimeout       = "timeout"
-	outcomeCancelled     = "cancelled"
 )
 
 type fakeFailure struct {
@@ -292,8 +298,6 @@ func (f *fakeFal) outcome(id, outcome string) (int, []byte, map[string]string) {
 		return http.StatusUnprocessableEntity, readFixture(f.t, "error_file_download.json"), nil
 	case outcomeTimeout:
 		return http.StatusGatewayTimeout, readFixture(f.t, "error_request_timeout.json"), map[string]string{"X-Fal-Error-Type": "request_timeout"}
-	case outcomeCancelled:
-		return http.StatusBadRequest, readFixture(f.t, "error_cancelled.json"), nil
 	}
 	return http.StatusOK, f.resultJSON(id), nil
 }
@@ -308,20 +312,30 @@ func (f *fakeFal) resultJSON(id string) []byte {
 	return b
 }
 
+// cancel answers as fal documents (fal.ai/docs/inference-api/queue/cancel,
+// "Handle cancellations"): 202 CANCELLATION_REQUESTED for a queued request,
+// which is removed and never runs, and for a running one, whose runner is
+// signalled and which may still complete; 400 ALREADY_COMPLETED for a
+// finished one; 404 NOT_FOUND. It never makes up a canceled status or
+// result: fal documents none.
 func (f *fakeFal) cancel(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	req := f.lookup(r)
-	done := false
+	var state string
 	if req != nil {
-		if done = req.state == statusCompleted; !done {
-			req.state, req.outcome = statusCompleted, outcomeCancelled
+		state = req.state
+		switch state {
+		case statusInQueue:
+			req.removed = true
+		case statusInProgress:
+			req.cancelSignalled = true
 		}
 	}
 	f.mu.Unlock()
 	switch {
 	case req == nil:
 		f.write(w, http.StatusNotFound, readFixture(f.t, "cancel_not_found.json"), nil)
-	case done:
+	case state == statusCompleted:
 		f.write(w, http.StatusBadRequest, readFixture(f.t, "cancel_already_completed.json"), nil)
 	default:
 		f.write(w, http.StatusAccepted, readFixture(f.t, "cancel_requested.json"), nil)
@@ -359,7 +373,8 @@ func (f *fakeFal) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"keys": keys})
 }
 
-// finish completes request id with outcome.
+// finish completes request id with outcome. A request removed from the
+// queue by a cancel never runs, so it cannot finish.
 func (f *fakeFal) finish(id, outcome string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -367,7 +382,22 @@ func (f *fakeFal) finish(id, outcome string) error {
 	if req == nil {
 		return fmt.Errorf("no request %q", id)
 	}
+	if req.removed {
+		return fmt.Errorf("request %q was canceled while queued: it never runs", id)
+	}
 	req.state, req.outcome = statusCompleted, outcome
+	return nil
+}
+
+// start moves queued request id to IN_PROGRESS.
+func (f *fakeFal) start(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	req := f.reqs[id]
+	if req == nil || req.state != statusInQueue || req.removed {
+		return fmt.Errorf("no queued request %q", id)
+	}
+	req.state = statusInProgress
 	return nil
 }
 

@@ -80,5 +80,9 @@ func (h *harness) WebhookFor(t *testing.T, id string) *http.Request {
 
 func (h *harness) HonorsIdempotencyKeys() bool { return false }
 
+// ReportsCanceled is false: fal documents no canceled status or result
+// (fal-js QueueStatus: IN_QUEUE, IN_PROGRESS, COMPLETED).
+func (h *harness) ReportsCanceled() bool { return false }
+
 // APIKey lets the suite check the key rides in no id or output URL.
 func (h *harness) APIKey() string { return fakeKey }

@@ -151,14 +151,18 @@ func fuzzCheckWebhook(t *testing.T, body []byte, app string, wh providers.Webhoo
 }
 
 // fuzzCheckStatus fails t unless st is consistent: a known state, progress
-// 0..100, a video with an http(s) URL when succeeded, an error when failed.
+// 0..100, a video with an http(s) URL when succeeded, an error when failed,
+// never canceled.
 func fuzzCheckStatus(t *testing.T, body []byte, st providers.Status) {
 	t.Helper()
 	if st.Progress < 0 || st.Progress > 100 {
 		t.Errorf("%q: Progress = %d, want 0..100", body, st.Progress)
 	}
 	switch st.State {
-	case providers.StateQueued, providers.StateProcessing, providers.StateCanceled:
+	case providers.StateQueued, providers.StateProcessing:
+	case providers.StateCanceled:
+		// fal documents no canceled state: the driver must not invent one.
+		t.Errorf("%q: State %q, want none: fal documents no canceled state", body, st.State)
 	case providers.StateSucceeded:
 		video := false
 		for _, o := range st.Outputs {
@@ -202,7 +206,7 @@ func FuzzStatus(f *testing.F) {
 	f.Add(readFixture(f, "status_in_queue.json"), result, uint8(0), uint8(0), "")
 	f.Add(readFixture(f, "status_in_progress.json"), result, uint8(0), uint8(0), "")
 	for i, name := range []string{"error_validation.json", "error_content_policy.json", "error_file_download.json",
-		"error_request_timeout.json", "error_cancelled.json", "error_404.json", "error_429.json", "error_502.html"} {
+		"error_request_timeout.json", "error_404.json", "error_429.json", "error_502.html"} {
 		f.Add(completed, readFixture(f, name), uint8(0), uint8(6+i), "")
 	}
 	f.Add(completed, readFixture(f, "error_content_policy.json"), uint8(0), uint8(6), "content_policy_violation")

@@ -48,11 +48,10 @@ func (d *Driver) Status(ctx context.Context, id string) (providers.Status, error
 	case statusInProgress:
 		st.State = providers.StateProcessing
 		return st, nil
-	case "CANCELLED", "CANCELED":
-		st.State = providers.StateCanceled
-		return st, nil
 	case statusCompleted:
 	default:
+		// fal's clients know these three statuses only; fal documents no
+		// canceled one, and the driver invents none.
 		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "fal status: unknown status %q", truncate(sr.Status, 40))
 	}
 	if sr.Error != "" || sr.ErrorType != "" {

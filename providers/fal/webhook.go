@@ -45,6 +45,7 @@ var (
 	ErrTimestamp      = errors.New("fal: webhook timestamp invalid or out of tolerance")
 	ErrNoMatch        = errors.New("fal: no key of the JWKS verifies the signature")
 	ErrNoKeys         = errors.New("fal: no usable webhook keys")
+	ErrOtherUser      = errors.New("fal: webhook user id is not the configured account")
 )
 
 // webhookBody is fal's webhook payload.
@@ -72,6 +73,13 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 		}
 		return providers.Webhook{}, &providers.Error{Code: providers.CodeUnauthenticated,
 			Message: "fal webhook: signature does not verify", Err: err}
+	}
+	// The signature covers the user id, so it is the account fal ran the
+	// request under; fal signs every account's deliveries with the same
+	// keys, and another account's request is not ours to act on.
+	if d.userID != "" && r.Header.Get(HeaderUserID) != d.userID {
+		return providers.Webhook{}, &providers.Error{Code: providers.CodeUnauthenticated,
+			Message: "fal webhook: delivery for another fal account", Err: ErrOtherUser}
 	}
 	var wb webhookBody
 	if err := json.Unmarshal(body, &wb); err != nil {

@@ -320,3 +320,56 @@ func TestWebhookTimestampIsSigned(t *testing.T) {
 		t.Errorf("VerifyWebhook(re-stamped delivery) error = %v, want code %s", err, providers.CodeUnauthenticated)
 	}
 }
+
+// TestWebhookUserID checks that, with an account configured, a genuinely
+// signed delivery for another fal account is refused.
+func TestWebhookUserID(t *testing.T) {
+	t.Parallel()
+	const target = "http://vidgate.test/webhooks/fal?fal_app=fal-ai%2Fbytedance"
+	const otherUser = "github|someone-else"
+	tests := []struct {
+		name       string
+		configured string // Config.UserID
+		signedFor  string // X-Fal-Webhook-User-Id, signed
+		wantCode   providers.Code
+	}{
+		{"another account", fakeUser, otherUser, providers.CodeUnauthenticated},
+		{"our account", fakeUser, fakeUser, ""},
+		{"no account configured", "", otherUser, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeFal(t)
+			c := newClock()
+			cfg := f.config()
+			cfg.Now, cfg.UserID = c.Now, tt.configured
+			d, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readFixture(t, "webhook_ok.json")
+			r := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+			signWebhook(r.Header, f.signer, webhookRID, tt.signedFor, c.Now(), body)
+			wh, err := d.VerifyWebhook(r, body)
+			if got := providers.ErrorCode(err); got != tt.wantCode {
+				t.Fatalf("VerifyWebhook(signed for %q, configured %q) = %+v, %v; want code %q", tt.signedFor, tt.configured, wh, err, tt.wantCode)
+			}
+			if err == nil && wh.Status.State != providers.StateSucceeded {
+				t.Errorf("VerifyWebhook(signed for %q).Status.State = %s, want %s", tt.signedFor, wh.Status.State, providers.StateSucceeded)
+			}
+			if err != nil && strings.Contains(err.Error(), otherUser) {
+				t.Errorf("VerifyWebhook error %q quotes the other account's id", err)
+			}
+		})
+	}
+}
+
+func TestNewRefusesMalformedUserID(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"github| spaces", "tab\tid", strings.Repeat("x", 201), "caf\u00e9"} {
+		if _, err := New(Config{APIKey: fakeKey, UserID: id}); err == nil {
+			t.Errorf("New(UserID %q) error = nil, want an error", id)
+		}
+	}
+}

@@ -31,19 +31,31 @@
 // one request. The default for both workflows is
 // DefaultModel, "bytedance/seedance-1-pro", which takes a text prompt and an
 // optional first frame. A model's input schema is its own, so the driver
-// knows a few model families and falls back to the names most Replicate
-// video models share:
+// holds a table of the models it knows (input.go, from each model's API
+// page on replicate.com) and checks a request against it before sending
+// anything:
 //
-//	Request           seedance / default         kwaivgi/kling-*
-//	Prompt            prompt                     prompt
-//	SourceImageURL    image (image_to_video)     start_image (image_to_video)
-//	DurationSeconds   duration (integer s)       duration (integer s)
-//	AspectRatio       aspect_ratio ("16:9" …)    aspect_ratio (text_to_video only)
-//	Resolution        resolution ("720p" …)      (omitted: Kling has none)
+//	model                       image field   duration        aspect_ratio     resolution
+//	bytedance/seedance-1-pro,   image         2..12 s         16:9 4:3 1:1     resolution:
+//	bytedance/seedance-1-lite                                 3:4 9:16 21:9    480p 720p 1080p
+//	                                                          9:21
+//	kwaivgi/kling-v2.1          start_image   5 or 10 s       (none: the       mode: standard
+//	                            (required:                    frame follows    (720p), pro
+//	                            image only)                   the image)       (1080p)
+//	other kwaivgi/kling-*       start_image   5 or 10 s       text_to_video    (not sent, not
+//	                                                          only, unchecked  checked)
+//	google/veo-3,               image         8 s only (no    16:9 9:16        resolution:
+//	google/veo-3-fast                         duration input)                  720p 1080p
+//	any other model             image         passed          passed           resolution,
+//	                                          unchecked       unchecked        passed unchecked
 //
-// Empty or zero fields are omitted, so the model's defaults apply; values
-// are passed through unchanged, and a value the model does not accept comes
-// back as a 422, CodeInvalidInput. The source image is sent only for
+// A value the model does not take is refused with CodeInvalidInput naming
+// what it takes ("kwaivgi/kling-v2.1 makes 5 or 10 s videos, not 6 s"):
+// a duration is never rounded up into a longer, billed clip, and a 1080p
+// request is never sent where it would come back at 720p. Empty or zero
+// fields are omitted, so the model's defaults apply. A pinned version
+// ("owner/name:<version>") takes its model's row; a bare version id the
+// last. Prompt is "prompt" everywhere; the source image is sent only for
 // image_to_video (which requires one).
 //
 // With Request.WebhookURL set, the prediction carries "webhook" and
@@ -58,6 +70,8 @@
 //	processing            StateProcessing (Progress from the last "NN%|" tqdm
 //	                      bar in logs, if any)
 //	succeeded             StateSucceeded, Progress 100
+//	succeeded, with       StateSucceeded, Progress 100, no Outputs, Error
+//	data_removed          CodeNotFound, vendor code "data_removed" (below)
 //	failed                StateFailed, Error classified (below)
 //	canceled, aborted     StateCanceled (aborted: deadline passed before start)
 //
@@ -67,6 +81,12 @@
 // are OutputThumbnail. Replicate deletes the outputs of API predictions an
 // hour after they finish, so ExpiresAt is completed_at + OutputTTL (or the
 // latest earlier timestamp, if completed_at is missing). A prediction that
+// read after Replicate's one-hour cleanup has "data_removed": true and
+// "output": null. That generation did not fail: Status reports it as
+// succeeded without outputs, with an Error saying the output was deleted,
+// and the engine fails the job as ARTIFACT_UNAVAILABLE (jobs/worker
+// apply.go: a success without a video), not as a failed generation that a
+// retry could fix. A prediction that
 // succeeded without any video output is reported as StateFailed with
 // CodeUnknown and vendor code "no_video_output": there is nothing to copy,
 // and polling again will not change that.

@@ -163,7 +163,11 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if req.Workflow == providers.WorkflowImageToVideo && req.SourceImageURL == "" {
 		return "", providers.Errorf(providers.CodeInvalidInput, "replicate submit: image_to_video without a source image")
 	}
-	body := createRequest{Version: ref.version, Input: buildInput(ref, req)}
+	input, err := buildInput(ref, req)
+	if err != nil {
+		return "", err
+	}
+	body := createRequest{Version: ref.version, Input: input}
 	if req.WebhookURL != "" {
 		body.Webhook, body.WebhookEventsFilter = req.WebhookURL, webhookEvents
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -99,13 +100,30 @@ func TestSubmitRequest(t *testing.T) {
 			},
 		},
 		{
-			name: "kling takes start_image and no resolution",
+			name: "kling-v2.1: start_image, no aspect ratio, 1080p is mode pro",
 			req: with(func(r *providers.Request) {
 				r.Workflow, r.SourceImageURL, r.Model = providers.WorkflowImageToVideo, "https://blob.test/src.png", "kwaivgi/kling-v2.1"
 			}),
 			wantPath: "/models/kwaivgi/kling-v2.1/predictions",
 			wantBody: map[string]any{"input": map[string]any{
-				"prompt": testPrompt, "start_image": "https://blob.test/src.png", "duration": 5.0}},
+				"prompt": testPrompt, "start_image": "https://blob.test/src.png", "duration": 5.0, "mode": "pro"}},
+		},
+		{
+			name: "kling-v2.1: 720p is mode standard, 10 s",
+			req: with(func(r *providers.Request) {
+				r.Workflow, r.SourceImageURL, r.Model = providers.WorkflowImageToVideo, "https://blob.test/src.png", "kwaivgi/kling-v2.1"
+				r.Resolution, r.DurationSeconds = "720p", 10
+			}),
+			wantPath: "/models/kwaivgi/kling-v2.1/predictions",
+			wantBody: map[string]any{"input": map[string]any{
+				"prompt": testPrompt, "start_image": "https://blob.test/src.png", "duration": 10.0, "mode": "standard"}},
+		},
+		{
+			name:     "veo-3: resolution, no duration input for its 8 s clips",
+			req:      with(func(r *providers.Request) { r.Model, r.DurationSeconds = "google/veo-3", 8 }),
+			wantPath: "/models/google/veo-3/predictions",
+			wantBody: map[string]any{"input": map[string]any{
+				"prompt": testPrompt, "aspect_ratio": "16:9", "resolution": "1080p"}},
 		},
 		{
 			name:     "pinned version",
@@ -175,6 +193,137 @@ func TestSubmitRefusedLocally(t *testing.T) {
 				t.Errorf("Submit(%s) made %d create calls, want 0", tt.name, n)
 			}
 		})
+	}
+}
+
+// TestSubmitPerModelLimits checks that a request a model cannot honour is
+// refused before anything is sent, with a message naming what the model
+// takes, and that a duration is never rounded up.
+func TestSubmitPerModelLimits(t *testing.T) {
+	t.Parallel()
+	i2v := func(model string, secs int, res string) providers.Request {
+		return providers.Request{Workflow: providers.WorkflowImageToVideo, Prompt: testPrompt, SourceImageURL: "https://blob.test/src.png",
+			Model: model, DurationSeconds: secs, AspectRatio: "16:9", Resolution: res}
+	}
+	t2v := func(model string, secs int, aspect, res string) providers.Request {
+		return providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt, Model: model,
+			DurationSeconds: secs, AspectRatio: aspect, Resolution: res}
+	}
+	tests := []struct {
+		name     string
+		req      providers.Request
+		wantText string // in the error message
+	}{
+		{"kling-v2.1, 6 s", i2v("kwaivgi/kling-v2.1", 6, "720p"), "kwaivgi/kling-v2.1 makes 5 or 10 s videos, not 6 s"},
+		{"kling-v2.1, 4k", i2v("kwaivgi/kling-v2.1", 5, "4k"), "kwaivgi/kling-v2.1 makes 720p, 1080p videos, not \"4k\""},
+		{"kling-v2.1, text to video", t2v("kwaivgi/kling-v2.1", 5, "16:9", "720p"), "needs a start image"},
+		{"another kling, 6 s", i2v("kwaivgi/kling-v1.6-standard", 6, "720p"), "makes 5 or 10 s videos, not 6 s"},
+		{"seedance, 13 s", t2v("bytedance/seedance-1-pro", 13, "16:9", "720p"), "makes videos of 2 to 12 s, not 13 s"},
+		{"seedance, 2k", t2v("", 5, "16:9", "2k"), "bytedance/seedance-1-pro makes 480p, 720p, 1080p videos"},
+		{"seedance, 2:1", t2v("", 5, "2:1", "720p"), "takes aspect ratio 16:9, 4:3"},
+		{"veo-3, 5 s", t2v("google/veo-3", 5, "16:9", "720p"), "google/veo-3 makes 8 s videos, not 5 s"},
+		{"veo-3, 1:1", t2v("google/veo-3", 8, "1:1", "720p"), "takes aspect ratio 16:9, 9:16"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeReplicate(t, testSecret)
+			_, err := f.driver(t).Submit(t.Context(), tt.req)
+			if got := providers.ErrorCode(err); got != providers.CodeInvalidInput {
+				t.Fatalf("Submit(%s) error = %v, want code %s", tt.name, err, providers.CodeInvalidInput)
+			}
+			if !strings.Contains(err.Error(), tt.wantText) {
+				t.Errorf("Submit(%s) error = %q, want it to say %q", tt.name, err, tt.wantText)
+			}
+			if strings.Contains(err.Error(), testPrompt) {
+				t.Errorf("Submit(%s) error = %q quotes the prompt", tt.name, err)
+			}
+			f.mu.Lock()
+			n := len(f.creates)
+			f.mu.Unlock()
+			if n != 0 {
+				t.Errorf("Submit(%s) made %d create calls, want 0: the model's limits are known", tt.name, n)
+			}
+		})
+	}
+}
+
+// TestLateReadAfterCleanup follows a prediction past Replicate's output
+// cleanup: a late Status, or a late webhook retry, reports a success
+// without outputs, which the engine fails as artifact unavailable, not a
+// failed generation.
+func TestLateReadAfterCleanup(t *testing.T) {
+	t.Parallel()
+	f := newFakeReplicate(t, testSecret)
+	d := f.driver(t, testSecret)
+	id, err := d.Submit(t.Context(), providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt, DurationSeconds: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.finish(id, statusSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cleanup(id); err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, st providers.Status) {
+		t.Helper()
+		if st.State != providers.StateSucceeded || len(st.Outputs) != 0 || st.Error == nil || st.Error.VendorCode != "data_removed" ||
+			!strings.Contains(st.Error.Message, "deleted its output") {
+			t.Errorf("%s after the cleanup = %+v (error %v), want %s, no outputs, and an error saying the output was deleted",
+				how, st, st.Error, providers.StateSucceeded)
+		}
+	}
+	st, err := d.Status(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Status(%q) error = %v", id, err)
+	}
+	check("Status", st)
+	r, err := f.webhook(id, "http://vidgate.test/webhooks/replicate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	wh, err := d.VerifyWebhook(r, body)
+	if err != nil {
+		t.Fatalf("VerifyWebhook error = %v", err)
+	}
+	check("the webhook", wh.Status)
+}
+
+// TestFakeValidatesSchemas checks that the fake refuses what Replicate
+// refuses, with its 422 problem body, so that the other tests mean
+// something.
+func TestFakeValidatesSchemas(t *testing.T) {
+	t.Parallel()
+	f := newFakeReplicate(t, testSecret)
+	tests := []struct {
+		model     string
+		input     string
+		wantField string
+	}{
+		{"kwaivgi/kling-v2.1", `{"prompt":"p","start_image":"https://x/i.png","duration":6}`, "input.duration"},
+		{"kwaivgi/kling-v2.1", `{"prompt":"p","start_image":"https://x/i.png","resolution":"1080p"}`, "input.resolution"},
+		{"kwaivgi/kling-v2.1", `{"prompt":"p"}`, "input.start_image"},
+		{"bytedance/seedance-1-pro", `{"prompt":"p","duration":"5"}`, "input.duration"},
+		{"bytedance/seedance-1-pro", `{"prompt":"p","duration":13}`, "input.duration"},
+		{"bytedance/seedance-1-pro", `{"prompt":"p","duration":5.5}`, "input.duration"},
+		{"google/veo-3", `{"prompt":"p","duration":8}`, "input.duration"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/models/"+tt.model+"/predictions", strings.NewReader(`{"input":`+tt.input+`}`))
+		req.Header.Set("Authorization", "Bearer "+fakeKey)
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p problem
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnprocessableEntity || err != nil || p.Status != 422 || p.Title == "" || p.Detail == "" ||
+			len(p.InvalidFields) == 0 || p.InvalidFields[0].Field != tt.wantField {
+			t.Errorf("fake create %s %s = %d %+v (%v), want 422 naming %s", tt.model, tt.input, resp.StatusCode, p, err, tt.wantField)
+		}
 	}
 }
 
@@ -324,6 +473,10 @@ func TestStatusMapping(t *testing.T) {
 			wantState: providers.StateFailed, wantProgress: 100, wantCode: providers.CodeUnknown, wantVendor: "no_video_output"},
 		{name: "succeeded with an image only", body: `{"id":"p1","status":"succeeded","output":["https://replicate.delivery/a/frame.png"]}`,
 			wantState: providers.StateFailed, wantProgress: 100, wantCode: providers.CodeUnknown, wantVendor: "no_video_output"},
+		// Read after Replicate's one-hour cleanup: a success whose files
+		// are gone, not a failed generation.
+		{name: "succeeded, data removed", body: fixtureText(t, "prediction_succeeded_data_removed.json"), wantState: providers.StateSucceeded,
+			wantProgress: 100, wantCode: providers.CodeNotFound, wantVendor: "data_removed"},
 		{name: "unknown status", body: `{"id":"p1","status":"paused"}`, wantErr: true},
 		{name: "no id", body: `{"status":"starting"}`, wantErr: true},
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,6 +43,9 @@ type fakePrediction struct {
 	fixture            string // the fixture a failed prediction answers with
 	created, started   time.Time
 	completed          time.Time
+	// dataRemoved: Replicate's cleanup deleted the files, an hour after
+	// the prediction finished.
+	dataRemoved bool
 }
 
 // fakeFailure is the answer to the next create call.
@@ -120,10 +124,145 @@ func (f *fakeReplicate) writeFixture(w http.ResponseWriter, status int, name str
 	w.Write(readFixture(f.t, name))
 }
 
-// seedanceEnums are the documented values of bytedance/seedance-1-pro.
-var seedanceEnums = map[string][]string{
-	"aspect_ratio": {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21"},
-	"resolution":   {"480p", "720p", "1080p"},
+// fieldSchema is one input field of a model's schema, as its API page on
+// replicate.com lists it.
+type fieldSchema struct {
+	typ      string // "string", "integer", "boolean"
+	enum     []any  // allowed values, if listed
+	min, max float64
+	bounded  bool
+}
+
+// modelSchema is a model's input schema: its fields, and which are
+// required.
+type modelSchema struct {
+	fields   map[string]fieldSchema
+	required []string
+}
+
+func str() fieldSchema             { return fieldSchema{typ: "string"} }
+func enumStr(v ...any) fieldSchema { return fieldSchema{typ: "string", enum: v} }
+
+// fakeSchemas are the input schemas of the models the fake knows, written
+// from the models' API pages on replicate.com (version in brackets), not
+// from the driver. Enum values a page does not list are from PROVIDERS.md.
+// A model not listed here takes any input with a prompt.
+var fakeSchemas = map[string]modelSchema{
+	// bytedance/seedance-1-pro [a5fd5508].
+	"bytedance/seedance-1-pro": {required: []string{"prompt"}, fields: map[string]fieldSchema{
+		"prompt": str(), "image": str(), "last_frame_image": str(),
+		"duration":     {typ: "integer", min: 2, max: 12, bounded: true},
+		"resolution":   enumStr("480p", "720p", "1080p"),
+		"aspect_ratio": enumStr("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21"),
+		"fps":          {typ: "integer", enum: []any{24.0}},
+		"camera_fixed": {typ: "boolean"},
+		"seed":         {typ: "integer"},
+	}},
+	// kwaivgi/kling-v2.1 [daad218f]: "You must use a start image with
+	// kling-v2.1"; mode standard is 720p, pro 1080p; duration 5 or 10.
+	"kwaivgi/kling-v2.1": {required: []string{"prompt", "start_image"}, fields: map[string]fieldSchema{
+		"prompt": str(), "start_image": str(), "end_image": str(), "negative_prompt": str(),
+		"mode":     enumStr("standard", "pro"),
+		"duration": {typ: "integer", enum: []any{5.0, 10.0}},
+	}},
+	// google/veo-3 [653d8e12]: no duration input.
+	"google/veo-3": {required: []string{"prompt"}, fields: map[string]fieldSchema{
+		"prompt": str(), "image": str(), "negative_prompt": str(),
+		"resolution":   enumStr("720p", "1080p"),
+		"aspect_ratio": enumStr("16:9", "9:16"),
+		"seed":         {typ: "integer"},
+	}},
+}
+
+// invalidField is one entry of a 422's invalid_fields.
+type invalidField struct {
+	Type        string `json:"type"`
+	Field       string `json:"field"`
+	Description string `json:"description"`
+}
+
+// validate checks input against the schema of model, as Replicate does
+// before it creates a prediction, and returns what is wrong.
+func validate(model string, input map[string]any) []invalidField {
+	schema, known := fakeSchemas[model]
+	if !known {
+		schema = modelSchema{required: []string{"prompt"}}
+	}
+	var bad []invalidField
+	add := func(typ, field, desc string) {
+		bad = append(bad, invalidField{Type: typ, Field: "input." + field, Description: desc})
+	}
+	for _, name := range schema.required {
+		if _, ok := input[name]; !ok {
+			add("required", name, name+" is required")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(input)) {
+		v := input[name]
+		fs, ok := schema.fields[name]
+		if !ok {
+			if known {
+				add("additional_property_not_allowed", name, "Additional property "+name+" is not allowed")
+			}
+			continue
+		}
+		switch fs.typ {
+		case "string":
+			if _, ok := v.(string); !ok {
+				add("invalid_type", name, "Invalid type. Expected: string, given: "+jsonType(v))
+				continue
+			}
+		case "integer":
+			if n, ok := v.(float64); !ok || n != math.Trunc(n) {
+				add("invalid_type", name, "Invalid type. Expected: integer, given: "+jsonType(v))
+				continue
+			}
+		case "boolean":
+			if _, ok := v.(bool); !ok {
+				add("invalid_type", name, "Invalid type. Expected: boolean, given: "+jsonType(v))
+				continue
+			}
+		}
+		if fs.enum != nil && !slices.Contains(fs.enum, v) {
+			vals := make([]string, len(fs.enum))
+			for i, e := range fs.enum {
+				vals[i] = fmt.Sprint(e)
+			}
+			add("enum", name, name+" must be one of the following: "+strings.Join(vals, ", "))
+		}
+		if n, _ := v.(float64); fs.bounded && (n < fs.min || n > fs.max) {
+			add("number_any_of", name, fmt.Sprintf("%s must be between %g and %g", name, fs.min, fs.max))
+		}
+	}
+	return bad
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "boolean"
+	case nil:
+		return "null"
+	case []any:
+		return "array"
+	}
+	return "object"
+}
+
+// writeInvalid answers 422 with Replicate's problem body for bad.
+func (f *fakeReplicate) writeInvalid(w http.ResponseWriter, bad []invalidField) {
+	var detail strings.Builder
+	for _, b := range bad {
+		fmt.Fprintf(&detail, "- %s: %s\n", b.Field, b.Description)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	json.NewEncoder(w).Encode(map[string]any{"title": "Input validation failed", "detail": detail.String(),
+		"status": http.StatusUnprocessableEntity, "invalid_fields": bad})
 }
 
 func (f *fakeReplicate) create(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +285,7 @@ func (f *fakeReplicate) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	input, ok := body["input"].(map[string]any)
-	if !ok || !f.validInput(input) || !validEvents(body["webhook_events_filter"]) {
+	if !ok || !validEvents(body["webhook_events_filter"]) {
 		f.writeFixture(w, http.StatusUnprocessableEntity, "error_422.json")
 		return
 	}
@@ -160,6 +299,10 @@ func (f *fakeReplicate) create(w http.ResponseWriter, r *http.Request) {
 		f.writeFixture(w, http.StatusUnprocessableEntity, "error_422.json")
 		return
 	}
+	if bad := validate(p.model, input); len(bad) > 0 {
+		f.writeInvalid(w, bad)
+		return
+	}
 	f.mu.Lock()
 	f.preds[p.id] = p
 	out := f.jsonLocked(p)
@@ -167,27 +310,6 @@ func (f *fakeReplicate) create(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	w.Write(out)
-}
-
-// validInput checks an input against the documented schema of
-// bytedance/seedance-1-pro, the default model.
-func (f *fakeReplicate) validInput(in map[string]any) bool {
-	if p, ok := in["prompt"].(string); !ok || p == "" {
-		return false
-	}
-	if d, ok := in["duration"]; ok {
-		if n, ok := d.(float64); !ok || n != float64(int(n)) || n < 2 || n > 12 {
-			return false
-		}
-	}
-	for field, allowed := range seedanceEnums {
-		if v, ok := in[field]; ok {
-			if s, _ := v.(string); !slices.Contains(allowed, s) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func validEvents(v any) bool {
@@ -248,7 +370,7 @@ func (f *fakeReplicate) file(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	p := f.preds[id]
 	f.mu.Unlock()
-	if !ok || p == nil || p.status != statusSucceeded {
+	if !ok || p == nil || p.status != statusSucceeded || p.dataRemoved {
 		http.NotFound(w, r)
 		return
 	}
@@ -283,6 +405,9 @@ func (f *fakeReplicate) jsonLocked(p *fakePrediction) []byte {
 	if p.status == statusSucceeded {
 		m["output"] = f.srv.URL + "/files/" + p.id + ".mp4"
 	}
+	if p.dataRemoved {
+		m["output"], m["data_removed"] = nil, true
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		f.t.Fatalf("marshal prediction: %v", err)
@@ -300,6 +425,20 @@ func (f *fakeReplicate) finish(id, status, fixture string) error {
 	}
 	now := time.Now().UTC()
 	p.status, p.fixture, p.started, p.completed = status, fixture, now.Add(-time.Second), now
+	return nil
+}
+
+// cleanup deletes the files of finished prediction id, as Replicate does
+// an hour after an API prediction ends: "output" becomes null and
+// "data_removed" true.
+func (f *fakeReplicate) cleanup(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.preds[id]
+	if p == nil || p.completed.IsZero() {
+		return fmt.Errorf("no finished prediction %q", id)
+	}
+	p.dataRemoved = true
 	return nil
 }
 

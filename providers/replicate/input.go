@@ -1,8 +1,12 @@
 package replicate
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/providers"
@@ -37,54 +41,198 @@ func parseModel(id string) (modelRef, error) {
 	return modelRef{owner: owner, name: model, version: version}, nil
 }
 
-// inputSpec is how one model family names the fields of a request.
-type inputSpec struct {
+// modelSpec is what vidgate knows of one model's input schema: how it
+// names the fields of a request, and which values it takes. Submit checks a
+// request against it before sending anything, so that a value the model
+// would refuse (a 422 after a round trip) or, worse, silently ignore (a
+// 1080p request that comes back at 720p) is refused at once, with
+// CodeInvalidInput naming what the model takes.
+type modelSpec struct {
 	imageField string
-	resolution bool // takes "resolution"
-	// aspectWithImage: takes "aspect_ratio" for image_to_video too (else
-	// only for text_to_video, where the frame is not given).
+	// imageRequired: the model takes image_to_video only.
+	imageRequired bool
+	// durations are the durations it makes, in seconds, when it takes a
+	// set of values; else minDuration..maxDuration when maxDuration > 0;
+	// else any. A request is never rounded to a longer (billed) clip.
+	durations                []int
+	minDuration, maxDuration int
+	// noDurationField: the model has no duration input; its clips are
+	// durations[0] long.
+	noDurationField bool
+	// aspectRatios are the values "aspect_ratio" takes; nil: not checked.
+	// aspect ratios are sent for text_to_video only unless
+	// aspectWithImage (with an image the frame follows the image).
+	aspectRatios    []string
+	noAspectField   bool
 	aspectWithImage bool
+	// resolutions maps each resolution the model can make to the input
+	// fields that ask for it; nil: not checked, and sent as "resolution"
+	// only with passResolution.
+	resolutions    map[string]map[string]any
+	passResolution bool
 }
 
-// defaultSpec is what most Replicate video models take (seedance, wan,
-// veo …).
-var defaultSpec = inputSpec{imageField: "image", resolution: true, aspectWithImage: true}
+// Model schemas, from each model's API page on replicate.com (the version
+// named; enum values the page does not list come from PROVIDERS.md, as
+// noted).
+var (
+	// bytedance/seedance-1-pro (version a5fd5508) and seedance-1-lite
+	// (version f22bbc7d): duration integer 2..12; resolution and
+	// aspect_ratio enums, aspect_ratio ignored with an image.
+	seedanceSpec = modelSpec{
+		imageField: "image", minDuration: 2, maxDuration: 12, aspectWithImage: true,
+		aspectRatios: []string{"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21"},
+		resolutions:  sameField("resolution", "480p", "720p", "1080p"),
+	}
+	// kwaivgi/kling-v2.1 (version daad218f): start_image required, no
+	// aspect_ratio (the frame follows the image), duration 5 or 10,
+	// "mode": standard is 720p, pro is 1080p.
+	klingV21Spec = modelSpec{
+		imageField: "start_image", imageRequired: true, durations: []int{5, 10}, noAspectField: true,
+		resolutions: map[string]map[string]any{"720p": {"mode": "standard"}, "1080p": {"mode": "pro"}},
+	}
+	// Other kwaivgi/kling-* models: duration 5 or 10 (PROVIDERS.md);
+	// start_image, and aspect_ratio without an image. Their resolution is
+	// the model's own (v1.6-standard 720p, pro and master 1080p …) and no
+	// input chooses it: not checked here (unconfirmed per model).
+	klingSpec = modelSpec{imageField: "start_image", durations: []int{5, 10}}
+	// google/veo-3 and veo-3-fast (versions 653d8e12, 5ed7d849): prompt,
+	// image, negative_prompt, resolution (720p default), aspect_ratio,
+	// seed; no duration input. The 1080p value and the 16:9 / 9:16 ratios
+	// and 8 s clips are from PROVIDERS.md and Veo's own API (unconfirmed
+	// on Replicate's page, which lists no enum values).
+	veo3Spec = modelSpec{
+		imageField: "image", durations: []int{8}, noDurationField: true, aspectWithImage: true,
+		aspectRatios: []string{"16:9", "9:16"},
+		resolutions:  sameField("resolution", "720p", "1080p"),
+	}
+	// defaultSpec is for models not in modelSpecs: the names most
+	// Replicate video models share, values passed through unchecked.
+	defaultSpec = modelSpec{imageField: "image", aspectWithImage: true, passResolution: true}
+)
 
-// familySpecs are the families that differ from defaultSpec, by "owner/"
-// or "owner/name" prefix.
+// sameField returns resolutions asked for by setting field to the value.
+func sameField(field string, values ...string) map[string]map[string]any {
+	m := make(map[string]map[string]any, len(values))
+	for _, v := range values {
+		m[v] = map[string]any{field: v}
+	}
+	return m
+}
+
+// modelSpecs are the models vidgate knows, by "owner/name".
+var modelSpecs = map[string]modelSpec{
+	"bytedance/seedance-1-pro":  seedanceSpec,
+	"bytedance/seedance-1-lite": seedanceSpec,
+	"kwaivgi/kling-v2.1":        klingV21Spec,
+	"google/veo-3":              veo3Spec,
+	"google/veo-3-fast":         veo3Spec,
+}
+
+// familySpecs are the model families whose members share a schema, by
+// "owner/name" prefix, for models not in modelSpecs.
 var familySpecs = []struct {
 	prefix string
-	spec   inputSpec
+	spec   modelSpec
 }{
-	{"kwaivgi/kling", inputSpec{imageField: "start_image"}},
+	{"kwaivgi/kling", klingSpec},
 }
 
-func specFor(ref modelRef) inputSpec {
+// specFor returns the spec of ref and its name for messages. A pinned
+// version of a known model takes that model's spec; a bare version id
+// takes defaultSpec.
+func specFor(ref modelRef) (modelSpec, string) {
 	name := ref.owner + "/" + ref.name
+	if s, ok := modelSpecs[name]; ok {
+		return s, name
+	}
 	for _, f := range familySpecs {
 		if strings.HasPrefix(name, f.prefix) {
-			return f.spec
+			return f.spec, name
 		}
 	}
-	return defaultSpec
+	return defaultSpec, name
 }
 
-// buildInput maps req onto the model's input fields; see the package doc.
-func buildInput(ref modelRef, req providers.Request) map[string]any {
-	spec := specFor(ref)
-	in := map[string]any{"prompt": req.Prompt}
+// buildInput checks req against the model's spec and maps it onto the
+// model's input fields; see the package doc. Its error has
+// CodeInvalidInput and names what the model takes.
+func buildInput(ref modelRef, req providers.Request) (map[string]any, error) {
+	spec, name := specFor(ref)
 	withImage := req.Workflow == providers.WorkflowImageToVideo
+	if spec.imageRequired && !withImage {
+		return nil, providers.Errorf(providers.CodeInvalidInput,
+			"replicate submit: %s needs a start image: it takes image_to_video only", name)
+	}
+	in := map[string]any{"prompt": req.Prompt}
 	if withImage {
 		in[spec.imageField] = req.SourceImageURL
 	}
-	if req.DurationSeconds > 0 {
-		in["duration"] = req.DurationSeconds
+	if d := req.DurationSeconds; d > 0 {
+		if err := spec.checkDuration(name, d); err != nil {
+			return nil, err
+		}
+		if !spec.noDurationField {
+			in["duration"] = d
+		}
 	}
-	if req.AspectRatio != "" && (!withImage || spec.aspectWithImage) {
-		in["aspect_ratio"] = req.AspectRatio
+	if a := req.AspectRatio; a != "" && !spec.noAspectField && (!withImage || spec.aspectWithImage) {
+		if spec.aspectRatios != nil && !slices.Contains(spec.aspectRatios, a) {
+			return nil, providers.Errorf(providers.CodeInvalidInput,
+				"replicate submit: %s takes aspect ratio %s, not %q", name, strings.Join(spec.aspectRatios, ", "), truncate(a, 20))
+		}
+		in["aspect_ratio"] = a
 	}
-	if req.Resolution != "" && spec.resolution {
-		in["resolution"] = req.Resolution
+	if r := req.Resolution; r != "" && spec.resolutions != nil {
+		fields, ok := spec.resolutions[r]
+		if !ok {
+			return nil, providers.Errorf(providers.CodeInvalidInput,
+				"replicate submit: %s makes %s videos, not %q", name, strings.Join(sortedResolutions(spec.resolutions), ", "), truncate(r, 20))
+		}
+		maps.Copy(in, fields)
+	} else if r != "" && spec.passResolution {
+		in["resolution"] = r
 	}
-	return in
+	return in, nil
+}
+
+// sortedResolutions returns the resolutions of m from the lowest:
+// "480p", "720p", "1080p".
+func sortedResolutions(m map[string]map[string]any) []string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+	})
+}
+
+// checkDuration returns an error with CodeInvalidInput if the model named
+// name does not make d-second videos.
+func (spec modelSpec) checkDuration(name string, d int) error {
+	switch {
+	case spec.durations != nil && !slices.Contains(spec.durations, d):
+		vals := make([]string, len(spec.durations))
+		for i, v := range spec.durations {
+			vals[i] = strconv.Itoa(v)
+		}
+		return providers.Errorf(providers.CodeInvalidInput,
+			"replicate submit: %s makes %s s videos, not %d s", name, joinOr(vals), d)
+	case spec.maxDuration > 0 && (d < spec.minDuration || d > spec.maxDuration):
+		return providers.Errorf(providers.CodeInvalidInput,
+			"replicate submit: %s makes videos of %d to %d s, not %d s", name, spec.minDuration, spec.maxDuration, d)
+	}
+	return nil
+}
+
+// joinOr joins "5", "10" as "5 or 10".
+func joinOr(vals []string) string {
+	if len(vals) < 2 {
+		return strings.Join(vals, "")
+	}
+	return strings.Join(vals[:len(vals)-1], ", ") + " or " + vals[len(vals)-1]
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }

@@ -28,11 +28,14 @@ const (
 
 // prediction is the part of Replicate's prediction object the driver reads.
 type prediction struct {
-	ID          string          `json:"id"`
-	Model       string          `json:"model"`
-	Status      string          `json:"status"`
-	Input       predictionInput `json:"input"`
-	Output      json.RawMessage `json:"output"`
+	ID     string          `json:"id"`
+	Model  string          `json:"model"`
+	Status string          `json:"status"`
+	Input  predictionInput `json:"input"`
+	Output json.RawMessage `json:"output"`
+	// DataRemoved: Replicate deleted the input and output files (an hour
+	// after an API prediction finished); Output is null then.
+	DataRemoved bool            `json:"data_removed"`
 	Error       json.RawMessage `json:"error"`
 	Logs        string          `json:"logs"`
 	CreatedAt   time.Time       `json:"created_at"`
@@ -94,6 +97,14 @@ func (p *prediction) status(sc scrubber) (providers.Status, error) {
 		st.State, st.Progress = providers.StateProcessing, logProgress(p.Logs)
 	case statusSucceeded:
 		st.State, st.Progress = providers.StateSucceeded, 100
+		if p.DataRemoved {
+			// The generation succeeded; its files are gone. Not a failed
+			// generation: succeeded without outputs, which the engine
+			// fails as artifact unavailable, with Error saying why.
+			st.Error = &providers.Error{Code: providers.CodeNotFound, VendorCode: "data_removed",
+				Message: "replicate: the prediction succeeded, but Replicate has deleted its output (data_removed: outputs are kept an hour)"}
+			return st, nil
+		}
 		st.Outputs = outputs(p.Output, p.expiresAt())
 		if !slices.ContainsFunc(st.Outputs, func(o providers.Output) bool { return o.Kind == providers.OutputVideo }) {
 			st.State, st.Outputs = providers.StateFailed, nil

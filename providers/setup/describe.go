@@ -139,12 +139,13 @@ var specs = []spec{
 		name: "fal",
 		vars: common("fal.ai queue", `fal key ("key_id:key_secret")`, fal.DefaultBaseURL, fal.DefaultTextToVideoModel, fal.DefaultImageToVideoModel,
 			fal.DefaultTimeout.String(),
-			varSpec{"JWKS_URL", kindJWKSURL, "where fal publishes the Ed25519 keys its webhooks are signed with (unconfirmed between rest.alpha.fal.ai and rest.fal.ai)", fal.DefaultJWKSURL}),
+			varSpec{"JWKS_URL", kindJWKSURL, "where fal publishes the Ed25519 keys its webhooks are signed with (unconfirmed between rest.alpha.fal.ai and rest.fal.ai)", fal.DefaultJWKSURL},
+			varSpec{"USER_ID", kindUserID, "the fal account id the API key belongs to (X-Fal-Webhook-User-Id of its webhooks): signed deliveries for any other account are refused", "none: any account's signed deliveries are accepted"}),
 		info: ProviderInfo{Webhooks: true, Cancel: true, ImageToVideo: true,
 			Notes: "Webhooks are signed with Ed25519 and need no secret; cancel removes a queued request and signals a running one."},
 		target: func(s *Settings) target {
 			p := &s.Fal
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, jwksURL: &p.JWKSURL, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, jwksURL: &p.JWKSURL, userID: &p.UserID, timeout: &p.Timeout, concurrency: &p.Concurrency}
 		},
 	},
 	{

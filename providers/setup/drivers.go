@@ -40,7 +40,7 @@ func (s Settings) Drivers() ([]providers.Driver, error) {
 		}},
 		{"fal", s.Fal.APIKey, s.Fal.Concurrency, true, func() (providers.Driver, error) {
 			f := s.Fal
-			return fal.New(fal.Config{APIKey: f.APIKey, BaseURL: f.BaseURL, JWKSURL: f.JWKSURL, Models: f.Models, Timeout: f.Timeout})
+			return fal.New(fal.Config{APIKey: f.APIKey, BaseURL: f.BaseURL, JWKSURL: f.JWKSURL, UserID: f.UserID, Models: f.Models, Timeout: f.Timeout})
 		}},
 		{"runway", s.Runway.APIKey, s.Runway.Concurrency, false, func() (providers.Driver, error) {
 			r := s.Runway

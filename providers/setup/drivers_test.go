@@ -121,11 +121,12 @@ func TestDriversErrors(t *testing.T) {
 	s.Replicate.Models = map[providers.Workflow]string{providers.WorkflowTextToVideo: "not a model"}
 	s.Runway.Concurrency = -1
 	s.Luma.Timeout = -time.Second
+	s.Fal.UserID = "two words" // reaches fal.New, which refuses it
 	_, err := s.Drivers()
 	if err == nil {
-		t.Fatal("Drivers() with three bad providers: no error")
+		t.Fatal("Drivers() with four bad providers: no error")
 	}
-	for _, want := range []string{"replicate: model for text_to_video", "runway: negative Concurrency -1", "luma: negative Timeout"} {
+	for _, want := range []string{"replicate: model for text_to_video", "runway: negative Concurrency -1", "luma: negative Timeout", "fal: user id is not a fal account id"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Drivers() error = %q, want it to contain %q", err, want)
 		}

@@ -49,6 +49,7 @@ func TestFromEnv(t *testing.T) {
 		{name: "the other providers' own settings", env: map[string]string{
 			"VIDGATE_FAL_API_KEY":                  "id:secret",
 			"VIDGATE_FAL_JWKS_URL":                 "https://rest.fal.ai/.well-known/jwks.json",
+			"VIDGATE_FAL_USER_ID":                  "github|vidgate",
 			"VIDGATE_LUMA_API_KEY":                 "luma-key",
 			"VIDGATE_LUMA_CALLBACK_TOKEN":          "0123456789abcdef0123",
 			"VIDGATE_RUNWAY_API_KEY":               "rw-key",
@@ -63,7 +64,7 @@ func TestFromEnv(t *testing.T) {
 			"VIDGATE_REPLICATE_WEBHOOK_SECRETS":    "",
 			"VIDGATE_REPLICATE_WEBHOOK_SECRETS_XX": "ignored: not a variable",
 		}, want: Settings{
-			Fal: FalSettings{APIKey: "id:secret", JWKSURL: "https://rest.fal.ai/.well-known/jwks.json",
+			Fal: FalSettings{APIKey: "id:secret", JWKSURL: "https://rest.fal.ai/.well-known/jwks.json", UserID: "github|vidgate",
 				Models: map[providers.Workflow]string{t2v: "fal-ai/veo3", i2v: "fal-ai/kling-video/v2.1/master/image-to-video"}},
 			Runway: RunwaySettings{APIKey: "rw-key", Timeout: 90 * time.Second, Models: map[providers.Workflow]string{t2v: "veo3.1"}},
 			Luma:   LumaSettings{APIKey: "luma-key", CallbackToken: "0123456789abcdef0123", Models: map[providers.Workflow]string{i2v: "ray-flash-2"}},
@@ -98,6 +99,8 @@ func TestFromEnv(t *testing.T) {
 		{name: "URLs must be absolute http(s)", env: map[string]string{
 			"VIDGATE_REPLICATE_BASE_URL": "api.replicate.com/v1", "VIDGATE_FAL_JWKS_URL": "ftp://rest.fal.ai/jwks",
 		}, wantErr: []string{"VIDGATE_REPLICATE_BASE_URL: not an absolute http(s) URL", "VIDGATE_FAL_JWKS_URL: not an absolute http(s) URL"}},
+		{name: "a fal user id with a space", env: map[string]string{"VIDGATE_FAL_USER_ID": "github|vid gate"},
+			wantErr: []string{"VIDGATE_FAL_USER_ID: not a fal account id"}},
 		{name: "a webhook secret without its prefix", env: map[string]string{
 			"VIDGATE_REPLICATE_WEBHOOK_SECRETS": secretA + ",MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		}, wantErr: []string{"VIDGATE_REPLICATE_WEBHOOK_SECRETS: secret 2 of 2 does not start with whsec_"},

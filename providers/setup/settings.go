@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/providers/fal"
 	"github.com/vidgate/vidgate/providers/luma"
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
 )
@@ -41,7 +42,10 @@ type ReplicateSettings struct {
 type FalSettings struct {
 	APIKey, BaseURL string
 	// JWKSURL is where fal publishes its webhook signing keys.
-	JWKSURL     string
+	JWKSURL string
+	// UserID is the fal account id webhooks must name
+	// (X-Fal-Webhook-User-Id); "" accepts any account's signed deliveries.
+	UserID      string
 	Models      map[providers.Workflow]string
 	Timeout     time.Duration
 	Concurrency int
@@ -153,11 +157,11 @@ func read(lookup func(string) (string, bool), name string) (string, bool, error)
 
 // target points into one provider's settings; the fields it lacks are nil.
 type target struct {
-	apiKey, baseURL, jwksURL, callbackToken *string
-	models                                  *map[providers.Workflow]string
-	webhookSecrets                          *[]string
-	timeout                                 *time.Duration
-	concurrency                             *int
+	apiKey, baseURL, jwksURL, callbackToken, userID *string
+	models                                          *map[providers.Workflow]string
+	webhookSecrets                                  *[]string
+	timeout                                         *time.Duration
+	concurrency                                     *int
 }
 
 // kind is one kind of setting: how it is parsed, and where it goes.
@@ -170,6 +174,7 @@ const (
 	kindWebhookSecrets
 	kindJWKSURL
 	kindCallbackToken
+	kindUserID
 	kindTimeout
 	kindConcurrency
 )
@@ -210,6 +215,11 @@ func (k kind) parse(t target, suffix, raw string) error {
 			return fmt.Errorf("shorter than %d characters (generate one: openssl rand -hex 32)", luma.MinCallbackTokenLen)
 		}
 		*t.callbackToken = raw
+	case kindUserID:
+		if !fal.ValidUserID(raw) {
+			return errors.New("not a fal account id (printable, no spaces, at most 200 characters)")
+		}
+		*t.userID = raw
 	case kindTimeout:
 		d, err := time.ParseDuration(raw)
 		if err != nil {
