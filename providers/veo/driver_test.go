@@ -69,6 +69,8 @@ func TestNew(t *testing.T) {
 		{"no key", Config{}, false},
 		{"bad base", Config{APIKey: "key", BaseURL: "generativelanguage.googleapis.com"}, false},
 		{"negative timeout", Config{APIKey: "key", Timeout: -1}, false},
+		{"callback token", Config{APIKey: "key", CallbackToken: "0123456789abcdef"}, true},
+		{"short callback token", Config{APIKey: "key", CallbackToken: "0123456789abcde"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

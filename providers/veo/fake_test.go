@@ -445,21 +445,34 @@ func (f *fakeVeo) get(w http.ResponseWriter, r *http.Request) {
 func (f *fakeVeo) render(name, fixture string) map[string]any {
 	m := loadFixture(f.t, fixture)
 	m["name"] = name
+	f.checkVideoFields(fixture, m)
 	if resp, ok := m["response"].(map[string]any); ok {
 		gvr, _ := resp["generateVideoResponse"].(map[string]any)
 		samples, _ := gvr["generatedSamples"].([]any)
 		for i, s := range samples {
 			video := s.(map[string]any)["video"].(map[string]any)
-			for k := range video {
-				if !slices.Contains([]string{"uri", "encodedVideo", "encoding"}, k) {
-					f.t.Errorf("fixture %s: video field %q is not on the wire (videoFromMldev reads uri, encodedVideo, encoding)", fixture, k)
-				}
-			}
 			id := name[strings.LastIndex(name, "/")+1:]
 			video["uri"] = f.srv.URL + "/v1beta/files/" + id + "-" + string(rune('a'+i)) + ":download?alt=media"
 		}
 	}
 	return m
+}
+
+// checkVideoFields fails the test if an operation's video has a field the
+// Gemini API does not send: videoFromMldev (go-genai models.go) reads uri,
+// encodedVideo and encoding, nothing else.
+func (f *fakeVeo) checkVideoFields(fixture string, op map[string]any) {
+	resp, _ := op["response"].(map[string]any)
+	gvr, _ := resp["generateVideoResponse"].(map[string]any)
+	samples, _ := gvr["generatedSamples"].([]any)
+	for _, s := range samples {
+		video, _ := s.(map[string]any)["video"].(map[string]any)
+		for k := range video {
+			if !slices.Contains([]string{"uri", "encodedVideo", "encoding"}, k) {
+				f.t.Errorf("fixture %s: video field %q is not on the wire (videoFromMldev reads uri, encodedVideo, encoding)", fixture, k)
+			}
+		}
+	}
 }
 
 // set moves operation name to the state of fixture.

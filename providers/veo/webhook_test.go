@@ -243,3 +243,22 @@ func TestTokenNeverInErrors(t *testing.T) {
 		t.Errorf("Submit error = %v, want an error without the callback token", err)
 	}
 }
+
+// FuzzOperationName: whatever the body, operationName returns an
+// operation name (the only thing the confirming GET may be steered to) or
+// CodeInvalidInput, and never panics.
+func FuzzOperationName(f *testing.F) {
+	f.Add([]byte(`{"type":"video.generated","data":{"name":"models/veo-3.0-generate-001/operations/abc"}}`))
+	f.Add([]byte(`{"name":"models/veo-3.0-generate-001/operations/abc","x":["models/veo-3.0-generate-001/operations/abc"]}`))
+	f.Add([]byte(`[[[[[[[[[["models/veo-3.0-generate-001/operations/deep"]]]]]]]]]]`))
+	f.Add([]byte(`"models/veo-3.0-generate-001/operations/abc"`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		name, err := operationName(body)
+		switch {
+		case err != nil && providers.ErrorCode(err) != providers.CodeInvalidInput:
+			t.Errorf("operationName(%q) error = %v, want code %s", body, err, providers.CodeInvalidInput)
+		case err == nil && !opPattern.MatchString(name):
+			t.Errorf("operationName(%q) = %q, not an operation name", body, name)
+		}
+	})
+}
