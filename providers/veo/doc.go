@@ -1,7 +1,9 @@
-// Package veo is the providers.Driver of Google's Veo on the Gemini API
-// (https://generativelanguage.googleapis.com). Veo runs as a long-running
-// operation that the engine polls (Google suggests every 10 s or so; a
-// video takes 11 s to 6 min); there is no push.
+// Package veo is the providers.Driver and providers.WebhookVerifier of
+// Google's Veo on the Gemini API (https://generativelanguage.googleapis.com).
+// Veo runs as a long-running operation that the engine polls (Google
+// suggests every 10 s or so; a video takes 11 s to 6 min); with a
+// Config.CallbackToken the Gemini API also notifies on completion, a hint
+// the driver confirms by reading the operation (see Notifications).
 //
 // # Calls
 //
@@ -10,13 +12,19 @@
 //
 //	Submit  POST /v1beta/models/{model}:predictLongRunning
 //	        {instances: [{prompt, image?: {bytesBase64Encoded, mimeType}}],
-//	         parameters: {aspectRatio, durationSeconds, resolution}}
+//	         parameters: {aspectRatio, durationSeconds, resolution},
+//	         webhookConfig?: {uris: [<WebhookURL>?token=<CallbackToken>]}}
 //	        → {name}; the request id is the operation name,
 //	        "models/{model}/operations/{id}"
 //	Status  GET /v1beta/{name}
 //	Cancel  none: CodeUnimplemented. The Gemini API's models.operations has
 //	        get and list only, so an operation runs (and is billed) to its
 //	        end.
+//
+// The wire names are those go-genai's models.go uses for the Gemini
+// Developer API (generateVideosParametersToMldev,
+// generateVideosConfigToMldev, imageToMldev for the request;
+// generateVideosOperationFromMldev, videoFromMldev for the operation).
 //
 // Veo wants the source image inline, so for image-to-video Submit
 // downloads Request.SourceImageURL itself (the engine's HTTP client rules:
@@ -51,7 +59,9 @@
 //	                                    12 CodeUnimplemented; else CodeUnknown;
 //	                                    VendorCode the code's name
 //	done, samples                     StateSucceeded, one OutputVideo per
-//	                                  generatedSamples[].video.uri
+//	                                  generatedSamples[].video.uri, its
+//	                                  ContentType the video's "encoding"
+//	                                  (video/mp4 if absent)
 //	done, raiMediaFilteredReasons,    StateFailed, CodeContentPolicy, the
 //	no samples                        reasons (and Google's support codes) in the
 //	                                  message, VendorCode "raiMediaFiltered"
@@ -82,6 +92,34 @@
 // MinPollInterval (providers.PollPacer).
 // ExpiresAt is 48 hours (OutputTTL) after the Status that first saw the
 // operation done: Google deletes videos after two days.
+//
+// # Notifications
+//
+// Since 2026-04 the Gemini API (Developer API mode only) takes
+// webhookConfig {uris, userMetadata} on a video generation and notifies
+// those URIs when the operation completes (go-genai types.go
+// WebhookConfig; models.go generateVideosConfigToMldev puts it at the
+// body's top level, beside instances and parameters). How those
+// notifications are signed is not confirmed here, and their body's layout
+// is not documented in a form vidgate could check, so:
+//
+//   - Submit sends webhookConfig only with both Request.WebhookURL and
+//     Config.CallbackToken, its one URI the WebhookURL with the token added
+//     as the query parameter "token" (no userMetadata); otherwise none, and
+//     the engine polls;
+//   - VerifyWebhook requires that token (constant-time compare; missing or
+//     wrong: CodeUnauthenticated, and Google is not called), takes from
+//     the body only the one operation name it carries, wherever it is
+//     (none, several, not JSON: CodeInvalidInput), and confirms by GET
+//     /v1beta/{name} within ConfirmTimeout: the Status is Google's answer,
+//     never the body's. An operation Google does not know is CodeNotFound;
+//   - the EventID is "<name>:<confirmed state>": retries and late copies
+//     deduplicate, each new state is a new event, and a forged body cannot
+//     mint events.
+//
+// The token is a secret in a URL: Google holds it with the operation, the
+// driver takes it out of any error text, and the engine's access logs must
+// not record webhook query strings.
 //
 // The Gemini API documents no idempotency key: HonorsIdempotencyKeys is
 // false, and a Submit whose answer was lost may have started an operation

@@ -43,6 +43,11 @@ const (
 	// Driver.MinPollInterval (providers.PollPacer); the engine, which
 	// schedules polls, honours it.
 	MinPollInterval = 10 * time.Second
+	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
+	MinCallbackTokenLen = 16
+	// ConfirmTimeout bounds the GET of the operation with which
+	// VerifyWebhook confirms a notification.
+	ConfirmTimeout = 5 * time.Second
 )
 
 // maxResponseBytes caps the JSON read from one answer.
@@ -67,6 +72,14 @@ type Config struct {
 	// Now is the clock (output expiry, Retry-After dates); nil means
 	// time.Now.
 	Now func() time.Time
+	// CallbackToken is the secret that authenticates the Gemini API's
+	// completion notifications, whose signature scheme vidgate has not
+	// confirmed: Submit adds it to Request.WebhookURL as the query
+	// parameter "token" and VerifyWebhook requires it back. At least
+	// MinCallbackTokenLen characters; "" turns notifications off (Submit
+	// sends no webhookConfig and VerifyWebhook refuses everything), and the
+	// engine polls.
+	CallbackToken string
 }
 
 // Driver is the providers.Driver of Veo on the Gemini API. It is safe for
@@ -74,6 +87,7 @@ type Config struct {
 type Driver struct {
 	base    *url.URL
 	apiKey  string
+	token   string
 	models  map[providers.Workflow]string
 	timeout time.Duration
 	client  *http.Client
@@ -87,10 +101,12 @@ var (
 	_ providers.Driver     = (*Driver)(nil)
 	_ providers.PollPacer  = (*Driver)(nil)
 	_ providers.Downloader = (*Driver)(nil)
+
+	_ providers.WebhookVerifier = (*Driver)(nil)
 )
 
-// New returns a Driver for cfg, or an error if cfg has no API key or a
-// malformed BaseURL.
+// New returns a Driver for cfg, or an error if cfg has no API key, a
+// malformed BaseURL or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
 	if strings.TrimSpace(cfg.APIKey) == "" {
 		return nil, errors.New("veo: APIKey is required")
@@ -105,9 +121,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("veo: negative Timeout %s", cfg.Timeout)
 	}
+	if cfg.CallbackToken != "" && len(cfg.CallbackToken) < MinCallbackTokenLen {
+		return nil, fmt.Errorf("veo: CallbackToken is shorter than %d characters", MinCallbackTokenLen)
+	}
 	d := &Driver{
 		base:     u,
 		apiKey:   cfg.APIKey,
+		token:    cfg.CallbackToken,
 		timeout:  cfg.Timeout,
 		client:   cfg.HTTPClient,
 		now:      cfg.Now,
@@ -147,9 +167,25 @@ func (d *Driver) MinPollInterval() time.Duration { return MinPollInterval }
 // second operation.
 func (d *Driver) HonorsIdempotencyKeys() bool { return false }
 
+// predictRequest is predictLongRunning's body, laid out as go-genai's
+// models.go builds it for the Gemini Developer API
+// (generateVideosParametersToMldev, generateVideosConfigToMldev).
 type predictRequest struct {
 	Instances  []instance `json:"instances"`
 	Parameters parameters `json:"parameters"`
+	// WebhookConfig sits beside instances and parameters, not inside
+	// parameters: generateVideosConfigToMldev sets it at the body's top
+	// level ("webhookConfig"), and only in Developer API mode
+	// (generateVideosConfigToVertex refuses it).
+	WebhookConfig *webhookConfig `json:"webhookConfig,omitempty"`
+}
+
+// webhookConfig is go-genai's WebhookConfig (types.go): the URIs notified
+// when the operation completes, used instead of the project's registered
+// webhooks. Its userMetadata is not sent: the notification is only a hint,
+// and the operation's name is what VerifyWebhook confirms.
+type webhookConfig struct {
+	URIs []string `json:"uris"`
 }
 
 type instance struct {
@@ -177,7 +213,10 @@ var (
 	imageTypes = []string{"image/jpeg", "image/png", "image/webp"}
 )
 
-// Submit starts an operation. Veo makes 16:9 and 9:16 only, and fixed
+// Submit starts an operation. With Request.WebhookURL and a
+// Config.CallbackToken, it asks for a completion notification
+// (webhookConfig) at Request.WebhookURL with ?token=<CallbackToken> added.
+// Veo makes 16:9 and 9:16 only, and fixed
 // lengths: the duration is rounded up to the next one the model makes
 // (Veo 3: 4, 6 or 8 s; Veo 2: 5 to 8 s), and an aspect ratio it does not
 // make or a duration longer than its longest is refused with
@@ -219,6 +258,13 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	var op operation
 	path := "/v1beta/models/" + url.PathEscape(model) + ":predictLongRunning"
 	body := predictRequest{Instances: []instance{inst}, Parameters: params}
+	if req.WebhookURL != "" && d.token != "" {
+		hook, err := callbackURL(req.WebhookURL, d.token)
+		if err != nil {
+			return "", err
+		}
+		body.WebhookConfig = &webhookConfig{URIs: []string{hook}}
+	}
 	if err := d.call(ctx, "submit", http.MethodPost, path, body, &op); err != nil {
 		return "", redact(err, req.Prompt)
 	}
@@ -505,9 +551,14 @@ func (d *Driver) apiError(op string, resp *http.Response, data []byte) *provider
 	}
 }
 
-// redactKey takes the API key out of a vendor's text.
+// redactKey takes the API key, and the callback token should Google quote
+// the webhook URL back, out of a vendor's text.
 func (d *Driver) redactKey(s string) string {
-	return strings.ReplaceAll(s, d.apiKey, "[api key]")
+	s = strings.ReplaceAll(s, d.apiKey, "[api key]")
+	if d.token != "" {
+		s = strings.ReplaceAll(s, d.token, "[callback token]")
+	}
+	return s
 }
 
 // redact takes the prompt out of err's message, should Google quote it

@@ -69,6 +69,8 @@ func TestNew(t *testing.T) {
 		{"no key", Config{}, false},
 		{"bad base", Config{APIKey: "key", BaseURL: "generativelanguage.googleapis.com"}, false},
 		{"negative timeout", Config{APIKey: "key", Timeout: -1}, false},
+		{"callback token", Config{APIKey: "key", CallbackToken: "0123456789abcdef"}, true},
+		{"short callback token", Config{APIKey: "key", CallbackToken: "0123456789abcde"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,5 +537,29 @@ func TestDownloadTimeout(t *testing.T) {
 	_, err = d.Download(t.Context(), u)
 	if providers.ErrorCode(err) != providers.CodeUnavailable || time.Since(start) > 3*time.Second {
 		t.Errorf("Download from a server that never answers = %v after %s; want CodeUnavailable after about 200ms", err, time.Since(start))
+	}
+}
+
+// TestVideoEncoding: the video's type comes from the sample's "encoding",
+// the wire's name for it (go-genai models.go, videoFromMldev), not from a
+// "mimeType" the Gemini API never sends there.
+func TestVideoEncoding(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	d := f.driver(t, Config{})
+	tests := []struct{ fixture, want string }{
+		{"operation_done.json", "video/mp4"},
+		{"operation_done_webm.json", "video/webm"},
+	}
+	for _, tt := range tests {
+		name := "models/veo-3.0-generate-001/operations/" + strings.ReplaceAll(strings.TrimSuffix(tt.fixture, ".json"), "_", "-")
+		f.put(name, tt.fixture)
+		st, err := d.Status(t.Context(), name)
+		if err != nil {
+			t.Fatalf("Status(%s) error = %v", tt.fixture, err)
+		}
+		if len(st.Outputs) != 1 || st.Outputs[0].ContentType != tt.want {
+			t.Errorf("Status(%s).Outputs = %+v, want one output of type %s (the sample's encoding)", tt.fixture, st.Outputs, tt.want)
+		}
 	}
 }

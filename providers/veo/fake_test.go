@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,22 +21,50 @@ import (
 	"github.com/google/uuid"
 )
 
-// fakeVeo is a fake of Veo on the Gemini API as Google's reference
-// describes it: the API key in x-goog-api-key (or the key query
-// parameter; none: 403 PERMISSION_DENIED, a wrong one: 400 with an
-// ErrorInfo reason API_KEY_INVALID, as Google answers);
-// POST /v1beta/models/{model}:predictLongRunning validated against the
-// documented parameters (one instance; an inline image's base64 and mime
-// type; aspectRatio 16:9 or 9:16; Veo 3 durations 4, 6, 8; Veo 2 5–8 and
-// no resolution), answering the operation {name}; GET /v1beta/{name}
-// (unknown: 404 NOT_FOUND); and the generated file at
-// /v1beta/files/{id}:download?alt=media, which needs the key like any
-// call (the engine sends it in the header; the fake notes which), and
-// /v1beta/files/moved:download redirects to another host when a test asks.
-// Errors are google.rpc.Status bodies, a 429 with a RetryInfo
-// detail. Every operation answer is a fixture from testdata/ with its name
-// and video URIs filled in (written from Google's reference, not
-// recorded). Operations stay running until a test moves them.
+// fakeVeo is a fake of Veo on the Gemini API as Google's reference and
+// go-genai (googleapis/go-genai, models.go for the Gemini Developer API)
+// describe it:
+//
+//   - the API key in x-goog-api-key (or the key query parameter, which
+//     Google also takes); none: 403 PERMISSION_DENIED, a wrong one: 400
+//     with an ErrorInfo reason API_KEY_INVALID, as Google answers;
+//   - POST /v1beta/models/{model}:predictLongRunning, its body validated
+//     strictly against the layout generateVideosParametersToMldev and
+//     generateVideosConfigToMldev build (predictSchema): an unknown field
+//     anywhere, a value of the wrong JSON type, or an out-of-range value
+//     (aspect ratio, duration, resolution, per model: fakeModels) is a 400
+//     INVALID_ARGUMENT; the answer is the operation {name}; a
+//     webhookConfig's first URI is remembered for notification;
+//   - GET /v1beta/{name} (unknown: 404 NOT_FOUND);
+//   - the generated file at /v1beta/files/{id}:download?alt=media, which
+//     needs the key like any call (the engine sends it in the header; the
+//     fake notes which), and /v1beta/files/moved:download redirects to
+//     another host when a test asks;
+//   - any other path or method: 404 NOT_FOUND.
+//
+// Every error is a google.rpc.Status body, {"error": {code, message,
+// status, details?}}, a 429 with a RetryInfo detail. Operations stay
+// running until a test moves them.
+//
+// Each answer is a fixture from testdata/ with its name and video URIs
+// filled in (written from these sources, not recorded):
+//
+//	operation_*.json   the operation: go-genai models.go,
+//	                   generateVideosOperationFromMldev ({name, metadata,
+//	                   done, error, response.generateVideoResponse}),
+//	                   generateVideosResponseFromMldev (generatedSamples,
+//	                   raiMediaFilteredCount, raiMediaFilteredReasons),
+//	                   generatedVideoFromMldev and videoFromMldev (a
+//	                   sample's video is {uri, encodedVideo, encoding});
+//	                   render refuses a fixture with any other video field
+//	error_*.json       google.rpc.Status as the Gemini API sends it (Google's
+//	                   API error reference; go-genai api_client.go only
+//	                   passes it through)
+//	webhook_*.json     a notification: its layout is NOT confirmed (go-genai
+//	                   has the request side only, types.go WebhookConfig);
+//	                   the event type video.generated is from Google's
+//	                   WebhookService reference, the rest a guess, which is
+//	                   why the driver reads nothing but an operation name
 type fakeVeo struct {
 	t      testing.TB
 	srv    *httptest.Server
@@ -41,6 +72,7 @@ type fakeVeo struct {
 
 	mu       sync.Mutex
 	ops      map[string]string // name → fixture
+	hooks    map[string]string // name → webhookConfig.uris[0]
 	failNext *fakeReply
 	hang     bool
 	requests []fakeRequest
@@ -69,18 +101,29 @@ const fakeKey = "AIzaSyD3-fake-veo-key-0123456789abcdef"
 
 var fakeVideo = []byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41")
 
-var fakeModels = map[string][]float64{
-	"veo-3.0-generate-001":          {4, 6, 8},
-	"veo-3.0-fast-generate-001":     {4, 6, 8},
-	"veo-3.1-generate-preview":      {4, 6, 8},
-	"veo-3.1-fast-generate-preview": {4, 6, 8},
-	"veo-2.0-generate-001":          {5, 6, 7, 8},
+// fakeModel is what one model accepts.
+type fakeModel struct {
+	durations   []float64
+	resolutions []string // nil: the model takes no resolution parameter
+}
+
+var fakeModels = map[string]fakeModel{
+	"veo-3.0-generate-001":          {[]float64{4, 6, 8}, []string{"720p", "1080p"}},
+	"veo-3.0-fast-generate-001":     {[]float64{4, 6, 8}, []string{"720p", "1080p"}},
+	"veo-3.1-generate-preview":      {[]float64{4, 6, 8}, []string{"720p", "1080p", "4k"}},
+	"veo-3.1-fast-generate-preview": {[]float64{4, 6, 8}, []string{"720p", "1080p", "4k"}},
+	"veo-2.0-generate-001":          {[]float64{5, 6, 7, 8}, nil},
 }
 
 func newFake(t testing.TB) *fakeVeo {
 	t.Helper()
-	f := &fakeVeo{t: t, apiKey: fakeKey, ops: map[string]string{}}
+	f := &fakeVeo{t: t, apiKey: fakeKey, ops: map[string]string{}, hooks: map[string]string{}}
 	mux := http.NewServeMux()
+	// Anything the routes below do not take, a wrong method on their paths
+	// included, is Google's 404.
+	mux.HandleFunc("/", f.api(func(w http.ResponseWriter, r *http.Request) {
+		f.reply(w, fakeReply{status: http.StatusNotFound, fixture: "error_404_method.json"})
+	}))
 	mux.HandleFunc("POST /v1beta/models/{action}", f.api(f.predict))
 	mux.HandleFunc("GET /v1beta/models/{model}/operations/{op}", f.api(f.get))
 	mux.HandleFunc("GET /v1beta/files/{file}", f.api(func(w http.ResponseWriter, r *http.Request) {
@@ -157,7 +200,7 @@ func (f *fakeVeo) api(h http.HandlerFunc) http.HandlerFunc {
 
 func (f *fakeVeo) predict(w http.ResponseWriter, r *http.Request) {
 	model, method, _ := strings.Cut(r.PathValue("action"), ":")
-	durations, known := fakeModels[model]
+	spec, known := fakeModels[model]
 	if method != "predictLongRunning" || !known {
 		f.reply(w, fakeReply{status: http.StatusNotFound, fixture: "error_404_model.json"})
 		return
@@ -170,57 +213,219 @@ func (f *fakeVeo) predict(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, *fail)
 		return
 	}
-	var in struct {
-		Instances []struct {
-			Prompt string `json:"prompt"`
-			Image  *struct {
-				BytesBase64Encoded string `json:"bytesBase64Encoded"`
-				MimeType           string `json:"mimeType"`
-			} `json:"image"`
-		} `json:"instances"`
-		Parameters map[string]any `json:"parameters"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Instances) != 1 {
-		f.invalid(w, "Invalid JSON payload: exactly one instance is required.")
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	var in any
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		f.invalid(w, "Invalid JSON payload received. Unexpected token.")
 		return
 	}
-	inst, p := in.Instances[0], in.Parameters
-	if img := inst.Image; img != nil {
-		if _, err := base64.StdEncoding.DecodeString(img.BytesBase64Encoded); err != nil || img.BytesBase64Encoded == "" {
-			f.invalid(w, "Invalid value at 'instances[0].image.bytes_base64_encoded': not valid base64.")
-			return
+	if msg, field := predictSchema.check("", in); msg != "" {
+		f.badRequest(w, msg, field)
+		return
+	}
+	body := in.(map[string]any)
+	instances, _ := body["instances"].([]any)
+	if len(instances) != 1 {
+		f.invalid(w, "Exactly one instance is required.")
+		return
+	}
+	inst, _ := instances[0].(map[string]any)
+	p, _ := body["parameters"].(map[string]any)
+	if msg := checkInstance(inst); msg != "" {
+		f.invalid(w, msg)
+		return
+	}
+	if msg := spec.checkParameters(model, p); msg != "" {
+		f.invalid(w, msg)
+		return
+	}
+	var hook string
+	if wc, ok := body["webhookConfig"].(map[string]any); ok {
+		uris, _ := wc["uris"].([]any)
+		for _, u := range uris {
+			if pu, err := url.Parse(u.(string)); err != nil || !pu.IsAbs() || pu.Host == "" {
+				f.invalid(w, "Invalid webhook URI.")
+				return
+			}
 		}
-		if !slices.Contains([]string{"image/jpeg", "image/png", "image/webp"}, img.MimeType) {
-			f.invalid(w, "Unsupported image mime type.")
-			return
+		if len(uris) > 0 {
+			hook = uris[0].(string)
 		}
-	} else if inst.Prompt == "" {
-		f.invalid(w, "A prompt is required for text-to-video.")
-		return
-	}
-	dur, _ := p["durationSeconds"].(float64)
-	res, hasRes := p["resolution"]
-	switch {
-	case p["aspectRatio"] != "16:9" && p["aspectRatio"] != "9:16":
-		f.invalid(w, "Unsupported aspect ratio. Supported values are 16:9 and 9:16.")
-		return
-	case !slices.Contains(durations, dur):
-		f.reply(w, fakeReply{status: http.StatusBadRequest, fixture: "error_400_invalid.json"})
-		return
-	case strings.HasPrefix(model, "veo-2") && hasRes:
-		f.invalid(w, "resolution is not supported by this model.")
-		return
-	case strings.HasPrefix(model, "veo-3") && res != "720p" && res != "1080p":
-		f.invalid(w, "Unsupported resolution. Supported values are 720p and 1080p.")
-		return
 	}
 	name := "models/" + model + "/operations/" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	f.mu.Lock()
 	f.ops[name] = "operation_running.json"
+	if hook != "" {
+		f.hooks[name] = hook
+	}
 	f.mu.Unlock()
 	m := loadFixture(f.t, "operation_create.json")
 	m["name"] = name
 	writeJSON(w, http.StatusOK, m)
+}
+
+// checkInstance checks the instance's values (predictSchema has checked
+// its layout and types).
+func checkInstance(inst map[string]any) string {
+	for _, key := range []string{"image", "lastFrame"} {
+		img, ok := inst[key].(map[string]any)
+		if !ok {
+			continue
+		}
+		b64, _ := img["bytesBase64Encoded"].(string)
+		if _, err := base64.StdEncoding.DecodeString(b64); err != nil || b64 == "" {
+			return "Invalid value at 'instances[0]." + key + ".bytes_base64_encoded': not valid base64."
+		}
+		if mt, _ := img["mimeType"].(string); !slices.Contains([]string{"image/jpeg", "image/png", "image/webp"}, mt) {
+			return "Unsupported image mime type."
+		}
+	}
+	if _, hasImage := inst["image"]; !hasImage && inst["prompt"] == nil {
+		return "A prompt is required for text-to-video."
+	}
+	return ""
+}
+
+// checkParameters checks parameters' values against what model makes.
+// Absent parameters take Google's defaults.
+func (m fakeModel) checkParameters(model string, p map[string]any) string {
+	if ar, ok := p["aspectRatio"]; ok && ar != "16:9" && ar != "9:16" {
+		return "Unsupported aspect ratio. Supported values are 16:9 and 9:16."
+	}
+	if n, ok := p["durationSeconds"].(json.Number); ok {
+		d, _ := n.Float64()
+		if !slices.Contains(m.durations, d) {
+			return fmt.Sprintf("The specified duration is not supported by this model. Supported durations are %v.", m.durations)
+		}
+	}
+	if res, ok := p["resolution"]; ok {
+		switch {
+		case m.resolutions == nil:
+			return "resolution is not supported by " + model + "."
+		case !slices.Contains(m.resolutions, res.(string)):
+			return fmt.Sprintf("Unsupported resolution. Supported values are %s.", strings.Join(m.resolutions, ", "))
+		}
+	}
+	if n, ok := p["sampleCount"].(json.Number); ok {
+		if c, err := n.Int64(); err != nil || c < 1 || c > 4 {
+			return "sampleCount must be between 1 and 4."
+		}
+	}
+	if pg, ok := p["personGeneration"]; ok && !slices.Contains([]string{"allow_all", "allow_adult", "dont_allow"}, pg.(string)) {
+		return "Unsupported personGeneration value."
+	}
+	return ""
+}
+
+// schema is the layout of a JSON value: its kind ("object", "array",
+// "string", "int", "bool", or "any", which takes anything) and, for
+// objects, its fields, for arrays, its elements' schema.
+type schema struct {
+	kind   string
+	fields map[string]*schema
+	elem   *schema
+}
+
+func object(fields map[string]*schema) *schema { return &schema{kind: "object", fields: fields} }
+func array(elem *schema) *schema               { return &schema{kind: "array", elem: elem} }
+
+var (
+	str     = &schema{kind: "string"}
+	integer = &schema{kind: "int"}
+	boolean = &schema{kind: "bool"}
+	anyJSON = &schema{kind: "any"}
+	// inlineImageSchema is imageToMldev's output.
+	inlineImageSchema = object(map[string]*schema{"bytesBase64Encoded": str, "mimeType": str})
+	// predictSchema is predictLongRunning's body as go-genai's models.go
+	// builds it for the Gemini Developer API: generateVideosParametersToMldev
+	// (instances[0].prompt/image/video), generateVideosConfigToMldev
+	// (parameters.*, instances[0].lastFrame/referenceImages, and
+	// webhookConfig at the top level), videoToMldev, imageToMldev,
+	// videoGenerationReferenceImageToMldev. What that mode refuses (seed,
+	// fps, generateAudio, storageUri …) is an unknown field here.
+	predictSchema = object(map[string]*schema{
+		"instances": array(object(map[string]*schema{
+			"prompt":          str,
+			"image":           inlineImageSchema,
+			"lastFrame":       inlineImageSchema,
+			"video":           object(map[string]*schema{"uri": str, "encodedVideo": str, "encoding": str}),
+			"referenceImages": array(object(map[string]*schema{"image": inlineImageSchema, "referenceType": str})),
+		})),
+		"parameters": object(map[string]*schema{
+			"sampleCount":      integer,
+			"durationSeconds":  integer,
+			"aspectRatio":      str,
+			"resolution":       str,
+			"personGeneration": str,
+			"negativePrompt":   str,
+			"enhancePrompt":    boolean,
+		}),
+		"webhookConfig": object(map[string]*schema{
+			"uris":         array(str),
+			"userMetadata": anyJSON,
+		}),
+	})
+)
+
+// check returns Google's message for the first place v (at path) breaks s,
+// and the field it names; "" if none.
+func (s *schema) check(path string, v any) (msg, field string) {
+	wrongType := func(typ string) (string, string) {
+		b, _ := json.Marshal(v)
+		return fmt.Sprintf("Invalid value at '%s' (%s), %s", path, typ, b), path
+	}
+	switch s.kind {
+	case "any":
+		return "", ""
+	case "string":
+		if _, ok := v.(string); !ok {
+			return wrongType("TYPE_STRING")
+		}
+	case "bool":
+		if _, ok := v.(bool); !ok {
+			return wrongType("TYPE_BOOL")
+		}
+	case "int":
+		n, ok := v.(json.Number)
+		if _, err := n.Int64(); !ok || err != nil {
+			return wrongType("TYPE_INT32")
+		}
+	case "array":
+		a, ok := v.([]any)
+		if !ok {
+			return wrongType("TYPE_MESSAGE")
+		}
+		for i, e := range a {
+			if msg, field := s.elem.check(fmt.Sprintf("%s[%d]", path, i), e); msg != "" {
+				return msg, field
+			}
+		}
+	case "object":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return wrongType("TYPE_MESSAGE")
+		}
+		keys := slices.Sorted(maps.Keys(m))
+		for _, k := range keys {
+			sub, known := s.fields[k]
+			if !known {
+				at := ""
+				if path != "" {
+					at = " at '" + path + "'"
+				}
+				return fmt.Sprintf("Invalid JSON payload received. Unknown name %q%s: Cannot find field.", k, at), path
+			}
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if msg, field := sub.check(p, m[k]); msg != "" {
+				return msg, field
+			}
+		}
+	}
+	return "", ""
 }
 
 func (f *fakeVeo) get(w http.ResponseWriter, r *http.Request) {
@@ -240,6 +445,7 @@ func (f *fakeVeo) get(w http.ResponseWriter, r *http.Request) {
 func (f *fakeVeo) render(name, fixture string) map[string]any {
 	m := loadFixture(f.t, fixture)
 	m["name"] = name
+	f.checkVideoFields(fixture, m)
 	if resp, ok := m["response"].(map[string]any); ok {
 		gvr, _ := resp["generateVideoResponse"].(map[string]any)
 		samples, _ := gvr["generatedSamples"].([]any)
@@ -250,6 +456,23 @@ func (f *fakeVeo) render(name, fixture string) map[string]any {
 		}
 	}
 	return m
+}
+
+// checkVideoFields fails the test if an operation's video has a field the
+// Gemini API does not send: videoFromMldev (go-genai models.go) reads uri,
+// encodedVideo and encoding, nothing else.
+func (f *fakeVeo) checkVideoFields(fixture string, op map[string]any) {
+	resp, _ := op["response"].(map[string]any)
+	gvr, _ := resp["generateVideoResponse"].(map[string]any)
+	samples, _ := gvr["generatedSamples"].([]any)
+	for _, s := range samples {
+		video, _ := s.(map[string]any)["video"].(map[string]any)
+		for k := range video {
+			if !slices.Contains([]string{"uri", "encodedVideo", "encoding"}, k) {
+				f.t.Errorf("fixture %s: video field %q is not on the wire (videoFromMldev reads uri, encodedVideo, encoding)", fixture, k)
+			}
+		}
+	}
 }
 
 // set moves operation name to the state of fixture.
@@ -324,6 +547,48 @@ func (f *fakeVeo) reply(w http.ResponseWriter, r fakeReply) {
 
 func (f *fakeVeo) invalid(w http.ResponseWriter, msg string) {
 	f.reply(w, fakeReply{status: http.StatusBadRequest, fixture: "error_400_invalid.json", message: msg})
+}
+
+// badRequest is Google's answer to a body that does not parse into the
+// request: INVALID_ARGUMENT with a BadRequest detail naming the field.
+func (f *fakeVeo) badRequest(w http.ResponseWriter, msg, field string) {
+	f.reply(w, fakeReply{status: http.StatusBadRequest, body: map[string]any{"error": map[string]any{
+		"code":    400,
+		"message": msg,
+		"status":  "INVALID_ARGUMENT",
+		"details": []any{map[string]any{
+			"@type":           "type.googleapis.com/google.rpc.BadRequest",
+			"fieldViolations": []any{map[string]any{"field": field, "description": msg}},
+		}},
+	}}})
+}
+
+// notification is the delivery the Gemini API would POST to operation
+// name's webhookConfig URI for its current state: fixture (a notification
+// body, "" for webhook_video_generated.json) with the operation's name and
+// video URI filled in. It fails t if Submit asked for no notification.
+func (f *fakeVeo) notification(t testing.TB, name, fixture string) *http.Request {
+	t.Helper()
+	f.mu.Lock()
+	hook, ok := f.hooks[name]
+	f.mu.Unlock()
+	if !ok {
+		t.Fatalf("fake veo: operation %q asked for no notification", name)
+	}
+	if fixture == "" {
+		fixture = "webhook_video_generated.json"
+	}
+	m := loadFixture(t, fixture)
+	if data, ok := m["data"].(map[string]any); ok {
+		data["name"] = name
+		data["video_uri"] = f.srv.URL + "/v1beta/files/" + name[strings.LastIndex(name, "/")+1:] + "-a:download?alt=media"
+	} else {
+		m["name"] = name
+	}
+	body, _ := json.Marshal(m)
+	r := httptest.NewRequest(http.MethodPost, hook, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
 }
 
 // loadFixture returns testdata/name decoded. It reports with Errorf, not

@@ -9,6 +9,12 @@ import (
 
 // operation is a long-running operation as predictLongRunning and
 // GET /v1beta/{name} return it. Google leaves "done" out while it is false.
+// The field names are the wire's, as go-genai's models.go reads them for
+// the Gemini Developer API (generateVideosOperationFromMldev,
+// generateVideosResponseFromMldev, generatedVideoFromMldev,
+// videoFromMldev): a sample's video is {uri, encodedVideo, encoding}, and
+// the SDK's Video.MIMEType is filled from "encoding" — the wire has no
+// "mimeType" there.
 type operation struct {
 	Name     string     `json:"name"`
 	Done     bool       `json:"done"`
@@ -17,8 +23,9 @@ type operation struct {
 		GenerateVideoResponse *struct {
 			GeneratedSamples []struct {
 				Video struct {
-					URI      string `json:"uri"`
-					MimeType string `json:"mimeType"`
+					URI string `json:"uri"`
+					// Encoding is the video's media type, e.g. "video/mp4".
+					Encoding string `json:"encoding"`
 				} `json:"video"`
 			} `json:"generatedSamples"`
 			RaiMediaFilteredCount   int      `json:"raiMediaFilteredCount"`
@@ -74,7 +81,7 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 			if s.Video.URI == "" || d.outputURL(s.Video.URI) == "" {
 				continue
 			}
-			ct := s.Video.MimeType
+			ct := s.Video.Encoding
 			if ct == "" {
 				ct = "video/mp4"
 			}
