@@ -215,7 +215,7 @@ func TestSubmitKeySurvivesRedisLoss(t *testing.T) {
 					t.Fatal("a submit whose worker was stopped mid-call returned nil: its task would be acknowledged")
 				}
 				if j := f.job(t, job.ID); j.Status != jobs.StatusSubmitted || j.ProviderRequestID != nil {
-					t.Fatalf("after a worker died mid-submit: %s with request %v, want SUBMITTED without one", j.Status, j.ProviderRequestID)
+					t.Fatalf("after a worker died mid-submit: %s with request %q, want SUBMITTED without one", j.Status, deref(j.ProviderRequestID))
 				}
 			}
 
@@ -228,7 +228,7 @@ func TestSubmitKeySurvivesRedisLoss(t *testing.T) {
 
 			j := f.job(t, job.ID)
 			if j.Status != jobs.StatusSubmitted || j.ProviderRequestID == nil || *j.ProviderRequestID != "gen-1" {
-				t.Errorf("job after the rebuilt submit: %s with request %v, want SUBMITTED with gen-1", j.Status, j.ProviderRequestID)
+				t.Errorf("job after the rebuilt submit: %s with request %q, want SUBMITTED with gen-1", j.Status, deref(j.ProviderRequestID))
 			}
 			gens, keys := vendor.generations()
 			if gens != 1 || len(keys) != tc.calls {
@@ -268,26 +268,35 @@ func TestSubmitNewKeyAfterProviderFailure(t *testing.T) {
 		t.Errorf("after a failed generation: %d generations, keys %v; want a second generation under a new key", gens, keys)
 	}
 	if j.ProviderRequestID == nil || *j.ProviderRequestID != "gen-2" {
-		t.Errorf("job's request after the new attempt = %v, want gen-2", j.ProviderRequestID)
+		t.Errorf("job's request after the new attempt = %q, want gen-2", deref(j.ProviderRequestID))
 	}
 }
 
-// vendorAnswering is a vendor API that answers every call with status and
-// a JSON error carrying message, counting the calls.
-func vendorAnswering(t *testing.T, status int, message string) (*httptest.Server, *int) {
+// vendorAnswering is a simulator-like vendor API that answers every call
+// with status and a JSON error carrying message. It records the
+// idempotency key of each call (empty for calls without one).
+func vendorAnswering(t *testing.T, status int, message string) (*httptest.Server, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
-	calls := new(int)
+	var keys []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Key string `json:"idempotency_key"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
 		mu.Lock()
-		*calls++
+		keys = append(keys, body.Key)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"error":{"message":%q}}`, message)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, calls
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), keys...)
+	}
 }
 
 // A vendor's refusal that will not change — a 405 — fails the job at the
@@ -318,13 +327,21 @@ func TestSubmitVendorRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			j := f.job(t, job.ID)
-			if j.Status != tc.wantStatus || *calls != 1 {
-				t.Fatalf("after a %d: %s after %d vendor calls, want %s after 1", tc.status, j.Status, *calls, tc.wantStatus)
+			if j.Status != tc.wantStatus || len(calls()) != 1 {
+				t.Fatalf("after a %d: %s after %d vendor calls, want %s after 1", tc.status, j.Status, len(calls()), tc.wantStatus)
 			}
 			retries := f.scheduledTasks(t, queue.KindSubmit)
 			if tc.wantStatus == jobs.StatusRetrying {
 				if len(retries) != 1 || retries[0].Attempt != 2 {
-					t.Errorf("after a %d: retries %+v, want one for attempt 2", tc.status, retries)
+					t.Fatalf("after a %d: retries %+v, want one for attempt 2", tc.status, retries)
+				}
+				// The retry asks for the same generation: the vendor may
+				// have started it.
+				if err := w.Handle(ctx, retries[0]); err != nil {
+					t.Fatal(err)
+				}
+				if keys := calls(); len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+					t.Errorf("after a %d: idempotency keys of the submit and its retry %q, want the same", tc.status, keys)
 				}
 				return
 			}
@@ -332,10 +349,10 @@ func TestSubmitVendorRefusals(t *testing.T) {
 				t.Errorf("after a %d: retries %+v scheduled, want none", tc.status, retries)
 			}
 			if j.ErrorCode == nil || *j.ErrorCode == jobs.FailProviderUnavailable {
-				t.Errorf("after a %d: error code %v, want one that does not blame the provider's availability", tc.status, j.ErrorCode)
+				t.Errorf("after a %d: error code %q, want one that does not blame the provider's availability", tc.status, deref(j.ErrorCode))
 			}
 			if j.ErrorMessage == nil || !strings.Contains(*j.ErrorMessage, msg) {
-				t.Errorf("after a %d: error message %v, want the vendor's %q", tc.status, j.ErrorMessage, msg)
+				t.Errorf("after a %d: error message %q, want the vendor's %q", tc.status, deref(j.ErrorMessage), msg)
 			}
 		})
 	}
@@ -354,13 +371,20 @@ func TestPollVendorRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := f.job(t, job.ID)
-	if j.Status != jobs.StatusFailed || *calls != 1 {
-		t.Fatalf("after a 405 to a poll: %s after %d calls, want FAILED after 1", j.Status, *calls)
+	if j.Status != jobs.StatusFailed || len(calls()) != 1 {
+		t.Fatalf("after a 405 to a poll: %s after %d calls, want FAILED after 1", j.Status, len(calls()))
 	}
 	if j.ErrorMessage == nil || !strings.Contains(*j.ErrorMessage, msg) {
-		t.Errorf("error message %v, want the vendor's %q", j.ErrorMessage, msg)
+		t.Errorf("error message %q, want the vendor's %q", deref(j.ErrorMessage), msg)
 	}
 	if n := len(f.scheduled(t, queue.KindPoll)); n != 0 {
 		t.Errorf("%d polls scheduled after a refusal, want none", n)
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }
