@@ -57,18 +57,18 @@ type Job struct {
 	ErrorCode         *string    `bun:"error_code"`
 	ErrorMessage      *string    `bun:"error_message"`
 	IdempotencyKey    *string    `bun:"idempotency_key"`
+	CreatedAt         time.Time  `bun:"created_at,notnull"`
+	UpdatedAt         time.Time  `bun:"updated_at,notnull"`
+	SubmittedAt       *time.Time `bun:"submitted_at"`
+	CompletedAt       *time.Time `bun:"completed_at"`
+	ReviewedAt        *time.Time `bun:"reviewed_at"`
+	ExpiresAt         *time.Time `bun:"expires_at"`
+	// ParentID is the job this one retries (retryVideoJob).
+	ParentID *int64 `bun:"parent_id"`
 	// SubmitKey is the idempotency key of the current attempt's vendor
 	// call, stored by the transition to SUBMITTED before the call is made
 	// (see Transition.SubmitKey); nil before the first submit.
-	SubmitKey   *string    `bun:"submit_key"`
-	CreatedAt   time.Time  `bun:"created_at,notnull"`
-	UpdatedAt   time.Time  `bun:"updated_at,notnull"`
-	SubmittedAt *time.Time `bun:"submitted_at"`
-	CompletedAt *time.Time `bun:"completed_at"`
-	ReviewedAt  *time.Time `bun:"reviewed_at"`
-	ExpiresAt   *time.Time `bun:"expires_at"`
-	// ParentID is the job this one retries (retryVideoJob).
-	ParentID *int64 `bun:"parent_id"`
+	SubmitKey *string `bun:"submit_key"`
 
 	// SourceAssetPublicID and ParentPublicID are filled by reads that join
 	// source_assets and the parent job.
