@@ -65,6 +65,10 @@ type Job struct {
 	ExpiresAt         *time.Time `bun:"expires_at"`
 	// ParentID is the job this one retries (retryVideoJob).
 	ParentID *int64 `bun:"parent_id"`
+	// SubmitKey is the idempotency key of the current attempt's vendor
+	// call, stored by the transition to SUBMITTED before the call is made
+	// (see Transition.SubmitKey); nil before the first submit.
+	SubmitKey *string `bun:"submit_key"`
 
 	// SourceAssetPublicID and ParentPublicID are filled by reads that join
 	// source_assets and the parent job.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -265,7 +266,29 @@ type Transition struct {
 	NextAttemptAt *time.Time
 	// NoRequestID guards on the job having no provider request id yet.
 	NoRequestID bool
+
+	// SubmitKey is the idempotency key a move to SUBMITTED stores for the
+	// vendor call that follows it; empty means DefaultSubmitKey of the job
+	// and its new attempt. A job that still holds a key keeps it: that key
+	// belongs to an earlier submit whose outcome is unknown (it failed
+	// transiently, maybe after the vendor started a generation), and only
+	// the same key makes the vendor answer with that generation instead of
+	// billing a second one. The key is in the database before the call, so
+	// no loss of the queue's data can change it.
+	SubmitKey string
+	// DropSubmitKey clears the stored submit key: the provider reported
+	// the attempt's generation over (failed), so the next attempt asks for
+	// a new one, under a new key. Without it the key outlives the attempt.
+	DropSubmitKey bool
 }
+
+// DefaultSubmitKey is the idempotency key of the first vendor call of a
+// job's attempt: "<public id>-<attempt>".
+func DefaultSubmitKey(publicID string, attempt int) string {
+	return publicID + submitKeySuffix(attempt)
+}
+
+func submitKeySuffix(attempt int) string { return "-" + strconv.Itoa(attempt) }
 
 // Transition moves a job from t.From to t.To if and only if it is still in
 // t.From (and every other guard of t holds), bumps its version, stamps the
@@ -292,6 +315,15 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 		switch t.To {
 		case StatusSubmitted:
 			q = q.Set("submitted_at = ?", now).Set("provider_request_id = NULL").Set("progress = 0")
+			// In the same statement as the move, before any vendor call: a
+			// key kept from an unknown outcome wins (see SubmitKey).
+			if t.SubmitKey != "" {
+				q = q.Set("submit_key = COALESCE(submit_key, ?)", t.SubmitKey)
+			} else if t.Attempt > 0 {
+				q = q.Set("submit_key = COALESCE(submit_key, public_id || ?)", submitKeySuffix(t.Attempt))
+			} else { // the attempt does not change
+				q = q.Set("submit_key = COALESCE(submit_key, public_id || '-' || CAST(attempt AS TEXT))")
+			}
 		case StatusCompleted:
 			q = q.Set("completed_at = ?", now).Set("progress = 100")
 		case StatusApproved, StatusRejected:
@@ -302,6 +334,9 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 		} else {
 			q = q.Set("next_attempt_at = NULL")
 		}
+	}
+	if t.DropSubmitKey {
+		q = q.Set("submit_key = NULL")
 	}
 	if t.ErrorCode != "" && (t.To == StatusFailed || t.To == StatusCanceled || t.To == StatusExpired) {
 		q = q.Set("error_code = ?", t.ErrorCode).Set("error_message = ?", t.ErrorMessage)

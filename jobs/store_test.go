@@ -369,6 +369,75 @@ func TestStoreUpdateGuards(t *testing.T) {
 	})
 }
 
+// The idempotency key of every vendor call is stored by the move to
+// SUBMITTED that precedes the call, in the same statement: a retry of a
+// submit whose outcome is unknown keeps it, a new attempt after the
+// provider reported the generation failed gets a new one.
+func TestStoreSubmitKey(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		s := jobs.NewStore(db, nil)
+		job, _ := insert(t, s, "alice", "")
+		if job.SubmitKey != nil {
+			t.Fatalf("new job's submit key = %q, want none", *job.SubmitKey)
+		}
+		at := s.Now().Add(time.Minute)
+		want := func(step string, j *jobs.Job, err error, key string) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			if j.SubmitKey == nil || *j.SubmitKey != key {
+				t.Errorf("%s: transition returned submit key %s, want %q", step, keyOf(j), key)
+			}
+			stored, err := s.JobByID(ctx, job.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.SubmitKey == nil || *stored.SubmitKey != key {
+				t.Errorf("%s: stored submit key %s, want %q", step, keyOf(stored), key)
+			}
+		}
+		first := jobs.DefaultSubmitKey(job.PublicID, 1)
+		j, err := s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted, Attempt: 1})
+		want("submit attempt 1", j, err, first)
+
+		// The submit failed transiently: its retry asks for the same generation.
+		j, err = s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusRetrying, ExpectAttempt: 1, NextAttemptAt: &at})
+		want("retry scheduled", j, err, first)
+		j, err = s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusRetrying, To: jobs.StatusSubmitted, Attempt: 2})
+		want("submit attempt 2", j, err, first)
+
+		// The provider reported the generation failed: a new key for a new one.
+		j, err = s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusRetrying, ExpectAttempt: 2, NextAttemptAt: &at, DropSubmitKey: true})
+		if err != nil || j.SubmitKey != nil {
+			t.Fatalf("retry after a failed generation = %v, %v, want no submit key", j, err)
+		}
+		j, err = s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusRetrying, To: jobs.StatusSubmitted, Attempt: 3})
+		want("submit attempt 3", j, err, jobs.DefaultSubmitKey(job.PublicID, 3))
+
+		// A key given by the caller (a task queued before keys were stored)
+		// is stored when the job holds none, and never replaces one.
+		other, _ := insert(t, s, "alice", "")
+		j, err = s.TransitionTx(ctx, jobs.Transition{JobID: other.ID, From: jobs.StatusQueued, To: jobs.StatusSubmitted, Attempt: 1, SubmitKey: "legacy-key"})
+		if err != nil || j.SubmitKey == nil || *j.SubmitKey != "legacy-key" {
+			t.Errorf("submit with a given key = %v, %v, want legacy-key", j, err)
+		}
+		j, err = s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusRetrying, ExpectAttempt: 3, NextAttemptAt: &at})
+		if err == nil {
+			j, err = s.TransitionTx(ctx, jobs.Transition{JobID: job.ID, From: jobs.StatusRetrying, To: jobs.StatusSubmitted, Attempt: 4, SubmitKey: "legacy-key"})
+		}
+		want("submit attempt 4 with another key", j, err, jobs.DefaultSubmitKey(job.PublicID, 3))
+	})
+}
+
+func keyOf(j *jobs.Job) string {
+	if j.SubmitKey == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%q", *j.SubmitKey)
+}
+
 func TestStoreReceipts(t *testing.T) {
 	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()

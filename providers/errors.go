@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -25,8 +27,9 @@ const (
 	// CodeRateLimited is transient: the provider asked us to slow down.
 	// RetryAfter says when to try again if the provider said so.
 	CodeRateLimited Code = "RATE_LIMITED"
-	// CodeUnavailable is transient: 5xx answers, timeouts, connection errors,
-	// or a generation the provider failed on its own side.
+	// CodeUnavailable is transient: 5xx answers, 408, 409 and 425, timeouts,
+	// connection errors (refused, reset, cut mid-answer), or a generation the
+	// provider failed on its own side.
 	CodeUnavailable Code = "UNAVAILABLE"
 	// CodeNotFound: the request id is unknown to the provider.
 	CodeNotFound Code = "NOT_FOUND"
@@ -35,8 +38,11 @@ const (
 	CodeUnauthenticated Code = "UNAUTHENTICATED"
 	// CodeUnimplemented: the provider cannot do this (cancel, a workflow …).
 	CodeUnimplemented Code = "UNIMPLEMENTED"
-	// CodeUnknown is everything an adapter could not classify. The engine
-	// treats it as permanent.
+	// CodeUnknown is everything an adapter could not classify, such as a
+	// 4xx answer without a usual meaning (405, 418 …). It is permanent, like
+	// every code but CodeRateLimited and CodeUnavailable: the engine fails
+	// the attempt at once with the vendor's message rather than ask again —
+	// and maybe pay again — for an answer that will not change.
 	CodeUnknown Code = "UNKNOWN"
 )
 
@@ -94,10 +100,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrorCode returns the portable code of err:
 //   - "" for nil;
 //   - the Code of the first *Error in err's chain;
-//   - CodeUnavailable for context.DeadlineExceeded, context.Canceled and
-//     network timeouts: the call did not complete, and nothing is known
-//     about the vendor's side, so trying again later is the right answer;
-//   - CodeUnknown for anything else.
+//   - CodeUnavailable for context.DeadlineExceeded, context.Canceled,
+//     network timeouts and failed connections (refused, reset, closed before
+//     or during the answer): the call did not complete, and nothing is known
+//     about the vendor's side, so trying again later — with the same
+//     idempotency key — is the right answer;
+//   - CodeUnknown for anything else (permanent).
 func ErrorCode(err error) Code {
 	if err == nil {
 		return ""
@@ -106,7 +114,7 @@ func ErrorCode(err error) Code {
 	if errors.As(err, &e) {
 		return e.Code
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || connectionFailed(err) {
 		return CodeUnavailable
 	}
 	var ne net.Error
@@ -114,6 +122,16 @@ func ErrorCode(err error) Code {
 		return CodeUnavailable
 	}
 	return CodeUnknown
+}
+
+// connectionFailed reports whether err is a connection that failed rather
+// than an answer: refused, reset, broken, or closed before the answer was
+// complete.
+func connectionFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE)
 }
 
 // RetryAfter returns the wait the vendor asked for, from the first *Error in
@@ -129,8 +147,11 @@ func RetryAfter(err error) time.Duration {
 // CodeForHTTPStatus is the usual meaning of a vendor's HTTP status code, for
 // adapters to refine with the vendor's own error codes: 400, 413, 415 and 422
 // are CodeInvalidInput; 401 and 403 CodeUnauthenticated; 404 and 410
-// CodeNotFound; 408, 425 and 5xx CodeUnavailable; 429 CodeRateLimited; 501
-// CodeUnimplemented; other 4xx CodeUnknown. It returns "" for 1xx–3xx.
+// CodeNotFound; 408 (timeout), 409 (conflict: typically a request with the
+// same idempotency key still in progress), 425 (too early) and 5xx
+// CodeUnavailable; 429 CodeRateLimited; 501 CodeUnimplemented; every other
+// 4xx (405, 418 …) CodeUnknown, which is permanent: the vendor refused the
+// request, and asking again gets the same answer. It returns "" for 1xx–3xx.
 func CodeForHTTPStatus(status int) Code {
 	switch {
 	case status < 400:
@@ -146,7 +167,7 @@ func CodeForHTTPStatus(status int) Code {
 		return CodeRateLimited
 	case status == http.StatusNotImplemented:
 		return CodeUnimplemented
-	case status == http.StatusRequestTimeout, status == http.StatusTooEarly, status >= 500:
+	case status == http.StatusRequestTimeout, status == http.StatusConflict, status == http.StatusTooEarly, status >= 500:
 		return CodeUnavailable
 	default:
 		return CodeUnknown

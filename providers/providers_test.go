@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +39,14 @@ func TestErrorCode(t *testing.T) {
 		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), providers.CodeUnavailable, 0},
 		{"canceled", context.Canceled, providers.CodeUnavailable, 0},
 		{"net timeout", fmt.Errorf("dial: %w", timeoutErr{}), providers.CodeUnavailable, 0},
-		{"other", io.ErrUnexpectedEOF, providers.CodeUnknown, 0},
+		// A connection that broke after the request went out: the vendor
+		// may have started the work, so the call is retried (with the same
+		// idempotency key), never failed as a refusal.
+		{"connection reset", &url.Error{Op: "Post", URL: "https://vendor.test/v1", Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}, providers.CodeUnavailable, 0},
+		{"answer cut short", fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), providers.CodeUnavailable, 0},
+		{"closed before the answer", &url.Error{Op: "Post", URL: "https://vendor.test/v1", Err: io.EOF}, providers.CodeUnavailable, 0},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, providers.CodeUnavailable, 0},
+		{"other", errors.New("the answer has no id"), providers.CodeUnknown, 0},
 	}
 	for _, tt := range tests {
 		if got := providers.ErrorCode(tt.err); got != tt.want {
@@ -104,13 +114,29 @@ func TestCodeForHTTPStatus(t *testing.T) {
 		{401, providers.CodeUnauthenticated}, {403, providers.CodeUnauthenticated},
 		{404, providers.CodeNotFound}, {410, providers.CodeNotFound},
 		{408, providers.CodeUnavailable}, {500, providers.CodeUnavailable}, {502, providers.CodeUnavailable}, {504, providers.CodeUnavailable},
+		// 409: a request with the same idempotency key still in progress;
+		// 425: too early. Both say "not now", not "no".
+		{409, providers.CodeUnavailable}, {425, providers.CodeUnavailable},
 		{429, providers.CodeRateLimited},
 		{501, providers.CodeUnimplemented},
-		{409, providers.CodeUnknown}, {418, providers.CodeUnknown},
+		// Any other 4xx is a refusal that will not change: permanent.
+		{405, providers.CodeUnknown}, {418, providers.CodeUnknown}, {451, providers.CodeUnknown},
 	}
 	for _, tt := range tests {
 		if got := providers.CodeForHTTPStatus(tt.status); got != tt.want {
 			t.Errorf("CodeForHTTPStatus(%d) = %q, want %q", tt.status, got, tt.want)
+		}
+	}
+}
+
+// Every 4xx but 408, 409, 425 and 429 is permanent: the engine fails the
+// attempt at once instead of retrying a refusal.
+func TestHTTPStatusPermanence(t *testing.T) {
+	t.Parallel()
+	for status := 400; status < 500; status++ {
+		want := status == 408 || status == 409 || status == 425 || status == 429
+		if got := providers.CodeForHTTPStatus(status).Transient(); got != want {
+			t.Errorf("CodeForHTTPStatus(%d) = %s, transient %t; want transient %t", status, providers.CodeForHTTPStatus(status), got, want)
 		}
 	}
 }

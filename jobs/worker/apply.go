@@ -95,9 +95,11 @@ func (r rules) applyOnce(ctx context.Context, tx bun.IDB, job *jobs.Job, st prov
 		}
 		if code.Transient() && job.Attempt < r.maxAttempts {
 			// The provider's own trouble: a new attempt, with a new
-			// idempotency key, after a backoff.
+			// idempotency key (the same one would fetch this failed
+			// generation again), after a backoff.
 			at := store.Now().Add(r.queue.Backoff(job.Attempt, providers.RetryAfter(st.Error)))
 			t.To, t.NextAttemptAt, t.ErrorCode, t.ErrorMessage = jobs.StatusRetrying, &at, string(code), msg
+			t.DropSubmitKey = true
 			next = followUp{task: &queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at: at}
 			break
 		}

@@ -8,7 +8,8 @@
 // The life of a job, and who writes each event:
 //
 //	queued                    API        createVideoJob commits, enqueues submit
-//	submitted                 worker     guarded QUEUED|RETRYING → SUBMITTED, attempt+1
+//	submitted                 worker     guarded QUEUED|RETRYING → SUBMITTED, attempt+1,
+//	                                     storing the vendor call's idempotency key first
 //	provider_request_created  worker     the provider's id for this attempt
 //	processing, progress      webhook    (or poll) SUBMITTED → PROCESSING, progress up
 //	provider_completed        webhook    (or poll) progress 100, enqueues ingest

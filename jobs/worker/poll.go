@@ -42,8 +42,15 @@ func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if providers.ErrorCode(err) == providers.CodeNotFound {
+		switch code := providers.ErrorCode(err); {
+		case code == providers.CodeNotFound:
 			return w.fail(ctx, job, jobs.FailProviderUnavailable, "the provider no longer knows this request")
+		case !code.Transient():
+			// The vendor refuses to say (a 405, a state nobody knows …):
+			// asking again gets the same answer until the job expires, and
+			// the user never learns why. Fail now, with its message.
+			log.WarnContext(ctx, "provider refused the poll", "code", code, "err", providerMessage(err))
+			return w.fail(ctx, job, failCode(code), providerMessage(err))
 		}
 		log.WarnContext(ctx, "poll failed; polling again later", "err", providerMessage(err))
 		again()

@@ -21,6 +21,11 @@ import (
 // worker died between the two: the redelivered task submits again with the
 // same idempotency key, which the provider answers with the same request
 // instead of a second paid generation. Any other job makes the task stale.
+//
+// The idempotency key is always the one the job's row holds, written by the
+// move to SUBMITTED before the call: the task carries none, so a retry the
+// reconciler rebuilds after Redis lost its data asks for the same
+// generation as the task it replaces.
 func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error {
 	log := logger(ctx, w.log)
 	d, err := w.driver(job.Provider)
@@ -31,7 +36,8 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	case (job.Status == jobs.StatusQueued || job.Status == jobs.StatusRetrying) && job.Attempt == t.Attempt-1:
 		moved, err := w.store.TransitionTx(ctx, jobs.Transition{
 			JobID: job.ID, From: job.Status, To: jobs.StatusSubmitted, Attempt: t.Attempt,
-			Source: jobs.SourceWorker, Message: fmt.Sprintf("attempt %d to %s", t.Attempt, job.Provider),
+			SubmitKey: t.Data["key"], // set only by tasks queued before keys were stored
+			Source:    jobs.SourceWorker, Message: fmt.Sprintf("attempt %d to %s", t.Attempt, job.Provider),
 		})
 		if isGuard(err) {
 			return nil
@@ -62,7 +68,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		return nil
 	}
 
-	req, err := w.request(ctx, job, d, t.Data["key"])
+	req, err := w.request(ctx, job, d, submitKey(job, t))
 	if err != nil {
 		return err
 	}
@@ -76,7 +82,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 			// resumes with the same key.
 			return ctx.Err()
 		}
-		return w.submitFailed(ctx, job, d, req.IdempotencyKey, err)
+		return w.submitFailed(ctx, job, d, err)
 	}
 	crashpoint("submit.after-provider")
 	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
@@ -125,18 +131,25 @@ func (w *Worker) submitRaced(ctx context.Context, job *jobs.Job, requestID strin
 	return nil
 }
 
-// request builds the provider request of a job's current attempt. key is
-// the idempotency key of an earlier submit whose outcome is unknown (it
-// failed transiently: maybe the provider started the generation and the
-// answer was lost), so that retrying it cannot start a second one; ""
-// starts a new generation, keyed by the job and its attempt.
+// submitKey is the idempotency key of a SUBMITTED job's vendor call: the
+// one its row holds. A job submitted before the row held keys falls back
+// on its task's key, or on the default one of its attempt, as then.
+func submitKey(job *jobs.Job, t queue.Task) string {
+	switch {
+	case job.SubmitKey != nil:
+		return *job.SubmitKey
+	case t.Data["key"] != "":
+		return t.Data["key"]
+	}
+	return jobs.DefaultSubmitKey(job.PublicID, job.Attempt)
+}
+
+// request builds the provider request of a job's current attempt, with
+// idempotency key key.
 func (w *Worker) request(ctx context.Context, job *jobs.Job, d providers.Driver, key string) (providers.Request, error) {
 	prompt, err := w.openPrompt(ctx, job)
 	if err != nil {
 		return providers.Request{}, err
-	}
-	if key == "" {
-		key = fmt.Sprintf("%s-%d", job.PublicID, job.Attempt)
 	}
 	req := providers.Request{
 		IdempotencyKey:  key,
@@ -170,13 +183,15 @@ func (w *Worker) openPrompt(ctx context.Context, job *jobs.Job) (string, error) 
 
 // submitFailed records a failed submit: transient errors schedule another
 // attempt with backoff (honouring the provider's Retry-After) until
-// MaxAttempts, with the same idempotency key; permanent ones fail the job
-// with a portable code.
-func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Driver, key string, err error) error {
+// MaxAttempts, with the same idempotency key (the move to RETRYING keeps
+// the stored key); permanent ones — CodeUnknown included: a vendor refusal
+// nobody classified does not get better by asking again — fail the job at
+// once with a portable code and the provider's message.
+func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Driver, err error) error {
 	log := logger(ctx, w.log)
 	code := providers.ErrorCode(err)
 	msg := providerMessage(err)
-	if !code.Transient() && code != providers.CodeUnknown {
+	if !code.Transient() {
 		log.WarnContext(ctx, "provider refused the job", "code", code, "err", msg)
 		return w.fail(ctx, job, failCode(code), msg)
 	}
@@ -202,7 +217,7 @@ func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Dr
 		return terr
 	}
 	log.InfoContext(ctx, "retry scheduled", "code", code, "at", at.Format(time.RFC3339), "err", msg)
-	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1, Data: map[string]string{"key": key}}, at)
+	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
 	return nil
 }
 
