@@ -148,9 +148,3 @@ func TestIngestRenewalTransientError(t *testing.T) {
 	}
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
