@@ -3,7 +3,6 @@ package luma
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +27,7 @@ const (
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
 	DefaultTimeout = 30 * time.Second
 	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
-	MinCallbackTokenLen = 16
+	MinCallbackTokenLen = providers.MinCallbackTokenLen
 	// ConfirmTimeout bounds the GET with which VerifyWebhook confirms a
 	// callback: Luma gives up on a callback after 5 seconds.
 	ConfirmTimeout = 4 * time.Second
@@ -68,7 +67,7 @@ type Config struct {
 type Driver struct {
 	base    string
 	apiKey  string
-	token   string
+	token   providers.CallbackToken
 	models  map[providers.Workflow]string
 	timeout time.Duration
 	client  *http.Client
@@ -97,13 +96,14 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("luma: negative Timeout %s", cfg.Timeout)
 	}
-	if cfg.CallbackToken != "" && len(cfg.CallbackToken) < MinCallbackTokenLen {
-		return nil, fmt.Errorf("luma: CallbackToken is shorter than %d characters", MinCallbackTokenLen)
+	token, err := providers.NewCallbackToken("luma", cfg.CallbackToken)
+	if err != nil {
+		return nil, err
 	}
 	d := &Driver{
 		base:    strings.TrimSuffix(cfg.BaseURL, "/"),
 		apiKey:  cfg.APIKey,
-		token:   cfg.CallbackToken,
+		token:   token,
 		timeout: cfg.Timeout,
 		client:  cfg.HTTPClient,
 		now:     cfg.Now,
@@ -196,15 +196,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		return "", err
 	}
 	body.Duration = fmt.Sprintf("%ds", secs)
-	if req.WebhookURL != "" && d.token != "" {
-		u, err := url.Parse(req.WebhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: webhook URL is not an http(s) URL")
+	if req.WebhookURL != "" && d.token.On() {
+		if body.CallbackURL, err = d.token.URL("luma", req.WebhookURL); err != nil {
+			return "", err
 		}
-		q := u.Query()
-		q.Set("token", d.token)
-		u.RawQuery = q.Encode()
-		body.CallbackURL = u.String()
 	}
 	var g generation
 	// POST /generations/video is the create route of Luma's API (the
@@ -292,15 +287,8 @@ func (d *Driver) Cancel(ctx context.Context, requestID string) error {
 // the confirmed state rather than the body's also means a forged body
 // cannot mint events.
 func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	if d.token == "" {
-		return providers.Webhook{}, providers.Errorf(providers.CodeUnauthenticated, "luma webhook: callbacks are not configured (no CallbackToken)")
-	}
-	var got string
-	if r.URL != nil {
-		got = r.URL.Query().Get("token")
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
-		return providers.Webhook{}, providers.Errorf(providers.CodeUnauthenticated, "luma webhook: missing or wrong callback token")
+	if err := d.token.Verify("luma", r); err != nil {
+		return providers.Webhook{}, err
 	}
 	var claimed struct {
 		ID string `json:"id"`

@@ -175,12 +175,14 @@ var specs = []spec{
 	{
 		name: "veo",
 		vars: common("Gemini", "Gemini API key", veo.DefaultBaseURL, veo.DefaultModel, veo.DefaultModel,
-			veo.DefaultTimeout.String()),
-		info: ProviderInfo{ImageToVideo: true,
-			Notes: "Polled no faster than every 10 s (a video takes 11 s to 6 min); outputs are downloaded with the API key in a header, never in a stored URL. Cannot cancel: an operation runs, and is billed, to its end. Videos are deleted after 2 days; 16:9 and 9:16 only."},
+			veo.DefaultTimeout.String(),
+			varSpec{"CALLBACK_TOKEN", kindCallbackToken, "secret put in the callback URL of the Gemini API's completion notifications (webhookConfig), whose signature scheme is unconfirmed; at least 16 characters (openssl rand -hex 32)", "none: Veo is polled"}),
+		info: ProviderInfo{Webhooks: true, ImageToVideo: true,
+			Notes: "Completion notifications (with CALLBACK_TOKEN) are hints: each is confirmed by reading the operation. Polled no faster than every 10 s (a video takes 11 s to 6 min); outputs are downloaded with the API key in a header, never in a stored URL. Cannot cancel: an operation runs, and is billed, to its end. Videos are deleted after 2 days; 16:9 and 9:16 only."},
+		hooksNeed: "CALLBACK_TOKEN",
 		target: func(s *Settings) target {
 			p := &s.Veo
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, callbackToken: &p.CallbackToken, timeout: &p.Timeout, concurrency: &p.Concurrency}
 		},
 	},
 }

@@ -50,9 +50,9 @@ func (s Settings) Drivers() ([]providers.Driver, error) {
 			l := s.Luma
 			return luma.New(luma.Config{APIKey: l.APIKey, BaseURL: l.BaseURL, Models: l.Models, CallbackToken: l.CallbackToken, Timeout: l.Timeout})
 		}},
-		{"veo", s.Veo.APIKey, s.Veo.Concurrency, false, func() (providers.Driver, error) {
+		{"veo", s.Veo.APIKey, s.Veo.Concurrency, s.Veo.CallbackToken != "", func() (providers.Driver, error) {
 			v := s.Veo
-			return veo.New(veo.Config{APIKey: v.APIKey, BaseURL: v.BaseURL, Models: v.Models, Timeout: v.Timeout})
+			return veo.New(veo.Config{APIKey: v.APIKey, BaseURL: v.BaseURL, Models: v.Models, CallbackToken: v.CallbackToken, Timeout: v.Timeout})
 		}},
 	}
 	var (

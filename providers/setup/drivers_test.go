@@ -90,6 +90,7 @@ func TestDescribeMatchesDrivers(t *testing.T) {
 	bare, full := keyed(), keyed()
 	full.Replicate.WebhookSecrets = []string{secretA}
 	full.Luma.CallbackToken = "0123456789abcdef0123"
+	full.Veo.CallbackToken = "0123456789abcdef0123"
 	for _, c := range []struct {
 		s        Settings
 		hooksSet bool // the variables webhooks need are set

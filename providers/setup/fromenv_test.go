@@ -235,7 +235,7 @@ func TestDescribe(t *testing.T) {
 		"fal":       "webhooks",
 		"runway":    "polling",
 		"luma":      "webhooks if VIDGATE_LUMA_CALLBACK_TOKEN is set, else polling",
-		"veo":       "polling",
+		"veo":       "webhooks if VIDGATE_VEO_CALLBACK_TOKEN is set, else polling",
 	} {
 		if updates[name] != want {
 			t.Errorf("Describe: %s Updates() = %q, want %q", name, updates[name], want)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/fal"
-	"github.com/vidgate/vidgate/providers/luma"
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
 )
 
@@ -73,9 +72,12 @@ type LumaSettings struct {
 // VeoSettings configures providers/veo.
 type VeoSettings struct {
 	APIKey, BaseURL string
-	Models          map[providers.Workflow]string
-	Timeout         time.Duration
-	Concurrency     int
+	// CallbackToken authenticates the Gemini API's completion
+	// notifications (webhookConfig); without one, Veo is polled.
+	CallbackToken string
+	Models        map[providers.Workflow]string
+	Timeout       time.Duration
+	Concurrency   int
 }
 
 // maxFileBytes caps a _FILE variable's file: a secret or a setting, never
@@ -211,8 +213,8 @@ func (k kind) parse(t target, suffix, raw string) error {
 		}
 		*t.webhookSecrets = secrets
 	case kindCallbackToken:
-		if len(raw) < luma.MinCallbackTokenLen {
-			return fmt.Errorf("shorter than %d characters (generate one: openssl rand -hex 32)", luma.MinCallbackTokenLen)
+		if len(raw) < providers.MinCallbackTokenLen {
+			return fmt.Errorf("shorter than %d characters (generate one: openssl rand -hex 32)", providers.MinCallbackTokenLen)
 		}
 		*t.callbackToken = raw
 	case kindUserID:

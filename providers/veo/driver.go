@@ -44,7 +44,7 @@ const (
 	// schedules polls, honours it.
 	MinPollInterval = 10 * time.Second
 	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
-	MinCallbackTokenLen = 16
+	MinCallbackTokenLen = providers.MinCallbackTokenLen
 	// ConfirmTimeout bounds the GET of the operation with which
 	// VerifyWebhook confirms a notification.
 	ConfirmTimeout = 5 * time.Second
@@ -87,7 +87,7 @@ type Config struct {
 type Driver struct {
 	base    *url.URL
 	apiKey  string
-	token   string
+	token   providers.CallbackToken
 	models  map[providers.Workflow]string
 	timeout time.Duration
 	client  *http.Client
@@ -121,13 +121,14 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("veo: negative Timeout %s", cfg.Timeout)
 	}
-	if cfg.CallbackToken != "" && len(cfg.CallbackToken) < MinCallbackTokenLen {
-		return nil, fmt.Errorf("veo: CallbackToken is shorter than %d characters", MinCallbackTokenLen)
+	token, err := providers.NewCallbackToken("veo", cfg.CallbackToken)
+	if err != nil {
+		return nil, err
 	}
 	d := &Driver{
 		base:     u,
 		apiKey:   cfg.APIKey,
-		token:    cfg.CallbackToken,
+		token:    token,
 		timeout:  cfg.Timeout,
 		client:   cfg.HTTPClient,
 		now:      cfg.Now,
@@ -258,8 +259,8 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	var op operation
 	path := "/v1beta/models/" + url.PathEscape(model) + ":predictLongRunning"
 	body := predictRequest{Instances: []instance{inst}, Parameters: params}
-	if req.WebhookURL != "" && d.token != "" {
-		hook, err := callbackURL(req.WebhookURL, d.token)
+	if req.WebhookURL != "" && d.token.On() {
+		hook, err := d.token.URL("veo", req.WebhookURL)
 		if err != nil {
 			return "", err
 		}
@@ -555,8 +556,8 @@ func (d *Driver) apiError(op string, resp *http.Response, data []byte) *provider
 // the webhook URL back, out of a vendor's text.
 func (d *Driver) redactKey(s string) string {
 	s = strings.ReplaceAll(s, d.apiKey, "[api key]")
-	if d.token != "" {
-		s = strings.ReplaceAll(s, d.token, "[callback token]")
+	if d.token.On() {
+		s = strings.ReplaceAll(s, d.token.Secret(), "[callback token]")
 	}
 	return s
 }

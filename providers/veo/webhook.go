@@ -2,29 +2,11 @@ package veo
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
-	"net/url"
 
 	"github.com/vidgate/vidgate/providers"
 )
-
-// callbackURL is the engine's webhook URL with the callback token added as
-// the query parameter "token".
-//
-// TODO(lead): the same token-in-the-URL scheme lives in providers/luma;
-// both belong in one helper in providers/.
-func callbackURL(webhookURL, token string) (string, error) {
-	u, err := url.Parse(webhookURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: webhook URL is not an http(s) URL")
-	}
-	q := u.Query()
-	q.Set("token", token)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
-}
 
 // VerifyWebhook authenticates a Gemini API completion notification and
 // returns the state of its operation as Google reports it now. The
@@ -47,15 +29,8 @@ func callbackURL(webhookURL, token string) (string, error) {
 // notification, and late copies of a state already seen, deduplicate, and
 // a forged body cannot mint events.
 func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook, error) {
-	if d.token == "" {
-		return providers.Webhook{}, providers.Errorf(providers.CodeUnauthenticated, "veo webhook: notifications are not configured (no CallbackToken)")
-	}
-	var got string
-	if r.URL != nil {
-		got = r.URL.Query().Get("token")
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
-		return providers.Webhook{}, providers.Errorf(providers.CodeUnauthenticated, "veo webhook: missing or wrong callback token")
+	if err := d.token.Verify("veo", r); err != nil {
+		return providers.Webhook{}, err
 	}
 	name, err := operationName(body)
 	if err != nil {
