@@ -113,8 +113,9 @@ type options struct {
 	logTo io.Writer
 	// createRate and maxActive limit each owner (0: no limit).
 	createRate, maxActive int
-	// reconcile runs the reconciler, with thresholds of about a second.
-	reconcile bool
+	// reconcile runs the reconciler, with thresholds of about a second;
+	// reconcileDefaults with its production defaults instead.
+	reconcile, reconcileDefaults bool
 	// providerTimeout bounds each call to the provider (default 30s).
 	providerTimeout time.Duration
 }
@@ -215,10 +216,14 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 		}()
 	}
 	if o.reconcile {
-		rec := reconciler.New(d.store, d.queue, reg, d.bucket, rdb, reconciler.Config{
+		rcfg := reconciler.Config{
 			Prefix: prefix, Interval: 200 * time.Millisecond, QueuedAfter: time.Second, SubmitAfter: time.Second,
 			StaleAfter: 1500 * time.Millisecond, Lease: 3 * time.Second, Logger: log,
-		})
+		}
+		if o.reconcileDefaults {
+			rcfg = reconciler.Config{Prefix: prefix, Logger: log}
+		}
+		rec := reconciler.New(d.store, d.queue, reg, d.bucket, rdb, rcfg)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -73,7 +73,9 @@ func (s *redisServer) kill() {
 // later, with 200 jobs being created and in flight: creates made while it is
 // down still succeed (the job is in the database; the reconciler enqueues
 // it), the workers and the broker reconnect by themselves, and every job
-// completes with one provider request.
+// completes with one provider request. The reconciler runs with its
+// production defaults: its generation marker, not its stale thresholds,
+// recovers the lost tasks.
 func TestRedisRestartedMidRun(t *testing.T) {
 	srv := startRedisServer(t)
 	b := backend{name: "restarted-redis", db: func(t *testing.T) *bun.DB { return jobstest.SQLite(t) }, redis: func(t *testing.T) redis.UniversalClient {
@@ -84,9 +86,10 @@ func TestRedisRestartedMidRun(t *testing.T) {
 	if pgBackendAvailable() {
 		b.name, b.db = "postgres+restarted-redis", func(t *testing.T) *bun.DB { return jobstest.Postgres(t) }
 	}
-	d := deploy(t, b, options{reconcile: true, simLatency: 300 * time.Millisecond})
+	d := deploy(t, b, options{reconcile: true, reconcileDefaults: true, simLatency: 300 * time.Millisecond})
 	const n = 200
 	ids := make([]string, n)
+	var restarted time.Time
 	for i := range ids {
 		switch i {
 		case 60:
@@ -95,10 +98,18 @@ func TestRedisRestartedMidRun(t *testing.T) {
 			time.Sleep(time.Second) // down for a while, not only for a few creates
 		case 120:
 			srv.start()
+			restarted = time.Now()
 		}
 		ids[i] = d.create(t, fmt.Sprintf("job %d", i))
 	}
 	d.waitAllCompleted(t, ids, 90*time.Second)
+	var last time.Time
+	for _, id := range ids {
+		if j, err := d.store.JobByPublicID(context.Background(), id); err == nil && j.CompletedAt != nil && j.CompletedAt.After(last) {
+			last = *j.CompletedAt
+		}
+	}
+	t.Logf("recovery: the last of %d jobs completed %s after Redis came back empty", n, last.Sub(restarted).Round(100*time.Millisecond))
 	for _, id := range ids {
 		r := d.job(t, id)
 		counts := map[string]int{}

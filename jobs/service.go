@@ -481,6 +481,9 @@ func (s *Service) enqueueSubmit(ctx context.Context, job *Job) {
 	}
 	if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1, Data: TaskData(ctx, nil)}); err != nil {
 		s.log.ErrorContext(ctx, "enqueue submit; the reconciler will retry", "job_id", job.PublicID, "err", err)
+		if _, err := s.store.MarkFollowUpLost(context.WithoutCancel(ctx), job.ID, 0, "submit", SourceAPI); err != nil {
+			s.log.ErrorContext(ctx, "mark the lost submit task", "job_id", job.PublicID, "err", err)
+		}
 	}
 }
 

@@ -180,7 +180,9 @@ func (a *app) workerConfig() worker.Config {
 
 func (a *app) newReconciler() *reconciler.Reconciler {
 	return reconciler.New(a.store, a.queue, a.reg, a.bucket, a.rdb, reconciler.Config{Prefix: a.cfg.RedisPrefix,
-		SourceAssetRetention: a.cfg.Retention, Logger: a.log})
+		SourceAssetRetention: a.cfg.Retention, Logger: a.log,
+		Interval: a.cfg.ReconcileInterval, QueuedAfter: a.cfg.ReconcileQueuedAfter, SubmitAfter: a.cfg.ReconcileSubmitAfter,
+		StaleAfter: a.cfg.ReconcileStaleAfter, CancelWindow: a.cfg.ReconcileCancelWindow, Lease: a.cfg.ReconcileLease})
 }
 
 // runWorkers runs the workers, and the reconciler where configured, until

@@ -76,6 +76,14 @@ type config struct {
 	Visibility       time.Duration
 	ClamdAddr        string
 
+	// The reconciler's periods (reconciler.Config).
+	ReconcileInterval     time.Duration
+	ReconcileQueuedAfter  time.Duration
+	ReconcileSubmitAfter  time.Duration
+	ReconcileStaleAfter   time.Duration
+	ReconcileCancelWindow time.Duration
+	ReconcileLease        time.Duration
+
 	// The simulated provider.
 	MountSim   bool
 	SimURL     string
@@ -159,6 +167,13 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.BoolVar(&c.Reconcile, "reconcile", true, "take part in reconciling lost and stalled work (one process leads at a time)")
 		fs.DurationVar(&c.Retention, "artifact-retention", 7*24*time.Hour, "how long videos that were not approved are kept (0: forever)")
 		fs.DurationVar(&c.Visibility, "visibility-timeout", 30*time.Second, "how long a task may sit untouched before another worker takes it over (a live worker touches its tasks every third of this)")
+		// The reconciler's periods: the defaults are reconciler.Config's.
+		fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", 2*time.Second, "time between the reconciler's passes: also how soon a Redis that lost its data, or a task that could not be queued, is noticed and redone")
+		fs.DurationVar(&c.ReconcileQueuedAfter, "reconcile-queued-after", time.Minute, "a job QUEUED this long (or RETRYING this long past its retry) without a worker on it is queued again")
+		fs.DurationVar(&c.ReconcileSubmitAfter, "reconcile-submit-after", 2*time.Minute, "a job SUBMITTED this long without a provider request id is submitted again (with the same idempotency key) or failed")
+		fs.DurationVar(&c.ReconcileStaleAfter, "reconcile-stale-after", 10*time.Minute, "a job waiting on its provider with no news this long is polled: keep it above the longest poll backoff (5m)")
+		fs.DurationVar(&c.ReconcileCancelWindow, "reconcile-cancel-window", time.Hour, "when Redis lost its data, jobs canceled or expired this recently have their provider cancel sent again")
+		fs.DurationVar(&c.ReconcileLease, "reconcile-lease", 30*time.Second, "how long the leading reconciler's lease lasts without renewal: how soon another process takes over from one that died")
 		fs.StringVar(&c.ClamdAddr, "clamd-addr", "", "ClamAV clamd (host:port, or unix:/path) that scans every output before its job completes; a finding fails the job with ARTIFACT_QUARANTINED; empty: no scan")
 	}
 	fs.DurationVar(&c.SimLatency, "sim-latency", 8*time.Second, "how long the simulated provider takes per video")
@@ -278,6 +293,15 @@ func (c *config) check(r role) error {
 		}
 		if c.SourceAssetTTL <= 0 {
 			errs = append(errs, fmt.Errorf("--source-asset-ttl %s: want a positive duration", c.SourceAssetTTL))
+		}
+	}
+	if r != roleServe {
+		for flag, d := range map[string]time.Duration{"reconcile-interval": c.ReconcileInterval, "reconcile-queued-after": c.ReconcileQueuedAfter,
+			"reconcile-submit-after": c.ReconcileSubmitAfter, "reconcile-stale-after": c.ReconcileStaleAfter,
+			"reconcile-cancel-window": c.ReconcileCancelWindow, "reconcile-lease": c.ReconcileLease} {
+			if d <= 0 {
+				errs = append(errs, fmt.Errorf("--%s %s: want a positive duration", flag, d))
+			}
 		}
 	}
 	if _, err := c.concurrency(); err != nil {

@@ -6,8 +6,36 @@
 // them. Every action is recorded as an event with source "reconciler", and
 // every action is a guarded change, so doing one twice is harmless.
 //
+// Lost queue entries are noticed in seconds, not at the stale thresholds:
+//
+//   - Redis losing its data (a restart without persistence, a flush, a
+//     failover to an empty replica) is detected by the generation marker, a
+//     key with a random value the leader writes and checks at every pass
+//     (every Interval, 2s by default). When it is gone, the leader rebuilds
+//     every live job's task from the database at once — QUEUED and RETRYING
+//     jobs get their submit (a retry at its time), SUBMITTED and PROCESSING
+//     jobs with a provider request id a poll (which queues the ingest of a
+//     job whose provider already finished), jobs canceled or expired within
+//     CancelWindow their provider cancel — then writes a new marker and logs
+//     the count once. A SUBMITTED job without a request id is left to the
+//     SubmitAfter rule: a worker may still be submitting it.
+//   - A follow-up task that could not be queued after its change committed
+//     (Redis unreachable for a moment, its data intact) marks its job with
+//     a follow_up_lost event (jobs.EventFollowUpLost); every pass redoes the
+//     jobs whose latest event is that mark, as the rebuild would. The mark is
+//     written to the database, which the change just reached, rather than to
+//     Redis, which just failed; a scan of the queue for jobs without an
+//     entry would cost a stream read per live job every pass.
+//
+// What is still waited out: a process killed between a commit and its
+// enqueue leaves no mark, and its job waits for QueuedAfter, SubmitAfter or
+// StaleAfter (a transactional outbox, the task written in the change's own
+// transaction, would close that gap). Doing a job's step twice is harmless:
+// the worker's guards drop a task whose job moved on.
+//
 // One reconciler is active at a time across all processes: each holds a
-// Redis lease while it works; the others wait for it to lapse.
+// fenced Redis lease while it works (see lease.go); the others wait for it
+// to lapse.
 package reconciler
 
 import (
@@ -29,7 +57,9 @@ import (
 
 // Config configures a Reconciler. Zero fields take their defaults.
 type Config struct {
-	// Interval between passes (default 10s).
+	// Interval between passes (default 2s): also how soon Redis losing its
+	// data, or a follow-up task that could not be queued, is acted on. A
+	// pass is a few indexed queries; duplicate tasks are harmless.
 	Interval time.Duration
 	// QueuedAfter: a job QUEUED this long, or RETRYING this long past its
 	// next attempt, has lost its queue entry and is enqueued again
@@ -49,10 +79,14 @@ type Config struct {
 	SourceAssetRetention time.Duration
 	// Batch caps the jobs one rule handles per pass (default 100).
 	Batch int
+	// CancelWindow: when Redis lost its data, jobs canceled or expired this
+	// recently have their provider cancel sent again (default 1h: a request
+	// older than that has finished on its own).
+	CancelWindow time.Duration
 	// Lease is how long a leader's lease lasts; it is renewed every third
 	// of it (default 30s).
 	Lease time.Duration
-	// Prefix starts the lease's Redis key (default "vg").
+	// Prefix starts the reconciler's Redis keys (default "vg"; see keys.go).
 	Prefix string
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
@@ -61,7 +95,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Interval <= 0 {
-		c.Interval = 10 * time.Second
+		c.Interval = 2 * time.Second
 	}
 	if c.QueuedAfter <= 0 {
 		c.QueuedAfter = time.Minute
@@ -74,6 +108,9 @@ func (c *Config) defaults() {
 	}
 	if c.Batch <= 0 {
 		c.Batch = 100
+	}
+	if c.CancelWindow <= 0 {
+		c.CancelWindow = time.Hour
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
@@ -99,6 +136,11 @@ type Reconciler struct {
 	cfg       Config
 	log       *slog.Logger
 	id        string
+	keys      keys
+	// token is the lease's value while Run leads, "" otherwise; only Run's
+	// goroutine touches it.
+	token   string
+	onLease func(token string) // tests: hears each lease decision of Run
 }
 
 // New returns a Reconciler.
@@ -107,7 +149,7 @@ func New(store *jobs.Store, q *queue.Queue, reg *providers.Registry, bucket *blo
 	b := make([]byte, 6)
 	rand.Read(b)
 	return &Reconciler{store: store, queue: q, providers: reg, bucket: bucket, rdb: rdb, cfg: cfg, log: cfg.Logger,
-		id: q.Consumer() + "/" + hex.EncodeToString(b)}
+		id: q.Consumer() + "/" + hex.EncodeToString(b), keys: keys{prefix: cfg.Prefix}, onLease: func(string) {}}
 }
 
 // ID names this reconciler in its lease.
@@ -115,10 +157,13 @@ func (r *Reconciler) ID() string { return r.id }
 
 // Rule names, as they appear in events and in `vidgate jobs stuck`.
 const (
-	RuleRequeue   = "requeue"
-	RuleResubmit  = "resubmit"
-	RuleAbandon   = "abandon"
-	RulePoll      = "poll"
+	RuleRequeue  = "requeue"
+	RuleResubmit = "resubmit"
+	RuleAbandon  = "abandon"
+	RulePoll     = "poll"
+	// RuleCancel asks the provider again to stop a canceled or expired
+	// job's request, after Redis lost its data.
+	RuleCancel    = "cancel"
 	RuleExpire    = "expire"
 	RuleRetention = "retention"
 	// RuleSourceAsset deletes a source image that expired unused, or
@@ -140,7 +185,7 @@ func (r *Reconciler) Plan(ctx context.Context) ([]Action, error) {
 	now := r.cfg.Now()
 	var plan []Action
 	for _, rule := range []func(context.Context, time.Time) ([]Action, error){
-		r.planExpire, r.planRequeue, r.planSubmitted, r.planStale, r.planRetention, r.planSourceAssets,
+		r.planExpire, r.planLostFollowUps, r.planRequeue, r.planSubmitted, r.planStale, r.planRetention, r.planSourceAssets,
 	} {
 		acts, err := rule(ctx, now)
 		if err != nil {
@@ -195,6 +240,33 @@ func (r *Reconciler) planRequeue(ctx context.Context, now time.Time) ([]Action, 
 	return append(acts, actions(retrying, RuleRequeue, func(j *jobs.Job) string {
 		return fmt.Sprintf("RETRYING, its retry due %s ago never ran", now.Sub(*j.NextAttemptAt).Round(time.Second))
 	})...), nil
+}
+
+// planLostFollowUps: jobs whose follow-up task could not be queued
+// (jobs.EventFollowUpLost) get their next step again now.
+func (r *Reconciler) planLostFollowUps(ctx context.Context, now time.Time) ([]Action, error) {
+	js, err := r.store.LostFollowUps(ctx, r.cfg.Batch)
+	var acts []Action
+	for _, j := range js {
+		if a, ok := redo(j, now, "its follow-up task could not be queued"); ok {
+			acts = append(acts, a)
+		}
+	}
+	return acts, err
+}
+
+// redo is the action that gives live job j its next task again, whatever
+// its age (the requeue and poll rules with a threshold of zero), and false
+// for a SUBMITTED job without a provider request id, which a worker may
+// still be submitting (the SubmitAfter rule's business).
+func redo(j *jobs.Job, now time.Time, why string) (Action, bool) {
+	switch {
+	case j.Status == jobs.StatusQueued || j.Status == jobs.StatusRetrying:
+		return Action{Rule: RuleRequeue, Job: j, Reason: fmt.Sprintf("%s: %s", j.Status, why)}, true
+	case (j.Status == jobs.StatusSubmitted || j.Status == jobs.StatusProcessing) && j.ProviderRequestID != nil:
+		return Action{Rule: RulePoll, Job: j, Reason: fmt.Sprintf("%s at %d%%: %s", j.Status, j.Progress, why)}, true
+	}
+	return Action{}, false
 }
 
 // planSubmitted: SUBMITTED without a provider request id for too long: a
@@ -273,6 +345,8 @@ func (r *Reconciler) Apply(ctx context.Context, a Action) error {
 		err = r.expire(ctx, a)
 	case RuleRequeue:
 		err = r.record(ctx, a, jobs.Transition{Type: "requeued"}, queue.Task{Kind: queue.KindSubmit, Attempt: a.Job.Attempt + 1})
+	case RuleCancel:
+		_, err = r.queue.Enqueue(ctx, cancelTask(a.Job))
 	case RuleResubmit:
 		err = r.record(ctx, a, jobs.Transition{Type: "resubmitted", NoRequestID: true}, queue.Task{Kind: queue.KindSubmit, Attempt: a.Job.Attempt})
 	case RulePoll:
@@ -321,7 +395,8 @@ func (r *Reconciler) deleteSourceAsset(ctx context.Context, a *jobs.SourceAsset)
 // a provider that asks for a minimum wait between polls
 // (providers.PollPacer) is scheduled that much later instead: the worker
 // may have polled the job a moment ago, since a job can go long without
-// news while it is being polled.
+// news while it is being polled. The submit of a RETRYING job whose retry
+// is not due yet is scheduled for its time.
 func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, task queue.Task) error {
 	t.JobID, t.From, t.To, t.Source, t.Message = a.Job.ID, a.Job.Status, a.Job.Status, jobs.SourceReconciler, a.Reason
 	if a.Job.Attempt > 0 {
@@ -335,6 +410,9 @@ func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, ta
 		if wait := r.minPollInterval(a.Job.Provider); wait > 0 {
 			return r.queue.Schedule(ctx, task, r.cfg.Now().Add(wait))
 		}
+	}
+	if task.Kind == queue.KindSubmit && a.Job.NextAttemptAt != nil && a.Job.NextAttemptAt.After(r.cfg.Now()) {
+		return r.queue.Schedule(ctx, task, *a.Job.NextAttemptAt)
 	}
 	_, err := r.queue.Enqueue(ctx, task)
 	return err
@@ -359,20 +437,43 @@ func (r *Reconciler) expire(ctx context.Context, a Action) error {
 		return err
 	}
 	if j.ProviderRequestID != nil {
-		_, err = r.queue.Enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: j.ID, Attempt: j.Attempt,
-			Data: map[string]string{"provider": j.Provider, "provider_request_id": *j.ProviderRequestID}})
+		_, err = r.queue.Enqueue(ctx, cancelTask(j))
 	}
 	return err
 }
 
-// Pass plans and applies once, and returns how many actions it took.
-func (r *Reconciler) Pass(ctx context.Context) (int, error) {
-	plan, err := r.Plan(ctx)
-	if err != nil {
+// cancelTask asks j's provider to stop j's request.
+func cancelTask(j *jobs.Job) queue.Task {
+	return queue.Task{Kind: queue.KindCancel, JobID: j.ID, Attempt: j.Attempt,
+		Data: map[string]string{"provider": j.Provider, "provider_request_id": *j.ProviderRequestID}}
+}
+
+// Pass checks the generation marker (rebuilding every live job's task
+// when Redis lost its data), then plans and applies once, and returns how
+// many actions it took.
+func (r *Reconciler) Pass(ctx context.Context) (int, error) { return r.pass(ctx, nil) }
+
+// pass is Pass; a leader's pass (Run) calls fence before every action and
+// stops when it fails. A nil fence: unfenced, for a single caller.
+func (r *Reconciler) pass(ctx context.Context, fence func(context.Context) error) (int, error) {
+	if fence == nil {
+		fence = func(context.Context) error { return nil }
+	}
+	if err := fence(ctx); err != nil {
 		return 0, err
 	}
-	done := 0
+	done, err := r.checkGeneration(ctx, fence)
+	if err != nil {
+		return done, err
+	}
+	plan, err := r.Plan(ctx)
+	if err != nil {
+		return done, err
+	}
 	for _, a := range plan {
+		if err := fence(ctx); err != nil {
+			return done, err
+		}
 		if err := r.Apply(ctx, a); err != nil {
 			r.log.WarnContext(ctx, "reconciler action failed", "rule", a.Rule, "err", err)
 			continue
@@ -388,4 +489,105 @@ func (r *Reconciler) Pass(ctx context.Context) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// generationScript reads the generation marker, or writes it, for the
+// holder of the lease only.
+//
+//	KEYS[1]  the lease key
+//	KEYS[2]  the generation key
+//	ARGV[1]  the caller's lease token ("": the caller is not fenced)
+//	ARGV[2]  the marker's new value ("": only read it)
+//	reply    -1 if the token does not hold the lease; else 1 if the marker
+//	         exists (or was written), 0 if it does not
+var generationScript = redis.NewScript(`
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2])
+  return 1
+end
+return redis.call('EXISTS', KEYS[2])`)
+
+func (r *Reconciler) generation(ctx context.Context, value string) (bool, error) {
+	n, err := generationScript.Run(ctx, r.rdb, []string{r.keys.lease(), r.keys.generation()}, r.token, value).Int()
+	if err != nil {
+		return false, fmt.Errorf("generation marker: %w", err)
+	}
+	if n < 0 {
+		r.token = ""
+		return false, errLostLease
+	}
+	return n == 1, nil
+}
+
+// checkGeneration rebuilds every live job's task when the generation
+// marker is gone, then writes a new one. A rebuild that fails part way
+// writes none: the next pass starts it over (the tasks it queued already
+// are duplicates the worker drops).
+func (r *Reconciler) checkGeneration(ctx context.Context, fence func(context.Context) error) (int, error) {
+	if ok, err := r.generation(ctx, ""); err != nil || ok {
+		return 0, err
+	}
+	n, err := r.rebuild(ctx, fence)
+	if err != nil {
+		return n, fmt.Errorf("rebuild tasks after Redis lost its data (%d queued so far): %w", n, err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	if _, err := r.generation(ctx, hex.EncodeToString(b)); err != nil {
+		return n, err
+	}
+	r.log.WarnContext(ctx, "reconciler: Redis lost its data (no generation marker); rebuilt the tasks of live jobs from the database", "tasks", n)
+	return n, nil
+}
+
+// rebuild gives every live job its next task (redo), and re-sends the
+// provider cancel of jobs canceled or expired within CancelWindow.
+func (r *Reconciler) rebuild(ctx context.Context, fence func(context.Context) error) (int, error) {
+	now := r.cfg.Now()
+	n := 0
+	apply := func(a Action) error {
+		if err := fence(ctx); err != nil {
+			return err
+		}
+		if err := r.Apply(ctx, a); err != nil {
+			return err
+		}
+		n++
+		return nil
+	}
+	for after := int64(0); ; {
+		js, err := r.store.LiveJobsAfter(ctx, after, r.cfg.Batch)
+		if err != nil {
+			return n, err
+		}
+		for _, j := range js {
+			after = j.ID
+			if a, ok := redo(j, now, "its task was lost with Redis's data"); ok {
+				if err := apply(a); err != nil {
+					return n, err
+				}
+			}
+		}
+		if len(js) < r.cfg.Batch {
+			break
+		}
+	}
+	for after := int64(0); ; {
+		js, err := r.store.CanceledSince(ctx, now.Add(-r.cfg.CancelWindow), after, r.cfg.Batch)
+		if err != nil {
+			return n, err
+		}
+		for _, j := range js {
+			after = j.ID
+			if err := apply(Action{Rule: RuleCancel, Job: j, Reason: fmt.Sprintf("%s at attempt %d; its cancel may have been lost with Redis's data", j.Status, j.Attempt)}); err != nil {
+				return n, err
+			}
+		}
+		if len(js) < r.cfg.Batch {
+			return n, nil
+		}
+	}
 }

@@ -2,6 +2,7 @@ package reconciler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,7 @@ type fixture struct {
 	queue  *queue.Queue
 	bucket *blob.Bucket
 	rdb    redis.UniversalClient
+	m      *miniredis.Miniredis
 	rec    *reconciler.Reconciler
 	now    time.Time
 }
@@ -47,7 +49,8 @@ func setup(t *testing.T, db *bun.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{store: jobs.NewStore(db, nil), now: time.Now().Add(time.Hour)}
-	f.rdb = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	f.m = miniredis.RunT(t)
+	f.rdb = redis.NewClient(&redis.Options{Addr: f.m.Addr()})
 	var err error
 	f.queue, err = queue.New(f.rdb, queue.Config{Prefix: "t", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -62,6 +65,11 @@ func setup(t *testing.T, db *bun.DB) *fixture {
 	f.rec = reconciler.New(f.store, f.queue, reg, f.bucket, f.rdb, reconciler.Config{
 		Prefix: "t", Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+	// A first pass, with no jobs yet, writes the generation marker: the
+	// tests start from a Redis that has lost nothing.
+	if _, err := f.rec.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -271,27 +279,32 @@ func TestRetention(t *testing.T) {
 	})
 }
 
+// One reconciler leads; it keeps the lease by renewing it — Redis's TTL
+// really runs down here (FastForward), past several lease lengths — and the
+// other takes over when it stops.
 func TestOneLeader(t *testing.T) {
 	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
 		f := setup(t, db)
-		holder := func() string { h, _ := f.rdb.Get(context.Background(), "t:reconciler:lease").Result(); return h }
-		waitFor := func(what string, ok func() bool) {
-			t.Helper()
-			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-				if ok() {
-					return
-				}
-			}
-			t.Fatalf("timed out waiting for %s", what)
-		}
+		const lease = 300 * time.Millisecond
+		type decision struct{ id, token string }
+		decisions := make(chan decision)
 		recs := map[string]context.CancelFunc{}
 		done := make(chan struct{}, 2)
 		for range 2 {
 			r := reconciler.New(f.store, f.queue, providers.NewRegistry(), f.bucket, f.rdb, reconciler.Config{
-				Prefix: "t", Interval: 10 * time.Millisecond, Lease: 150 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Prefix: "t", Interval: 10 * time.Millisecond, Lease: lease, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
 			ctx, cancel := context.WithCancel(context.Background())
 			recs[r.ID()] = cancel
+			id := r.ID()
+			// Each decision waits for the test to read it: the test paces the
+			// reconcilers' ticks.
+			reconciler.OnLease(r, func(token string) {
+				select {
+				case decisions <- decision{id, token}:
+				case <-ctx.Done():
+				}
+			})
 			go func() { r.Run(ctx); done <- struct{}{} }()
 		}
 		t.Cleanup(func() {
@@ -301,16 +314,188 @@ func TestOneLeader(t *testing.T) {
 			<-done
 			<-done
 		})
-		waitFor("a leader", func() bool { return holder() != "" })
-		first := holder()
-		if _, ok := recs[first]; !ok {
-			t.Fatalf("lease held by %q, not one of the reconcilers", first)
+		next := func() decision {
+			t.Helper()
+			select {
+			case d := <-decisions:
+				return d
+			case <-time.After(5 * time.Second):
+				t.Fatal("no lease decision in 5s")
+			}
+			return decision{}
 		}
-		time.Sleep(200 * time.Millisecond) // past a lease length: the leader renews
-		if h := holder(); h != first {
-			t.Fatalf("lease moved from %s to %s while the leader ran", first, h)
+		var leader decision
+		for leader.token == "" {
+			leader = next()
 		}
-		recs[first]()
-		waitFor("the other to take over", func() bool { h := holder(); return h != "" && h != first })
+		if _, ok := recs[leader.id]; !ok {
+			t.Fatalf("lease taken by %q, not one of the reconcilers", leader.id)
+		}
+		for range 6 { // 6 × 2/3 of a lease: 4 lease lengths
+			f.m.FastForward(lease * 2 / 3)
+			// Two decisions of the leader after the jump: the second began
+			// after it, so it renewed the lease from 1/3 left to full.
+			for seen := 0; seen < 2; {
+				d := next()
+				switch {
+				case d.id == leader.id && d.token != leader.token:
+					t.Fatalf("the leader lost its lease (token now %q) while it ran", d.token)
+				case d.id != leader.id && d.token != "":
+					t.Fatalf("%s took the lease while %s ran", d.id, leader.id)
+				case d.id == leader.id:
+					seen++
+				}
+			}
+			if v, err := f.m.Get("t:{q}:reconciler:lease"); err != nil || v != leader.token {
+				t.Fatalf("lease value %q (%v), want the leader's token", v, err)
+			}
+		}
+		recs[leader.id]()
+		for d := next(); d.id == leader.id || d.token == ""; d = next() {
+		}
+	})
+}
+
+// After Redis lost its data, the old leader's token is gone: the process
+// that takes the empty lease leads, and the old leader, which still thinks
+// it leads, acts on nothing and does not lead again. A leader that cannot
+// reach Redis stops acting too.
+func TestLeaseFencedAfterDataLoss(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		f.now = time.Now()
+		j := f.job(t, "sim") // QUEUED: its submit is lost with Redis's data below
+		newRec := func() *reconciler.Reconciler {
+			return reconciler.New(f.store, f.queue, providers.NewRegistry(), f.bucket, f.rdb, reconciler.Config{
+				Prefix: "t", Lease: time.Minute, Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+		}
+		a, b := newRec(), newRec()
+		if !reconciler.Lead(a, ctx) || reconciler.Lead(b, ctx) {
+			t.Fatal("want a leading and b not")
+		}
+		// Redis unreachable: a stops acting at once, its lease not expired.
+		f.m.SetError("LOADING Redis is loading the dataset in memory")
+		if n, err := reconciler.LeaderPass(a, ctx); !errors.Is(err, reconciler.ErrLostLease) || n != 0 {
+			t.Fatalf("a's pass with Redis unreachable: %d actions, %v; want none, lease lost", n, err)
+		}
+		f.m.SetError("")
+		if reconciler.Lead(b, ctx) {
+			t.Fatal("b took the lease before a's expired")
+		}
+		f.m.FastForward(time.Minute) // a's lease runs out
+		if !reconciler.Lead(a, ctx) {
+			t.Fatal("a could not take the expired lease")
+		}
+		f.m.FlushAll() // Redis loses its data, the lease with it
+		if !reconciler.Lead(b, ctx) {
+			t.Fatal("b could not take the empty lease")
+		}
+		if n, err := reconciler.LeaderPass(a, ctx); !errors.Is(err, reconciler.ErrLostLease) || n != 0 {
+			t.Errorf("the old leader's pass: %d actions, %v; want none, lease lost", n, err)
+		}
+		if stats, _ := f.queue.Stats(ctx); stats[queue.KindSubmit].Length != 0 {
+			t.Errorf("%d submit tasks after the old leader's pass, want 0", stats[queue.KindSubmit].Length)
+		}
+		if reconciler.Lead(a, ctx) {
+			t.Error("the old leader leads again while the new one holds the lease")
+		}
+		if n, err := reconciler.LeaderPass(b, ctx); err != nil || n != 1 {
+			t.Errorf("the new leader's pass: %d actions, %v; want the rebuild's requeue", n, err)
+		}
+		if got, _ := f.store.JobByID(ctx, j.ID); got.Status != jobs.StatusQueued {
+			t.Errorf("job %s, want QUEUED", got.Status)
+		}
+	})
+}
+
+// Redis restarted empty (FLUSHALL) with live jobs whose tasks were lost:
+// nothing is stale yet, but the next pass notices the missing generation
+// marker and gives every live job its task again — and only once.
+func TestRebuildAfterRedisLostData(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		f.now = time.Now() // no job is stale: only the rebuild acts
+		rid := func(id string) jobs.Transition {
+			return jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, ProviderRequestID: id, ExpectAttempt: 1}
+		}
+		processing := jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusProcessing}
+		queued := f.job(t, "sim")
+		retrying := f.job(t, "sim", submitted(1), jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusRetrying, NextAttemptAt: ptr(f.now.Add(time.Hour)), ErrorCode: "X"})
+		polled := f.job(t, "sim", submitted(1), rid("gen_a"), processing)
+		finished := f.job(t, "sim", submitted(1), rid("gen_b"), processing,
+			jobs.Transition{From: jobs.StatusProcessing, To: jobs.StatusProcessing, Type: "provider_completed", Progress: ptr(100)})
+		midSubmit := f.job(t, "sim", submitted(1))
+		canceled := f.job(t, "sim", submitted(1), rid("gen_c"), jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusCanceled, ErrorCode: "CANCELED"})
+		completed := f.job(t, "sim")
+		jobstest.Complete(t, f.store, completed.ID)
+		if n, err := f.rec.Pass(ctx); err != nil || n != 0 {
+			t.Fatalf("pass before the loss: %d actions, %v; want none", n, err)
+		}
+
+		if err := f.rdb.FlushAll(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.rec.Pass(ctx); err != nil || n != 5 {
+			t.Errorf("pass after the loss: %d actions, %v; want 5 (submit, retry, 2 polls, cancel)", n, err)
+		}
+		stats, err := f.queue.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := stats[queue.KindSubmit]; s.Length != 1 || s.Scheduled != 1 {
+			t.Errorf("submits: %d queued, %d scheduled; want the QUEUED job's now and the RETRYING job's at its time", s.Length, s.Scheduled)
+		}
+		if n := stats[queue.KindPoll].Length; n != 2 {
+			t.Errorf("%d poll tasks, want 2 (PROCESSING, and finished without its ingest)", n)
+		}
+		if n := stats[queue.KindCancel].Length; n != 1 {
+			t.Errorf("%d cancel tasks, want 1", n)
+		}
+		evs, _ := f.store.EventsOf(ctx, []int64{queued.ID, retrying.ID, polled.ID, finished.ID, midSubmit.ID, canceled.ID})
+		for _, c := range []struct {
+			j    *jobs.Job
+			want string
+		}{{queued, "requeued"}, {retrying, "requeued"}, {polled, "poll_requested"}, {finished, "poll_requested"}, {midSubmit, "submitted"}} {
+			if got := evs[c.j.ID][len(evs[c.j.ID])-1]; got.Type != c.want {
+				t.Errorf("job %d (%s): last event %s, want %s", c.j.ID, c.j.Status, got.Type, c.want)
+			}
+		}
+		if n, err := f.rec.Pass(ctx); err != nil || n != 0 {
+			t.Errorf("the pass after the rebuild: %d actions, %v; want none (a new marker is in place)", n, err)
+		}
+	})
+}
+
+// A job whose follow-up task could not be queued (jobs.EventFollowUpLost)
+// gets its next step at the next pass, not at the stale thresholds.
+func TestLostFollowUpRedoneAtNextPass(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		f.now = time.Now()
+		queued := f.job(t, "sim")
+		finished := f.job(t, "sim", submitted(1), jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, ProviderRequestID: "gen_l", ExpectAttempt: 1},
+			jobs.Transition{From: jobs.StatusSubmitted, To: jobs.StatusProcessing, Type: "provider_completed", Progress: ptr(100)})
+		for _, m := range []struct {
+			j    *jobs.Job
+			kind string
+		}{{queued, "submit"}, {finished, "ingest"}} {
+			if ok, err := f.store.MarkFollowUpLost(ctx, m.j.ID, m.j.Attempt, m.kind, jobs.SourceWebhook); err != nil || !ok {
+				t.Fatalf("mark: %v, %v", ok, err)
+			}
+		}
+		if n, err := f.rec.Pass(ctx); err != nil || n != 2 {
+			t.Fatalf("pass: %d actions, %v; want 2", n, err)
+		}
+		stats, _ := f.queue.Stats(ctx)
+		if stats[queue.KindSubmit].Length != 1 || stats[queue.KindPoll].Length != 1 {
+			t.Errorf("%d submit and %d poll tasks; want 1 and 1", stats[queue.KindSubmit].Length, stats[queue.KindPoll].Length)
+		}
+		if n, err := f.rec.Pass(ctx); err != nil || n != 0 {
+			t.Errorf("the next pass: %d actions, %v; want none", n, err)
+		}
 	})
 }

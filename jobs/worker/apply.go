@@ -25,6 +25,7 @@ type rules struct {
 	store       *jobs.Store
 	queue       *queue.Queue
 	maxAttempts int
+	src         jobs.Source // who marks a lost follow-up: the worker or the webhook intake
 }
 
 // applyStatus applies what a provider says about a job's request — from a
@@ -117,7 +118,10 @@ func (r rules) applyOnce(ctx context.Context, tx bun.IDB, job *jobs.Job, st prov
 
 // send puts a follow-up on the queue after its transaction committed. A
 // failure is logged, not returned: the job's state is already durable and
-// the reconciler re-creates lost tasks from it.
+// the reconciler re-creates lost tasks from it. So that it does within
+// seconds, not after its stale thresholds, the job is marked
+// (jobs.EventFollowUpLost): the reconciler's next pass redoes marked jobs.
+// A lost cancel is not marked: it is best effort, and its job is finished.
 func (r rules) send(ctx context.Context, log *slog.Logger, f followUp) {
 	if f.task == nil {
 		return
@@ -131,6 +135,12 @@ func (r rules) send(ctx context.Context, log *slog.Logger, f followUp) {
 	}
 	if err != nil {
 		log.ErrorContext(ctx, "queue follow-up task; the reconciler will redo it", "task", string(f.task.Kind), "err", err)
+		if f.task.Kind == queue.KindCancel {
+			return
+		}
+		if _, err := r.store.MarkFollowUpLost(context.WithoutCancel(ctx), f.task.JobID, f.task.Attempt, string(f.task.Kind), r.src); err != nil {
+			log.ErrorContext(ctx, "mark the lost follow-up task", "task", string(f.task.Kind), "err", err)
+		}
 	}
 }
 

@@ -47,7 +47,7 @@ type Intake struct {
 // (MaxAttempts) to generations the provider reports failed.
 func NewIntake(store *jobs.Store, reg *providers.Registry, q *queue.Queue, cfg Config) *Intake {
 	cfg.defaults()
-	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts}, providers: reg, log: cfg.Logger, observe: cfg.OnWebhook}
+	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts, src: jobs.SourceWebhook}, providers: reg, log: cfg.Logger, observe: cfg.OnWebhook}
 }
 
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -116,7 +116,7 @@ type Worker struct {
 func New(store *jobs.Store, vault *jobs.Vault, q *queue.Queue, reg *providers.Registry, bucket *blob.Bucket, cfg Config) *Worker {
 	cfg.defaults()
 	return &Worker{
-		rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts},
+		rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts, src: jobs.SourceWorker},
 		store: store, vault: vault, queue: q, providers: reg, bucket: bucket, cfg: cfg, log: cfg.Logger,
 	}
 }
