@@ -52,7 +52,8 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// Check is imgcheck.Check with the decode inside one of the gate's slots.
+// Check is imgcheck.Check with the decode inside one of the gate's slots,
+// and the garbage of a large decode collected before the slot is given back.
 // Everything Check refuses from the header (size, type, structure,
 // dimensions, decoded size) is refused without waiting for a slot.
 func (g *Gate) Check(ctx context.Context, data []byte, declared string, lim Limits) (Info, error) {
