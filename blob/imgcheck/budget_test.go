@@ -26,6 +26,8 @@ func TestCheckRefusesOverDecodeBudget(t *testing.T) {
 		{"png 4096x4096 rgba16", imgchecktest.PNG(4096, 4096, 16, 6), Limits{}, "8 bits per channel", "128.0 MiB"},
 		{"png 4096x4096 rgb16", imgchecktest.PNG(4096, 4096, 16, 2), Limits{}, "8 bits per channel", "128.0 MiB"},
 		{"png 1024x1024 rgba8 over 2 MiB", imgchecktest.PNG(1024, 1024, 8, 6), Limits{MaxDecodedBytes: 2 << 20}, "smaller image", "4.0 MiB"},
+		// Decoded pass by pass, then merged: twice the 1 MiB canvas.
+		{"interlaced png 512x512 rgba8", imgchecktest.InterlacedPNG(512, 512, 8, 6), Limits{MaxDecodedBytes: 3 << 19}, "without interlacing", "2.0 MiB"},
 		// 150x103 at 4:4:4, progressive: 3 components × 160x112 samples
 		// (whole MCUs), a byte each plus 4 bytes of coefficient.
 		{"progressive jpeg", fixture(t, "progressive.jpeg"), Limits{MaxDecodedBytes: 200 << 10}, "baseline (not progressive)", "232 KiB"},
@@ -48,6 +50,8 @@ func TestCheckRefusesOverDecodeBudget(t *testing.T) {
 	}{
 		{"png 512x512 gray16", imgchecktest.PNG(512, 512, 16, 0), Limits{MaxDecodedBytes: 512 << 10}},
 		{"png 1024x1024 rgba8", imgchecktest.PNG(1024, 1024, 8, 6), Limits{MaxDecodedBytes: 4 << 20}},
+		{"png 512x512 rgba8", imgchecktest.PNG(512, 512, 8, 6), Limits{MaxDecodedBytes: 3 << 19}},
+		{"interlaced png 512x512 rgba8", imgchecktest.InterlacedPNG(512, 512, 8, 6), Limits{}},
 		{"progressive jpeg", fixture(t, "progressive.jpeg"), Limits{}},
 	} {
 		if _, err := Check(tt.data, "", tt.lim); err != nil {
