@@ -76,6 +76,10 @@ func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput
 		return nil, &Error{Code: CodeRateLimited, Reason: "BUSY", RetryAfter: max(s.cfg.Decodes.Wait(), time.Second),
 			Message: "the server is checking too many images at once; try the upload again in a few seconds"}
 	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The client gave up while waiting for a decode slot: not a fault.
+		return nil, Errorf(CodeUnavailable, "the upload was cancelled while waiting to be checked")
+	}
 	if err != nil {
 		return nil, err
 	}
