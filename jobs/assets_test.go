@@ -367,3 +367,19 @@ func TestUploadDailyBytesQuota(t *testing.T) {
 		}
 	})
 }
+
+// A client that gives up while its upload waits for a decode slot gets
+// UNAVAILABLE, not an internal error.
+func TestUploadCancelledWhileWaiting(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		gate := imgcheck.NewGate(1, time.Hour)
+		e := newAssetEnv(t, db, jobs.ServiceConfig{Decodes: gate})
+		release, _ := gate.Acquire(context.Background())
+		defer release()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		img := pngBytes(t, 64, 64)
+		_, err := e.svc.UploadSourceAsset(ctx, alice, jobs.UploadInput{File: bytes.NewReader(img), Size: int64(len(img))})
+		wantCode(t, "upload cancelled while waiting", err, jobs.CodeUnavailable, "")
+	})
+}
