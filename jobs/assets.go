@@ -33,10 +33,12 @@ type UploadInput struct {
 }
 
 // UploadSourceAsset checks an uploaded image (blob/imgcheck: type sniffed
-// from the bytes, bounded size and dimensions, fully decoded, nothing after
-// its end), stores its original bytes and records it for a's later
-// IMAGE_TO_VIDEO jobs. A refused file is BAD_USER_INPUT on field "file",
-// with the imgcheck reason in Error.Reason, and nothing is stored.
+// from the bytes, bounded size, dimensions and decoded size, fully decoded,
+// nothing after its end), stores its original bytes and records it for a's
+// later IMAGE_TO_VIDEO jobs. A refused file is BAD_USER_INPUT on field
+// "file", with the imgcheck reason in Error.Reason, and nothing is stored.
+// An upload over a's daily quota, or that finds every decode slot busy, is
+// RATE_LIMITED with a RetryAfter.
 func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput) (*SourceAsset, error) {
 	if err := requireActor(a); err != nil {
 		return nil, err
@@ -61,10 +63,22 @@ func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput
 	if int64(len(data)) > lim.MaxBytes {
 		return nil, tooLarge
 	}
-	info, err := imgcheck.Check(data, in.ContentType, lim)
+	if err := s.checkUploadQuota(ctx, a, int64(len(data))); err != nil {
+		return nil, err
+	}
+	info, err := s.cfg.Decodes.Check(ctx, data, in.ContentType, lim)
 	var refused *imgcheck.Error
 	if errors.As(err, &refused) {
 		return nil, &Error{Code: CodeBadUserInput, Field: "file", Reason: string(refused.Reason), Message: "file: " + refused.Message}
+	}
+	if errors.Is(err, imgcheck.ErrBusy) {
+		s.log.WarnContext(ctx, "upload refused: every decode slot busy", "owner_id", a.Subject)
+		return nil, &Error{Code: CodeRateLimited, Reason: "BUSY", RetryAfter: max(s.cfg.Decodes.Wait(), time.Second),
+			Message: "the server is checking too many images at once; try the upload again in a few seconds"}
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The client gave up while waiting for a decode slot: not a fault.
+		return nil, Errorf(CodeUnavailable, "the upload was cancelled while waiting to be checked")
 	}
 	if err != nil {
 		return nil, err
@@ -92,6 +106,74 @@ func (s *Service) UploadSourceAsset(ctx context.Context, a Actor, in UploadInput
 	s.log.InfoContext(ctx, "source asset uploaded", "asset_id", asset.PublicID, "owner_id", a.Subject,
 		"type", asset.MimeType, "bytes", asset.SizeBytes, "width", asset.Width, "height", asset.Height)
 	return asset, nil
+}
+
+// uploadQuotaWindow is the window of DailyUploads and DailyUploadBytes.
+const uploadQuotaWindow = 24 * time.Hour
+
+// checkUploadQuota refuses an upload of size bytes that would take a over
+// DailyUploads or DailyUploadBytes in the last 24 hours, with the time
+// until enough of the window's uploads age out of it. Stored uploads count,
+// deleted or not; refused ones do not. Concurrent uploads of one
+// identity may each pass the check before either is recorded, so the cap
+// can be passed by the uploads in flight at once (a few, with the decode
+// gate).
+func (s *Service) checkUploadQuota(ctx context.Context, a Actor, size int64) error {
+	maxN, maxBytes := s.cfg.DailyUploads, s.cfg.DailyUploadBytes
+	if maxN <= 0 && maxBytes <= 0 {
+		return nil
+	}
+	now := s.store.Now()
+	recent, err := s.store.uploadsSince(ctx, a.Subject, now.Add(-uploadQuotaWindow))
+	if err != nil {
+		return err
+	}
+	// freeAt is how long until the i oldest of recent have left the window.
+	freeAt := func(i int) time.Duration {
+		return max(recent[i-1].CreatedAt.Add(uploadQuotaWindow).Sub(now), time.Second)
+	}
+	if maxN > 0 && len(recent) >= maxN {
+		wait := freeAt(len(recent) - maxN + 1)
+		return &Error{Code: CodeRateLimited, Reason: "DAILY_UPLOADS", RetryAfter: wait,
+			Message: fmt.Sprintf("you have uploaded %d images in the last 24 hours, the most allowed; try again in %s", len(recent), wait.Round(time.Minute))}
+	}
+	var used int64
+	for _, u := range recent {
+		used += u.SizeBytes
+	}
+	if maxBytes > 0 && used+size > maxBytes {
+		wait := uploadQuotaWindow // the file alone is over the quota (a config the flags refuse)
+		left := used
+		for i, u := range recent {
+			if left -= u.SizeBytes; left+size <= maxBytes {
+				wait = freeAt(i + 1)
+				break
+			}
+		}
+		return &Error{Code: CodeRateLimited, Reason: "DAILY_UPLOAD_BYTES", RetryAfter: wait,
+			Message: fmt.Sprintf("your uploads in the last 24 hours total %d bytes; with this file of %d bytes they would pass the limit of %d; try again in %s",
+				used, size, maxBytes, wait.Round(time.Minute))}
+	}
+	return nil
+}
+
+// uploadUse is one stored upload, as the quota counts it.
+type uploadUse struct {
+	CreatedAt time.Time `bun:"created_at"`
+	SizeBytes int64     `bun:"size_bytes"`
+}
+
+// uploadsSince returns owner's uploads created after since, oldest first,
+// deleted ones included: a deletion does not give the quota back.
+func (s *Store) uploadsSince(ctx context.Context, owner string, since time.Time) ([]uploadUse, error) {
+	var out []uploadUse
+	err := s.db.NewSelect().TableExpr("source_assets").Column("created_at", "size_bytes").
+		Where("owner_id = ?", owner).Where("created_at > ?", since.UTC()).
+		OrderExpr("created_at, id").Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("count uploads: %w", err)
+	}
+	return out, nil
 }
 
 // sourceAssetFor returns the asset with public id id for a new job of a:

@@ -16,6 +16,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/vidgate/vidgate/blob"
+	"github.com/vidgate/vidgate/blob/imgcheck"
+	"github.com/vidgate/vidgate/blob/imgcheck/imgchecktest"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/jobstest"
 )
@@ -36,7 +38,9 @@ type assetEnv struct {
 	clock  *clock
 }
 
-func newAssetEnv(t *testing.T, db *bun.DB) *assetEnv {
+// newAssetEnv's service has cfg's uploads settings (decode gate, quotas),
+// when given.
+func newAssetEnv(t *testing.T, db *bun.DB, cfg ...jobs.ServiceConfig) *assetEnv {
 	t.Helper()
 	e := &assetEnv{clock: &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}}
 	var err error
@@ -45,10 +49,13 @@ func newAssetEnv(t *testing.T, db *bun.DB) *assetEnv {
 		t.Fatal(err)
 	}
 	e.store = jobs.NewStore(db, e.clock.Now)
-	e.svc, err = jobs.NewService(e.store, jobstest.Vault(t), jobs.ServiceConfig{
-		Providers: []string{"sim"}, Files: e.bucket, SourceAssetTTL: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	c := jobs.ServiceConfig{}
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Providers, c.Files, c.SourceAssetTTL = []string{"sim"}, e.bucket, time.Hour
+	c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	e.svc, err = jobs.NewService(e.store, jobstest.Vault(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +271,115 @@ func TestExpiredSourceAssets(t *testing.T) {
 		if got := ids(e.clock.Now()); len(got) != 0 {
 			t.Errorf("ExpiredSourceAssets after = %v, want none", got)
 		}
+	})
+}
+
+// A 16-bit 4096×4096 PNG, 128 MiB decoded, is refused from its header
+// (before any pixel is decoded) as bad input with a reason, and nothing is
+// stored.
+func TestUploadRefusesOverDecodeBudget(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		e := newAssetEnv(t, db)
+		_, err := e.upload(t, alice, imgchecktest.PNG(4096, 4096, 16, 6), "image/png")
+		wantCode(t, "16-bit 4096x4096 png", err, jobs.CodeBadUserInput, "DECODED_TOO_LARGE")
+		if err != nil && !strings.Contains(err.Error(), "8 bits per channel") {
+			t.Errorf("message %q does not say how to send the image instead", err)
+		}
+		if n := countAssets(t, db); n != 0 {
+			t.Errorf("%d assets recorded, want none", n)
+		}
+	})
+}
+
+// With every decode slot taken, an upload is refused as RATE_LIMITED with a
+// retry time once its wait is over, rather than queued; with a slot free,
+// it goes through.
+func TestUploadDecodeBusy(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		gate := imgcheck.NewGate(1, 10*time.Millisecond)
+		e := newAssetEnv(t, db, jobs.ServiceConfig{Decodes: gate})
+		release, err := gate.Acquire(context.Background()) // a decode in progress
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.upload(t, alice, pngBytes(t, 64, 64), "")
+		wantCode(t, "upload with every slot busy", err, jobs.CodeRateLimited, "BUSY")
+		if e, ok := errors.AsType[*jobs.Error](err); ok && e.RetryAfter < time.Second {
+			t.Errorf("RetryAfter = %s, want at least a second", e.RetryAfter)
+		}
+		release()
+		if _, err := e.upload(t, alice, pngBytes(t, 64, 64), ""); err != nil {
+			t.Errorf("upload with the slot free: %v", err)
+		}
+	})
+}
+
+// Over the daily upload count, an identity's next upload is RATE_LIMITED
+// until its oldest upload is 24 hours old; another identity is unaffected.
+func TestUploadDailyCountQuota(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		e := newAssetEnv(t, db, jobs.ServiceConfig{DailyUploads: 2})
+		img := pngBytes(t, 64, 64)
+		for range 2 {
+			if _, err := e.upload(t, alice, img, ""); err != nil {
+				t.Fatalf("upload within the quota: %v", err)
+			}
+			e.clock.Advance(time.Hour)
+		}
+		_, err := e.upload(t, alice, img, "")
+		wantCode(t, "third upload in a day", err, jobs.CodeRateLimited, "DAILY_UPLOADS")
+		if e, ok := errors.AsType[*jobs.Error](err); ok && e.RetryAfter != 22*time.Hour {
+			t.Errorf("RetryAfter = %s, want 22h, when the first upload is a day old", e.RetryAfter)
+		}
+		if _, err := e.upload(t, bob, img, ""); err != nil {
+			t.Errorf("bob's upload while alice is over her quota: %v", err)
+		}
+		e.clock.Advance(22*time.Hour + time.Second)
+		if _, err := e.upload(t, alice, img, ""); err != nil {
+			t.Errorf("alice's upload once her first is a day old: %v", err)
+		}
+		if n := countAssets(t, db); n != 4 {
+			t.Errorf("%d assets recorded, want the 4 accepted", n)
+		}
+	})
+}
+
+// Over the daily upload bytes, an identity's next upload is RATE_LIMITED
+// until enough of its uploads are 24 hours old for the file to fit.
+func TestUploadDailyBytesQuota(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		img := pngBytes(t, 64, 64)
+		size := int64(len(img))
+		e := newAssetEnv(t, db, jobs.ServiceConfig{DailyUploadBytes: 3*size - 1})
+		for range 2 {
+			if _, err := e.upload(t, alice, img, ""); err != nil {
+				t.Fatalf("upload within the quota: %v", err)
+			}
+			e.clock.Advance(time.Hour)
+		}
+		_, err := e.upload(t, alice, img, "")
+		wantCode(t, "upload over the daily bytes", err, jobs.CodeRateLimited, "DAILY_UPLOAD_BYTES")
+		if e, ok := errors.AsType[*jobs.Error](err); ok && e.RetryAfter != 22*time.Hour {
+			t.Errorf("RetryAfter = %s, want 22h, when the first upload is a day old", e.RetryAfter)
+		}
+		if _, err := e.upload(t, bob, img, ""); err != nil {
+			t.Errorf("bob's upload while alice is over her quota: %v", err)
+		}
+	})
+}
+
+// A client that gives up while its upload waits for a decode slot gets
+// UNAVAILABLE, not an internal error.
+func TestUploadCancelledWhileWaiting(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		gate := imgcheck.NewGate(1, time.Hour)
+		e := newAssetEnv(t, db, jobs.ServiceConfig{Decodes: gate})
+		release, _ := gate.Acquire(context.Background())
+		defer release()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		img := pngBytes(t, 64, 64)
+		_, err := e.svc.UploadSourceAsset(ctx, alice, jobs.UploadInput{File: bytes.NewReader(img), Size: int64(len(img))})
+		wantCode(t, "upload cancelled while waiting", err, jobs.CodeUnavailable, "")
 	})
 }

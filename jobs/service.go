@@ -48,7 +48,17 @@ type ServiceConfig struct {
 	// SourceAssetTTL is how long an upload no job has used is kept
 	// (default DefaultSourceAssetTTL).
 	SourceAssetTTL time.Duration
-	Logger         *slog.Logger
+	// Decodes caps the uploads decoded at once in this process (their
+	// memory is at most its slots times Uploads.MaxDecodedBytes); an
+	// upload that gets no slot within its wait is RATE_LIMITED. Nil: no
+	// cap.
+	Decodes *imgcheck.Gate
+	// DailyUploads and DailyUploadBytes cap what one identity uploads in
+	// any 24 hours, counted from the source_assets rows, so every API
+	// process sees the same count (0: no cap).
+	DailyUploads     int
+	DailyUploadBytes int64
+	Logger           *slog.Logger
 }
 
 // Limiter allows or refuses an owner's next event (*ratelimit.Limiter).

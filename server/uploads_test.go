@@ -20,6 +20,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/vidgate/vidgate/blob/imgcheck/imgchecktest"
 	"github.com/vidgate/vidgate/jobs/jobstest"
 	"github.com/vidgate/vidgate/server"
 )
@@ -207,6 +208,23 @@ func TestUploadSourceAsset(t *testing.T) {
 		e.raw(t, "alice", mw.FormDataContentType(), b.Bytes()).wantError(t, "BAD_REQUEST", "")
 		if n := countSourceAssets(t, db); n != 3 {
 			t.Errorf("%d source assets stored, want still 3", n)
+		}
+	})
+}
+
+// A 16-bit 4096×4096 PNG (128 MiB decoded, a small file) is refused over
+// HTTP as bad input with a reason a client can branch on, and a message
+// saying what to send instead.
+func TestUploadOverDecodeBudget(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		e := newEnv(t, db)
+		r := e.upload(t, "alice", "scan.png", "image/png", imgchecktest.PNG(4096, 4096, 16, 6))
+		if len(r.Errors) != 1 || r.Errors[0].code() != "BAD_USER_INPUT" || r.Errors[0].field() != "file" ||
+			r.Errors[0].Extensions["reason"] != "DECODED_TOO_LARGE" || !strings.Contains(r.Errors[0].Message, "8 bits per channel") {
+			t.Errorf("16-bit 4096x4096 PNG: %d %+v, want BAD_USER_INPUT on file with reason DECODED_TOO_LARGE", r.status, r.Errors)
+		}
+		if n := countSourceAssets(t, db); n != 0 {
+			t.Errorf("%d source assets stored, want none", n)
 		}
 	})
 }

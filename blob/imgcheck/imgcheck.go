@@ -8,7 +8,10 @@
 // reader, because the other content follows the image's end marker. It also
 // refuses truncated images. Check reads the dimensions from the header
 // before decoding, so a decompression bomb (a small file claiming a huge
-// canvas) is refused before any pixel memory is allocated.
+// canvas) is refused before any pixel memory is allocated; from the header
+// it also computes the memory the decode will take (width × height × the
+// bytes per pixel of the decoded form) and refuses an image over the
+// budget, such as a 16-bit PNG whose canvas fits the side limits.
 package imgcheck
 
 import (
@@ -16,9 +19,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"image/png"
 	"mime"
+	"runtime"
 	"strings"
 
 	"golang.org/x/image/webp"
@@ -38,6 +43,10 @@ type Limits struct {
 	// MinSide and MaxSide bound the width and the height, in pixels
 	// (defaults 64 and 4096).
 	MinSide, MaxSide int
+	// MaxDecodedBytes caps the memory decoding the image takes, as
+	// computed from its header before any pixel is decoded (default 64
+	// MiB).
+	MaxDecodedBytes int64
 }
 
 // Default limits.
@@ -45,6 +54,15 @@ const (
 	DefaultMaxBytes = 20 << 20
 	DefaultMinSide  = 64
 	DefaultMaxSide  = 4096
+	// DefaultMaxDecodedBytes admits the largest 8-bit image the default
+	// sides allow, 4096×4096 RGBA (exactly 64 MiB), and so every
+	// non-interlaced 8-bit PNG and every baseline JPEG within them; it
+	// refuses the same canvas at 16 bits per channel (128 MiB), which no
+	// video provider needs. Formats whose decoders hold more than the
+	// image are refused sooner: progressive 4:2:0 JPEGs above about 9
+	// megapixels (the decoder keeps every DCT coefficient, 4 bytes a
+	// sample), lossless WebP above about 13.
+	DefaultMaxDecodedBytes = 64 << 20
 )
 
 // WithDefaults returns l with zero fields set to their defaults.
@@ -57,6 +75,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxSide <= 0 {
 		l.MaxSide = DefaultMaxSide
+	}
+	if l.MaxDecodedBytes <= 0 {
+		l.MaxDecodedBytes = DefaultMaxDecodedBytes
 	}
 	if l.MinSide > l.MaxSide {
 		l.MinSide = l.MaxSide
@@ -75,6 +96,9 @@ const (
 	ReasonDimensions  Reason = "DIMENSIONS"
 	ReasonCorrupt     Reason = "CORRUPT"
 	ReasonTrailing    Reason = "TRAILING_DATA"
+	// ReasonDecodedTooLarge: the image is within the side limits but
+	// decoding it would take more memory than MaxDecodedBytes.
+	ReasonDecodedTooLarge Reason = "DECODED_TOO_LARGE"
 )
 
 // Error is Check's refusal: a reason and a message written for the person
@@ -129,6 +153,12 @@ func Sniff(data []byte) string {
 // application/octet-stream says nothing; anything else must name the type
 // the bytes turn out to be.
 func Check(data []byte, declared string, lim Limits) (Info, error) {
+	return check(data, declared, lim, nil)
+}
+
+// check is Check; acquire, when set, is called once the header has passed
+// and before the decode, and the decode waits for it (see Gate.Check).
+func check(data []byte, declared string, lim Limits, acquire func() (release func(), err error)) (Info, error) {
 	lim = lim.WithDefaults()
 	if len(data) == 0 {
 		return Info{}, refuse(ReasonEmpty, "the file is empty")
@@ -172,9 +202,31 @@ func Check(data []byte, declared string, lim Limits) (Info, error) {
 		return Info{}, refuse(ReasonDimensions, "the image is %dx%d pixels; each side must be %d to %d",
 			cfg.Width, cfg.Height, lim.MinSide, lim.MaxSide)
 	}
-	// Only now, with the canvas known to be bounded, decode every pixel:
-	// a truncated or corrupt image fails here.
-	if err := safeDecode(decode, data); err != nil {
+	need, hint := decodedSize(ct, data, cfg)
+	if need > lim.MaxDecodedBytes {
+		return Info{}, refuse(ReasonDecodedTooLarge, "the image is %dx%d pixels and decoding it would take %s of memory; the limit is %s: send a smaller image%s",
+			cfg.Width, cfg.Height, mib(need), mib(lim.MaxDecodedBytes), hint)
+	}
+	if acquire != nil {
+		release, err := acquire()
+		if err != nil {
+			return Info{}, err
+		}
+		defer release()
+	}
+	// Only now, with the canvas and its memory known to be bounded, decode
+	// every pixel: a truncated or corrupt image fails here.
+	err = safeDecode(decode, data)
+	if acquire != nil && need >= gcAfterDecode {
+		// The decoded image is garbage now, but the collector would keep
+		// it until the heap doubles: with several slots, finished decodes
+		// would pile up beside running ones. Collect it before the slot
+		// is given back, so the decodes' memory stays within slots ×
+		// MaxDecodedBytes (measured: six 4096x4096 RGBA uploads, 2 slots,
+		// peak heap 257 MiB without, 128 MiB with).
+		runtime.GC()
+	}
+	if err != nil {
 		return Info{}, refuse(ReasonCorrupt, "the %s image data is damaged or incomplete", name(ct))
 	}
 	return Info{ContentType: ct, Width: cfg.Width, Height: cfg.Height}, nil
@@ -355,4 +407,123 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// gcAfterDecode is the decoded size from which Gate.Check collects the
+// garbage of a decode at once: below it, the garbage is small beside the
+// budget, and not worth a collection per upload.
+const gcAfterDecode = 8 << 20
+
+// decodedSize is what the standard decoder allocates to decode the image:
+// the decoded canvas at its bytes per pixel, plus what the format's decoder
+// holds beside it. hint, when not empty, is how to send the image smaller
+// (", or …").
+func decodedSize(ct string, data []byte, cfg image.Config) (n int64, hint string) {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	switch ct {
+	case PNG:
+		var bpp int64
+		switch cfg.ColorModel {
+		case color.GrayModel:
+			bpp = 1
+		case color.Gray16Model:
+			bpp, hint = 2, ", or save it with 8 bits per channel"
+		case color.RGBAModel, color.NRGBAModel:
+			bpp = 4
+		case color.RGBA64Model, color.NRGBA64Model:
+			bpp, hint = 8, ", or save it with 8 bits per channel"
+		default:
+			bpp = 1 // paletted: an index per pixel
+			if _, ok := cfg.ColorModel.(color.Palette); !ok {
+				bpp = 8 // unknown: the widest
+			}
+		}
+		n = px * bpp
+		// An interlaced PNG is decoded pass by pass into images of their
+		// own (together the size of the canvas), merged into the canvas.
+		if len(data) > 28 && data[28] == 1 {
+			n *= 2
+			if hint == "" {
+				hint = ", or save it without interlacing"
+			}
+		}
+		return n, hint
+	case JPEG:
+		if n, progressive := jpegDecodedSize(data); n > 0 {
+			if progressive {
+				hint = ", or save it as a baseline (not progressive) JPEG"
+			}
+			return n, hint
+		}
+		return px * 4 * 5, "" // no frame header found: the worst case
+	case WebP:
+		switch cfg.ColorModel {
+		case color.YCbCrModel: // lossy: 4:2:0
+			return px * 3 / 2, ""
+		case color.NYCbCrAModel: // lossy, with an alpha plane decoded as lossless (NRGBA)
+			return px*5/2 + px*4, ""
+		}
+		// Lossless: the ARGB pixels, and the NRGBA image made from them
+		// row by row (measured: 4.8 bytes a pixel).
+		return px * 5, ""
+	}
+	return px * 8, ""
+}
+
+// jpegDecodedSize reads a JPEG's frame header (SOFn) and returns what
+// image/jpeg allocates for it: a byte per sample of every component, padded
+// to whole MCUs, and for a progressive JPEG also every DCT coefficient of
+// every block (64 int32s per 64 samples), held until the last scan. It
+// returns 0 when it finds no frame header before the first scan.
+func jpegDecodedSize(data []byte) (n int64, progressive bool) {
+	p := 2
+	for p+4 <= len(data) && data[p] == 0xFF {
+		m := data[p+1]
+		if m == 0xFF { // fill byte
+			p++
+			continue
+		}
+		if m == 0x01 || (m >= 0xD0 && m <= 0xD7) {
+			p += 2
+			continue
+		}
+		seg := int(binary.BigEndian.Uint16(data[p+2:]))
+		if seg < 2 || p+2+seg > len(data) || m == 0xDA { // SOS: no frame before it
+			return 0, false
+		}
+		if m < 0xC0 || m > 0xC2 { // not SOF0, SOF1, SOF2: skip the segment
+			p += 2 + seg
+			continue
+		}
+		f := data[p+4 : p+2+seg] // precision, height, width, components, then 3 bytes each
+		if len(f) < 6 || len(f) < 6+3*int(f[5]) || f[5] == 0 {
+			return 0, false
+		}
+		h, w, nc := int64(binary.BigEndian.Uint16(f[1:])), int64(binary.BigEndian.Uint16(f[3:])), int(f[5])
+		var hmax, vmax int64 = 1, 1
+		for i := range nc {
+			hmax, vmax = max(hmax, int64(f[7+3*i]>>4)), max(vmax, int64(f[7+3*i]&15))
+		}
+		mcusX, mcusY := (w+8*hmax-1)/(8*hmax), (h+8*vmax-1)/(8*vmax)
+		var blocks int64
+		for i := range nc {
+			blocks += mcusX * mcusY * int64(f[7+3*i]>>4) * int64(f[7+3*i]&15)
+		}
+		n = blocks * 64 // a byte per sample
+		if nc == 4 || (nc == 3 && f[6] == 'R' && f[9] == 'G' && f[12] == 'B') {
+			n += w * h * 4 // converted to a CMYK or RGBA image at the end
+		}
+		if m == 0xC2 {
+			n += blocks * 64 * 4 // an int32 per coefficient
+		}
+		return n, m == 0xC2
+	}
+	return 0, false
+}
+
+func mib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

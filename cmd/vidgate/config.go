@@ -56,6 +56,13 @@ type config struct {
 	MinImageSide   int
 	MaxImageSide   int
 
+	// Upload memory and quotas (issue #16).
+	UploadDecodeMemory int64
+	UploadDecodes      int
+	UploadDecodeWait   time.Duration
+	DailyUploads       int
+	DailyUploadBytes   int64
+
 	// Bearer tokens: an identity provider's JWKS, and the claims read.
 	JWKSURL         string
 	JWKSRefresh     time.Duration
@@ -155,6 +162,12 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.SourceAssetTTL, "source-asset-ttl", jobs.DefaultSourceAssetTTL, "how long an uploaded source image no job has used is kept")
 		fs.IntVar(&c.MinImageSide, "source-image-min-side", imgcheck.DefaultMinSide, "smallest width or height of a source image, in pixels")
 		fs.IntVar(&c.MaxImageSide, "source-image-max-side", imgcheck.DefaultMaxSide, "largest width or height of a source image, in pixels")
+		// Upload memory and quotas.
+		fs.Int64Var(&c.UploadDecodeMemory, "upload-decode-memory", imgcheck.DefaultMaxDecodedBytes, "most memory decoding one source image may take, in bytes, computed from its header before decoding (the default fits a 4096x4096 8-bit RGBA image, not a 16-bit one)")
+		fs.IntVar(&c.UploadDecodes, "upload-decodes", 2, "source images decoded at once per API process; decode memory is at most this times --upload-decode-memory")
+		fs.DurationVar(&c.UploadDecodeWait, "upload-decode-wait", 3*time.Second, "how long an upload waits for a decode slot before it is refused as RATE_LIMITED")
+		fs.IntVar(&c.DailyUploads, "daily-uploads", 100, "source images one identity may upload in any 24 hours, across every API process (0: no limit)")
+		fs.Int64Var(&c.DailyUploadBytes, "daily-upload-bytes", 1<<30, "bytes of source images one identity may upload in any 24 hours, across every API process (0: no limit)")
 	}
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 5, "submissions of a job before a transient provider failure becomes permanent")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 15*time.Second, "how long a shutdown waits for in-flight requests and tasks")
@@ -293,6 +306,19 @@ func (c *config) check(r role) error {
 		}
 		if c.SourceAssetTTL <= 0 {
 			errs = append(errs, fmt.Errorf("--source-asset-ttl %s: want a positive duration", c.SourceAssetTTL))
+		}
+		// Upload memory and quotas.
+		if c.UploadDecodeMemory < 1 {
+			errs = append(errs, fmt.Errorf("--upload-decode-memory %d: want at least 1", c.UploadDecodeMemory))
+		}
+		if c.UploadDecodes < 1 || c.UploadDecodeWait < 0 {
+			errs = append(errs, fmt.Errorf("--upload-decodes %d, --upload-decode-wait %s: want at least 1 and a duration of 0 or more", c.UploadDecodes, c.UploadDecodeWait))
+		}
+		if c.DailyUploads < 0 {
+			errs = append(errs, fmt.Errorf("--daily-uploads %d: want 0 (no limit) or more", c.DailyUploads))
+		}
+		if c.DailyUploadBytes != 0 && c.DailyUploadBytes < c.MaxUploadBytes {
+			errs = append(errs, fmt.Errorf("--daily-upload-bytes %d: want 0 (no limit) or at least --max-upload-bytes (%d)", c.DailyUploadBytes, c.MaxUploadBytes))
 		}
 	}
 	if r != roleServe {

@@ -74,7 +74,10 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		Choose: a.choose, Queue: a.queue, Logger: log, MaxActiveJobs: cfg.MaxActiveJobs,
 		CreateLimit: ratelimit.New(a.rdb, cfg.RedisPrefix, "create", cfg.CreateRate, time.Minute),
 		Files:       a.bucket, SourceAssetTTL: cfg.SourceAssetTTL,
-		Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes, MinSide: cfg.MinImageSide, MaxSide: cfg.MaxImageSide},
+		Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes, MinSide: cfg.MinImageSide, MaxSide: cfg.MaxImageSide,
+			MaxDecodedBytes: cfg.UploadDecodeMemory},
+		Decodes:      imgcheck.NewGate(cfg.UploadDecodes, cfg.UploadDecodeWait),
+		DailyUploads: cfg.DailyUploads, DailyUploadBytes: cfg.DailyUploadBytes,
 	})
 	if err != nil {
 		return err
