@@ -178,7 +178,19 @@ type Action struct {
 	Artifact    *jobs.Artifact    // retention only
 	SourceAsset *jobs.SourceAsset // source_asset only
 	Reason      string
+	// NotBefore, when set, is the earliest time the action's submit task
+	// may run (a rebuild's grace: see rebuildGrace).
+	NotBefore time.Time
 }
+
+// rebuildGrace delays the submit tasks a rebuild makes for QUEUED and
+// RETRYING jobs. A missing generation marker means Redis lost its data —
+// or that this deployment's Redis is new, while jobs are being created and
+// their own submit tasks queued. Those tasks carry the API request's id
+// (the correlation in the worker's logs) and should win; the rebuild's copy
+// then finds the job moved on and is dropped. After a real loss the wait
+// only delays the resubmit by these seconds.
+const rebuildGrace = 5 * time.Second
 
 // Plan lists what a pass would do now, without doing it.
 func (r *Reconciler) Plan(ctx context.Context) ([]Action, error) {
@@ -411,8 +423,14 @@ func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, ta
 			return r.queue.Schedule(ctx, task, r.cfg.Now().Add(wait))
 		}
 	}
-	if task.Kind == queue.KindSubmit && a.Job.NextAttemptAt != nil && a.Job.NextAttemptAt.After(r.cfg.Now()) {
-		return r.queue.Schedule(ctx, task, *a.Job.NextAttemptAt)
+	if task.Kind == queue.KindSubmit {
+		due := a.NotBefore
+		if a.Job.NextAttemptAt != nil && a.Job.NextAttemptAt.After(due) {
+			due = *a.Job.NextAttemptAt
+		}
+		if due.After(r.cfg.Now()) {
+			return r.queue.Schedule(ctx, task, due)
+		}
 	}
 	_, err := r.queue.Enqueue(ctx, task)
 	return err
@@ -566,6 +584,9 @@ func (r *Reconciler) rebuild(ctx context.Context, fence func(context.Context) er
 		for _, j := range js {
 			after = j.ID
 			if a, ok := redo(j, now, "its task was lost with Redis's data"); ok {
+				if a.Rule == RuleRequeue {
+					a.NotBefore = now.Add(rebuildGrace)
+				}
 				if err := apply(a); err != nil {
 					return n, err
 				}
