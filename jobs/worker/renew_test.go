@@ -147,4 +147,3 @@ func TestIngestRenewalTransientError(t *testing.T) {
 		t.Errorf("job after a transient renewal failure: %s, want SUBMITTED", got.Status)
 	}
 }
-
