@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -128,9 +130,10 @@ func withRecover(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// withBodyLimit refuses bodies over max bytes: at once with 413 when the
-// declared length says so, and by cutting the read short otherwise.
-// Multipart requests (uploads) are bounded by withUploads instead.
+// withBodyLimit refuses bodies over max bytes with 413: at once when the
+// declared length says so; a body of unknown length (chunked) is read
+// first, up to max, since gqlgen answers a read cut short with 200 and an
+// error. Multipart requests (uploads) are bounded by withUploads instead.
 func withBodyLimit(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isMultipart(r) {
@@ -141,6 +144,19 @@ func withBodyLimit(max int64, next http.Handler) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge,
 				"request body is "+strconv.FormatInt(r.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))
 			return
+		}
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+			switch {
+			case int64(len(b)) > max:
+				writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge,
+					"request body is over the limit of "+strconv.FormatInt(max, 10)+" bytes")
+				return
+			case err != nil:
+				writeError(w, http.StatusBadRequest, codeBadRequest, "could not read the request body")
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
