@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/vidgate/vidgate/jobs"
@@ -89,7 +88,7 @@ func releaseSlot(ctx context.Context) {
 // RATE_LIMITED before it starts. It runs after authentication.
 func withStreamCap(slots *identitySlots, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		if !prefersEventStream(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -26,7 +26,6 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 // chunked posts body as alice with no Content-Length.
 func (e *env) chunked(t *testing.T, body string) response {
 	t.Helper()
-	`{"query": "{ viewer { id } }", "variables": {"pad": "` + strings.Repeat("x", 70<<10) + `"}}`
 	// An io.Reader of unknown length: net/http sends it chunked.
 	req, _ := http.NewRequest("POST", e.url+"/graphql", io.MultiReader(strings.NewReader(body)))
 	req.Header.Set("Content-Type", "application/json")
