@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/vidgate/vidgate/jobs"
@@ -88,7 +89,7 @@ func releaseSlot(ctx context.Context) {
 // RATE_LIMITED before it starts. It runs after authentication.
 func withStreamCap(slots *identitySlots, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !prefersEventStream(r) {
+		if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			next.ServeHTTP(w, r)
 			return
 		}

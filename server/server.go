@@ -187,7 +187,7 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 	}
 	srv := handler.New(graph.NewExecutableSchema(gc))
 	srv.AddTransport(websocketTransport(authn, ws, slots, cfg))
-	srv.AddTransport(eventStream{}) // before POST: it claims POSTs that prefer text/event-stream
+	srv.AddTransport(transport.SSE{}) // before POST: it claims POSTs that accept text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	// Uploads (the GraphQL multipart request spec). withUploads has already
