@@ -12,11 +12,11 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/gqlws"
 )
 
 // RequestID returns the id of the request ctx belongs to, or "".
@@ -163,7 +163,19 @@ func withBodyLimit(max int64, next http.Handler) http.Handler {
 	})
 }
 
-// withAuth authenticates every request to the API. A WebSocket upgrade is
+// isWebSocketHandshake reports whether r is a complete WebSocket handshake
+// (GET, Connection: upgrade, Upgrade: websocket, a Sec-WebSocket-Key and
+// version 13) that the GraphQL handler routes to its WebSocket transport:
+// that transport comes first, so its Supports decides. Only such a request
+// may skip HTTP authentication, to authenticate in connection_init; any
+// other request merely carrying an Upgrade header (an SSE or POST request
+// would run with no identity) is authenticated like every request.
+func isWebSocketHandshake(r *http.Request) bool {
+	return new(gqlws.Transport).Supports(r) && r.Header.Get("Sec-WebSocket-Key") != "" &&
+		r.Header.Get("Sec-WebSocket-Version") == "13"
+}
+
+// withAuth authenticates every request to the API. A WebSocket handshake is
 // let through: it authenticates in its connection_init message instead.
 // Every request's context carries where it came from (jobs.WithClient), for
 // the audit trail.
@@ -172,7 +184,7 @@ func withAuth(a *auth.Authenticator, trusted []netip.Prefix, next http.Handler) 
 		r = r.WithContext(jobs.WithClient(r.Context(), jobs.Client{
 			IP: clientIP(r, trusted), UserAgent: r.UserAgent(),
 		}))
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if isWebSocketHandshake(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
