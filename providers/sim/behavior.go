@@ -28,11 +28,15 @@ const (
 	DefaultOutputExpiresAfter = time.Hour
 )
 
+// DefaultMaxOutputSize is the largest output_size a prompt may ask for
+// unless Config.MaxOutputSize says otherwise.
+const DefaultMaxOutputSize = 64 << 20
+
 // Limits on behaviour values, so a prompt cannot make the simulator hold a
 // goroutine for days or stream terabytes.
 const (
 	maxLatency    = time.Hour
-	maxOutputSize = 16 << 30
+	maxOutputSize = 16 << 30 // Config.MaxOutputSize's ceiling
 	maxCopies     = 10
 )
 
