@@ -14,8 +14,9 @@ package jobs
 //	use a source image      own only    no                    own only
 //
 //	*  COMPLETED, APPROVED or REJECTED.
-//	** only a COMPLETED job can be decided; any other status is a CONFLICT
-//	   that names it, so a review tool with a stale link learns what happened.
+//	** only a COMPLETED job can be decided; another status is a CONFLICT
+//	   that names it when the caller may read the job (a reviewer: APPROVED
+//	   or REJECTED), and NOT_FOUND otherwise.
 //
 // A job the caller may not read is NOT_FOUND, exactly like a job that does
 // not exist, so ids cannot be probed.

@@ -328,7 +328,10 @@ type ReviewInput struct {
 const MaxNoteLength = 2000
 
 // Review approves or rejects the COMPLETED job with public id id. A job in
-// any other status is a CONFLICT that names its status.
+// another status the caller may read (a reviewer: APPROVED or REJECTED) is
+// a CONFLICT that names its status; one the caller may not read is
+// NOT_FOUND, word for word what a job that does not exist gets, so a
+// reviewer cannot learn the status of jobs outside review.
 func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput) (*Job, error) {
 	if err := requireActor(a); err != nil {
 		return nil, err
@@ -340,12 +343,14 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 	if err != nil {
 		return nil, err
 	}
-	// Reviewers may act on any job, not only those they may read: a review
-	// tool holding a stale link should hear "it is CANCELED", not "no such
-	// job". The outcome is still decided by the guarded transition.
+	// The outcome is decided by the guarded transition; what the caller
+	// hears about a job outside review is decided by what they may read.
 	job, err := s.jobForReview(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if !a.CanReadJob(job) {
+		return nil, notFoundJob(id)
 	}
 	r := &Review{ReviewerID: a.Subject, Decision: in.Decision, Reasons: reasons}
 	if in.Note != "" {
@@ -355,6 +360,13 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 		Detail: map[string]any{"reasons": reasons, "with_note": r.Note != nil}})
 	var guard *GuardError
 	if errors.As(err, &guard) {
+		// The status may have moved since the read above: judge the one the
+		// transition found.
+		now := *job
+		now.Status = guard.Actual
+		if !a.CanReadJob(&now) {
+			return nil, notFoundJob(id)
+		}
 		return nil, Errorf(CodeConflict, "job %s is %s: only COMPLETED jobs can be reviewed", job.PublicID, guard.Actual)
 	}
 	if err != nil {

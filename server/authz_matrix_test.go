@@ -371,7 +371,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{row: "reject", who: "alice", want: "FORBIDDEN", run: review("alice", false)},
 			{row: "reject", who: "rita", run: review("rita", false), check: status("rejectVideoJob.status", "REJECTED")},
 			{row: "reject", who: "ada", run: review("ada", false), check: status("rejectVideoJob.status", "REJECTED")},
-			{row: "approve not completed", who: "rita", want: "CONFLICT", run: onQueued("rita", approve)},
+			{row: "approve not completed", who: "rita", want: "NOT_FOUND", run: onQueued("rita", approve)},
+			{row: "approve not completed", who: "ada", want: "CONFLICT", run: onQueued("ada", approve)},
 
 			// myJobs: own | own | own
 			{row: "myJobs", who: "alice", run: myJobs("alice"), check: myJobsCheck("alice")},

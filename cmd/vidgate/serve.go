@@ -41,6 +41,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	cfg.defaultSim(fs, r)
 	if embedded {
 		if err := cfg.fillEmbedded(); err != nil {
 			return err
@@ -86,10 +87,10 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, a.workerConfig()),
 		"GET /metrics":              metricsAuth(authn, cfg.MetricsToken, a.metrics.Handler()),
 	}
-	if cfg.MountSim {
+	if cfg.EnableSim && cfg.MountSim {
 		simsrv := sim.New(sim.Config{
 			Prefix: "/sim", APIKey: cfg.SimAPIKey, WebhookSecret: cfg.SimWebhookKey, PublicURL: base,
-			Defaults: sim.Behavior{Latency: cfg.SimLatency}, Logger: log,
+			Defaults: sim.Behavior{Latency: cfg.SimLatency}, MaxOutputSize: cfg.SimMaxOutput, Logger: log,
 		})
 		defer simsrv.Close()
 		mount["/sim/"] = simsrv
@@ -119,11 +120,11 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 				log.Error("workers stopped", "err", err)
 			}
 		}()
-		if err := printBanner(stdout, base, cfg.DataDir, authn); err != nil {
+		if err := printBanner(stdout, base, cfg.DataDir, cfg.EnableSim, authn); err != nil {
 			return err
 		}
 	}
-	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded)
+	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded, "sim", cfg.EnableSim)
 	err = serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log, handler.CloseConnections)
 	workers.Wait()
 	return err
@@ -137,6 +138,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	cfg.defaultSim(fs, roleWorker)
 	if err := cfg.check(roleWorker); err != nil {
 		return err
 	}
@@ -229,7 +231,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.
 	return nil
 }
 
-func printBanner(w io.Writer, base, dataDir string, authn *auth.Authenticator) error {
+func printBanner(w io.Writer, base, dataDir string, simOn bool, authn *auth.Authenticator) error {
 	user, err := authn.Issue("alice", jobs.RoleUser, 7*24*time.Hour)
 	if err != nil {
 		return err
@@ -238,11 +240,16 @@ func printBanner(w io.Writer, base, dataDir string, authn *auth.Authenticator) e
 	if err != nil {
 		return err
 	}
+	simLine := "off (--enable-sim turns it on)"
+	if simOn {
+		simLine = "on: any client may pick provider sim (--enable-sim=false turns it off)"
+	}
 	_, err = fmt.Fprintf(w, `
 vidgate is running with embedded defaults (data in %s)
 
   GraphQL IDE   %s/
   GraphQL API   %s/graphql
+  Simulated provider  %s
 
   User token (alice, user; valid 7 days):
     %s
@@ -253,7 +260,7 @@ vidgate is running with embedded defaults (data in %s)
   Try:  curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
           -d '{"query":"{ viewer { id role } }"}'
 
-`, dataDir, base, base, user, reviewer, base)
+`, dataDir, base, base, simLine, user, reviewer, base)
 	return err
 }
 
