@@ -356,3 +356,63 @@ func TestWebSocketEndsWithItsCredential(t *testing.T) {
 		keptConn.alive(t, "the API key's connection after the JWT's expiry")
 	})
 }
+
+// TestPendingWebSocketsPerIP: WebSockets that have not sent
+// connection_init belong to no identity yet; one address may hold
+// MaxPendingWebSocketsPerIP of them, and one more is refused with 429
+// RATE_LIMITED before the upgrade. A connection_init, or a close, frees the
+// place. (In a bubble, so that synctest.Wait says when the server has seen
+// a close.)
+func TestPendingWebSocketsPerIP(t *testing.T) {
+	e := newEnvWith(t, jobstest.SQLite(t), server.Config{MaxBodyBytes: 64 << 10, MaxConnectionsPerIdentity: -1, MaxPendingWebSocketsPerIP: 2})
+	synctest.Test(t, func(t *testing.T) {
+		l := serveInBubble(t, e.srv)
+		dial := func() (*websocket.Conn, *http.Response, error) {
+			d := websocket.Dialer{NetDialContext: l.dial, Subprotocols: []string{"graphql-transport-ws"}}
+			conn, res, err := d.Dial("ws://vidgate.test/graphql", nil)
+			if conn != nil {
+				t.Cleanup(func() { conn.Close() })
+			}
+			return conn, res, err
+		}
+		accepted := func(when string) *websocket.Conn {
+			t.Helper()
+			conn, _, err := dial()
+			if err != nil {
+				t.Fatalf("%s: dial = %v, want a WebSocket", when, err)
+			}
+			return conn
+		}
+		refused := func(when string) {
+			t.Helper()
+			_, res, err := dial()
+			if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("%s: dial = %v, %v; want 429", when, res, err)
+			}
+			if body, _ := io.ReadAll(res.Body); !strings.Contains(string(body), `"RATE_LIMITED"`) {
+				t.Errorf("%s: the refusal's body is %s, want code RATE_LIMITED", when, body)
+			}
+		}
+		first := accepted("the first socket")
+		second := accepted("the second socket")
+		refused("a third socket before any connection_init")
+
+		// The first authenticates: its place is free, and it counts against
+		// its identity instead.
+		first.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + e.tokens["alice"]}})
+		var m struct{ Type string }
+		if err := first.ReadJSON(&m); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("connection_init = %q, %v; want connection_ack", m.Type, err)
+		}
+		third := accepted("a socket after another authenticated")
+		refused("with two sockets pending again")
+
+		// Pending sockets that close free their places too.
+		second.Close()
+		third.Close()
+		synctest.Wait()
+		accepted("after two pending sockets closed")
+		accepted("after two pending sockets closed")
+		refused("with two sockets pending again")
+	})
+}
