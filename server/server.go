@@ -122,9 +122,10 @@ const uploadMemory = 4 << 20
 // Server is vidgate's HTTP handler.
 type Server struct {
 	http.Handler
-	ws    *wsgorilla.Implementation
-	gqlws *gqlws.Transport
-	slots *identitySlots
+	ws      *wsgorilla.Implementation
+	gqlws   *gqlws.Transport
+	slots   *identitySlots
+	streams *streamSet
 }
 
 // ConnectionSlots returns how many WebSockets and SSE streams hold a slot
@@ -138,9 +139,12 @@ func (s *Server) OpenConnections() int64 { return s.ws.OpenConnections() }
 // clients reconnect — to another API process — during a shutdown, and
 // subscribe again there: their subscriptions get no complete (graphql-ws
 // clients retry 1001 and 1012, not 1000 or 4xxx). Plain requests are
-// drained by http.Server.Shutdown; WebSockets are not its to drain. Call
-// it before stopping the broker, whose end would complete subscriptions.
+// drained by http.Server.Shutdown; WebSockets are not its to drain, and
+// Server-Sent Events streams would hold it until its grace ends: they end
+// here too. Call it before stopping the broker, whose end would complete
+// the subscriptions first.
 func (s *Server) CloseConnections() {
+	s.streams.closeAll()
 	s.gqlws.CloseAll(1001, "server shutting down; reconnect")
 	s.ws.CloseAll(1001, "server shutting down; reconnect") // any accepted but not yet served
 }
@@ -150,6 +154,7 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	cfg.defaults()
 	ws := newWebsockets(cfg)
 	slots := newIdentitySlots(cfg.MaxConnectionsPerIdentity)
+	streams := &streamSet{}
 	wst := websocketTransport(authn, ws, slots, newKeyWatch(authn, cfg.APIKeyCheckInterval, cfg.Logger), cfg)
 	gql := newGraphQL(svc, files, pendingTransport{Transport: wst, pending: newIdentitySlots(cfg.MaxPendingWebSocketsPerIP)}, cfg)
 
@@ -157,7 +162,7 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	// ws.Detach: a WebSocket is served on a goroutine of its own once
 	// upgraded, so net/http's buffers and serving goroutine are not held
 	// for the socket's life (the access log sees it end at the upgrade).
-	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots,
+	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots, streams,
 		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, ws.Detach(gql)))))))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
@@ -184,7 +189,7 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})
-	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, gqlws: wst, slots: slots}
+	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, gqlws: wst, slots: slots, streams: streams}
 }
 
 func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transport, cfg Config) *handler.Server {
