@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -25,6 +26,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/gqlws"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
@@ -69,6 +71,14 @@ type Config struct {
 	// (default 20; negative: no cap). Connection N+1 is closed with 4429
 	// (WebSocket) or refused with 429 RATE_LIMITED (SSE).
 	MaxConnectionsPerIdentity int
+	// MaxPendingWebSocketsPerIP caps the WebSockets one client IP address
+	// holds open before they send connection_init (default 32; negative:
+	// no cap). One more is refused with 429 RATE_LIMITED.
+	MaxPendingWebSocketsPerIP int
+	// APIKeyCheckInterval is how often the API keys of open WebSockets are
+	// checked, in one read for all of them: a revoked key's connections
+	// are closed with 4401 within this interval (default 30s).
+	APIKeyCheckInterval time.Duration
 	// Mount adds handlers by ServeMux pattern, served behind the same
 	// request ids, access log and panic recovery: the webhook intake
 	// ("POST /webhooks/{provider}") and the simulated provider ("/sim/").
@@ -102,6 +112,12 @@ func (c *Config) defaults() {
 	if c.MaxConnectionsPerIdentity == 0 {
 		c.MaxConnectionsPerIdentity = 20
 	}
+	if c.MaxPendingWebSocketsPerIP == 0 {
+		c.MaxPendingWebSocketsPerIP = 32
+	}
+	if c.APIKeyCheckInterval <= 0 {
+		c.APIKeyCheckInterval = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -117,8 +133,10 @@ const uploadMemory = 4 << 20
 // Server is vidgate's HTTP handler.
 type Server struct {
 	http.Handler
-	ws    *wsgorilla.Implementation
-	slots *identitySlots
+	ws      *wsgorilla.Implementation
+	gqlws   *gqlws.Transport
+	slots   *identitySlots
+	streams *streamSet
 }
 
 // ConnectionSlots returns how many WebSockets and SSE streams hold a slot
@@ -129,11 +147,17 @@ func (s *Server) ConnectionSlots() (total int, bySubject map[string]int) { retur
 func (s *Server) OpenConnections() int64 { return s.ws.OpenConnections() }
 
 // CloseConnections closes every WebSocket with 1001 (going away), so that
-// clients reconnect — to another API process — during a shutdown. Plain
-// requests are drained by http.Server.Shutdown; WebSockets are not its to
-// drain.
+// clients reconnect — to another API process — during a shutdown, and
+// subscribe again there: their subscriptions get no complete (graphql-ws
+// clients retry 1001 and 1012, not 1000 or 4xxx). Plain requests are
+// drained by http.Server.Shutdown; WebSockets are not its to drain, and
+// Server-Sent Events streams would hold it until its grace ends: they end
+// here too. Call it before stopping the broker, whose end would complete
+// the subscriptions first.
 func (s *Server) CloseConnections() {
-	s.ws.CloseAll(1001, "server shutting down; reconnect")
+	s.streams.closeAll()
+	s.gqlws.CloseAll(1001, "server shutting down; reconnect")
+	s.ws.CloseAll(1001, "server shutting down; reconnect") // any accepted but not yet served
 }
 
 // New returns vidgate's HTTP handler.
@@ -141,13 +165,15 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	cfg.defaults()
 	ws := newWebsockets(cfg)
 	slots := newIdentitySlots(cfg.MaxConnectionsPerIdentity)
-	gql := newGraphQL(svc, files, authn, ws, slots, cfg)
+	streams := &streamSet{}
+	wst := websocketTransport(authn, ws, slots, newKeyWatch(authn, cfg.APIKeyCheckInterval, cfg.Logger), cfg)
+	gql := newGraphQL(svc, files, pendingTransport{Transport: wst, pending: newIdentitySlots(cfg.MaxPendingWebSocketsPerIP)}, cfg)
 
 	mux := http.NewServeMux()
 	// ws.Detach: a WebSocket is served on a goroutine of its own once
 	// upgraded, so net/http's buffers and serving goroutine are not held
 	// for the socket's life (the access log sees it end at the upgrade).
-	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots,
+	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots, streams,
 		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, ws.Detach(gql)))))))
 	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
@@ -174,10 +200,10 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})
-	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, slots: slots}
+	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, gqlws: wst, slots: slots, streams: streams}
 }
 
-func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) *handler.Server {
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transport, cfg Config) *handler.Server {
 	gc := graph.Config{Resolvers: &resolvers.Resolver{
 		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL, Broker: cfg.Broker,
 	}}
@@ -197,7 +223,7 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 		return 1 + n*child
 	}
 	srv := handler.New(graph.NewExecutableSchema(gc))
-	srv.AddTransport(websocketTransport(authn, ws, slots, cfg))
+	srv.AddTransport(websockets)
 	srv.AddTransport(eventStream{}) // before POST: it claims POSTs that prefer text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

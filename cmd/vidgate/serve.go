@@ -104,11 +104,17 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 
 	a.metrics.WatchConnections(handler.OpenConnections, resolvers.ActiveSubscriptions)
 
+	// The broker outlives the HTTP server: on shutdown WebSockets are
+	// closed first (1001, their subscriptions not completed, so clients
+	// subscribe again elsewhere), then the broker stops. The other way
+	// round, its end would complete every subscription before the close.
+	brokerCtx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBroker()
 	var workers sync.WaitGroup
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		if err := a.broker.Run(ctx); err != nil {
+		if err := a.broker.Run(brokerCtx); err != nil {
 			log.Error("live updates stopped", "err", err)
 		}
 	}()
@@ -126,6 +132,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded, "sim", cfg.EnableSim)
 	err = serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log, handler.CloseConnections)
+	stopBroker()
 	workers.Wait()
 	return err
 }
@@ -217,10 +224,17 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// Shutdown runs these on goroutines of their own, once the listener is
+	// closed, and does not wait for them; the caller may stop what they
+	// depend on once serveHTTP returns, so it waits.
+	var closing sync.WaitGroup
 	for _, fn := range onShutdown {
-		srv.RegisterOnShutdown(fn)
+		closing.Add(1)
+		srv.RegisterOnShutdown(func() { defer closing.Done(); fn() })
 	}
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	closing.Wait()
+	if err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
