@@ -364,8 +364,19 @@ func TestWebSocketEndsWithItsCredential(t *testing.T) {
 // place. (In a bubble, so that synctest.Wait says when the server has seen
 // a close.)
 func TestPendingWebSocketsPerIP(t *testing.T) {
-	e := newEnvWith(t, jobstest.SQLite(t), server.Config{MaxBodyBytes: 64 << 10, MaxConnectionsPerIdentity: -1, MaxPendingWebSocketsPerIP: 2})
+	authn, err := auth.New(auth.Config{HS256Secret: bytes.Repeat([]byte("s"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvAuth(t, jobstest.SQLite(t), server.Config{MaxBodyBytes: 64 << 10, MaxConnectionsPerIdentity: -1, MaxPendingWebSocketsPerIP: 2}, authn)
 	synctest.Test(t, func(t *testing.T) {
+		// Issued on the bubble's clock: a token issued outside it would be
+		// from the bubble's future, and refused as such.
+		token, err := authn.Issue("alice", jobs.RoleUser, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens["alice"] = token
 		l := serveInBubble(t, e.srv)
 		dial := func() (*websocket.Conn, *http.Response, error) {
 			d := websocket.Dialer{NetDialContext: l.dial, Subprotocols: []string{"graphql-transport-ws"}}
