@@ -285,3 +285,33 @@ func TestIngestCannotResume(t *testing.T) {
 		})
 	}
 }
+
+// An ingest that copied the whole output and then failed for a passing
+// reason (here the malware scanner was unavailable) keeps the copy's
+// parts: the next delivery stores the video from them without asking the
+// vendor for a single byte more. Before, it downloaded the file again.
+func TestIngestRetryAfterCopyDownloadsNothing(t *testing.T) {
+	t.Parallel()
+	const size = 3<<20 + 1234
+	file := largeVideo(t, size, 3)
+	v := &vendor{}
+	v.set(file, `"v1"`)
+	srv := v.start(t)
+	scanner := &fakeScanner{answers: []scanAnswer{{err: errors.New("clamd: connection refused")}, {}}}
+	f := newFixture(t, worker.Config{HTTPClient: srv.Client(), IngestPartBytes: 1 << 20, Scanner: scanner}, steady{})
+	job := f.submittedJob(t, "steady", "gen-1")
+	task := ingestTask(job, srv.URL+"/out.mp4")
+	if err := f.w.Handle(context.Background(), task); err == nil {
+		t.Fatal("ingest with the scanner down succeeded, want an error (delivered again)")
+	}
+	if err := f.w.Handle(context.Background(), task); err != nil {
+		t.Fatalf("ingest delivered again: %v", err)
+	}
+	checkStored(t, f, f.job(t, job.ID), file)
+	if served := v.served.Load(); served != size {
+		t.Errorf("the vendor sent %d bytes for a %d-byte file, want it once", served, size)
+	}
+	if len(scanner.scanned) != 2 || !bytes.Equal(scanner.scanned[1], file) {
+		t.Errorf("scanned %d times, the last one the stored file: %v; want 2, true", len(scanner.scanned), len(scanner.scanned) == 2 && bytes.Equal(scanner.scanned[1], file))
+	}
+}
