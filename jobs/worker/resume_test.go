@@ -20,6 +20,7 @@ import (
 	"github.com/vidgate/vidgate/blob/mp4"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/worker"
+	"github.com/vidgate/vidgate/providers"
 )
 
 // largeVideo is a valid MP4 of n bytes whose padding is random (seeded):
@@ -135,16 +136,38 @@ func (d *dyingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// fetching is a provider that downloads its outputs itself (a
+// providers.Downloader, as Veo is), with a plain GET through its client.
+type fetching struct {
+	steady
+	client *http.Client
+}
+
+func (fetching) Name() string { return "steady" }
+
+func (d fetching) Download(ctx context.Context, raw string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	return d.client.Do(req)
+}
+
 // resumeRun has a first worker copy cut bytes of the vendor's file and
 // die, then a second worker (a process of its own, as after the queue's
 // visibility timeout) take the ingest over, with between() run in the
-// gap. It returns the job as the second worker left it, with its events.
-func resumeRun(t *testing.T, v *vendor, srv *httptest.Server, cut int64, between func()) (*fixture, *jobs.Job, []*jobs.Event) {
+// gap. With viaDownloader the provider downloads its outputs itself. It
+// returns the job as the second worker left it, with its events.
+func resumeRun(t *testing.T, v *vendor, srv *httptest.Server, cut int64, between func(), viaDownloader bool) (*fixture, *jobs.Job, []*jobs.Event) {
 	t.Helper()
 	const part = 1 << 20
 	first, kill := context.WithCancel(context.Background())
 	defer kill()
-	f := newFixture(t, worker.Config{HTTPClient: dyingClient(srv.Client(), cut, kill), IngestPartBytes: part}, steady{})
+	var d1, d2 providers.Driver = steady{}, steady{}
+	if viaDownloader {
+		d1, d2 = fetching{client: dyingClient(srv.Client(), cut, kill)}, fetching{client: srv.Client()}
+	}
+	f := newFixture(t, worker.Config{HTTPClient: dyingClient(srv.Client(), cut, kill), IngestPartBytes: part}, d1)
 	job := f.submittedJob(t, "steady", "gen-1")
 	task := ingestTask(job, srv.URL+"/out.mp4")
 	if err := f.w.Handle(first, task); !errors.Is(err, context.Canceled) {
@@ -156,7 +179,7 @@ func resumeRun(t *testing.T, v *vendor, srv *httptest.Server, cut int64, between
 	if between != nil {
 		between()
 	}
-	second := f.another(worker.Config{HTTPClient: srv.Client(), IngestPartBytes: part}, steady{})
+	second := f.another(worker.Config{HTTPClient: srv.Client(), IngestPartBytes: part}, d2)
 	if err := second.Handle(context.Background(), task); err != nil {
 		t.Fatalf("the second worker's ingest: %v", err)
 	}
@@ -228,7 +251,7 @@ func TestIngestResumesAfterWorkerDied(t *testing.T) {
 	v := &vendor{}
 	v.set(file, `"v1"`)
 	srv := v.start(t)
-	f, job, evs := resumeRun(t, v, srv, size-part/2, nil) // dies in the last part
+	f, job, evs := resumeRun(t, v, srv, size-part/2, nil, false) // dies in the last part
 
 	checkStored(t, f, job, file)
 	if served := v.served.Load(); served > size+part {
@@ -254,9 +277,11 @@ func TestIngestCannotResume(t *testing.T) {
 		noRanges     bool
 		lyingIfRange bool
 		replace      bool // the vendor's file changes while no worker copies it
+		downloader   bool // the provider downloads its outputs itself
 		why          string
 	}{
 		{name: "vendor ignores Range", noRanges: true, why: "the provider does not serve ranges"},
+		{name: "provider downloads itself", downloader: true, why: "this provider's downloads cannot ask for a range"},
 		{name: "file changed", replace: true, why: "the output changed at the provider since the copy began"},
 		{name: "file changed, vendor ignores If-Range", replace: true, lyingIfRange: true, why: "the output changed at the provider since the copy began"},
 	}
@@ -272,7 +297,7 @@ func TestIngestCannotResume(t *testing.T) {
 				want = v2
 				between = func() { v.set(v2, `"v2"`) }
 			}
-			f, job, evs := resumeRun(t, v, srv, size-part/2, between)
+			f, job, evs := resumeRun(t, v, srv, size-part/2, between, tt.downloader)
 
 			checkStored(t, f, job, want)
 			wantMsg := "could not resume the copy at 3.1 MB: " + tt.why + "; copying from the start"
