@@ -54,12 +54,12 @@ type sourceInfo struct {
 // with its Content-Length, or a 206 with its Content-Range.
 func sourceOf(res *http.Response, rawURL string) sourceInfo {
 	s := sourceInfo{
-		lastModified: res.Header.Get("Last-Modified"),
+		lastModified: asciiOnly(res.Header.Get("Last-Modified")),
 		urlSum:       hashHex(rawURL),
 		total:        res.ContentLength,
-		contentType:  res.Header.Get("Content-Type"),
+		contentType:  asciiOnly(res.Header.Get("Content-Type")),
 	}
-	if e := res.Header.Get("ETag"); e != "" && !strings.HasPrefix(e, "W/") {
+	if e := asciiOnly(res.Header.Get("ETag")); e != "" && !strings.HasPrefix(e, "W/") {
 		s.etag = e
 	}
 	if res.StatusCode == http.StatusPartialContent {
@@ -95,8 +95,8 @@ func (s sourceInfo) ifRange() string {
 // back. Values are printable ASCII, as every bucket accepts.
 func (s sourceInfo) meta() map[string]string {
 	return map[string]string{
-		"etag": asciiOnly(s.etag), "last-modified": asciiOnly(s.lastModified), "url-sha256": s.urlSum,
-		"total": strconv.FormatInt(s.total, 10), "content-type": asciiOnly(s.contentType),
+		"etag": s.etag, "last-modified": s.lastModified, "url-sha256": s.urlSum,
+		"total": strconv.FormatInt(s.total, 10), "content-type": s.contentType,
 	}
 }
 
@@ -109,7 +109,8 @@ func sourceFromMeta(m map[string]string) sourceInfo {
 }
 
 // asciiOnly is s when it is printable ASCII, else "": a header value that
-// a bucket could not store as metadata identifies nothing reliably.
+// a bucket could not store as metadata cannot identify a file across
+// workers.
 func asciiOnly(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
@@ -227,8 +228,12 @@ func (w *Worker) findPartial(ctx context.Context, prefix string) (partial, error
 }
 
 // clearParts deletes every object under prefix: the parts of a copy that
-// is over, or that cannot be continued.
-func (w *Worker) clearParts(ctx context.Context, prefix string) {
+// is over.
+func (w *Worker) clearParts(ctx context.Context, prefix string) { w.clearPartsExcept(ctx, prefix, "") }
+
+// clearPartsExcept deletes the objects under prefix but those of source
+// keep ("" for none).
+func (w *Worker) clearPartsExcept(ctx context.Context, prefix, keep string) {
 	ctx = context.WithoutCancel(ctx)
 	objs, err := w.bucket.List(ctx, prefix)
 	if err != nil {
@@ -236,7 +241,9 @@ func (w *Worker) clearParts(ctx context.Context, prefix string) {
 		return
 	}
 	for _, o := range objs {
-		w.discard(ctx, o.Key)
+		if keep == "" || !strings.HasPrefix(o.Key, prefix+keep+"/") {
+			w.discard(ctx, o.Key)
+		}
 	}
 }
 
@@ -280,7 +287,11 @@ func (w *Worker) openCopy(ctx context.Context, job *jobs.Job, rawURL, expiresAt 
 				return copyStart{}, gone, err
 			}
 		}
-		return copyStart{res: res, url: used, src: sourceOf(res, used)}, "", nil
+		src := sourceOf(res, used)
+		// Parts of another version would otherwise be the longest run
+		// the next takeover finds, and be tried (and refused) again.
+		w.clearPartsExcept(ctx, partsPrefix(job, job.Attempt), src.id())
+		return copyStart{res: res, url: used, src: src}, "", nil
 	}
 	switch {
 	case prev.src.total <= 0:
@@ -340,7 +351,7 @@ func (w *Worker) copyParts(ctx context.Context, prefix string, st copyStart, max
 			return nil, 0, err
 		}
 		if n == 0 {
-			return keys, off, nil
+			break
 		}
 		keys = append(keys, partKey(prefix, st.src, off))
 		off += n
@@ -349,9 +360,13 @@ func (w *Worker) copyParts(ctx context.Context, prefix string, st copyStart, max
 		}
 		crashpoint("ingest.after-part")
 		if n < limit {
-			return keys, off, nil // the body ended inside this part
+			break // the body ended inside this part
 		}
 	}
+	if st.src.total > 0 && off != st.src.total {
+		return nil, 0, fmt.Errorf("the provider sent %d of the output's %d bytes", off, st.src.total)
+	}
+	return keys, off, nil
 }
 
 // note records on the job's log how its ingest went (events of type
