@@ -19,10 +19,10 @@ import (
 
 // ingest copies a finished job's video from the provider into the bucket —
 // streamed in parts that a later delivery continues from (see resume.go),
-// then capped, hashed and sniffed as one file — checks that it is an MP4 and reads
-// its duration and size from the stored file, has the configured scanner
-// check it (Config.Scanner), then records the artifact and completes the
-// job in one transaction.
+// then capped, hashed and sniffed as one file — checks that it is an MP4
+// and reads its duration and size from the stored file, has the configured
+// scanner check it (Config.Scanner), then records the artifact and
+// completes the job in one transaction.
 func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error {
 	log := logger(ctx, w.log)
 	prefix := partsPrefix(job, t.Attempt)
@@ -98,7 +98,8 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		verdict, err := w.scan(ctx, key)
 		if err != nil {
 			// Never complete unscanned: the task is delivered again, and
-			// copies and scans afresh; this copy is not kept meanwhile.
+			// stores the file from its parts and scans it afresh; this
+			// copy is not kept meanwhile.
 			w.discard(ctx, key)
 			if ctx.Err() != nil {
 				return ctx.Err()
