@@ -271,10 +271,12 @@ vidgate is running with embedded defaults (data in %s)
   Reviewer token (rita, reviewer; valid 7 days):
     %s
 
-  Try:  curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
-          -d '{"query":"{ viewer { id role } }"}'
+  Try it in a shell:
+    export USER_TOKEN=%s
+    curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
+      -d '{"query":"{ viewer { id role } }"}'
 
-`, dataDir, base, base, simLine, user, reviewer, base)
+`, dataDir, base, base, simLine, user, reviewer, user, base)
 	return err
 }
 
