@@ -90,8 +90,9 @@
 //     prefix in x's slot: Redis hashes the first tag. Every script still
 //     sees one slot. A prefix whose first '{' is followed at once by '}'
 //     would not (an empty tag makes Redis hash the whole key); Check
-//     rejects it, and queue.New calls Check. Likewise a provider must have
-//     a non-empty name, or its breaker keys would hash apart.
+//     rejects it, and queue.New calls Check. Likewise a provider's name
+//     must not be empty or start with '}', or its breaker keys would hash
+//     apart (the registry's names are lowercase words).
 //
 // TestScriptKeysShareASlot computes the CRC16 slot of every script's keys,
 // for several prefixes, and TestEveryScriptIsListed fails when a script is

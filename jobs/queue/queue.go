@@ -151,7 +151,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Prefix = keyspace.DefaultPrefix
 	}
 	if err := keyspace.Check(c.Prefix); err != nil {
-		return c, err
+		return c, fmt.Errorf("prefix %q: %w", c.Prefix, err)
 	}
 	if c.Group == "" {
 		c.Group = defaultGroup
