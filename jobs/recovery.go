@@ -49,7 +49,7 @@ func (s *Store) LostFollowUps(ctx context.Context, limit int) ([]*Job, error) {
 	err := s.selectJobs(s.db).
 		Join("JOIN video_job_events AS e ON e.job_id = j.id AND e.version = j.version").
 		Where("e.event_type = ?", EventFollowUpLost).
-		Where("j.status IN (?)", bun.In(unfinishedStatuses)).
+		Where("j.status IN (?)", bun.In(GeneratingStatuses)).
 		OrderExpr("j.updated_at, j.id").Limit(int64(max(limit, 1))).Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("find lost follow-ups: %w", err)
@@ -62,7 +62,7 @@ func (s *Store) LostFollowUps(ctx context.Context, limit int) ([]*Job, error) {
 // live job, which changes made meanwhile cannot reorder.
 func (s *Store) LiveJobsAfter(ctx context.Context, after int64, limit int) ([]*Job, error) {
 	var out []*Job
-	err := s.selectJobs(s.db).Where("j.status IN (?)", bun.In(unfinishedStatuses)).Where("j.id > ?", after).
+	err := s.selectJobs(s.db).Where("j.status IN (?)", bun.In(GeneratingStatuses)).Where("j.id > ?", after).
 		OrderExpr("j.id").Limit(int64(max(limit, 1))).Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("list live jobs: %w", err)
@@ -83,5 +83,3 @@ func (s *Store) CanceledSince(ctx context.Context, since time.Time, after int64,
 	}
 	return out, nil
 }
-
-var unfinishedStatuses = []Status{StatusQueued, StatusSubmitted, StatusProcessing, StatusRetrying}

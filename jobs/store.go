@@ -521,7 +521,7 @@ func (s *Store) FindJobs(ctx context.Context, q JobQuery) ([]*Job, error) {
 // CountActive counts an owner's jobs that are still generating.
 func (s *Store) CountActive(ctx context.Context, owner string) (int, error) {
 	n, err := s.db.NewSelect().Table("video_jobs").Where("owner_id = ?", owner).
-		Where("status IN (?)", bun.In([]Status{StatusQueued, StatusSubmitted, StatusProcessing, StatusRetrying})).Count(ctx)
+		Where("status IN (?)", bun.In(GeneratingStatuses)).Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count active jobs: %w", err)
 	}
@@ -540,7 +540,7 @@ func (s *Store) CountIdle(ctx context.Context, before time.Time) (map[Status]int
 		N      int    `bun:"n"`
 	}
 	err := s.db.NewSelect().Table("video_jobs").ColumnExpr("status, count(*) AS n").
-		Where("status IN (?)", bun.In([]Status{StatusQueued, StatusSubmitted, StatusProcessing, StatusRetrying})).
+		Where("status IN (?)", bun.In(GeneratingStatuses)).
 		Where("updated_at < ?", before.UTC()).GroupExpr("status").Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("count idle jobs: %w", err)

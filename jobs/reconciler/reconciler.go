@@ -230,7 +230,7 @@ func dedupe(plan []Action) []Action {
 // waiting for review does not expire: its video exists, and reviewers may
 // take longer than a generation may.
 func (r *Reconciler) planExpire(ctx context.Context, now time.Time) ([]Action, error) {
-	js, err := r.store.FindJobs(ctx, jobs.JobQuery{Statuses: unfinished, ExpiresBefore: now, Limit: r.cfg.Batch})
+	js, err := r.store.FindJobs(ctx, jobs.JobQuery{Statuses: jobs.GeneratingStatuses, ExpiresBefore: now, Limit: r.cfg.Batch})
 	return actions(js, RuleExpire, func(j *jobs.Job) string {
 		return fmt.Sprintf("%s past its expiry at %s", j.Status, j.ExpiresAt.Format(time.RFC3339))
 	}), err
@@ -337,8 +337,6 @@ func (r *Reconciler) planSourceAssets(ctx context.Context, now time.Time) ([]Act
 	}
 	return acts, err
 }
-
-var unfinished = []jobs.Status{jobs.StatusQueued, jobs.StatusSubmitted, jobs.StatusProcessing, jobs.StatusRetrying}
 
 func actions(js []*jobs.Job, rule string, why func(*jobs.Job) string) []Action {
 	out := make([]Action, len(js))
