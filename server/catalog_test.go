@@ -208,3 +208,21 @@ func TestUnlistedModelPassThrough(t *testing.T) {
 	}
 	_ = rec
 }
+
+// TestIdempotentReplayComparesOptions: the same request with the same key
+// returns the job; the same key with another seed is a CONFLICT.
+func TestIdempotentReplayComparesOptions(t *testing.T) {
+	e, _ := newCatalogEnv(t, jobstest.SQLite(t), nil)
+	in := func(seed int) map[string]any {
+		return map[string]any{"prompt": "a quiet harbour", "idempotencyKey": "k-1", "seed": seed, "audio": false, "negativePrompt": "fog"}
+	}
+	first := e.create(t, "alice", in(3)).ok(t)
+	again := e.create(t, "alice", in(3)).ok(t)
+	if again.get("createVideoJob.created") != false || again.str("createVideoJob.job.id") != first.str("createVideoJob.job.id") {
+		t.Errorf("replay = %v, want the first job, created false", again.Data)
+	}
+	e.create(t, "alice", in(4)).wantError(t, "CONFLICT", "input.idempotencyKey")
+	other := in(3)
+	other["negativePrompt"] = "smoke"
+	e.create(t, "alice", other).wantError(t, "CONFLICT", "input.idempotencyKey")
+}
