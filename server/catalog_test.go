@@ -127,17 +127,7 @@ func TestCreateWithOptionsReachesDriver(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-		t.Cleanup(func() { rdb.Close() })
-		q, err := queue.New(rdb, queue.Config{Prefix: "t", Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := worker.New(e.store, e.vault, q, providers.NewRegistry(rec), e.bucket, worker.Config{Logger: quiet})
-		if err := w.Handle(t.Context(), queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: 1}); err != nil {
-			t.Fatal(err)
-		}
+		submit(t, e, rec, job.ID)
 		reqs := rec.requests()
 		if len(reqs) != 1 {
 			t.Fatalf("driver got %d requests, want 1", len(reqs))
@@ -196,7 +186,7 @@ func TestCreateRefusesWhatTheModelCannotDo(t *testing.T) {
 // unless the operator allows unlisted models for the provider; even then
 // it may ask for no option, since nothing says it takes one.
 func TestUnlistedModelPassThrough(t *testing.T) {
-	e, rec := newCatalogEnv(t, jobstest.SQLite(t), func(p string) bool { return p == "sim" })
+	e, _ := newCatalogEnv(t, jobstest.SQLite(t), func(p string) bool { return p == "sim" })
 	r := e.create(t, "alice", map[string]any{"prompt": "a quiet harbour", "model": "sim-2-preview", "durationSeconds": 12}).ok(t)
 	if r.str("createVideoJob.job.id") == "" {
 		t.Fatalf("create = %v, want the job", r.Data)
@@ -206,7 +196,6 @@ func TestUnlistedModelPassThrough(t *testing.T) {
 	if q := e.do(t, "alice", providersQuery, nil).ok(t); q.get("providers") == nil || !strings.Contains(fmt.Sprint(q.get("providers")), "allowsUnlistedModels:true") {
 		t.Errorf("providers = %v, want sim to allow unlisted models", q.get("providers"))
 	}
-	_ = rec
 }
 
 // TestIdempotentReplayComparesOptions: the same request with the same key
@@ -225,4 +214,43 @@ func TestIdempotentReplayComparesOptions(t *testing.T) {
 	other := in(3)
 	other["negativePrompt"] = "smoke"
 	e.create(t, "alice", other).wantError(t, "CONFLICT", "input.idempotencyKey")
+}
+
+// submit runs job id's first submit task as a worker does, with rec as
+// its provider.
+func submit(t *testing.T, e *env, rec *recorder, id int64) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	q, err := queue.New(rdb, queue.Config{Prefix: "t", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(e.store, e.vault, q, providers.NewRegistry(rec), e.bucket, worker.Config{Logger: quiet})
+	if err := w.Handle(t.Context(), queue.Task{Kind: queue.KindSubmit, JobID: id, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetryKeepsOptions: retryVideoJob's new job asks the driver for
+// what the original asked, negative prompt included.
+func TestRetryKeepsOptions(t *testing.T) {
+	e, rec := newCatalogEnv(t, jobstest.SQLite(t), nil)
+	r := e.create(t, "alice", map[string]any{"prompt": "a quiet harbour", "model": "sim-1", "seed": 9, "negativePrompt": "no gulls", "audio": true}).ok(t)
+	id := r.str("createVideoJob.job.id")
+	e.do(t, "alice", `mutation($id: ID!) { cancelVideoJob(id: $id) { status } }`, map[string]any{"id": id}).ok(t)
+	retried := e.do(t, "alice", `mutation($id: ID!) { retryVideoJob(id: $id) { id prompt model seed audio } }`, map[string]any{"id": id}).ok(t)
+	if retried.str("retryVideoJob.prompt") != "a quiet harbour" || retried.str("retryVideoJob.model") != "sim-1" ||
+		retried.get("retryVideoJob.seed") != 9.0 || retried.get("retryVideoJob.audio") != true {
+		t.Errorf("retryVideoJob = %v, want the original's prompt and options", retried.Data)
+	}
+	job, err := e.store.JobByPublicID(t.Context(), retried.str("retryVideoJob.id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(t, e, rec, job.ID)
+	if reqs := rec.requests(); len(reqs) != 1 || reqs[0].NegativePrompt != "no gulls" || reqs[0].Seed == nil || *reqs[0].Seed != 9 {
+		t.Errorf("driver requests = %+v, want the retry with the original's negative prompt and seed", reqs)
+	}
 }
