@@ -250,7 +250,7 @@ func (d *deployment) apiHandler(t *testing.T, ctx context.Context, store *jobs.S
 		b.Run(ctx)
 	}()
 	store.OnCommit(jobs.PublishChanges(b, d.log))
-	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Queue: d.queue, Logger: d.log,
+	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Drivers: d.reg, Queue: d.queue, Logger: d.log,
 		CreateLimit: ratelimit.New(d.rdb, d.prefix, "create", d.opts.createRate, time.Minute), MaxActiveJobs: d.opts.maxActive})
 	if err != nil {
 		t.Fatal(err)

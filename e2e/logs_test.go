@@ -35,9 +35,11 @@ func TestLogsCorrelateAndNeverHoldPrompts(t *testing.T) {
 		var logs lockedBuffer
 		d := deploy(t, b, options{logTo: &logs})
 		const prompt = "Confidential launch of ACME Rocket Skates for Wile E. Coyote"
+		// The negative prompt is user text too, kept out of the same places.
+		const negative = "no Anvil Drop from above"
 		body, _ := json.Marshal(map[string]any{
-			"query":     `mutation($p: String!) { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: $p}) { job { id } } }`,
-			"variables": map[string]any{"p": prompt + " [sim duplicate=2]"},
+			"query":     `mutation($p: String!, $n: String) { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: $p, negativePrompt: $n}) { job { id } } }`,
+			"variables": map[string]any{"p": prompt + " [sim duplicate=2]", "n": negative},
 		})
 		req, _ := http.NewRequest("POST", d.url+"/graphql", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -76,51 +78,55 @@ func TestLogsCorrelateAndNeverHoldPrompts(t *testing.T) {
 			t.Errorf("worker log lines for the job: %d, with the API's request id: %d; want both > 0", workerLines, correlated)
 		}
 
-		// The prompt is nowhere it should not be.
-		needle := "Rocket Skates"
-		if strings.Contains(logs.String(), needle) {
-			t.Error("the raw prompt appears in the logs")
+		// The prompt and the negative prompt are nowhere they should not be.
+		if id == "" || r.Data == nil {
+			t.Fatalf("the job with a negative prompt was not created and completed")
 		}
-		for _, resp := range []any{r.Data, f.Data} {
-			raw, _ := json.Marshal(resp)
-			// The owner may read their prompt through the API (job.prompt is not in jobFields).
-			if strings.Contains(string(raw), needle) {
-				t.Errorf("the raw prompt appears in events or errors: %s", raw)
+		for _, needle := range []string{"Rocket Skates", "Anvil Drop"} {
+			if strings.Contains(logs.String(), needle) {
+				t.Errorf("the raw prompt %q appears in the logs", needle)
 			}
-		}
-		for _, table := range []string{"video_jobs", "video_job_events", "provider_webhook_receipts", "video_artifacts", "video_reviews"} {
-			rows, err := d.db.QueryContext(t.Context(), "SELECT * FROM "+table)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cols, _ := rows.Columns()
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
+			for _, resp := range []any{r.Data, f.Data} {
+				raw, _ := json.Marshal(resp)
+				// The owner may read their prompt through the API (job.prompt is not in jobFields).
+				if strings.Contains(string(raw), needle) {
+					t.Errorf("the raw prompt appears in events or errors: %s", raw)
 				}
-				if err := rows.Scan(ptrs...); err != nil {
+			}
+			for _, table := range []string{"video_jobs", "video_job_events", "provider_webhook_receipts", "video_artifacts", "video_reviews"} {
+				rows, err := d.db.QueryContext(t.Context(), "SELECT * FROM "+table)
+				if err != nil {
 					t.Fatal(err)
 				}
-				for i, v := range vals {
-					var s string
-					switch x := v.(type) {
-					case string:
-						s = x
-					case []byte:
-						s = string(x)
+				cols, _ := rows.Columns()
+				for rows.Next() {
+					vals := make([]any, len(cols))
+					ptrs := make([]any, len(cols))
+					for i := range vals {
+						ptrs[i] = &vals[i]
 					}
-					if strings.Contains(s, needle) {
-						t.Errorf("the raw prompt appears in %s.%s", table, cols[i])
+					if err := rows.Scan(ptrs...); err != nil {
+						t.Fatal(err)
+					}
+					for i, v := range vals {
+						var s string
+						switch x := v.(type) {
+						case string:
+							s = x
+						case []byte:
+							s = string(x)
+						}
+						if strings.Contains(s, needle) {
+							t.Errorf("the raw prompt appears in %s.%s", table, cols[i])
+						}
 					}
 				}
+				rows.Close()
 			}
-			rows.Close()
-		}
-		var sealed []byte
-		if err := d.db.QueryRowContext(t.Context(), "SELECT ciphertext FROM video_job_prompts LIMIT 1").Scan(&sealed); err != nil || bytes.Contains(sealed, []byte(needle)) {
-			t.Errorf("video_job_prompts holds the prompt in the clear (or could not be read: %v)", err)
+			var sealed []byte
+			if err := d.db.QueryRowContext(t.Context(), "SELECT ciphertext FROM video_job_prompts LIMIT 1").Scan(&sealed); err != nil || bytes.Contains(sealed, []byte(needle)) {
+				t.Errorf("video_job_prompts holds the prompt in the clear (or could not be read: %v)", err)
+			}
 		}
 	})
 }

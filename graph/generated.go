@@ -144,12 +144,21 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	Provider struct {
+		AllowsUnlistedModels     func(childComplexity int) int
+		DefaultImageToVideoModel func(childComplexity int) int
+		DefaultTextToVideoModel  func(childComplexity int) int
+		Models                   func(childComplexity int) int
+		Name                     func(childComplexity int) int
+	}
+
 	Query struct {
-		AuditLog func(childComplexity int, first *int, after *string, action *string, actor *string, since *time.Time) int
-		Job      func(childComplexity int, id string) int
-		Jobs     func(childComplexity int, first *int, after *string, status []model.JobStatus) int
-		Stats    func(childComplexity int, since time.Time) int
-		Viewer   func(childComplexity int) int
+		AuditLog  func(childComplexity int, first *int, after *string, action *string, actor *string, since *time.Time) int
+		Job       func(childComplexity int, id string) int
+		Jobs      func(childComplexity int, first *int, after *string, status []model.JobStatus) int
+		Providers func(childComplexity int) int
+		Stats     func(childComplexity int, since time.Time) int
+		Viewer    func(childComplexity int) int
 	}
 
 	ReasonRate struct {
@@ -212,13 +221,16 @@ type ComplexityRoot struct {
 		Artifacts       func(childComplexity int) int
 		AspectRatio     func(childComplexity int) int
 		Attempt         func(childComplexity int) int
+		Audio           func(childComplexity int) int
 		CompletedAt     func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
 		DurationSeconds func(childComplexity int) int
+		EndFrameAssetID func(childComplexity int) int
 		Error           func(childComplexity int) int
 		Events          func(childComplexity int) int
 		ExpiresAt       func(childComplexity int) int
 		ID              func(childComplexity int) int
+		Model           func(childComplexity int) int
 		NextAttemptAt   func(childComplexity int) int
 		NextStep        func(childComplexity int) int
 		ParentID        func(childComplexity int) int
@@ -228,6 +240,7 @@ type ComplexityRoot struct {
 		Resolution      func(childComplexity int) int
 		ReviewedAt      func(childComplexity int) int
 		Reviews         func(childComplexity int) int
+		Seed            func(childComplexity int) int
 		SourceAssetID   func(childComplexity int) int
 		Status          func(childComplexity int) int
 		StatusCopy      func(childComplexity int) int
@@ -245,6 +258,21 @@ type ComplexityRoot struct {
 	VideoJobEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	VideoModel struct {
+		AspectRatios       func(childComplexity int) int
+		Audio              func(childComplexity int) int
+		Durations          func(childComplexity int) int
+		EndFrame           func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		MaxDurationSeconds func(childComplexity int) int
+		MinDurationSeconds func(childComplexity int) int
+		Name               func(childComplexity int) int
+		NegativePrompt     func(childComplexity int) int
+		Resolutions        func(childComplexity int) int
+		Seed               func(childComplexity int) int
+		Workflows          func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -273,6 +301,7 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, first *int, after *string, action *string, actor *string, since *time.Time) (*model.AuditEntryConnection, error)
 	Job(ctx context.Context, id string) (*model.VideoJob, error)
 	Jobs(ctx context.Context, first *int, after *string, status []model.JobStatus) (*model.VideoJobConnection, error)
+	Providers(ctx context.Context) ([]*model.Provider, error)
 	Stats(ctx context.Context, since time.Time) (*model.Stats, error)
 }
 type SubscriptionResolver interface {
@@ -756,6 +785,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Provider.allowsUnlistedModels":
+		if e.ComplexityRoot.Provider.AllowsUnlistedModels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Provider.AllowsUnlistedModels(childComplexity), true
+	case "Provider.defaultImageToVideoModel":
+		if e.ComplexityRoot.Provider.DefaultImageToVideoModel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Provider.DefaultImageToVideoModel(childComplexity), true
+	case "Provider.defaultTextToVideoModel":
+		if e.ComplexityRoot.Provider.DefaultTextToVideoModel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Provider.DefaultTextToVideoModel(childComplexity), true
+	case "Provider.models":
+		if e.ComplexityRoot.Provider.Models == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Provider.Models(childComplexity), true
+	case "Provider.name":
+		if e.ComplexityRoot.Provider.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Provider.Name(childComplexity), true
+
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -790,6 +850,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Jobs(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].([]model.JobStatus)), true
+	case "Query.providers":
+		if e.ComplexityRoot.Query.Providers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Providers(childComplexity), true
 	case "Query.stats":
 		if e.ComplexityRoot.Query.Stats == nil {
 			break
@@ -1048,6 +1114,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.Attempt(childComplexity), true
+	case "VideoJob.audio":
+		if e.ComplexityRoot.VideoJob.Audio == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.Audio(childComplexity), true
 	case "VideoJob.completedAt":
 		if e.ComplexityRoot.VideoJob.CompletedAt == nil {
 			break
@@ -1066,6 +1138,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.DurationSeconds(childComplexity), true
+	case "VideoJob.endFrameAssetId":
+		if e.ComplexityRoot.VideoJob.EndFrameAssetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.EndFrameAssetID(childComplexity), true
 	case "VideoJob.error":
 		if e.ComplexityRoot.VideoJob.Error == nil {
 			break
@@ -1090,6 +1168,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.ID(childComplexity), true
+	case "VideoJob.model":
+		if e.ComplexityRoot.VideoJob.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.Model(childComplexity), true
 	case "VideoJob.nextAttemptAt":
 		if e.ComplexityRoot.VideoJob.NextAttemptAt == nil {
 			break
@@ -1144,6 +1228,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.Reviews(childComplexity), true
+	case "VideoJob.seed":
+		if e.ComplexityRoot.VideoJob.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.Seed(childComplexity), true
 	case "VideoJob.sourceAssetId":
 		if e.ComplexityRoot.VideoJob.SourceAssetID == nil {
 			break
@@ -1212,6 +1302,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJobEdge.Node(childComplexity), true
+
+	case "VideoModel.aspectRatios":
+		if e.ComplexityRoot.VideoModel.AspectRatios == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.AspectRatios(childComplexity), true
+	case "VideoModel.audio":
+		if e.ComplexityRoot.VideoModel.Audio == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.Audio(childComplexity), true
+	case "VideoModel.durations":
+		if e.ComplexityRoot.VideoModel.Durations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.Durations(childComplexity), true
+	case "VideoModel.endFrame":
+		if e.ComplexityRoot.VideoModel.EndFrame == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.EndFrame(childComplexity), true
+	case "VideoModel.id":
+		if e.ComplexityRoot.VideoModel.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.ID(childComplexity), true
+	case "VideoModel.maxDurationSeconds":
+		if e.ComplexityRoot.VideoModel.MaxDurationSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.MaxDurationSeconds(childComplexity), true
+	case "VideoModel.minDurationSeconds":
+		if e.ComplexityRoot.VideoModel.MinDurationSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.MinDurationSeconds(childComplexity), true
+	case "VideoModel.name":
+		if e.ComplexityRoot.VideoModel.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.Name(childComplexity), true
+	case "VideoModel.negativePrompt":
+		if e.ComplexityRoot.VideoModel.NegativePrompt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.NegativePrompt(childComplexity), true
+	case "VideoModel.resolutions":
+		if e.ComplexityRoot.VideoModel.Resolutions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.Resolutions(childComplexity), true
+	case "VideoModel.seed":
+		if e.ComplexityRoot.VideoModel.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.Seed(childComplexity), true
+	case "VideoModel.workflows":
+		if e.ComplexityRoot.VideoModel.Workflows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoModel.Workflows(childComplexity), true
 
 	case "Viewer.id":
 		if e.ComplexityRoot.Viewer.ID == nil {
@@ -1328,7 +1491,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "assets.graphqls" "audit.graphqls" "jobs.graphqls" "review.graphqls" "schema.graphqls" "stats.graphqls"
+//go:embed "assets.graphqls" "audit.graphqls" "jobs.graphqls" "providers.graphqls" "review.graphqls" "schema.graphqls" "stats.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1343,6 +1506,7 @@ var sources = []*ast.Source{
 	{Name: "assets.graphqls", Input: sourceData("assets.graphqls"), BuiltIn: false},
 	{Name: "audit.graphqls", Input: sourceData("audit.graphqls"), BuiltIn: false},
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
+	{Name: "providers.graphqls", Input: sourceData("providers.graphqls"), BuiltIn: false},
 	{Name: "review.graphqls", Input: sourceData("review.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "stats.graphqls", Input: sourceData("stats.graphqls"), BuiltIn: false},
@@ -1543,6 +1707,22 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Provider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Provider_name(ctx, field)
+	case "defaultTextToVideoModel":
+		return ec.fieldContext_Provider_defaultTextToVideoModel(ctx, field)
+	case "defaultImageToVideoModel":
+		return ec.fieldContext_Provider_defaultImageToVideoModel(ctx, field)
+	case "allowsUnlistedModels":
+		return ec.fieldContext_Provider_allowsUnlistedModels(ctx, field)
+	case "models":
+		return ec.fieldContext_Provider_models(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Provider", field.Name)
+}
+
 func (ec *executionContext) childFields_ReasonRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "reason":
@@ -1669,6 +1849,14 @@ func (ec *executionContext) childFields_VideoJob(ctx context.Context, field grap
 		return ec.fieldContext_VideoJob_aspectRatio(ctx, field)
 	case "resolution":
 		return ec.fieldContext_VideoJob_resolution(ctx, field)
+	case "model":
+		return ec.fieldContext_VideoJob_model(ctx, field)
+	case "seed":
+		return ec.fieldContext_VideoJob_seed(ctx, field)
+	case "audio":
+		return ec.fieldContext_VideoJob_audio(ctx, field)
+	case "endFrameAssetId":
+		return ec.fieldContext_VideoJob_endFrameAssetId(ctx, field)
 	case "sourceAssetId":
 		return ec.fieldContext_VideoJob_sourceAssetId(ctx, field)
 	case "parentId":
@@ -1719,6 +1907,36 @@ func (ec *executionContext) childFields_VideoJobEdge(ctx context.Context, field 
 		return ec.fieldContext_VideoJobEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VideoJobEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_VideoModel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_VideoModel_id(ctx, field)
+	case "name":
+		return ec.fieldContext_VideoModel_name(ctx, field)
+	case "workflows":
+		return ec.fieldContext_VideoModel_workflows(ctx, field)
+	case "durations":
+		return ec.fieldContext_VideoModel_durations(ctx, field)
+	case "minDurationSeconds":
+		return ec.fieldContext_VideoModel_minDurationSeconds(ctx, field)
+	case "maxDurationSeconds":
+		return ec.fieldContext_VideoModel_maxDurationSeconds(ctx, field)
+	case "aspectRatios":
+		return ec.fieldContext_VideoModel_aspectRatios(ctx, field)
+	case "resolutions":
+		return ec.fieldContext_VideoModel_resolutions(ctx, field)
+	case "endFrame":
+		return ec.fieldContext_VideoModel_endFrame(ctx, field)
+	case "audio":
+		return ec.fieldContext_VideoModel_audio(ctx, field)
+	case "negativePrompt":
+		return ec.fieldContext_VideoModel_negativePrompt(ctx, field)
+	case "seed":
+		return ec.fieldContext_VideoModel_seed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VideoModel", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3896,6 +4114,130 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _Provider_name(ctx context.Context, field graphql.CollectedField, obj *model.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Provider_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Provider_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Provider", field, false, false, "String")
+}
+
+func (ec *executionContext) _Provider_defaultTextToVideoModel(ctx context.Context, field graphql.CollectedField, obj *model.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Provider_defaultTextToVideoModel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultTextToVideoModel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Provider_defaultTextToVideoModel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Provider", field, false, false, "String")
+}
+
+func (ec *executionContext) _Provider_defaultImageToVideoModel(ctx context.Context, field graphql.CollectedField, obj *model.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Provider_defaultImageToVideoModel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultImageToVideoModel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Provider_defaultImageToVideoModel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Provider", field, false, false, "String")
+}
+
+func (ec *executionContext) _Provider_allowsUnlistedModels(ctx context.Context, field graphql.CollectedField, obj *model.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Provider_allowsUnlistedModels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowsUnlistedModels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Provider_allowsUnlistedModels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Provider", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Provider_models(ctx context.Context, field graphql.CollectedField, obj *model.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Provider_models(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Models, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.VideoModel) graphql.Marshaler {
+			return ec.marshalNVideoModel2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoModelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Provider_models(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Provider",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VideoModel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4056,6 +4398,38 @@ func (ec *executionContext) fieldContext_Query_jobs(ctx context.Context, field g
 	if fc.Args, err = ec.field_Query_jobs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_providers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_providers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Providers(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Provider) graphql.Marshaler {
+			return ec.marshalNProvider2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_providers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Provider(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -5345,6 +5719,98 @@ func (ec *executionContext) fieldContext_VideoJob_resolution(_ context.Context, 
 	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "String")
 }
 
+func (ec *executionContext) _VideoJob_model(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _VideoJob_seed(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt642ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _VideoJob_audio(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_audio(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audio, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_audio(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _VideoJob_endFrameAssetId(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_endFrameAssetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndFrameAssetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_endFrameAssetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, false, false, "ID")
+}
+
 func (ec *executionContext) _VideoJob_sourceAssetId(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5820,6 +6286,282 @@ func (ec *executionContext) fieldContext_VideoJobEdge_node(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _VideoModel_id(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _VideoModel_name(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _VideoModel_workflows(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_workflows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Workflows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.WorkflowType) graphql.Marshaler {
+			return ec.marshalNWorkflowType2ᚕgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowTypeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_workflows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "WorkflowType")
+}
+
+func (ec *executionContext) _VideoModel_durations(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_durations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Durations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalOInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_durations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VideoModel_minDurationSeconds(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_minDurationSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinDurationSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_minDurationSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VideoModel_maxDurationSeconds(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_maxDurationSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxDurationSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_maxDurationSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VideoModel_aspectRatios(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_aspectRatios(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AspectRatios, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_aspectRatios(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _VideoModel_resolutions(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_resolutions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resolutions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_resolutions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _VideoModel_endFrame(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_endFrame(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndFrame, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_endFrame(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _VideoModel_audio(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_audio(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audio, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_audio(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _VideoModel_negativePrompt(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_negativePrompt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NegativePrompt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_negativePrompt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _VideoModel_seed(ctx context.Context, field graphql.CollectedField, obj *model.VideoModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoModel_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VideoModel_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoModel", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Viewer_id(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
@@ -6952,7 +7694,7 @@ func (ec *executionContext) unmarshalInputCreateVideoJobInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"workflowType", "prompt", "sourceAssetId", "provider", "durationSeconds", "aspectRatio", "resolution", "idempotencyKey"}
+	fieldsInOrder := [...]string{"workflowType", "prompt", "sourceAssetId", "provider", "durationSeconds", "aspectRatio", "resolution", "idempotencyKey", "model", "seed", "negativePrompt", "endFrameAssetId", "audio"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7015,6 +7757,41 @@ func (ec *executionContext) unmarshalInputCreateVideoJobInput(ctx context.Contex
 				return it, err
 			}
 			it.IdempotencyKey = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "seed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seed"))
+			data, err := ec.unmarshalOInt642ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seed = data
+		case "negativePrompt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("negativePrompt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NegativePrompt = data
+		case "endFrameAssetId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endFrameAssetId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndFrameAssetID = data
+		case "audio":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audio"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audio = data
 		}
 	}
 	return it, nil
@@ -7737,6 +8514,59 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var providerImplementors = []string{"Provider"}
+
+func (ec *executionContext) _Provider(ctx context.Context, sel ast.SelectionSet, obj *model.Provider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, providerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Provider")
+		case "name":
+			out.Values[i] = ec._Provider_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultTextToVideoModel":
+			out.Values[i] = ec._Provider_defaultTextToVideoModel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "defaultImageToVideoModel":
+			out.Values[i] = ec._Provider_defaultImageToVideoModel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "allowsUnlistedModels":
+			out.Values[i] = ec._Provider_allowsUnlistedModels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "models":
+			out.Values[i] = ec._Provider_models(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -7779,6 +8609,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_jobs(ctx, field)
+				})
+		case "providers":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_providers(ctx, field)
 				})
 		case "stats":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -8241,6 +9077,26 @@ func (ec *executionContext) _VideoJob(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "model":
+			out.Values[i] = ec._VideoJob_model(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "seed":
+			out.Values[i] = ec._VideoJob_seed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "audio":
+			out.Values[i] = ec._VideoJob_audio(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endFrameAssetId":
+			out.Values[i] = ec._VideoJob_endFrameAssetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "sourceAssetId":
 			out.Values[i] = ec._VideoJob_sourceAssetId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -8387,6 +9243,94 @@ func (ec *executionContext) _VideoJobEdge(ctx context.Context, sel ast.Selection
 			}
 		case "node":
 			out.Values[i] = ec._VideoJobEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var videoModelImplementors = []string{"VideoModel"}
+
+func (ec *executionContext) _VideoModel(ctx context.Context, sel ast.SelectionSet, obj *model.VideoModel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, videoModelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VideoModel")
+		case "id":
+			out.Values[i] = ec._VideoModel_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._VideoModel_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "workflows":
+			out.Values[i] = ec._VideoModel_workflows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "durations":
+			out.Values[i] = ec._VideoModel_durations(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "minDurationSeconds":
+			out.Values[i] = ec._VideoModel_minDurationSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxDurationSeconds":
+			out.Values[i] = ec._VideoModel_maxDurationSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "aspectRatios":
+			out.Values[i] = ec._VideoModel_aspectRatios(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolutions":
+			out.Values[i] = ec._VideoModel_resolutions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endFrame":
+			out.Values[i] = ec._VideoModel_endFrame(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audio":
+			out.Values[i] = ec._VideoModel_audio(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "negativePrompt":
+			out.Values[i] = ec._VideoModel_negativePrompt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seed":
+			out.Values[i] = ec._VideoModel_seed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -9056,6 +10000,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋvidgateᚋvidgate
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNProvider2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Provider) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvider2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐProvider(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvider2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐProvider(ctx context.Context, sel ast.SelectionSet, v *model.Provider) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Provider!")
+		return graphql.Null
+	}
+	return ec._Provider(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNReasonRate2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReasonRateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReasonRate) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -9218,6 +10186,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNStuckJob2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐStuckJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StuckJob) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -9310,6 +10307,30 @@ func (ec *executionContext) marshalNVideoJobEdge2ᚖgithubᚗcomᚋvidgateᚋvid
 	return ec._VideoJobEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNVideoModel2ᚕᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoModelᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.VideoModel) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVideoModel2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoModel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVideoModel2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoModel(ctx context.Context, sel ast.SelectionSet, v *model.VideoModel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VideoModel!")
+		return graphql.Null
+	}
+	return ec._VideoModel(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Viewer!")
@@ -9326,6 +10347,36 @@ func (ec *executionContext) unmarshalNWorkflowType2githubᚗcomᚋvidgateᚋvidg
 
 func (ec *executionContext) marshalNWorkflowType2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowType(ctx context.Context, sel ast.SelectionSet, v model.WorkflowType) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNWorkflowType2ᚕgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowTypeᚄ(ctx context.Context, v any) ([]model.WorkflowType, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.WorkflowType, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNWorkflowType2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowType(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNWorkflowType2ᚕgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.WorkflowType) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWorkflowType2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐWorkflowType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -9535,6 +10586,41 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -9550,6 +10636,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalInt(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOInt642ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt642ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt64(*v)
 	return res
 }
 

@@ -176,11 +176,12 @@ func (s *Store) uploadsSince(ctx context.Context, owner string, since time.Time)
 	return out, nil
 }
 
-// sourceAssetFor returns the asset with public id id for a new job of a:
-// NOT_FOUND when it does not exist or a may not use it (the two look the
-// same), BAD_USER_INPUT when it expired or was deleted.
-func (s *Service) sourceAssetFor(ctx context.Context, a Actor, id string) (*SourceAsset, error) {
-	const field = "input.sourceAssetId"
+// sourceAssetFor returns the asset with public id id for a new job of a,
+// named by the input field field (input.sourceAssetId,
+// input.endFrameAssetId): NOT_FOUND when it does not exist or a may not
+// use it (the two look the same), BAD_USER_INPUT when it expired or was
+// deleted.
+func (s *Service) sourceAssetFor(ctx context.Context, a Actor, field, id string) (*SourceAsset, error) {
 	notFound := &Error{Code: CodeNotFound, Field: field, Message: fmt.Sprintf("%s: no source asset with id %q", field, truncate(id, 64))}
 	if uuid.Validate(id) != nil {
 		return nil, notFound
@@ -193,14 +194,14 @@ func (s *Service) sourceAssetFor(ctx context.Context, a Actor, id string) (*Sour
 		return nil, err
 	}
 	if asset.DeletedAt != nil || (asset.UsedAt == nil && asset.ExpiresAt != nil && !asset.ExpiresAt.After(s.store.Now())) {
-		return nil, assetGone(asset.PublicID)
+		return nil, assetGone(field, asset.PublicID)
 	}
 	return asset, nil
 }
 
-func assetGone(id string) *Error {
-	return &Error{Code: CodeBadUserInput, Field: "input.sourceAssetId", Reason: "EXPIRED",
-		Message: fmt.Sprintf("input.sourceAssetId: source asset %s has expired or been deleted; upload the image again", id)}
+func assetGone(field, id string) *Error {
+	return &Error{Code: CodeBadUserInput, Field: field, Reason: "EXPIRED",
+		Message: fmt.Sprintf("%s: source asset %s has expired or been deleted; upload the image again", field, id)}
 }
 
 // InsertSourceAsset records an uploaded source image.
@@ -253,7 +254,7 @@ func expiredAssetWhere(q *bun.SelectQuery, now time.Time, retention time.Duratio
 	return q.Where("source_asset.deleted_at IS NULL").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 		q = q.Where("source_asset.used_at IS NULL AND source_asset.expires_at < ?", now)
 		if retention > 0 {
-			q = q.WhereOr("source_asset.used_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM video_jobs AS vj WHERE vj.source_asset_id = source_asset.id AND (vj.status NOT IN (?) OR vj.updated_at >= ?))",
+			q = q.WhereOr("source_asset.used_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM video_jobs AS vj WHERE (vj.source_asset_id = source_asset.id OR vj.end_frame_asset_id = source_asset.id) AND (vj.status NOT IN (?) OR vj.updated_at >= ?))",
 				bun.In(finishedUnapproved), now.Add(-retention))
 		}
 		return q

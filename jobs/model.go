@@ -30,9 +30,26 @@ type Params struct {
 	DurationSeconds int    `bun:"duration_seconds,notnull"`
 	AspectRatio     string `bun:"aspect_ratio,notnull"`
 	Resolution      string `bun:"resolution,notnull"`
-	// Model is the provider's model id, chosen by the router; empty means the
-	// provider's default.
+	// Model is the provider's model id, as the job named it; empty means
+	// the provider's default.
 	Model string `bun:"model,notnull"`
+	// Seed and Audio are options the job asked its model for; nil: not
+	// asked for. They are checked against the model's catalog entry when
+	// the job is created.
+	Seed  *int64 `bun:"seed"`
+	Audio *bool  `bun:"audio"`
+}
+
+// Equal reports whether p and o ask for the same generation.
+func (p Params) Equal(o Params) bool {
+	return p.DurationSeconds == o.DurationSeconds && p.AspectRatio == o.AspectRatio &&
+		p.Resolution == o.Resolution && p.Model == o.Model &&
+		equalPtr(p.Seed, o.Seed) && equalPtr(p.Audio, o.Audio)
+}
+
+// equalPtr reports whether a and b are both nil or point to equal values.
+func equalPtr[T comparable](a, b *T) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // Job is a row of video_jobs. ID is internal; PublicID is the only id the
@@ -65,6 +82,12 @@ type Job struct {
 	ExpiresAt         *time.Time `bun:"expires_at"`
 	// ParentID is the job this one retries (retryVideoJob).
 	ParentID *int64 `bun:"parent_id"`
+	// EndFrameAssetID is the source asset the video should end on (the
+	// last keyframe), nil for none.
+	EndFrameAssetID *int64 `bun:"end_frame_asset_id"`
+	// NegativePromptHash is the keyed hash (Vault.Hash) of the negative
+	// prompt, nil for none: the text itself is sealed with the prompt.
+	NegativePromptHash *string `bun:"negative_prompt_hash"`
 	// SubmitKey is the idempotency key of the current attempt's vendor
 	// call, stored by the transition to SUBMITTED before the call is made
 	// (see Transition.SubmitKey); nil before the first submit.
@@ -74,6 +97,8 @@ type Job struct {
 	// source_assets and the parent job.
 	SourceAssetPublicID *string `bun:"source_asset_public_id,scanonly"`
 	ParentPublicID      *string `bun:"parent_public_id,scanonly"`
+	// EndFrameAssetPublicID is filled like SourceAssetPublicID.
+	EndFrameAssetPublicID *string `bun:"end_frame_asset_public_id,scanonly"`
 }
 
 // Event is a row of video_job_events: one per change, appended in the

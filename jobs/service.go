@@ -15,6 +15,7 @@ import (
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/blob/imgcheck"
 	"github.com/vidgate/vidgate/jobs/queue"
+	"github.com/vidgate/vidgate/providers"
 )
 
 // ServiceConfig configures a Service.
@@ -30,6 +31,15 @@ type ServiceConfig struct {
 	// its error is the client's (an unknown provider). Nil means: the named
 	// provider if it is one of Providers, else DefaultProvider.
 	Choose func(workflow, requested string) (provider, reason string, err error)
+	// Drivers, when set, holds the drivers of Providers: their catalogs
+	// (providers.Cataloger) say what a job may ask each model for. Without
+	// it, or for a driver without a catalog, a job may name no model and
+	// ask for no option (seed, negative prompt, end frame, audio).
+	Drivers *providers.Registry
+	// AllowUnlistedModels, when set, reports whether jobs for a provider
+	// may name a model its catalog does not list (providers/setup:
+	// VIDGATE_<P>_ALLOW_UNLISTED_MODELS).
+	AllowUnlistedModels func(provider string) bool
 	// CreateLimit, when set, limits how often an owner creates jobs (a
 	// Redis-backed sliding window, shared by every API process).
 	CreateLimit Limiter
@@ -118,6 +128,13 @@ type CreateInput struct {
 	AspectRatio     string
 	Resolution      string
 	IdempotencyKey  string
+	// Model is the provider's model id; "" is its default.
+	Model string
+	// The options, each checked against the model's catalog entry.
+	Seed            *int64
+	NegativePrompt  string
+	EndFrameAssetID string // public id of a source asset
+	Audio           *bool
 }
 
 // CreateJob validates in, then stores a new job in QUEUED with its first
@@ -149,22 +166,39 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 	if in.IdempotencyKey != "" {
 		job.IdempotencyKey = &in.IdempotencyKey
 	}
+	if in.NegativePrompt != "" {
+		h := s.vault.Hash(in.NegativePrompt)
+		job.NegativePromptHash = &h
+	}
 	if in.SourceAssetID != "" {
-		asset, err := s.sourceAssetFor(ctx, a, in.SourceAssetID)
+		asset, err := s.sourceAssetFor(ctx, a, "input.sourceAssetId", in.SourceAssetID)
 		if err != nil {
 			return nil, false, err
 		}
 		job.SourceAssetID = &asset.ID
 	}
+	if in.EndFrameAssetID != "" {
+		asset, err := s.sourceAssetFor(ctx, a, "input.endFrameAssetId", in.EndFrameAssetID)
+		if err != nil {
+			return nil, false, err
+		}
+		job.EndFrameAssetID = &asset.ID
+	}
 	expires := s.store.Now().Add(s.cfg.MaxJobAge)
 	job.ExpiresAt = &expires
-	keyID, sealed, err := s.vault.Seal(job.PublicID, in.Prompt)
+	// The negative prompt is sealed with the prompt: user text, never in
+	// video_jobs (only its keyed hash), an event or a log.
+	keyID, sealed, err := s.vault.SealPrompts(job.PublicID, Prompts{Prompt: in.Prompt, Negative: in.NegativePrompt})
 	if err != nil {
 		return nil, false, err
 	}
 	saved, existing, err := s.store.InsertJob(ctx, job, &Prompt{KeyID: keyID, Ciphertext: sealed}, p.reason)
 	if errors.Is(err, ErrSourceAssetGone) {
-		return nil, false, assetGone(in.SourceAssetID) // expired between the check and the insert
+		// Expired between the check and the insert.
+		if in.SourceAssetID != "" {
+			return nil, false, assetGone("input.sourceAssetId", in.SourceAssetID)
+		}
+		return nil, false, assetGone("input.endFrameAssetId", in.EndFrameAssetID)
 	}
 	if err != nil {
 		return nil, false, err
@@ -224,10 +258,9 @@ func (s *Service) checkLimits(ctx context.Context, a Actor, key string) error {
 // sameRequest reports whether a replayed create asked for what the stored
 // job holds. The prompt is compared by its HMAC.
 func sameRequest(stored, asked *Job) bool {
-	sameAsset := (stored.SourceAssetID == nil) == (asked.SourceAssetID == nil) &&
-		(stored.SourceAssetID == nil || *stored.SourceAssetID == *asked.SourceAssetID)
-	return stored.PromptHash == asked.PromptHash && stored.WorkflowType == asked.WorkflowType &&
-		stored.Provider == asked.Provider && stored.Params == asked.Params && sameAsset
+	return stored.PromptHash == asked.PromptHash && equalPtr(stored.NegativePromptHash, asked.NegativePromptHash) &&
+		stored.WorkflowType == asked.WorkflowType && stored.Provider == asked.Provider && stored.Params.Equal(asked.Params) &&
+		equalPtr(stored.SourceAssetID, asked.SourceAssetID) && equalPtr(stored.EndFrameAssetID, asked.EndFrameAssetID)
 }
 
 // Job returns the job with public id id, if a may read it; otherwise
@@ -459,17 +492,18 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
 	default:
 		return nil, Errorf(CodeConflict, "job %s is %s: only FAILED, REJECTED, EXPIRED or CANCELED jobs can be retried", orig.PublicID, orig.Status)
 	}
-	prompt, err := s.promptOf(ctx, orig)
+	prompts, err := s.promptsOf(ctx, orig)
 	if err != nil {
 		return nil, err
 	}
 	job := &Job{
 		PublicID: uuid.NewString(), OwnerID: orig.OwnerID, WorkflowType: orig.WorkflowType, Provider: orig.Provider,
 		Params: orig.Params, SourceAssetID: orig.SourceAssetID, PromptHash: orig.PromptHash, ParentID: &orig.ID,
+		EndFrameAssetID: orig.EndFrameAssetID, NegativePromptHash: orig.NegativePromptHash,
 	}
 	expires := s.store.Now().Add(s.cfg.MaxJobAge)
 	job.ExpiresAt = &expires
-	keyID, sealed, err := s.vault.Seal(job.PublicID, prompt)
+	keyID, sealed, err := s.vault.SealPrompts(job.PublicID, prompts)
 	if err != nil {
 		return nil, err
 	}
@@ -487,12 +521,12 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
 	return saved, nil
 }
 
-func (s *Service) promptOf(ctx context.Context, job *Job) (string, error) {
+func (s *Service) promptsOf(ctx context.Context, job *Job) (Prompts, error) {
 	p, err := s.store.PromptOf(ctx, job.ID)
 	if err != nil {
-		return "", err
+		return Prompts{}, err
 	}
-	return s.vault.Open(job.PublicID, p.KeyID, p.Ciphertext)
+	return s.vault.OpenPrompts(job.PublicID, p.KeyID, p.Ciphertext)
 }
 
 // enqueueSubmit puts a new job's first submit on the queue, after its
@@ -514,7 +548,8 @@ func (s *Service) Prompt(ctx context.Context, a Actor, job *Job) (string, error)
 	if !a.CanReadPrompt(job) {
 		return "", Errorf(CodeForbidden, "role %s cannot read prompts", a.Role)
 	}
-	return s.promptOf(ctx, job)
+	p, err := s.promptsOf(ctx, job)
+	return p.Prompt, err
 }
 
 // EventsOf, ArtifactsOf and ReviewsOf load the children of jobs the caller

@@ -117,8 +117,11 @@ func (s *Store) insertJob(ctx context.Context, job *Job, prompt *Prompt, note st
 			saved, err = s.jobWhere(ctx, tx, "j.owner_id = ? AND j.idempotency_key = ?", job.OwnerID, *job.IdempotencyKey)
 			return err
 		}
-		if job.SourceAssetID != nil {
-			if err := s.claimSourceAsset(ctx, tx, *job.SourceAssetID, now); err != nil {
+		for _, asset := range []*int64{job.SourceAssetID, job.EndFrameAssetID} {
+			if asset == nil {
+				continue
+			}
+			if err := s.claimSourceAsset(ctx, tx, *asset, now); err != nil {
 				return err
 			}
 		}
@@ -176,7 +179,9 @@ func (s *Store) selectJobs(db bun.IDB) *bun.SelectQuery {
 		ColumnExpr("j.*").
 		ColumnExpr("sa.public_id AS source_asset_public_id").
 		ColumnExpr("pj.public_id AS parent_public_id").
+		ColumnExpr("ea.public_id AS end_frame_asset_public_id").
 		Join("LEFT JOIN source_assets AS sa ON sa.id = j.source_asset_id").
+		Join("LEFT JOIN source_assets AS ea ON ea.id = j.end_frame_asset_id").
 		Join("LEFT JOIN video_jobs AS pj ON pj.id = j.parent_id")
 }
 

@@ -13,18 +13,21 @@ import (
 
 // Limits on job input.
 const (
-	MaxPromptLength        = 2000 // characters
+	MaxPromptLength        = 2000 // characters, of the prompt and of the negative prompt
 	MinDurationSeconds     = 1
 	MaxDurationSeconds     = 30
 	DefaultDurationSeconds = 5
 	MaxIdempotencyKeyLen   = 128
+	MaxModelLength         = 200
+	MaxSeed                = 1<<32 - 1 // the widest range every vendor takes
 )
 
 // AspectRatios and Resolutions are the values a job may ask for; the first
-// of each is the default.
+// of each is the default (or, when the job's model does not make it, the
+// first the model makes). Only a model whose catalog lists "4k" makes 4k.
 var (
 	AspectRatios = []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"}
-	Resolutions  = []string{"720p", "1080p"}
+	Resolutions  = []string{"720p", "1080p", "4k"}
 )
 
 type validCreate struct {
@@ -34,7 +37,10 @@ type validCreate struct {
 }
 
 // validateCreate checks in field by field and returns the first problem as
-// a BAD_USER_INPUT error naming the field and what is allowed.
+// a BAD_USER_INPUT error naming the field and what is allowed. Everything
+// is checked against the model's catalog entry (see checkModel) here, before
+// the job is stored: a request the model cannot do is never sent, let alone
+// billed.
 func (s *Service) validateCreate(in CreateInput) (validCreate, error) {
 	var v validCreate
 	switch in.WorkflowType {
@@ -49,8 +55,13 @@ func (s *Service) validateCreate(in CreateInput) (validCreate, error) {
 	default:
 		return v, BadInput("input.workflowType", "must be TEXT_TO_VIDEO or IMAGE_TO_VIDEO")
 	}
-	if err := validatePrompt(in.Prompt); err != nil {
+	if err := validateText("input.prompt", in.Prompt); err != nil {
 		return v, err
+	}
+	if in.NegativePrompt != "" {
+		if err := validateText("input.negativePrompt", in.NegativePrompt); err != nil {
+			return v, err
+		}
 	}
 	if s.cfg.Choose != nil {
 		var err error
@@ -66,7 +77,10 @@ func (s *Service) validateCreate(in CreateInput) (validCreate, error) {
 			return v, BadInput("input.provider", "unknown provider %q; available: %s", truncate(in.Provider, 64), strings.Join(s.cfg.Providers, ", "))
 		}
 	}
-	v.params.DurationSeconds = DefaultDurationSeconds
+	if err := validateModelID(in.Model); err != nil {
+		return v, err
+	}
+	v.params.Model = in.Model
 	if in.DurationSeconds != nil {
 		d := *in.DurationSeconds
 		if d < MinDurationSeconds || d > MaxDurationSeconds {
@@ -81,16 +95,25 @@ func (s *Service) validateCreate(in CreateInput) (validCreate, error) {
 	if v.params.Resolution, err = oneOf("input.resolution", in.Resolution, Resolutions); err != nil {
 		return v, err
 	}
+	if in.Seed != nil {
+		if sd := *in.Seed; sd < 0 || sd > MaxSeed {
+			return v, BadInput("input.seed", "must be 0 to %d, got %d", int64(MaxSeed), sd)
+		}
+		v.params.Seed = in.Seed
+	}
+	v.params.Audio = in.Audio
+	if err := s.checkModel(&v, in); err != nil {
+		return v, err
+	}
 	if err := validateIdempotencyKey(in.IdempotencyKey); err != nil {
 		return v, err
 	}
 	return v, nil
 }
 
-// validatePrompt refuses empty, over-long and non-text prompts. The error
-// never quotes the prompt.
-func validatePrompt(p string) error {
-	const field = "input.prompt"
+// validateText refuses empty, over-long and non-text prompts. The error
+// never quotes the text.
+func validateText(field, p string) error {
 	if !utf8.ValidString(p) {
 		return BadInput(field, "must be valid UTF-8")
 	}
@@ -103,6 +126,20 @@ func validatePrompt(p string) error {
 	for _, r := range p {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
 			return BadInput(field, "must not contain control characters (U+%04X)", r)
+		}
+	}
+	return nil
+}
+
+// validateModelID refuses a model id no vendor uses: empty is the
+// provider's default.
+func validateModelID(m string) error {
+	if len(m) > MaxModelLength {
+		return BadInput("input.model", "is %d characters, the limit is %d", len(m), MaxModelLength)
+	}
+	for i := 0; i < len(m); i++ {
+		if m[i] < 0x21 || m[i] > 0x7e {
+			return BadInput("input.model", "must be printable ASCII without spaces")
 		}
 	}
 	return nil
@@ -123,11 +160,11 @@ func validateIdempotencyKey(k string) error {
 	return nil
 }
 
-// oneOf returns v, or the default allowed[0] when v is empty, or a
+// oneOf returns v ("" when empty: checkModel fills the default), or a
 // BAD_USER_INPUT error listing what is allowed.
 func oneOf(field, v string, allowed []string) (string, error) {
 	if v == "" {
-		return allowed[0], nil
+		return "", nil
 	}
 	if !slices.Contains(allowed, v) {
 		return "", BadInput(field, "must be one of %s, got %q", strings.Join(allowed, ", "), truncate(v, 32))

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -116,6 +117,57 @@ func (v *Vault) Open(jobID, keyID string, ciphertext []byte) (string, error) {
 		return "", fmt.Errorf("open prompt: %w", err)
 	}
 	return string(plain), nil
+}
+
+// Prompts are the user's texts of a job, sealed together in one
+// video_job_prompts row: the prompt and the negative prompt (what the video
+// should not show). Both are user text, kept out of every operational
+// table, log and event alike.
+type Prompts struct {
+	Prompt   string
+	Negative string
+}
+
+// promptsMark starts a sealed record that holds more than the prompt. A
+// prompt never starts with it (validatePrompt refuses control
+// characters), so records sealed before negative prompts existed, which
+// hold the bare prompt, read as they always did.
+const promptsMark = "\x00prompts:"
+
+// SealPrompts seals p for the job with public id jobID: the bare prompt
+// when there is no negative prompt, else both, JSON encoded after
+// promptsMark.
+func (v *Vault) SealPrompts(jobID string, p Prompts) (keyID string, ciphertext []byte, err error) {
+	if p.Negative == "" {
+		return v.Seal(jobID, p.Prompt)
+	}
+	b, err := json.Marshal(sealedPrompts{p.Prompt, p.Negative})
+	if err != nil {
+		return "", nil, fmt.Errorf("seal prompt: %w", err)
+	}
+	return v.Seal(jobID, promptsMark+string(b))
+}
+
+// OpenPrompts opens a record sealed by SealPrompts (or Seal).
+func (v *Vault) OpenPrompts(jobID, keyID string, ciphertext []byte) (Prompts, error) {
+	plain, err := v.Open(jobID, keyID, ciphertext)
+	if err != nil {
+		return Prompts{}, err
+	}
+	rest, both := strings.CutPrefix(plain, promptsMark)
+	if !both {
+		return Prompts{Prompt: plain}, nil
+	}
+	var sp sealedPrompts
+	if err := json.Unmarshal([]byte(rest), &sp); err != nil {
+		return Prompts{}, errors.New("open prompt: malformed sealed record")
+	}
+	return Prompts{Prompt: sp.P, Negative: sp.N}, nil
+}
+
+type sealedPrompts struct {
+	P string `json:"p"`
+	N string `json:"n"`
 }
 
 // Hash is the keyed HMAC-SHA-256 of prompt, hex encoded: equal prompts hash

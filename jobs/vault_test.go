@@ -93,3 +93,28 @@ func TestVault(t *testing.T) {
 		t.Error("NewVault(a 16-byte hash key) = nil, want an error")
 	}
 }
+
+// The negative prompt is sealed with the prompt; a record sealed before
+// negative prompts existed (the bare prompt) opens as the prompt alone.
+func TestVaultSealsPromptsTogether(t *testing.T) {
+	v, err := jobs.NewVault([]jobs.VaultKey{{ID: "k1", Key: bytes.Repeat([]byte{1}, 32)}}, bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const job = "6f1c2c0e-0000-4000-8000-000000000001"
+	want := jobs.Prompts{Prompt: "a kite over dunes", Negative: "no Zeppelin-44 in the sky"}
+	key, sealed, err := v.SealPrompts(job, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("Zeppelin-44")) {
+		t.Error("the sealed record holds the negative prompt in the clear")
+	}
+	if got, err := v.OpenPrompts(job, key, sealed); err != nil || got != want {
+		t.Errorf("OpenPrompts = %+v, %v; want %+v", got, err, want)
+	}
+	key, sealed, _ = v.Seal(job, "a kite over dunes")
+	if got, err := v.OpenPrompts(job, key, sealed); err != nil || got != (jobs.Prompts{Prompt: "a kite over dunes"}) {
+		t.Errorf("OpenPrompts(old record) = %+v, %v; want the prompt alone", got, err)
+	}
+}

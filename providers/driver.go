@@ -32,10 +32,25 @@ type Request struct {
 	DurationSeconds int
 	// AspectRatio is one of "16:9", "9:16", "1:1", "4:3", "3:4", "21:9".
 	AspectRatio string
-	// Resolution is "720p" or "1080p".
+	// Resolution is "720p", "1080p" or "4k".
 	Resolution string
 	// Model is the vendor's model id; "" means the driver's default.
 	Model string
+	// The options below are sent only to models whose catalog entry (see
+	// Cataloger) says they take them; jobs refuse them for other models
+	// before anything is billed, so a driver never has to drop one.
+	//
+	// Seed, when set, makes the generation repeatable where the vendor
+	// allows it.
+	Seed *int64
+	// NegativePrompt is what the video should not show: user text, handled
+	// like Prompt (never logged, never in an error).
+	NegativePrompt string
+	// EndFrameURL is a signed URL of the image the video should end on
+	// (the last keyframe).
+	EndFrameURL string
+	// Audio, when set, asks for a soundtrack (true) or for none (false).
+	Audio *bool
 	// WebhookURL is where the vendor should push status changes; "" means no
 	// webhooks, and the engine polls Status.
 	WebhookURL string
@@ -183,7 +198,7 @@ type PollPacer interface {
 // concurrency limits, circuit breakers). Unwrap returns the wrapped driver.
 //
 // Unwrapping serves the capabilities that describe the vendor rather than
-// a call — PollPacer and Downloader — so that no wrapper can hide them by
+// a call — PollPacer, Downloader and Cataloger — so that no wrapper can hide them by
 // forgetting them. Capabilities a wrapper may hide on purpose
 // (WebhookVerifier, Idempotent) are found by type assertion on the driver
 // itself, never through Unwrap.

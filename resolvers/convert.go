@@ -1,11 +1,13 @@
 package resolvers
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/graph/model"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/providers"
 )
 
 // The GraphQL enums spell values in upper case; the domain keeps the
@@ -25,6 +27,10 @@ func toVideoJob(j *jobs.Job) *model.VideoJob {
 		DurationSeconds: j.DurationSeconds,
 		AspectRatio:     j.AspectRatio,
 		Resolution:      j.Resolution,
+		Model:           nonEmpty(j.Model),
+		Seed:            j.Seed,
+		Audio:           j.Audio,
+		EndFrameAssetID: j.EndFrameAssetPublicID,
 		SourceAssetID:   j.SourceAssetPublicID,
 		ParentID:        j.ParentPublicID,
 		Attempt:         j.Attempt,
@@ -183,4 +189,36 @@ func toSourceAsset(a *jobs.SourceAsset) *model.SourceAsset {
 		out.ExpiresAt = a.ExpiresAt
 	}
 	return out
+}
+
+// toProvider is a provider and its catalog as the providers query shows it.
+func toProvider(p jobs.ProviderModels) *model.Provider {
+	out := &model.Provider{
+		Name: p.Name, AllowsUnlistedModels: p.AllowsUnlistedModels, Models: make([]*model.VideoModel, len(p.Models)),
+		DefaultTextToVideoModel:  nonEmpty(p.Defaults[providers.WorkflowTextToVideo]),
+		DefaultImageToVideoModel: nonEmpty(p.Defaults[providers.WorkflowImageToVideo]),
+	}
+	for i, m := range p.Models {
+		vm := &model.VideoModel{
+			ID: m.ID, Name: cmp.Or(m.Name, m.ID), Durations: m.Durations,
+			MinDurationSeconds: m.MinDurationSeconds, MaxDurationSeconds: m.MaxDurationSeconds,
+			AspectRatios: m.AspectRatios, Resolutions: m.Resolutions,
+			EndFrame: m.EndFrame, Audio: m.Audio, NegativePrompt: m.NegativePrompt, Seed: m.Seed,
+		}
+		if len(m.Durations) > 0 {
+			vm.MinDurationSeconds, vm.MaxDurationSeconds = m.Durations[0], m.Durations[len(m.Durations)-1]
+		}
+		for _, wf := range m.Workflows {
+			vm.Workflows = append(vm.Workflows, model.WorkflowType(strings.ToUpper(string(wf))))
+		}
+		out.Models[i] = vm
+	}
+	return out
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

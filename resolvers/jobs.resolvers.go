@@ -29,6 +29,11 @@ func (r *mutationResolver) CreateVideoJob(ctx context.Context, input model.Creat
 		AspectRatio:     deref(input.AspectRatio),
 		Resolution:      deref(input.Resolution),
 		IdempotencyKey:  deref(input.IdempotencyKey),
+		Model:           deref(input.Model),
+		Seed:            input.Seed,
+		NegativePrompt:  deref(input.NegativePrompt),
+		EndFrameAssetID: deref(input.EndFrameAssetID),
+		Audio:           input.Audio,
 	})
 	if err != nil {
 		return nil, err

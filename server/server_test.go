@@ -30,6 +30,7 @@ type env struct {
 	srv     *server.Server
 	url     string
 	store   *jobs.Store
+	vault   *jobs.Vault
 	bucket  *blob.Bucket
 	queries *atomic.Int64
 	tokens  map[string]string
@@ -49,6 +50,13 @@ func newEnvWith(t *testing.T, db *bun.DB, cfg server.Config) *env {
 // HS256 Authenticator that issues the tokens of alice, bob, rita and ada.
 // With authn set, e.tokens starts empty: the test fills it.
 func newEnvAuth(t *testing.T, db *bun.DB, cfg server.Config, authn *auth.Authenticator) *env {
+	t.Helper()
+	return newEnvService(t, db, cfg, authn, nil)
+}
+
+// newEnvService is newEnvAuth with the service's configuration edited by
+// edit (nil: none).
+func newEnvService(t *testing.T, db *bun.DB, cfg server.Config, authn *auth.Authenticator, edit func(*jobs.ServiceConfig)) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -70,9 +78,13 @@ func newEnvAuth(t *testing.T, db *bun.DB, cfg server.Config, authn *auth.Authent
 			t.Fatal(err)
 		}
 	}
-	e.store = jobs.NewStore(db, nil)
-	svc, err := jobs.NewService(e.store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim", "other"}, Logger: log,
-		Files: e.bucket, Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes}})
+	e.store, e.vault = jobs.NewStore(db, nil), jobstest.Vault(t)
+	scfg := jobs.ServiceConfig{Providers: []string{"sim", "other"}, Logger: log,
+		Files: e.bucket, Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes}}
+	if edit != nil {
+		edit(&scfg)
+	}
+	svc, err := jobs.NewService(e.store, e.vault, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,8 @@ type app struct {
 	metrics *metrics.Metrics
 	reg     *providers.Registry
 	router  *router.Router
+	// vendors are the providers' settings, as read from the environment.
+	vendors setup.Settings
 	closers []func()
 }
 
@@ -100,6 +102,7 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	if err != nil {
 		return a, err
 	}
+	a.vendors = settings
 	vendors, err := settings.Drivers()
 	if err != nil {
 		return a, err

@@ -20,6 +20,10 @@ type VideoJob struct {
 	DurationSeconds int          `json:"durationSeconds"`
 	AspectRatio     string       `json:"aspectRatio"`
 	Resolution      string       `json:"resolution"`
+	Model           *string      `json:"model,omitempty"`
+	Seed            *int64       `json:"seed,omitempty"`
+	Audio           *bool        `json:"audio,omitempty"`
+	EndFrameAssetID *string      `json:"endFrameAssetId,omitempty"`
 	SourceAssetID   *string      `json:"sourceAssetId,omitempty"`
 	ParentID        *string      `json:"parentId,omitempty"`
 	Attempt         int          `json:"attempt"`

@@ -55,10 +55,24 @@ type CreateVideoJobInput struct {
 	DurationSeconds *int `json:"durationSeconds,omitempty"`
 	// `16:9` (default), `9:16`, `1:1`, `4:3`, `3:4` or `21:9`.
 	AspectRatio *string `json:"aspectRatio,omitempty"`
-	// `720p` (default) or `1080p`.
+	// `720p` (default), `1080p` or `4k` (for models whose `resolutions` list it).
 	Resolution *string `json:"resolution,omitempty"`
 	// Makes the request safe to repeat: 1 to 128 printable ASCII characters, unique per owner.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// A model id of the provider (see the `providers` query); omitted means the
+	// provider's default. Durations, aspect ratios, resolutions and the options
+	// below are checked against the model: what it cannot do is a
+	// `BAD_USER_INPUT` naming what it can, and no job is created.
+	Model *string `json:"model,omitempty"`
+	// 0 to 4294967295: the same seed and input give a similar video. Models with `seed` only.
+	Seed *int64 `json:"seed,omitempty"`
+	// What the video should not show, 1 to 2,000 characters. Stored encrypted with
+	// the prompt, never logged. Models with `negativePrompt` only.
+	NegativePrompt *string `json:"negativePrompt,omitempty"`
+	// The id of a source asset the viewer uploaded, for the video to end on. Models with `endFrame` only.
+	EndFrameAssetID *string `json:"endFrameAssetId,omitempty"`
+	// A soundtrack (true) or none (false). Models with `audio` only.
+	Audio *bool `json:"audio,omitempty"`
 }
 
 type CreateVideoJobPayload struct {
@@ -131,6 +145,21 @@ type PageInfo struct {
 	HasPreviousPage bool    `json:"hasPreviousPage"`
 	StartCursor     *string `json:"startCursor,omitempty"`
 	EndCursor       *string `json:"endCursor,omitempty"`
+}
+
+type Provider struct {
+	// The name `createVideoJob` takes as `provider`.
+	Name string `json:"name"`
+	// The model a `TEXT_TO_VIDEO` job that names none gets; null if none is set.
+	DefaultTextToVideoModel *string `json:"defaultTextToVideoModel,omitempty"`
+	// The model an `IMAGE_TO_VIDEO` job that names none gets; null if none is set.
+	DefaultImageToVideoModel *string `json:"defaultImageToVideoModel,omitempty"`
+	// Whether jobs may name a model not in `models` (the operator's
+	// `VIDGATE_<PROVIDER>_ALLOW_UNLISTED_MODELS`). Such a job is sent as asked for,
+	// for the vendor to judge; it may ask for none of the options.
+	AllowsUnlistedModels bool `json:"allowsUnlistedModels"`
+	// The models vidgate knows, with what a job may ask each for.
+	Models []*VideoModel `json:"models"`
 }
 
 type Query struct {
@@ -217,6 +246,30 @@ type VideoJobConnection struct {
 type VideoJobEdge struct {
 	Cursor string    `json:"cursor"`
 	Node   *VideoJob `json:"node"`
+}
+
+type VideoModel struct {
+	// The id `createVideoJob` takes as `model`.
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Workflows []WorkflowType `json:"workflows"`
+	// The lengths it makes, in seconds, when it makes only some; null when it
+	// makes every length from `minDurationSeconds` to `maxDurationSeconds`. A
+	// length it does not make is refused, never rounded.
+	Durations          []int    `json:"durations,omitempty"`
+	MinDurationSeconds int      `json:"minDurationSeconds"`
+	MaxDurationSeconds int      `json:"maxDurationSeconds"`
+	AspectRatios       []string `json:"aspectRatios"`
+	// Of `720p`, `1080p` and `4k`.
+	Resolutions []string `json:"resolutions"`
+	// Takes `endFrameAssetId`: an image the video ends on.
+	EndFrame bool `json:"endFrame"`
+	// Takes `audio`: a soundtrack turned on or off.
+	Audio bool `json:"audio"`
+	// Takes `negativePrompt`.
+	NegativePrompt bool `json:"negativePrompt"`
+	// Takes `seed`.
+	Seed bool `json:"seed"`
 }
 
 // The authenticated caller.

@@ -147,38 +147,47 @@ func submitKey(job *jobs.Job, t queue.Task) string {
 // request builds the provider request of a job's current attempt, with
 // idempotency key key.
 func (w *Worker) request(ctx context.Context, job *jobs.Job, d providers.Driver, key string) (providers.Request, error) {
-	prompt, err := w.openPrompt(ctx, job)
+	prompts, err := w.openPrompts(ctx, job)
 	if err != nil {
 		return providers.Request{}, err
 	}
 	req := providers.Request{
 		IdempotencyKey:  key,
 		Workflow:        providers.Workflow(job.WorkflowType),
-		Prompt:          prompt,
+		Prompt:          prompts.Prompt,
+		NegativePrompt:  prompts.Negative,
+		Seed:            job.Seed,
+		Audio:           job.Audio,
 		DurationSeconds: job.DurationSeconds,
 		AspectRatio:     job.AspectRatio,
 		Resolution:      job.Resolution,
 		Model:           job.Model,
 		WebhookURL:      w.jobWebhookURL(d, job),
 	}
-	if job.SourceAssetID != nil {
-		asset, err := w.store.SourceAssetByID(ctx, *job.SourceAssetID)
+	for _, a := range []struct {
+		id  *int64
+		url *string
+	}{{job.SourceAssetID, &req.SourceImageURL}, {job.EndFrameAssetID, &req.EndFrameURL}} {
+		if a.id == nil {
+			continue
+		}
+		asset, err := w.store.SourceAssetByID(ctx, *a.id)
 		if err != nil {
 			return req, fmt.Errorf("source asset: %w", err)
 		}
-		if req.SourceImageURL, err = w.bucket.SignedURL(ctx, asset.StorageKey, w.cfg.SourceURLTTL); err != nil {
+		if *a.url, err = w.bucket.SignedURL(ctx, asset.StorageKey, w.cfg.SourceURLTTL); err != nil {
 			return req, fmt.Errorf("sign source asset url: %w", err)
 		}
 	}
 	return req, nil
 }
 
-func (w *Worker) openPrompt(ctx context.Context, job *jobs.Job) (string, error) {
+func (w *Worker) openPrompts(ctx context.Context, job *jobs.Job) (jobs.Prompts, error) {
 	p, err := w.store.PromptOf(ctx, job.ID)
 	if err != nil {
-		return "", err
+		return jobs.Prompts{}, err
 	}
-	return w.vault.Open(job.PublicID, p.KeyID, p.Ciphertext)
+	return w.vault.OpenPrompts(job.PublicID, p.KeyID, p.Ciphertext)
 }
 
 // submitFailed records a failed submit: transient errors schedule another

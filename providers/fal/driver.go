@@ -244,6 +244,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		return "", providers.Errorf(providers.CodeUnimplemented, "fal submit: workflow %q not supported", req.Workflow)
 	}
 	model = cmpOr(req.Model, model)
+	if err := d.Catalog().CheckOptions("fal submit", model, req); err != nil {
+		return "", err
+	}
 	app, err := appOf(model)
 	if err != nil {
 		return "", &providers.Error{Code: providers.CodeInvalidInput, Message: "fal submit: invalid model id", Err: err}

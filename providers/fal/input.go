@@ -1,6 +1,8 @@
 package fal
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,3 +68,25 @@ func buildInput(model string, req providers.Request) map[string]any {
 	}
 	return in
 }
+
+// Catalog lists the driver's default models, each for the workflows it is
+// the default of. fal's models differ per family in ways no table here
+// records (durations, sizes), so those are not listed, and no model is
+// known to take an option: any is refused rather than dropped.
+func (d *Driver) Catalog() providers.Catalog {
+	c := providers.Catalog{Defaults: maps.Clone(d.models)}
+	for _, wf := range []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo} {
+		id, ok := d.models[wf]
+		if !ok {
+			continue
+		}
+		if i := slices.IndexFunc(c.Models, func(m providers.Model) bool { return m.ID == id }); i >= 0 {
+			c.Models[i].Workflows = append(c.Models[i].Workflows, wf)
+			continue
+		}
+		c.Models = append(c.Models, providers.Model{ID: id, Name: id, Workflows: []providers.Workflow{wf}})
+	}
+	return c
+}
+
+var _ providers.Cataloger = (*Driver)(nil)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -136,6 +137,23 @@ func (d *Driver) Name() string { return "luma" }
 // so a Submit retried after a lost answer may start a second generation.
 func (d *Driver) HonorsIdempotencyKeys() bool { return false }
 
+// Catalog lists the models whose lengths the driver knows (durations),
+// with Luma's aspect ratios and resolutions, and the driver's defaults.
+// They take an end frame (keyframes.frame1); no seed, negative prompt or
+// audio switch.
+func (d *Driver) Catalog() providers.Catalog {
+	c := providers.Catalog{Defaults: maps.Clone(d.models)}
+	for _, id := range slices.Sorted(maps.Keys(durations)) {
+		c.Models = append(c.Models, providers.Model{
+			ID: id, Name: id, Workflows: []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo},
+			Durations: durations[id], AspectRatios: aspectRatios, Resolutions: resolutions, EndFrame: true,
+		})
+	}
+	return c
+}
+
+var _ providers.Cataloger = (*Driver)(nil)
+
 // Luma's documented values.
 var (
 	aspectRatios = []string{"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
@@ -157,6 +175,8 @@ type createRequest struct {
 
 type keyframes struct {
 	Frame0 *keyframe `json:"frame0,omitempty"`
+	// Frame1 is the last frame (Request.EndFrameURL).
+	Frame1 *keyframe `json:"frame1,omitempty"`
 }
 
 type keyframe struct {
@@ -174,16 +194,26 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
+	if err := d.Catalog().CheckOptions("luma submit", model, req); err != nil {
+		return "", err
+	}
 	body := createRequest{Prompt: req.Prompt, Model: model, AspectRatio: req.AspectRatio, Resolution: req.Resolution}
+	var frames keyframes
 	switch req.Workflow {
 	case providers.WorkflowTextToVideo:
 	case providers.WorkflowImageToVideo:
 		if req.SourceImageURL == "" {
 			return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: image_to_video needs a source image URL")
 		}
-		body.Keyframes = &keyframes{Frame0: &keyframe{Type: "image", URL: req.SourceImageURL}}
+		frames.Frame0 = &keyframe{Type: "image", URL: req.SourceImageURL}
 	default:
 		return "", providers.Errorf(providers.CodeUnimplemented, "luma submit: workflow %q is not offered", req.Workflow)
+	}
+	if req.EndFrameURL != "" {
+		frames.Frame1 = &keyframe{Type: "image", URL: req.EndFrameURL}
+	}
+	if frames != (keyframes{}) {
+		body.Keyframes = &frames
 	}
 	if !slices.Contains(aspectRatios, req.AspectRatio) {
 		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no aspect ratio %q", req.AspectRatio)

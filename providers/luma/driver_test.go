@@ -163,6 +163,8 @@ func TestSubmitBody(t *testing.T) {
 	image.Workflow, image.SourceImageURL, image.DurationSeconds, image.Resolution = providers.WorkflowImageToVideo, "https://blob.example/src.png?sig=abc", 7, "1080p"
 	hooked := textRequest()
 	hooked.WebhookURL = "https://vidgate.example/webhooks/luma?region=eu"
+	ending := image
+	ending.EndFrameURL = "https://blob.example/end.png?sig=def"
 	tests := []struct {
 		name string
 		req  providers.Request
@@ -171,6 +173,8 @@ func TestSubmitBody(t *testing.T) {
 		{"text", textRequest(), `{"prompt":"` + textRequest().Prompt + `","model":"ray-2","aspect_ratio":"16:9","duration":"5s","resolution":"720p"}`},
 		{"image", image, `{"prompt":"` + image.Prompt + `","model":"ray-2","aspect_ratio":"16:9","duration":"9s","resolution":"1080p",` +
 			`"keyframes":{"frame0":{"type":"image","url":"https://blob.example/src.png?sig=abc"}}}`},
+		{"end frame", ending, `{"prompt":"` + image.Prompt + `","model":"ray-2","aspect_ratio":"16:9","duration":"9s","resolution":"1080p",` +
+			`"keyframes":{"frame0":{"type":"image","url":"https://blob.example/src.png?sig=abc"},"frame1":{"type":"image","url":"https://blob.example/end.png?sig=def"}}}`},
 		{"callback", hooked, `{"prompt":"` + hooked.Prompt + `","model":"ray-2","aspect_ratio":"16:9","duration":"5s","resolution":"720p",` +
 			`"callback_url":"https://vidgate.example/webhooks/luma?region=eu\u0026token=` + fakeToken + `"}`},
 	}

@@ -175,7 +175,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if ref.version == "" {
 		path = "/models/" + ref.owner + "/" + ref.name + "/predictions"
 	}
-	sc := d.scrub(req.Prompt, req.SourceImageURL, req.WebhookURL)
+	sc := d.scrub(req.Prompt, req.SourceImageURL, req.WebhookURL, req.NegativePrompt)
 	var p prediction
 	if err := d.call(ctx, "submit", http.MethodPost, path, body, &p, sc); err != nil {
 		return "", err
@@ -192,7 +192,7 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 	if err := d.call(ctx, "status", http.MethodGet, "/predictions/"+url.PathEscape(requestID), nil, &p, d.scrub("")); err != nil {
 		return providers.Status{}, err
 	}
-	st, err := p.status(d.scrub(p.Input.Prompt, p.Input.image()))
+	st, err := p.status(d.scrub(p.Input.Prompt, p.Input.image(), p.Input.NegativePrompt))
 	if err != nil {
 		return providers.Status{}, &providers.Error{Code: providers.CodeUnknown, Message: "replicate status: invalid prediction", Err: err}
 	}
@@ -222,7 +222,7 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 		return providers.Webhook{}, &providers.Error{Code: providers.CodeInvalidInput,
 			Message: "replicate webhook: body is not a prediction", Err: err}
 	}
-	st, err := p.status(d.scrub(p.Input.Prompt, p.Input.image()))
+	st, err := p.status(d.scrub(p.Input.Prompt, p.Input.image(), p.Input.NegativePrompt))
 	if err != nil {
 		return providers.Webhook{}, &providers.Error{Code: providers.CodeInvalidInput,
 			Message: "replicate webhook: invalid prediction", Err: err}

@@ -70,6 +70,10 @@ type modelSpec struct {
 	// only with passResolution.
 	resolutions    map[string]map[string]any
 	passResolution bool
+	// seed and negativePrompt: the model takes "seed" and
+	// "negative_prompt". No model here is known to take an end frame or
+	// an audio switch.
+	seed, negativePrompt bool
 }
 
 // Model schemas, from each model's API page on replicate.com (the version
@@ -105,6 +109,7 @@ var (
 		imageField: "image", durations: []int{8}, noDurationField: true, aspectWithImage: true,
 		aspectRatios: []string{"16:9", "9:16"},
 		resolutions:  sameField("resolution", "720p", "1080p"),
+		seed:         true, negativePrompt: true,
 	}
 	// defaultSpec is for models not in modelSpecs: the names most
 	// Replicate video models share, values passed through unchecked.
@@ -164,9 +169,19 @@ func buildInput(ref modelRef, req providers.Request) (map[string]any, error) {
 		return nil, providers.Errorf(providers.CodeInvalidInput,
 			"replicate submit: %s needs a start image: it takes image_to_video only", name)
 	}
+	if missing := spec.model(name).Options(req); missing != nil {
+		return nil, providers.Errorf(providers.CodeInvalidInput,
+			"replicate submit: %s does not take %s", name, strings.Join(missing, ", "))
+	}
 	in := map[string]any{"prompt": req.Prompt}
 	if withImage {
 		in[spec.imageField] = req.SourceImageURL
+	}
+	if req.Seed != nil {
+		in["seed"] = *req.Seed
+	}
+	if req.NegativePrompt != "" {
+		in["negative_prompt"] = req.NegativePrompt
 	}
 	if d := req.DurationSeconds; d > 0 {
 		if err := spec.checkDuration(name, d); err != nil {
@@ -214,7 +229,7 @@ func (spec modelSpec) checkDuration(name string, d int) error {
 			vals[i] = strconv.Itoa(v)
 		}
 		return providers.Errorf(providers.CodeInvalidInput,
-			"replicate submit: %s makes %s s videos, not %d s", name, joinOr(vals), d)
+			"replicate submit: %s makes %s s videos, not %d s", name, providers.JoinOr(vals), d)
 	case spec.maxDuration > 0 && (d < spec.minDuration || d > spec.maxDuration):
 		return providers.Errorf(providers.CodeInvalidInput,
 			"replicate submit: %s makes videos of %d to %d s, not %d s", name, spec.minDuration, spec.maxDuration, d)
@@ -222,17 +237,51 @@ func (spec modelSpec) checkDuration(name string, d int) error {
 	return nil
 }
 
-// joinOr joins "5", "10" as "5 or 10".
-func joinOr(vals []string) string {
-	if len(vals) < 2 {
-		return strings.Join(vals, "")
-	}
-	return strings.Join(vals[:len(vals)-1], ", ") + " or " + vals[len(vals)-1]
-}
-
 func truncate(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n]) + "…"
 	}
 	return s
+}
+
+// model is spec as a catalog entry for the model named name.
+func (spec modelSpec) model(name string) providers.Model {
+	m := providers.Model{
+		ID: name, Name: name, Workflows: []providers.Workflow{providers.WorkflowImageToVideo},
+		Durations: spec.durations, MinDurationSeconds: spec.minDuration, MaxDurationSeconds: spec.maxDuration,
+		AspectRatios: spec.aspectRatios, Seed: spec.seed, NegativePrompt: spec.negativePrompt,
+	}
+	if !spec.imageRequired {
+		m.Workflows = append([]providers.Workflow{providers.WorkflowTextToVideo}, m.Workflows...)
+	}
+	if spec.resolutions != nil {
+		m.Resolutions = sortedResolutions(spec.resolutions)
+	}
+	return m
+}
+
+// Catalog lists the models of modelSpecs (not the families, whose members
+// differ in ways the driver does not know) and the driver's defaults.
+func (d *Driver) Catalog() providers.Catalog {
+	c := providers.Catalog{Defaults: make(map[providers.Workflow]string, len(d.models))}
+	for wf, ref := range d.models {
+		c.Defaults[wf] = ref.String()
+	}
+	for _, name := range slices.Sorted(maps.Keys(modelSpecs)) {
+		c.Models = append(c.Models, modelSpecs[name].model(name))
+	}
+	return c
+}
+
+var _ providers.Cataloger = (*Driver)(nil)
+
+// String is the model id ref was parsed from.
+func (ref modelRef) String() string {
+	switch {
+	case ref.owner == "":
+		return ref.version
+	case ref.version != "":
+		return ref.owner + "/" + ref.name + ":" + ref.version
+	}
+	return ref.owner + "/" + ref.name
 }

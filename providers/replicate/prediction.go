@@ -47,6 +47,7 @@ type prediction struct {
 // what to keep out of error messages.
 type predictionInput struct {
 	Prompt          string `json:"prompt"`
+	NegativePrompt  string `json:"negative_prompt"`
 	Image           string `json:"image"`
 	StartImage      string `json:"start_image"`
 	FirstFrameImage string `json:"first_frame_image"`

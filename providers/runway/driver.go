@@ -69,6 +69,7 @@ type Driver struct {
 var (
 	_ providers.Driver    = (*Driver)(nil)
 	_ providers.PollPacer = (*Driver)(nil)
+	_ providers.Cataloger = (*Driver)(nil)
 )
 
 // New returns a Driver for cfg, or an error if cfg has no API key or a
@@ -134,6 +135,8 @@ type taskRequest struct {
 	PromptText  string `json:"promptText,omitempty"`
 	Ratio       string `json:"ratio"`
 	Duration    int    `json:"duration"`
+	Seed        *int64 `json:"seed,omitempty"`
+	Audio       *bool  `json:"audio,omitempty"`
 }
 
 // Submit starts a task. It refuses, with CodeInvalidInput and before
@@ -145,7 +148,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
-	body := taskRequest{Model: model, PromptText: req.Prompt}
+	if err := d.Catalog().CheckOptions("runway submit", model, req); err != nil {
+		return "", err
+	}
+	body := taskRequest{Model: model, PromptText: req.Prompt, Seed: req.Seed, Audio: req.Audio}
 	var path string
 	switch req.Workflow {
 	case providers.WorkflowTextToVideo:

@@ -307,6 +307,11 @@ func TestSubmitBody(t *testing.T) {
 	image.Workflow, image.SourceImageURL, image.AspectRatio, image.DurationSeconds = providers.WorkflowImageToVideo, "https://blob.example/src.png?sig=abc", "4:3", 7
 	veo := textRequest()
 	veo.Model, veo.Resolution, veo.AspectRatio, veo.DurationSeconds = "veo3.1", "1080p", "9:16", 6
+	seeded := textRequest()
+	seed, audio := int64(4294967295), false
+	seeded.Seed = &seed
+	withAudio := veo
+	withAudio.Audio = &audio
 	tests := []struct {
 		name string
 		req  providers.Request
@@ -319,6 +324,10 @@ func TestSubmitBody(t *testing.T) {
 			"model": "gen4_turbo", "promptText": image.Prompt, "promptImage": image.SourceImageURL, "ratio": "1104:832", "duration": 7.0}},
 		{"veo via runway", veo, "/v1/text_to_video", map[string]any{
 			"model": "veo3.1", "promptText": veo.Prompt, "ratio": "1080:1920", "duration": 6.0}},
+		{"seed", seeded, "/v1/text_to_video", map[string]any{
+			"model": "gen4.5", "promptText": seeded.Prompt, "ratio": "1280:720", "duration": 5.0, "seed": 4294967295.0}},
+		{"audio off", withAudio, "/v1/text_to_video", map[string]any{
+			"model": "veo3.1", "promptText": veo.Prompt, "ratio": "1080:1920", "duration": 6.0, "audio": false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,6 +378,11 @@ func TestSubmitRefusesBeforeCalling(t *testing.T) {
 		{"image without url", mod(func(r *providers.Request) { r.Workflow = providers.WorkflowImageToVideo }), providers.CodeInvalidInput},
 		{"gen4_turbo text", mod(func(r *providers.Request) { r.Model = "gen4_turbo" }), providers.CodeInvalidInput},
 		{"unknown workflow", mod(func(r *providers.Request) { r.Workflow = "video_to_video" }), providers.CodeUnimplemented},
+		{"audio on gen4.5", mod(func(r *providers.Request) { r.Audio = new(bool) }), providers.CodeInvalidInput},
+		{"negative prompt", mod(func(r *providers.Request) { r.NegativePrompt = "fog" }), providers.CodeInvalidInput},
+		{"seed on veo3", mod(func(r *providers.Request) {
+			r.Model, r.DurationSeconds, r.Seed = "veo3", 8, new(int64)
+		}), providers.CodeInvalidInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

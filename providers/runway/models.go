@@ -1,9 +1,8 @@
 package runway
 
 import (
-	"fmt"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/providers"
@@ -56,6 +55,9 @@ type modelSpec struct {
 	// Runway bills by the second, so a length the model cannot make is
 	// refused, never rounded up into a longer clip.
 	durations []int
+	// seed and audio: the model takes "seed" (an integer, 0 to
+	// 4294967295) and "audio" (a boolean; audio affects the price).
+	seed, audio bool
 }
 
 var (
@@ -77,17 +79,22 @@ var (
 //	veo3         text, image  8              Veo3 (duration: 8)
 //	gen3a_turbo  image        5, 10          Gen3aTurbo (duration?: 5 | 10), removed from the SDK in 72f96f2 (2026-06)
 //
+// Options, from the same types: gen4_turbo, gen4.5 and gen3a_turbo take
+// "seed"; veo3.1 and veo3.1_fast take "audio"; veo3 takes neither. The
+// last-frame form of promptImage is not sent (unconfirmed per model), so no
+// model takes an end frame here.
+//
 // gen3a_turbo's only ratios are 1280:768 and 768:1280, sizes none of our
 // aspect ratios maps to: it is listed so that a request for it is refused
 // with what it makes rather than sent. Models take promptImage as a URL or
 // as [{uri, position}]; the driver sends the URL (the first frame).
 var models = map[string]modelSpec{
-	"gen4_turbo":  {image: gen4Ratios, durations: secondsRange(2, 10)},
-	"gen4.5":      {text: wideRatios, image: gen4Ratios, durations: secondsRange(2, 10)},
-	"veo3.1":      {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}},
-	"veo3.1_fast": {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}},
+	"gen4_turbo":  {image: gen4Ratios, durations: secondsRange(2, 10), seed: true},
+	"gen4.5":      {text: wideRatios, image: gen4Ratios, durations: secondsRange(2, 10), seed: true},
+	"veo3.1":      {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}, audio: true},
+	"veo3.1_fast": {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}, audio: true},
 	"veo3":        {text: veoRatios, image: veoRatios, durations: []int{8}},
-	"gen3a_turbo": {image: gen3aRatios, durations: []int{5, 10}},
+	"gen3a_turbo": {image: gen3aRatios, durations: []int{5, 10}, seed: true},
 }
 
 // secondsRange is lo, lo+1, …, hi.
@@ -148,15 +155,41 @@ func durationFor(model string, secs int) (int, error) {
 // describeSeconds writes ascending lengths for a person: "2 to 10" for a run
 // of three or more, else "4, 6 or 8", "5 or 10", "8".
 func describeSeconds(ds []int) string {
-	if n := len(ds); n >= 3 && ds[n-1]-ds[0] == n-1 {
-		return fmt.Sprintf("%d to %d", ds[0], ds[n-1])
+	return providers.Model{Durations: ds}.DescribeDurations()
+}
+
+// Catalog lists the models of the table above that make at least one of
+// our sizes, with the aspect ratios and resolutions their Runway ratios
+// map to (not every pair of the two: Submit still refuses, say, 21:9 at
+// 1080p), and the driver's default models.
+func (d *Driver) Catalog() providers.Catalog {
+	c := providers.Catalog{Defaults: maps.Clone(d.models)}
+	for _, id := range slices.Sorted(maps.Keys(models)) {
+		spec := models[id]
+		m := providers.Model{ID: id, Name: id, Durations: spec.durations, Seed: spec.seed, Audio: spec.audio}
+		if spec.text != nil {
+			m.Workflows = append(m.Workflows, providers.WorkflowTextToVideo)
+		}
+		if spec.image != nil {
+			m.Workflows = append(m.Workflows, providers.WorkflowImageToVideo)
+		}
+		for _, aspect := range []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"} {
+			for _, res := range []string{"720p", "1080p"} {
+				r, ok := ratios[[2]string{aspect, res}]
+				if !ok || !(slices.Contains(spec.text, r) || slices.Contains(spec.image, r)) {
+					continue
+				}
+				if !slices.Contains(m.AspectRatios, aspect) {
+					m.AspectRatios = append(m.AspectRatios, aspect)
+				}
+				if !slices.Contains(m.Resolutions, res) {
+					m.Resolutions = append(m.Resolutions, res)
+				}
+			}
+		}
+		if m.AspectRatios != nil { // gen3a_turbo makes none of our sizes
+			c.Models = append(c.Models, m)
+		}
 	}
-	parts := make([]string, len(ds))
-	for i, d := range ds {
-		parts[i] = strconv.Itoa(d)
-	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+	return c
 }

@@ -113,6 +113,7 @@ func common(vendor, keyUsage, baseURL, t2v, i2v, timeout string, extra ...varSpe
 		{"BASE_URL", kindBaseURL, "base URL of the " + vendor + " API (for tests and proxies)", baseURL},
 		{"MODEL_TEXT_TO_VIDEO", kindModel, "model for text_to_video jobs that name none", t2v},
 		{"MODEL_IMAGE_TO_VIDEO", kindModel, "model for image_to_video jobs that name none", i2v},
+		{"ALLOW_UNLISTED_MODELS", kindAllowUnlisted, "true lets jobs name models the " + vendor + " catalog of vidgate does not list: they are sent unchecked, and the vendor judges", "false: such a job is refused"},
 	}
 	vs = append(vs, extra...)
 	return append(vs,
@@ -132,7 +133,7 @@ var specs = []spec{
 		hooksNeed: "WEBHOOK_SECRETS",
 		target: func(s *Settings) target {
 			p := &s.Replicate
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, webhookSecrets: &p.WebhookSecrets, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, webhookSecrets: &p.WebhookSecrets, timeout: &p.Timeout, concurrency: &p.Concurrency, allowUnlisted: &p.AllowUnlistedModels}
 		},
 	},
 	{
@@ -145,7 +146,7 @@ var specs = []spec{
 			Notes: "Webhooks are signed with Ed25519 and need no secret; cancel removes a queued request and signals a running one."},
 		target: func(s *Settings) target {
 			p := &s.Fal
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, jwksURL: &p.JWKSURL, userID: &p.UserID, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, jwksURL: &p.JWKSURL, userID: &p.UserID, timeout: &p.Timeout, concurrency: &p.Concurrency, allowUnlisted: &p.AllowUnlistedModels}
 		},
 	},
 	{
@@ -156,7 +157,7 @@ var specs = []spec{
 			Notes: "No webhooks for generations; polled no faster than every 5 s. Output URLs expire within 24 to 48 hours."},
 		target: func(s *Settings) target {
 			p := &s.Runway
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, timeout: &p.Timeout, concurrency: &p.Concurrency, allowUnlisted: &p.AllowUnlistedModels}
 		},
 	},
 	{
@@ -169,7 +170,7 @@ var specs = []spec{
 		hooksNeed: "CALLBACK_TOKEN",
 		target: func(s *Settings) target {
 			p := &s.Luma
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, callbackToken: &p.CallbackToken, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, callbackToken: &p.CallbackToken, timeout: &p.Timeout, concurrency: &p.Concurrency, allowUnlisted: &p.AllowUnlistedModels}
 		},
 	},
 	{
@@ -182,7 +183,7 @@ var specs = []spec{
 		hooksNeed: "CALLBACK_TOKEN",
 		target: func(s *Settings) target {
 			p := &s.Veo
-			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, callbackToken: &p.CallbackToken, timeout: &p.Timeout, concurrency: &p.Concurrency}
+			return target{apiKey: &p.APIKey, baseURL: &p.BaseURL, models: &p.Models, callbackToken: &p.CallbackToken, timeout: &p.Timeout, concurrency: &p.Concurrency, allowUnlisted: &p.AllowUnlistedModels}
 		},
 	},
 }

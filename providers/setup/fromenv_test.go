@@ -242,3 +242,20 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// VIDGATE_<P>_ALLOW_UNLISTED_MODELS is per provider, false by default, and
+// a value that is not a boolean is an error naming the variable.
+func TestAllowUnlistedModels(t *testing.T) {
+	s, err := FromEnv(mapLookup(map[string]string{"VIDGATE_RUNWAY_ALLOW_UNLISTED_MODELS": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.AllowsUnlistedModels("runway") || s.AllowsUnlistedModels("luma") || s.AllowsUnlistedModels("sim") {
+		t.Errorf("AllowsUnlistedModels runway, luma, sim = %v, %v, %v; want true, false, false",
+			s.AllowsUnlistedModels("runway"), s.AllowsUnlistedModels("luma"), s.AllowsUnlistedModels("sim"))
+	}
+	_, err = FromEnv(mapLookup(map[string]string{"VIDGATE_VEO_ALLOW_UNLISTED_MODELS": "maybe"}))
+	if err == nil || !strings.Contains(err.Error(), "VIDGATE_VEO_ALLOW_UNLISTED_MODELS") {
+		t.Errorf("FromEnv(maybe) = %v, want an error naming the variable", err)
+	}
+}

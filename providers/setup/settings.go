@@ -35,6 +35,9 @@ type ReplicateSettings struct {
 	Timeout        time.Duration
 	// Concurrency caps the calls in flight to Replicate; 0 means no cap.
 	Concurrency int
+	// AllowUnlistedModels lets jobs name models the driver's catalog does
+	// not list (see providers.Cataloger).
+	AllowUnlistedModels bool
 }
 
 // FalSettings configures providers/fal.
@@ -48,6 +51,9 @@ type FalSettings struct {
 	Models      map[providers.Workflow]string
 	Timeout     time.Duration
 	Concurrency int
+	// AllowUnlistedModels lets jobs name models the driver's catalog does
+	// not list (see providers.Cataloger).
+	AllowUnlistedModels bool
 }
 
 // RunwaySettings configures providers/runway.
@@ -56,6 +62,9 @@ type RunwaySettings struct {
 	Models          map[providers.Workflow]string
 	Timeout         time.Duration
 	Concurrency     int
+	// AllowUnlistedModels lets jobs name models the driver's catalog does
+	// not list (see providers.Cataloger).
+	AllowUnlistedModels bool
 }
 
 // LumaSettings configures providers/luma.
@@ -67,6 +76,9 @@ type LumaSettings struct {
 	Models        map[providers.Workflow]string
 	Timeout       time.Duration
 	Concurrency   int
+	// AllowUnlistedModels lets jobs name models the driver's catalog does
+	// not list (see providers.Cataloger).
+	AllowUnlistedModels bool
 }
 
 // VeoSettings configures providers/veo.
@@ -78,6 +90,9 @@ type VeoSettings struct {
 	Models        map[providers.Workflow]string
 	Timeout       time.Duration
 	Concurrency   int
+	// AllowUnlistedModels lets jobs name models the driver's catalog does
+	// not list (see providers.Cataloger).
+	AllowUnlistedModels bool
 }
 
 // maxFileBytes caps a _FILE variable's file: a secret or a setting, never
@@ -164,6 +179,7 @@ type target struct {
 	webhookSecrets                                  *[]string
 	timeout                                         *time.Duration
 	concurrency                                     *int
+	allowUnlisted                                   *bool
 }
 
 // kind is one kind of setting: how it is parsed, and where it goes.
@@ -179,6 +195,7 @@ const (
 	kindUserID
 	kindTimeout
 	kindConcurrency
+	kindAllowUnlisted
 )
 
 // parse parses raw (not empty) into t. Errors never quote a secret.
@@ -237,8 +254,28 @@ func (k kind) parse(t target, suffix, raw string) error {
 			return fmt.Errorf("%q is not a whole number ≥ 0 (0: no limit)", raw)
 		}
 		*t.concurrency = n
+	case kindAllowUnlisted:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", raw)
+		}
+		*t.allowUnlisted = b
 	}
 	return nil
+}
+
+// AllowsUnlistedModels reports whether jobs for provider may name a model
+// its catalog does not list (VIDGATE_<PROVIDER>_ALLOW_UNLISTED_MODELS).
+// Such a job is sent as asked for, its model's limits unchecked by
+// vidgate; options beyond the basic ones are still refused, since nothing
+// says the model takes them.
+func (s Settings) AllowsUnlistedModels(provider string) bool {
+	for _, sp := range specs {
+		if sp.name == provider {
+			return *sp.target(&s).allowUnlisted
+		}
+	}
+	return false
 }
 
 func workflowOf(suffix string) providers.Workflow {

@@ -72,6 +72,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		Resolution:      req.Resolution,
 		Model:           req.Model,
 		WebhookURL:      req.WebhookURL,
+		Seed:            req.Seed,
+		NegativePrompt:  req.NegativePrompt,
+		EndImageURL:     req.EndFrameURL,
+		Audio:           req.Audio,
 	})
 	if err != nil {
 		return "", &providers.Error{Code: providers.CodeInvalidInput, Message: "sim submit: encode request", Err: err}

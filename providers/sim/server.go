@@ -322,6 +322,10 @@ type createRequest struct {
 	Resolution      string `json:"resolution"`
 	Model           string `json:"model"`
 	WebhookURL      string `json:"webhook_url"`
+	Seed            *int64 `json:"seed,omitempty"`
+	NegativePrompt  string `json:"negative_prompt,omitempty"`
+	EndImageURL     string `json:"end_image_url,omitempty"`
+	Audio           *bool  `json:"audio,omitempty"`
 }
 
 const (
@@ -331,11 +335,10 @@ const (
 	defaultModel   = "sim-1"
 )
 
-var (
-	aspectRatios = []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"}
-	resolutions  = []string{"720p", "1080p"}
-	models       = []string{"sim-1", "sim-1-turbo"}
-)
+// The lengths the simulator makes, in seconds.
+const minDuration, maxDuration = 1, 20
+
+var aspectRatios = []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"}
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
@@ -463,8 +466,8 @@ func validate(req *createRequest) error {
 	if req.DurationSeconds == 0 {
 		req.DurationSeconds = 5
 	}
-	if req.DurationSeconds < 1 || req.DurationSeconds > 20 {
-		return fmt.Errorf("duration_seconds: %d is not between 1 and 20", req.DurationSeconds)
+	if req.DurationSeconds < minDuration || req.DurationSeconds > maxDuration {
+		return fmt.Errorf("duration_seconds: %d is not between %d and %d", req.DurationSeconds, minDuration, maxDuration)
 	}
 	if req.AspectRatio == "" {
 		req.AspectRatio = "16:9"
@@ -472,17 +475,30 @@ func validate(req *createRequest) error {
 	if !slices.Contains(aspectRatios, req.AspectRatio) {
 		return fmt.Errorf("aspect_ratio: %q is not one of %s", req.AspectRatio, strings.Join(aspectRatios, ", "))
 	}
-	if req.Resolution == "" {
-		req.Resolution = "720p"
-	}
-	if !slices.Contains(resolutions, req.Resolution) {
-		return fmt.Errorf("resolution: %q is not one of %s", req.Resolution, strings.Join(resolutions, ", "))
-	}
 	if req.Model == "" {
 		req.Model = defaultModel
 	}
-	if !slices.Contains(models, req.Model) {
-		return fmt.Errorf("model: %q is not one of %s", req.Model, strings.Join(models, ", "))
+	m, ok := modelNamed(req.Model)
+	if !ok {
+		ids := make([]string, len(catalog))
+		for i, m := range catalog {
+			ids[i] = m.ID
+		}
+		return fmt.Errorf("model: %q is not one of %s", req.Model, strings.Join(ids, ", "))
+	}
+	if req.Resolution == "" {
+		req.Resolution = "720p"
+	}
+	if !slices.Contains(m.Resolutions, req.Resolution) {
+		return fmt.Errorf("resolution: %q is not one of %s", req.Resolution, strings.Join(m.Resolutions, ", "))
+	}
+	if err := checkOptions(m, req); err != nil {
+		return err
+	}
+	if req.EndImageURL != "" {
+		if u, err := url.Parse(req.EndImageURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("end_image_url: not an absolute http(s) URL")
+		}
 	}
 	if req.WebhookURL != "" {
 		if u, err := url.Parse(req.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -219,7 +219,16 @@ func TestSubmitValidation(t *testing.T) {
 		{"long prompt", func(r *providers.Request) { r.Prompt = strings.Repeat("é", maxPromptRunes+1) }, providers.CodeInvalidInput},
 		{"duration", func(r *providers.Request) { r.DurationSeconds = 21 }, providers.CodeInvalidInput},
 		{"aspect ratio", func(r *providers.Request) { r.AspectRatio = "2:1" }, providers.CodeInvalidInput},
-		{"resolution", func(r *providers.Request) { r.Resolution = "4k" }, providers.CodeInvalidInput},
+		{"4k", func(r *providers.Request) { r.Resolution = "4k" }, ""},
+		{"resolution", func(r *providers.Request) { r.Resolution, r.Model = "4k", "sim-1-turbo" }, providers.CodeInvalidInput},
+		{"every option", func(r *providers.Request) {
+			seed, audio := int64(42), true
+			r.Seed, r.NegativePrompt, r.EndFrameURL, r.Audio = &seed, "no boat", "https://files.example.test/end.png?sig=x", &audio
+		}, ""},
+		{"option the model does not take", func(r *providers.Request) {
+			r.Model, r.NegativePrompt = "sim-1-turbo", "no boat"
+		}, providers.CodeInvalidInput},
+		{"end frame url", func(r *providers.Request) { r.EndFrameURL = "/relative" }, providers.CodeInvalidInput},
 		{"model", func(r *providers.Request) { r.Model = "veo-3" }, providers.CodeInvalidInput},
 		{"webhook url", func(r *providers.Request) { r.WebhookURL = "/relative" }, providers.CodeInvalidInput},
 		{"unknown directive", func(r *providers.Request) { r.Prompt = "a boat [sim latncy=1s]" }, providers.CodeInvalidInput},

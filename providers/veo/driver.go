@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -98,6 +99,7 @@ type Driver struct {
 }
 
 var (
+	_ providers.Cataloger  = (*Driver)(nil)
 	_ providers.Driver     = (*Driver)(nil)
 	_ providers.PollPacer  = (*Driver)(nil)
 	_ providers.Downloader = (*Driver)(nil)
@@ -172,8 +174,8 @@ func (d *Driver) HonorsIdempotencyKeys() bool { return false }
 // models.go builds it for the Gemini Developer API
 // (generateVideosParametersToMldev, generateVideosConfigToMldev).
 type predictRequest struct {
-	Instances  []instance `json:"instances"`
-	Parameters parameters `json:"parameters"`
+	Instances  []instance  `json:"instances"`
+	Parameters withOptions `json:"parameters"`
 	// WebhookConfig sits beside instances and parameters, not inside
 	// parameters: generateVideosConfigToMldev sets it at the body's top
 	// level ("webhookConfig"), and only in Developer API mode
@@ -203,6 +205,13 @@ type parameters struct {
 	AspectRatio     string `json:"aspectRatio"`
 	DurationSeconds int    `json:"durationSeconds"`
 	Resolution      string `json:"resolution,omitempty"`
+}
+
+// withOptions is parameters with the request's options, flattened into
+// one JSON object.
+type withOptions struct {
+	parameters
+	NegativePrompt string `json:"negativePrompt,omitempty"`
 }
 
 var (
@@ -245,6 +254,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	default:
 		return "", providers.Errorf(providers.CodeUnimplemented, "veo submit: workflow %q is not offered", req.Workflow)
 	}
+	// An option the model is not known to take is refused, not dropped.
+	if missing := modelFor(model).Options(req); missing != nil {
+		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: model %s does not take %s", model, strings.Join(missing, ", "))
+	}
 	params, err := parametersFor(model, req)
 	if err != nil {
 		return "", err
@@ -258,7 +271,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	}
 	var op operation
 	path := "/v1beta/models/" + url.PathEscape(model) + ":predictLongRunning"
-	body := predictRequest{Instances: []instance{inst}, Parameters: params}
+	body := predictRequest{Instances: []instance{inst}, Parameters: withOptions{params, req.NegativePrompt}}
 	if req.WebhookURL != "" && d.token.On() {
 		hook, err := d.token.URL("veo", req.WebhookURL)
 		if err != nil {
@@ -267,7 +280,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		body.WebhookConfig = &webhookConfig{URIs: []string{hook}}
 	}
 	if err := d.call(ctx, "submit", http.MethodPost, path, body, &op); err != nil {
-		return "", redact(err, req.Prompt)
+		return "", redact(redact(err, req.Prompt), req.NegativePrompt)
 	}
 	if !opPattern.MatchString(op.Name) {
 		// The operation may exist: not transient, so the engine does not
@@ -275,6 +288,57 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		return "", providers.Errorf(providers.CodeUnknown, "veo submit: answer without a valid operation name")
 	}
 	return op.Name, nil
+}
+
+// family is what the models whose id starts with prefix make: the lengths,
+// in seconds, and the resolutions. Both families take a negative prompt
+// (parameters.negativePrompt); the Gemini API refuses a seed, and takes no
+// last frame or audio switch the driver knows of.
+type family struct {
+	prefix      string
+	lengths     []int
+	resolutions []string
+}
+
+var families = []family{
+	// Veo 2 makes 720p only and takes no resolution parameter.
+	{"veo-2.", []int{5, 6, 7, 8}, []string{"720p"}},
+	{"veo-3", []int{4, 6, 8}, []string{"720p", "1080p"}},
+}
+
+func familyOf(model string) (family, bool) {
+	i := slices.IndexFunc(families, func(f family) bool { return strings.HasPrefix(model, f.prefix) })
+	if i < 0 {
+		return family{}, false
+	}
+	return families[i], true
+}
+
+// modelFor is model as a catalog entry: what its family makes and takes;
+// a model of no known family takes no option.
+func modelFor(model string) providers.Model {
+	f, ok := familyOf(model)
+	if !ok {
+		return providers.Model{ID: model, Name: model}
+	}
+	return providers.Model{
+		ID: model, Name: model, Workflows: []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo},
+		Durations: f.lengths, AspectRatios: []string{"16:9", "9:16"}, Resolutions: f.resolutions,
+		NegativePrompt: true,
+	}
+}
+
+// Catalog lists the driver's default models (Veo's ids are many, by
+// family; others are unlisted).
+func (d *Driver) Catalog() providers.Catalog {
+	c := providers.Catalog{Defaults: maps.Clone(d.models)}
+	ids := slices.Compact(slices.Sorted(maps.Values(d.models)))
+	for _, id := range ids {
+		if _, ok := familyOf(id); ok {
+			c.Models = append(c.Models, modelFor(id))
+		}
+	}
+	return c
 }
 
 // parametersFor maps a request's shape to Veo's parameters.
@@ -286,17 +350,14 @@ func parametersFor(model string, req providers.Request) (parameters, error) {
 	if p.Resolution != "720p" && p.Resolution != "1080p" {
 		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 720p or 1080p video, not %q", req.Resolution)
 	}
-	var lengths []int
-	switch {
-	case strings.HasPrefix(model, "veo-2."):
-		// Veo 2 makes 720p only and takes no resolution parameter.
-		if p.Resolution != "720p" {
-			return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: model %s makes 720p video only", model)
-		}
-		p.Resolution, lengths = "", []int{5, 6, 7, 8}
-	case strings.HasPrefix(model, "veo-3"):
-		lengths = []int{4, 6, 8}
+	f, known := familyOf(model)
+	if known && !slices.Contains(f.resolutions, p.Resolution) {
+		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: model %s makes %s video only", model, strings.Join(f.resolutions, ", "))
 	}
+	if len(f.resolutions) == 1 {
+		p.Resolution = ""
+	}
+	lengths := f.lengths
 	if req.DurationSeconds <= 0 {
 		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: duration must be positive, got %d", req.DurationSeconds)
 	}

@@ -292,7 +292,7 @@ func TestSubmitBody(t *testing.T) {
 	f := newFake(t)
 	d := f.driver(t, Config{Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "veo-3.1-generate-preview"}})
 	req := textRequest()
-	req.DurationSeconds, req.AspectRatio, req.Resolution = 5, "9:16", "1080p"
+	req.DurationSeconds, req.AspectRatio, req.Resolution, req.NegativePrompt = 5, "9:16", "1080p", "cartoon, low quality"
 	id, err := d.Submit(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Submit(%+v) error = %v", req, err)
@@ -304,7 +304,7 @@ func TestSubmitBody(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Path != "/v1beta/models/veo-3.1-generate-preview:predictLongRunning" {
 		t.Fatalf("Submit(%+v) sent %+v, want POST /v1beta/models/veo-3.1-generate-preview:predictLongRunning", req, reqs)
 	}
-	want := `{"instances":[{"prompt":"` + req.Prompt + `"}],"parameters":{"aspectRatio":"9:16","durationSeconds":6,"resolution":"1080p"}}`
+	want := `{"instances":[{"prompt":"` + req.Prompt + `"}],"parameters":{"aspectRatio":"9:16","durationSeconds":6,"resolution":"1080p","negativePrompt":"cartoon, low quality"}}`
 	if got := strings.TrimSpace(string(reqs[0].Body)); got != want {
 		t.Errorf("Submit(%+v) body = %s, want %s", req, got, want)
 	}
