@@ -105,7 +105,7 @@ func NewService(store *Store, vault *Vault, cfg ServiceConfig) (*Service, error)
 	if cfg.ReviewClaimTTL <= 0 {
 		cfg.ReviewClaimTTL = DefaultReviewClaimTTL
 	}
-		if cfg.SourceAssetTTL <= 0 {
+	if cfg.SourceAssetTTL <= 0 {
 		cfg.SourceAssetTTL = DefaultSourceAssetTTL
 	}
 	return &Service{store: store, vault: vault, cfg: cfg, log: cfg.Logger}, nil

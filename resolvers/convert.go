@@ -1,11 +1,13 @@
 package resolvers
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/graph/model"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/server/auth"
 )
 
 // The GraphQL enums spell values in upper case; the domain keeps the
@@ -35,6 +37,9 @@ func toVideoJob(j *jobs.Job) *model.VideoJob {
 		CompletedAt:     j.CompletedAt,
 		ReviewedAt:      j.ReviewedAt,
 		ExpiresAt:       j.ExpiresAt,
+	}
+	if j.ClaimedBy != nil && j.ClaimExpiresAt != nil {
+		v.StoredClaim = &model.ReviewClaim{JobID: j.PublicID, ReviewerID: *j.ClaimedBy, ExpiresAt: *j.ClaimExpiresAt}
 	}
 	if j.ErrorCode != nil {
 		msg := ""
@@ -183,4 +188,14 @@ func toSourceAsset(a *jobs.SourceAsset) *model.SourceAsset {
 		out.ExpiresAt = a.ExpiresAt
 	}
 	return out
+}
+
+// visibleClaim is a stored review claim as the viewer may see it: only
+// while it is live on a COMPLETED job, and only for reviewers and admins
+// (an owner has no use for who is looking at their video).
+func (r *Resolver) visibleClaim(ctx context.Context, status model.JobStatus, c *model.ReviewClaim) *model.ReviewClaim {
+	if c == nil || status != model.JobStatusCompleted || !auth.ActorFrom(ctx).CanReview() || !c.ExpiresAt.After(r.Service.Store().Now()) {
+		return nil
+	}
+	return c
 }
