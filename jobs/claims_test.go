@@ -49,7 +49,11 @@ func TestReviewClaims(t *testing.T) {
 		ctx := context.Background()
 		var mu sync.Mutex
 		var published []jobs.Change
-		e.store.OnCommit(func(_ context.Context, cs []jobs.Change) { mu.Lock(); published = append(published, cs...); mu.Unlock() })
+		e.store.OnCommit(func(_ context.Context, cs []jobs.Change) {
+			mu.Lock()
+			published = append(published, cs...)
+			mu.Unlock()
+		})
 		lastPublished := func() jobs.Change {
 			mu.Lock()
 			defer mu.Unlock()
