@@ -28,6 +28,7 @@ func TestReviewClaimsGraphQL(t *testing.T) {
 
 		// Ada watches the queue; rita opens the job once ada has its state.
 		var claimedAt float64
+		var heard bool
 		o := e.subscribeFirst(t, "ada", `subscription { reviewQueue { id version reviewClaim { jobId reviewerId expiresAt } } }`, nil, 5*time.Second,
 			func(d map[string]any) bool {
 				u, _ := d["reviewQueue"].(map[string]any)
@@ -43,10 +44,11 @@ func TestReviewClaimsGraphQL(t *testing.T) {
 					return false
 				}
 				c, _ := u["reviewClaim"].(map[string]any)
-				return c["reviewerId"] == "rita" && u["version"] == claimedAt && c["jobId"] == id && c["expiresAt"] != ""
+				heard = c["reviewerId"] == "rita" && u["version"] == claimedAt && c["jobId"] == id && c["expiresAt"] != ""
+				return heard
 			})
-		if o.code != "" {
-			t.Fatalf("reviewQueue never sent rita's claim: %s", o.code)
+		if o.code != "" || !heard {
+			t.Fatalf("reviewQueue never sent rita's claim (%s)", o.code)
 		}
 
 		claim := `mutation($id: ID!) { claimReview(id: $id) { reviewerId } }`
