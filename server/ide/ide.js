@@ -11,12 +11,15 @@ const examples = {
   "review queue (COMPLETED)": ["{\n  jobs(first: 50, status: [COMPLETED]) {\n    edges { node { id createdAt reviewClaim { reviewerId expiresAt } } }\n  }\n}", {}],
   "claim for review": ["mutation($id: ID!) {\n  claimReview(id: $id) {\n    reviewerId expiresAt\n    job { id status prompt sourceImageUrl artifacts { kind downloadUrl } }\n  }\n}", {id: ""}],
   "release": ["mutation($id: ID!) {\n  releaseReview(id: $id) { id reviewClaim { reviewerId } }\n}", {id: ""}],
+  "watch the review queue": ["subscription {\n  reviewQueue { id status version reviewClaim { reviewerId expiresAt } }\n}", {}],
   "approve": ["mutation($id: ID!, $note: String) {\n  approveVideoJob(id: $id, note: $note) { id status }\n}", {id: ""}],
   "reject": ["mutation($id: ID!, $reasons: [RejectionReason!]!, $note: String) {\n  rejectVideoJob(id: $id, reasons: $reasons, note: $note) { id status }\n}", {id: "", reasons: ["LABEL_UNREADABLE"]}],
   "audit log (admins)": ["{\n  auditLog(first: 20) { edges { node { at actor action targetKind targetId detail } } }\n}", {}]
 };
 
 const $ = (id) => document.getElementById(id);
+
+let current = null; // the AbortController of the running operation
 
 function choose(name) {
   const [q, v] = examples[name];
@@ -40,11 +43,22 @@ async function run() {
   if (token) {
     headers["Authorization"] = "Bearer " + token.replace(/^Bearer\s+/i, "");
   }
+  if (current) {
+    current.abort(); // a subscription still streaming
+  }
+  current = new AbortController();
+  const signal = current.signal;
+  const query = $("query").value;
+  const body = JSON.stringify({query, variables});
+  if (/^\s*subscription\b/.test(query.replace(/#[^\n]*/g, ""))) {
+    subscribe(headers, body, signal);
+    return;
+  }
   $("run").disabled = true;
   status.textContent = "Running…";
   const started = performance.now();
   try {
-    const res = await fetch("/graphql", {method: "POST", headers, body: JSON.stringify({query: $("query").value, variables})});
+    const res = await fetch("/graphql", {method: "POST", headers, body, signal});
     const text = await res.text();
     let shown = text;
     try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not JSON: show it as it came */ }
@@ -55,6 +69,39 @@ async function run() {
     status.textContent = "Request failed: " + e.message;
   } finally {
     $("run").disabled = false;
+  }
+}
+
+// subscribe streams a subscription over Server-Sent Events (POST with
+// Accept: text/event-stream), showing each event as it arrives, until the
+// server ends it or another operation is run.
+async function subscribe(headers, body, signal) {
+  const status = $("status");
+  headers["Accept"] = "text/event-stream";
+  $("result").textContent = "";
+  status.textContent = "Subscribed; run another operation to stop.";
+  try {
+    const res = await fetch("/graphql", {method: "POST", headers, body, signal});
+    if (!res.ok || !res.body) {
+      $("result").textContent = await res.text();
+      status.textContent = "HTTP " + res.status;
+      return;
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) {
+        break;
+      }
+      $("result").textContent += decoder.decode(value, {stream: true});
+    }
+    status.textContent = "Subscription ended.";
+  } catch (e) {
+    if (e.name !== "AbortError") {
+      status.className = "error";
+      status.textContent = "Subscription failed: " + e.message;
+    }
   }
 }
 
