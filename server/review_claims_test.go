@@ -51,6 +51,14 @@ func TestReviewClaimsGraphQL(t *testing.T) {
 			t.Fatalf("reviewQueue never sent rita's claim (%s)", o.code)
 		}
 
+		// Who has it open is for reviewers and admins, not for the owner.
+		for who, want := range map[string]any{"alice": nil, "rita": "rita"} {
+			o := e.subscribeFirst(t, who, `subscription($id: ID!) { jobStatus(id: $id) { id reviewClaim { reviewerId } } }`, map[string]any{"id": id}, 5*time.Second, nil)
+			if got := o.get("jobStatus.reviewClaim.reviewerId"); o.code != "" || got != want || (want == nil && o.get("jobStatus.id") != id) {
+				t.Errorf("jobStatus as %s: reviewClaim.reviewerId = %v (%s), want %v", who, got, o.code, want)
+			}
+		}
+
 		claim := `mutation($id: ID!) { claimReview(id: $id) { reviewerId } }`
 		r := e.do(t, "ada", claim, map[string]any{"id": id})
 		ge := r.wantError(t, "CONFLICT", "")
