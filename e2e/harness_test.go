@@ -181,6 +181,7 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 	d.sim = sim.New(sim.Config{
 		Prefix: "/sim", WebhookSecret: secret, PublicURL: ts.URL,
 		Defaults: sim.Behavior{Latency: o.simLatency}, WebhookBackoff: 50 * time.Millisecond, Logger: log,
+		MaxOutputSize: 1 << 30, // TestLargeArtifactBoundedMemory copies a 200 MB output
 	})
 	t.Cleanup(d.sim.Close)
 	reg := providers.NewRegistry(sim.NewDriver(ts.URL+"/sim", "", secret, nil))

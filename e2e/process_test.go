@@ -124,6 +124,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		"VIDGATE_PROMPT_HASH_KEY=" + key(),
 		"VIDGATE_URL_SIGNING_KEY=" + key(),
 		"VIDGATE_SIM_WEBHOOK_SECRET=" + whsec,
+		"VIDGATE_ENABLE_SIM=true", // the cluster's jobs go to the simulator
 		"VIDGATE_LOG_LEVEL=debug",
 		"VIDGATE_SHUTDOWN_GRACE=3s",
 	}

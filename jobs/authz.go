@@ -16,9 +16,11 @@ package jobs
 //	use a source image      own only    no                    own only
 //
 //	*  COMPLETED, APPROVED or REJECTED.
-//	** only a COMPLETED job can be decided; any other status is a CONFLICT
-//	   that names it, so a review tool with a stale link learns what happened.
-//	   So is a job another reviewer has claimed (ClaimReview) and not let go.
+//	** only a COMPLETED job can be decided; another status is a CONFLICT
+//	   that names it when the caller may read the job (a reviewer: APPROVED
+//	   or REJECTED, naming the decision and who made it), and NOT_FOUND
+//	   otherwise. A job another reviewer has claimed (ClaimReview) and not
+//	   let go is a CONFLICT naming them.
 //	*** audited when the job is another owner's.
 //
 // Reviewers judge a video against what was asked for, so they read the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/jobs/broker"
+	"github.com/vidgate/vidgate/jobs/keyspace"
 )
 
 // LiveUpdate is a job's status as pushed to subscribers: the whole status,
@@ -45,15 +46,15 @@ func (u LiveUpdate) Marshal() []byte {
 	return b
 }
 
-// Live channels. The broker prefixes them (vg:job:…): one per job, one per
-// owner, one for the review queue.
-const ReviewChannel = "review"
+// Live channels, named by jobs/keyspace. The broker prefixes them
+// (vg:job:…): one per job, one per owner, one for the review queue.
+const ReviewChannel = keyspace.ReviewChannel
 
 // JobChannel carries every change of one job.
-func JobChannel(publicID string) string { return "job:" + publicID }
+func JobChannel(publicID string) string { return keyspace.JobChannel(publicID) }
 
 // OwnerChannel carries every change of one owner's jobs.
-func OwnerChannel(ownerID string) string { return "owner:" + ownerID }
+func OwnerChannel(ownerID string) string { return keyspace.OwnerChannel(ownerID) }
 
 // Channels lists where a change is published: its job's and its owner's
 // channels, and the review queue's when the job enters review (COMPLETED)

@@ -334,9 +334,12 @@ type ReviewInput struct {
 const MaxNoteLength = 2000
 
 // Review approves or rejects the COMPLETED job with public id id. A job in
-// any other status is a CONFLICT that names its status (and, when it was
-// decided, the decision and who made it); so is a job another reviewer
-// holds a live claim on (see ClaimReview), naming them.
+// another status the caller may read (a reviewer: APPROVED or REJECTED) is
+// a CONFLICT that names its status (and for a decided job the decision and
+// who made it); one the caller may not read is NOT_FOUND, word for word
+// what a job that does not exist gets, so a reviewer cannot learn the
+// status of jobs outside review. A job another reviewer holds a live claim
+// on (see ClaimReview) is a CONFLICT naming them.
 func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput) (*Job, error) {
 	if err := requireActor(a); err != nil {
 		return nil, err
@@ -348,12 +351,14 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 	if err != nil {
 		return nil, err
 	}
-	// Reviewers may act on any job, not only those they may read: a review
-	// tool holding a stale link should hear "it is CANCELED", not "no such
-	// job". The outcome is still decided by the guarded transition.
+	// The outcome is decided by the guarded transition; what the caller
+	// hears about a job outside review is decided by what they may read.
 	job, err := s.jobForReview(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if !a.CanReadJob(job) {
+		return nil, notFoundJob(id)
 	}
 	r := &Review{ReviewerID: a.Subject, Decision: in.Decision, Reasons: reasons}
 	if in.Note != "" {
@@ -363,9 +368,13 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 		Detail: map[string]any{"reasons": reasons, "with_note": r.Note != nil}})
 	var guard *GuardError
 	if errors.As(err, &guard) {
-		// Decided already, claimed by another reviewer, or gone from review.
+		// Decided already, claimed by another reviewer, or gone from review:
+		// judge the job as it is now.
 		if job, err = s.store.JobByID(ctx, job.ID); err != nil {
 			return nil, err
+		}
+		if !a.CanReadJob(job) {
+			return nil, notFoundJob(id)
 		}
 		return nil, s.reviewConflict(ctx, a, job)
 	}

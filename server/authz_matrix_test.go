@@ -468,7 +468,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{row: "reject", who: "alice", want: "FORBIDDEN", run: review("alice", false)},
 			{row: "reject", who: "rita", run: review("rita", false), check: status("rejectVideoJob.status", "REJECTED")},
 			{row: "reject", who: "ada", run: review("ada", false), check: status("rejectVideoJob.status", "REJECTED")},
-			{row: "approve not completed", who: "rita", want: "CONFLICT", run: onQueued("rita", approve)},
+			{row: "approve not completed", who: "rita", want: "NOT_FOUND", run: onQueued("rita", approve)},
+			{row: "approve not completed", who: "ada", want: "CONFLICT", run: onQueued("ada", approve)},
 			{row: "approve claimed by another", who: "ada", want: "CONFLICT", setup: claimedBy("rita"), run: review("ada", true)},
 			{row: "reject claimed by another", who: "rita", want: "CONFLICT", setup: claimedBy("ada"), run: review("rita", false)},
 

@@ -83,10 +83,53 @@ func releaseSlot(ctx context.Context) {
 	}
 }
 
+// streamSet ends the open Server-Sent Events streams on shutdown
+// (CloseConnections): they would otherwise hold http.Server.Shutdown for
+// its whole grace, the broker that ends subscriptions being stopped only
+// after the server.
+type streamSet struct {
+	mu     sync.Mutex
+	open   map[*context.CancelFunc]struct{}
+	closed bool
+}
+
+// add tracks a stream until the returned function is called; after
+// closeAll the stream is ended at once.
+func (s *streamSet) add(cancel context.CancelFunc) (remove func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		cancel()
+		return func() {}
+	}
+	if s.open == nil {
+		s.open = map[*context.CancelFunc]struct{}{}
+	}
+	h := &cancel
+	s.open[h] = struct{}{}
+	return func() {
+		s.mu.Lock()
+		delete(s.open, h)
+		s.mu.Unlock()
+	}
+}
+
+func (s *streamSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	open := s.open
+	s.open = nil
+	s.mu.Unlock()
+	for h := range open {
+		(*h)()
+	}
+}
+
 // withStreamCap holds a slot for each Server-Sent Events subscription for
 // as long as its stream is open; a stream over the cap is refused with 429
-// RATE_LIMITED before it starts. It runs after authentication.
-func withStreamCap(slots *identitySlots, next http.Handler) http.Handler {
+// RATE_LIMITED before it starts. It runs after authentication. Streams
+// end on shutdown (streams.closeAll).
+func withStreamCap(slots *identitySlots, streams *streamSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !prefersEventStream(r) {
 			next.ServeHTTP(w, r)
@@ -99,6 +142,9 @@ func withStreamCap(slots *identitySlots, next http.Handler) http.Handler {
 			return
 		}
 		defer release()
-		next.ServeHTTP(w, r)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer streams.add(cancel)()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

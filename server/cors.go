@@ -55,12 +55,12 @@ func (p corsPolicy) allows(origin string) bool {
 // A request without an Origin header (not from a browser: partner apps,
 // curl) passes untouched. A disallowed origin gets
 // no CORS headers, so the browser keeps the response from the page; its
-// preflight is refused with 403. WebSocket upgrades are left to the
-// WebSocket origin check.
+// preflight is refused with 403. WebSocket handshakes (complete ones: see
+// isWebSocketHandshake) are left to the WebSocket origin check.
 func withCORS(p corsPolicy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" || strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if origin == "" || isWebSocketHandshake(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

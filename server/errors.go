@@ -22,12 +22,16 @@ const (
 	codeBadRequest      = "BAD_REQUEST"
 	codePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 	codeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+	// codeComplexityLimit is gqlgen's own code for an over-complex
+	// operation; the field and introspection limits answer with it too, so
+	// clients branch on one code for "ask for less".
+	codeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 )
 
 func init() {
 	// Over-deep and over-complex operations are protocol errors: HTTP 422.
 	errcode.RegisterErrorType(codeDepthLimit, errcode.KindProtocol)
-	errcode.RegisterErrorType("COMPLEXITY_LIMIT_EXCEEDED", errcode.KindProtocol)
+	errcode.RegisterErrorType(codeComplexityLimit, errcode.KindProtocol)
 }
 
 // presentError gives every error that leaves the server an

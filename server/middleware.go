@@ -1,20 +1,22 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/gqlws"
 )
 
 // RequestID returns the id of the request ctx belongs to, or "".
@@ -128,9 +130,10 @@ func withRecover(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// withBodyLimit refuses bodies over max bytes: at once with 413 when the
-// declared length says so, and by cutting the read short otherwise.
-// Multipart requests (uploads) are bounded by withUploads instead.
+// withBodyLimit refuses bodies over max bytes with 413: at once when the
+// declared length says so; a body of unknown length (chunked) is read
+// first, up to max, since gqlgen answers a read cut short with 200 and an
+// error. Multipart requests (uploads) are bounded by withUploads instead.
 func withBodyLimit(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isMultipart(r) {
@@ -142,12 +145,37 @@ func withBodyLimit(max int64, next http.Handler) http.Handler {
 				"request body is "+strconv.FormatInt(r.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))
 			return
 		}
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+			switch {
+			case int64(len(b)) > max:
+				writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge,
+					"request body is over the limit of "+strconv.FormatInt(max, 10)+" bytes")
+				return
+			case err != nil:
+				writeError(w, http.StatusBadRequest, codeBadRequest, "could not read the request body")
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
 }
 
-// withAuth authenticates every request to the API. A WebSocket upgrade is
+// isWebSocketHandshake reports whether r is a complete WebSocket handshake
+// (GET, Connection: upgrade, Upgrade: websocket, a Sec-WebSocket-Key and
+// version 13) that the GraphQL handler routes to its WebSocket transport:
+// that transport comes first, so its Supports decides. Only such a request
+// may skip HTTP authentication, to authenticate in connection_init; any
+// other request merely carrying an Upgrade header (an SSE or POST request
+// would run with no identity) is authenticated like every request.
+func isWebSocketHandshake(r *http.Request) bool {
+	return new(gqlws.Transport).Supports(r) && r.Header.Get("Sec-WebSocket-Key") != "" &&
+		r.Header.Get("Sec-WebSocket-Version") == "13"
+}
+
+// withAuth authenticates every request to the API. A WebSocket handshake is
 // let through: it authenticates in its connection_init message instead.
 // Every request's context carries where it came from (jobs.WithClient), for
 // the audit trail.
@@ -156,7 +184,7 @@ func withAuth(a *auth.Authenticator, trusted []netip.Prefix, next http.Handler) 
 		r = r.WithContext(jobs.WithClient(r.Context(), jobs.Client{
 			IP: clientIP(r, trusted), UserAgent: r.UserAgent(),
 		}))
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if isWebSocketHandshake(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

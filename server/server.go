@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -24,6 +25,7 @@ import (
 	"github.com/vidgate/vidgate/jobs/broker"
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
+	"github.com/vidgate/vidgate/server/gqlws"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
@@ -40,6 +42,10 @@ type Config struct {
 	// 5000; a list field counts its children once per requested item).
 	MaxDepth      int
 	MaxComplexity int
+	// MaxFields caps the fields an operation selects, aliases, fragments
+	// and introspection included (default 1000; IDEs' introspection query
+	// selects about 250).
+	MaxFields int
 	// DownloadURLTTL is how long signed artifact URLs stay valid (default 15m).
 	DownloadURLTTL time.Duration
 	// Broker feeds subscriptions; nil turns them off.
@@ -64,6 +70,14 @@ type Config struct {
 	// (default 20; negative: no cap). Connection N+1 is closed with 4429
 	// (WebSocket) or refused with 429 RATE_LIMITED (SSE).
 	MaxConnectionsPerIdentity int
+	// MaxPendingWebSocketsPerIP caps the WebSockets one client IP address
+	// holds open before they send connection_init (default 32; negative:
+	// no cap). One more is refused with 429 RATE_LIMITED.
+	MaxPendingWebSocketsPerIP int
+	// APIKeyCheckInterval is how often the API keys of open WebSockets are
+	// checked, in one read for all of them: a revoked key's connections
+	// are closed with 4401 within this interval (default 30s).
+	APIKeyCheckInterval time.Duration
 	// Mount adds handlers by ServeMux pattern, served behind the same
 	// request ids, access log and panic recovery: the webhook intake
 	// ("POST /webhooks/{provider}") and the simulated provider ("/sim/").
@@ -85,6 +99,9 @@ func (c *Config) defaults() {
 	if c.MaxComplexity <= 0 {
 		c.MaxComplexity = 5000
 	}
+	if c.MaxFields <= 0 {
+		c.MaxFields = 1000
+	}
 	if c.DownloadURLTTL <= 0 {
 		c.DownloadURLTTL = 15 * time.Minute
 	}
@@ -94,10 +111,20 @@ func (c *Config) defaults() {
 	if c.MaxConnectionsPerIdentity == 0 {
 		c.MaxConnectionsPerIdentity = 20
 	}
+	if c.MaxPendingWebSocketsPerIP == 0 {
+		c.MaxPendingWebSocketsPerIP = 32
+	}
+	if c.APIKeyCheckInterval <= 0 {
+		c.APIKeyCheckInterval = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 }
+
+// maxIntrospectionLists is how many introspection list fields may nest in
+// one path: IDEs' introspection query nests three (types → fields → args).
+const maxIntrospectionLists = 3
 
 // uploadMemory is how much of a multipart request gqlgen keeps in memory.
 const uploadMemory = 4 << 20
@@ -105,8 +132,10 @@ const uploadMemory = 4 << 20
 // Server is vidgate's HTTP handler.
 type Server struct {
 	http.Handler
-	ws    *wsgorilla.Implementation
-	slots *identitySlots
+	ws      *wsgorilla.Implementation
+	gqlws   *gqlws.Transport
+	slots   *identitySlots
+	streams *streamSet
 }
 
 // ConnectionSlots returns how many WebSockets and SSE streams hold a slot
@@ -117,11 +146,17 @@ func (s *Server) ConnectionSlots() (total int, bySubject map[string]int) { retur
 func (s *Server) OpenConnections() int64 { return s.ws.OpenConnections() }
 
 // CloseConnections closes every WebSocket with 1001 (going away), so that
-// clients reconnect — to another API process — during a shutdown. Plain
-// requests are drained by http.Server.Shutdown; WebSockets are not its to
-// drain.
+// clients reconnect — to another API process — during a shutdown, and
+// subscribe again there: their subscriptions get no complete (graphql-ws
+// clients retry 1001 and 1012, not 1000 or 4xxx). Plain requests are
+// drained by http.Server.Shutdown; WebSockets are not its to drain, and
+// Server-Sent Events streams would hold it until its grace ends: they end
+// here too. Call it before stopping the broker, whose end would complete
+// the subscriptions first.
 func (s *Server) CloseConnections() {
-	s.ws.CloseAll(1001, "server shutting down; reconnect")
+	s.streams.closeAll()
+	s.gqlws.CloseAll(1001, "server shutting down; reconnect")
+	s.ws.CloseAll(1001, "server shutting down; reconnect") // any accepted but not yet served
 }
 
 // New returns vidgate's HTTP handler.
@@ -129,13 +164,15 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	cfg.defaults()
 	ws := newWebsockets(cfg)
 	slots := newIdentitySlots(cfg.MaxConnectionsPerIdentity)
-	gql := newGraphQL(svc, files, authn, ws, slots, cfg)
+	streams := &streamSet{}
+	wst := websocketTransport(authn, ws, slots, newKeyWatch(authn, cfg.APIKeyCheckInterval, cfg.Logger), cfg)
+	gql := newGraphQL(svc, files, pendingTransport{Transport: wst, pending: newIdentitySlots(cfg.MaxPendingWebSocketsPerIP)}, cfg)
 
 	mux := http.NewServeMux()
 	// ws.Detach: a WebSocket is served on a goroutine of its own once
 	// upgraded, so net/http's buffers and serving goroutine are not held
 	// for the socket's life (the access log sees it end at the upgrade).
-	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots,
+	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots, streams,
 		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, ws.Detach(gql)))))))
 	idePage, ideAssets := ideHandler()
 	mux.Handle("GET /{$}", idePage)
@@ -163,10 +200,10 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})
-	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, slots: slots}
+	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, gqlws: wst, slots: slots, streams: streams}
 }
 
-func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) *handler.Server {
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transport, cfg Config) *handler.Server {
 	gc := graph.Config{Resolvers: &resolvers.Resolver{
 		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL, Broker: cfg.Broker,
 	}}
@@ -186,7 +223,7 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 		return 1 + n*child
 	}
 	srv := handler.New(graph.NewExecutableSchema(gc))
-	srv.AddTransport(websocketTransport(authn, ws, slots, cfg))
+	srv.AddTransport(websockets)
 	srv.AddTransport(eventStream{}) // before POST: it claims POSTs that prefer text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -198,6 +235,7 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.MaxDepth})
+	srv.Use(fieldLimit{maxFields: cfg.MaxFields, maxIntrospectionLists: maxIntrospectionLists})
 	srv.AroundOperations(resolvers.LoaderMiddleware(svc))
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {

@@ -343,14 +343,16 @@ func TestReview(t *testing.T) {
 			t.Errorf("last event = %v, want rejected by REVIEWER", last)
 		}
 
-		// Only COMPLETED jobs are reviewed; the error names the status.
+		// Only COMPLETED jobs are reviewed; the error names the status to
+		// those who may read the job, and is NOT_FOUND to a reviewer who may
+		// not (it is not in review).
 		e.complete(t, queued) // a fresh one, to check admins may also act on jobs under review
 		fresh := e.createID(t, "alice", "four")
-		for _, who := range []string{"ada", "rita"} {
-			got := e.do(t, who, approve, map[string]any{"id": fresh}).wantError(t, "CONFLICT", "")
-			if !strings.Contains(got.Message, "QUEUED") {
-				t.Errorf("%s: conflict message %q does not name the status QUEUED", who, got.Message)
-			}
+		if got := e.do(t, "ada", approve, map[string]any{"id": fresh}).wantError(t, "CONFLICT", ""); !strings.Contains(got.Message, "QUEUED") {
+			t.Errorf("ada: conflict message %q does not name the status QUEUED", got.Message)
+		}
+		if got := e.do(t, "rita", approve, map[string]any{"id": fresh}).wantError(t, "NOT_FOUND", ""); strings.Contains(got.Message, "QUEUED") {
+			t.Errorf("rita: %q names the status of a job outside review", got.Message)
 		}
 		e.do(t, "rita", approve, map[string]any{"id": "00000000-0000-4000-8000-000000000000"}).wantError(t, "NOT_FOUND", "")
 		// Users do not review.

@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
 	"github.com/vidgate/vidgate/server/gqlws"
@@ -32,7 +36,10 @@ func newWebsockets(cfg Config) *wsgorilla.Implementation {
 // goroutine per connection, none per idle subscription). A connection
 // authenticates in its connection_init payload, the way browsers can (they
 // cannot set headers on a WebSocket): {"Authorization": "Bearer <token>"}.
-func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, cfg Config) *gqlws.Transport {
+//
+// A connection ends with its credential (4401): when a JWT expires, and
+// when an API key is found revoked (keys, every cfg.APIKeyCheckInterval).
+func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation, slots *identitySlots, keys *keyWatch, cfg Config) *gqlws.Transport {
 	return &gqlws.Transport{
 		Upgrader:    ws,
 		InitTimeout: 10 * time.Second,
@@ -40,24 +47,70 @@ func websocketTransport(authn *auth.Authenticator, ws *wsgorilla.Implementation,
 		ReadLimit:   cfg.MaxBodyBytes, // a message is a request: the same cap as a POST body
 		Logger:      cfg.Logger,
 		InitFunc: func(ctx context.Context, p map[string]any) (context.Context, error) {
+			releasePending(ctx) // from here on the connection counts as its identity's
 			token := initToken(p)
 			if token == "" {
 				return nil, &gqlws.CloseError{Code: gqlws.CloseUnauthorized, Reason: "Unauthorized: no token in connection_init",
 					Message: `unauthorized: send {"Authorization": "Bearer <token>"} in connection_init`}
 			}
-			actor, err := authn.Authenticate(ctx, token)
+			cred, err := authn.AuthenticateCredential(ctx, token)
 			if err != nil {
 				return nil, &gqlws.CloseError{Code: gqlws.CloseUnauthorized, Reason: "Unauthorized: " + err.Error()}
 			}
-			release, ok := slots.acquire(actor.Subject)
+			release, ok := slots.acquire(cred.Actor.Subject)
 			if !ok {
 				return nil, &gqlws.CloseError{Code: closeTooManyConnections, Reason: "Too many connections", Message: slots.refusal()}
 			}
-			ctx = holdSlot(auth.WithActor(ctx, actor), release)
+			ctx = holdSlot(auth.WithActor(ctx, cred.Actor), release)
+			if !cred.Expires.IsZero() {
+				// graphql-ws clients do not retry 4401 on their own: the
+				// application gets the close event, and reconnects with a
+				// fresh token (connectionParams as a function).
+				ctx = gqlws.CloseAt(ctx, cred.Expires, gqlws.CloseUnauthorized, "Unauthorized: token expired")
+			}
+			if cred.APIKey != "" {
+				closeConn := gqlws.Closer(ctx)
+				stop := keys.watch(cred.APIKey, func() { closeConn(gqlws.CloseUnauthorized, "Unauthorized: API key revoked") })
+				context.AfterFunc(ctx, stop) // ctx ends when the connection does
+			}
 			return resolvers.WithSubscriptionLimit(ctx, cfg.MaxSubscriptions), nil
 		},
 		// The slot taken in InitFunc is freed when the connection closes.
 		CloseFunc: releaseSlot,
+	}
+}
+
+// pendingTransport counts WebSockets that have not sent connection_init
+// yet against their client's IP address (pending, cfg.MaxPendingWebSocketsPerIP):
+// until then they belong to no identity, so the per-identity cap cannot
+// hold them, and one address could otherwise pin any number of sockets,
+// each for the init timeout, again and again. Per address rather than one
+// budget for the process, which one client could exhaust for everyone. An
+// upgrade over the cap is refused with 429 RATE_LIMITED before it is
+// accepted. The slot is freed when connection_init arrives, or when the
+// connection ends without one.
+type pendingTransport struct {
+	*gqlws.Transport
+	pending *identitySlots
+}
+
+type pendingKey struct{}
+
+func (t pendingTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	release, ok := t.pending.acquire(jobs.ClientFrom(r.Context()).IP)
+	if !ok {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, string(jobs.CodeRateLimited),
+			"too many WebSockets from your address have not sent connection_init yet; send it as soon as the socket opens")
+		return
+	}
+	defer release()
+	t.Transport.Do(w, r.WithContext(context.WithValue(r.Context(), pendingKey{}, release)), exec)
+}
+
+func releasePending(ctx context.Context) {
+	if release, ok := ctx.Value(pendingKey{}).(func()); ok {
+		release()
 	}
 }
 

@@ -13,10 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -173,5 +176,254 @@ func TestAPIKeyWebSocket(t *testing.T) {
 				t.Errorf("close reason %q echoes the key", ce.Text)
 			}
 		}
+	})
+}
+
+// pipeListener is an in-memory network for a synctest bubble, where real
+// sockets cannot be: dial hands Serve one end of a net.Pipe.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	c, s := net.Pipe()
+	select {
+	case l.conns <- s:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// serveInBubble serves h on an in-memory network until the test ends.
+func serveInBubble(t *testing.T, h http.Handler) *pipeListener {
+	l := newPipeListener()
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l
+}
+
+// bubbleWS is a graphql-transport-ws client in the bubble. It reads all
+// the time (so WebSocket pings are answered) into frames; closed gets how
+// the connection ended.
+type bubbleWS struct {
+	conn   *websocket.Conn
+	frames chan map[string]any
+	closed chan error
+}
+
+func dialInBubble(t *testing.T, l *pipeListener, token string) *bubbleWS {
+	t.Helper()
+	d := websocket.Dialer{NetDialContext: l.dial, Subprotocols: []string{"graphql-transport-ws"}}
+	conn, _, err := d.Dial("ws://vidgate.test/graphql", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &bubbleWS{conn: conn, frames: make(chan map[string]any, 100), closed: make(chan error, 1)}
+	go func() {
+		for {
+			var m map[string]any
+			if err := conn.ReadJSON(&m); err != nil {
+				c.closed <- err
+				return
+			}
+			c.frames <- m
+		}
+	}()
+	conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+	synctest.Wait()
+	if m := c.frame(); m == nil || m["type"] != "connection_ack" {
+		t.Fatalf("connection_init answered %v (%v), want connection_ack", m, c.err())
+	}
+	return c
+}
+
+// frame returns the next message received, or nil.
+func (c *bubbleWS) frame() map[string]any {
+	select {
+	case m := <-c.frames:
+		return m
+	default:
+		return nil
+	}
+}
+
+// err returns how the connection ended, or nil while it is open.
+func (c *bubbleWS) err() error {
+	select {
+	case err := <-c.closed:
+		c.closed <- err
+		return err
+	default:
+		return nil
+	}
+}
+
+// alive checks the connection is open and answering pings.
+func (c *bubbleWS) alive(t *testing.T, when string) {
+	t.Helper()
+	c.conn.WriteJSON(map[string]any{"type": "ping"})
+	synctest.Wait()
+	if m := c.frame(); m == nil || m["type"] != "pong" {
+		t.Fatalf("%s: ping answered %v (%v), want pong on an open connection", when, m, c.err())
+	}
+}
+
+func (c *bubbleWS) wantClose(t *testing.T, code int, text string) {
+	t.Helper()
+	synctest.Wait()
+	var ce *websocket.CloseError
+	if err := c.err(); !errors.As(err, &ce) || ce.Code != code || ce.Text != text {
+		t.Fatalf("connection ended with %v, want close %d %q", err, code, text)
+	}
+}
+
+// TestWebSocketEndsWithItsCredential: a WebSocket authenticated by a JWT
+// is closed with 4401 when the token stops being accepted (exp plus the
+// leeway), not a moment before; one authenticated by an API key is closed
+// with 4401 within APIKeyCheckInterval of the key's revocation, while
+// another key's connection stays open.
+func TestWebSocketEndsWithItsCredential(t *testing.T) {
+	db := jobstest.SQLite(t)
+	keys := jobs.NewStore(db, nil)
+	ctx := context.Background()
+	revoked, k, err := keys.CreateAPIKey(ctx, "partner-7", jobs.RoleUser, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, err := keys.CreateAPIKey(ctx, "partner-8", jobs.RoleUser, "other shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const interval = 45 * time.Second
+	authn, err := auth.New(auth.Config{HS256Secret: bytes.Repeat([]byte("s"), 32), Keys: keys, Leeway: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Made outside the bubble: the env's HTTP server listens on a real
+	// socket, which the bubble's clock cannot wait for. Its handler is
+	// served in the bubble, on the in-memory network.
+	e := newEnvAuth(t, db, server.Config{MaxBodyBytes: 64 << 10, MaxConnectionsPerIdentity: -1, APIKeyCheckInterval: interval}, authn)
+	synctest.Test(t, func(t *testing.T) {
+		l := serveInBubble(t, e.srv)
+
+		token, err := authn.Issue("alice", jobs.RoleUser, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwtConn := dialInBubble(t, l, token)
+		keyConn := dialInBubble(t, l, revoked)
+		keptConn := dialInBubble(t, l, kept)
+
+		// Revoked: closed at the next check, within the interval.
+		if err := keys.RevokeAPIKey(ctx, k.Prefix); err != nil {
+			t.Fatal(err)
+		}
+		keyConn.alive(t, "just after the revocation")
+		time.Sleep(interval)
+		keyConn.wantClose(t, 4401, "Unauthorized: API key revoked")
+		keptConn.alive(t, "another key's connection after the check")
+
+		// The JWT: open until exp plus the leeway, closed then.
+		time.Sleep(time.Hour + 29*time.Second - interval)
+		jwtConn.alive(t, "a second before the token stops being accepted")
+		time.Sleep(time.Second)
+		jwtConn.wantClose(t, 4401, "Unauthorized: token expired")
+		keptConn.alive(t, "the API key's connection after the JWT's expiry")
+	})
+}
+
+// TestPendingWebSocketsPerIP: WebSockets that have not sent
+// connection_init belong to no identity yet; one address may hold
+// MaxPendingWebSocketsPerIP of them, and one more is refused with 429
+// RATE_LIMITED before the upgrade. A connection_init, or a close, frees the
+// place. (In a bubble, so that synctest.Wait says when the server has seen
+// a close.)
+func TestPendingWebSocketsPerIP(t *testing.T) {
+	authn, err := auth.New(auth.Config{HS256Secret: bytes.Repeat([]byte("s"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvAuth(t, jobstest.SQLite(t), server.Config{MaxBodyBytes: 64 << 10, MaxConnectionsPerIdentity: -1, MaxPendingWebSocketsPerIP: 2}, authn)
+	synctest.Test(t, func(t *testing.T) {
+		// Issued on the bubble's clock: a token issued outside it would be
+		// from the bubble's future, and refused as such.
+		token, err := authn.Issue("alice", jobs.RoleUser, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens["alice"] = token
+		l := serveInBubble(t, e.srv)
+		dial := func() (*websocket.Conn, *http.Response, error) {
+			d := websocket.Dialer{NetDialContext: l.dial, Subprotocols: []string{"graphql-transport-ws"}}
+			conn, res, err := d.Dial("ws://vidgate.test/graphql", nil)
+			if conn != nil {
+				t.Cleanup(func() { conn.Close() })
+			}
+			return conn, res, err
+		}
+		accepted := func(when string) *websocket.Conn {
+			t.Helper()
+			conn, _, err := dial()
+			if err != nil {
+				t.Fatalf("%s: dial = %v, want a WebSocket", when, err)
+			}
+			return conn
+		}
+		refused := func(when string) {
+			t.Helper()
+			_, res, err := dial()
+			if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("%s: dial = %v, %v; want 429", when, res, err)
+			}
+			if body, _ := io.ReadAll(res.Body); !strings.Contains(string(body), `"RATE_LIMITED"`) {
+				t.Errorf("%s: the refusal's body is %s, want code RATE_LIMITED", when, body)
+			}
+		}
+		first := accepted("the first socket")
+		second := accepted("the second socket")
+		refused("a third socket before any connection_init")
+
+		// The first authenticates: its place is free, and it counts against
+		// its identity instead.
+		first.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + e.tokens["alice"]}})
+		var m struct{ Type string }
+		if err := first.ReadJSON(&m); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("connection_init = %q, %v; want connection_ack", m.Type, err)
+		}
+		third := accepted("a socket after another authenticated")
+		refused("with two sockets pending again")
+
+		// Pending sockets that close free their places too.
+		second.Close()
+		third.Close()
+		synctest.Wait()
+		accepted("after two pending sockets closed")
+		accepted("after two pending sockets closed")
+		refused("with two sockets pending again")
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/broker"
+	"github.com/vidgate/vidgate/jobs/keyspace"
 	"github.com/vidgate/vidgate/jobs/migrations"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/jobs/worker"
@@ -330,7 +331,7 @@ func (d *deployment) openRedis(ctx context.Context, spec string) error {
 
 // deleteKeys deletes every key under prefix.
 func deleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, keyspace.New(prefix).Match(), 1000).Iterator()
 	var batch []string
 	for iter.Next(ctx) {
 		batch = append(batch, iter.Val())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -93,7 +94,8 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 		simURL = base + "/sim"
 	}
 	// Real providers are offered when their API keys are configured
-	// (VIDGATE_<PROVIDER>_API_KEY); the simulated provider always is.
+	// (VIDGATE_<PROVIDER>_API_KEY); the simulated provider only with
+	// --enable-sim, since any client may pick it and steer it by prompt.
 	settings, err := setup.FromEnv(os.LookupEnv)
 	if err != nil {
 		return a, err
@@ -102,9 +104,18 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	if err != nil {
 		return a, err
 	}
-	drivers := []providers.Driver{a.metrics.WrapDriver(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil))}
+	var drivers []providers.Driver
+	if cfg.EnableSim {
+		drivers = append(drivers, a.metrics.WrapDriver(sim.NewDriver(simURL, cfg.SimAPIKey, cfg.SimWebhookKey, nil)))
+	}
 	for _, d := range vendors {
 		drivers = append(drivers, a.metrics.WrapDriver(d))
+	}
+	if len(drivers) == 0 && r != roleWorker { // workers and operator tools may start empty
+		return a, errors.New("no provider is configured: set a provider's API key (see --help) or, for development, --enable-sim")
+	}
+	if cfg.DefaultProvider == "" && r != roleWorker {
+		cfg.DefaultProvider = drivers[0].Name() // sim when enabled, else the first vendor
 	}
 	// Circuit breakers live in Redis, so that the provider failures the
 	// workers see steer the jobs every API process creates (in-process

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers/setup"
+	"github.com/vidgate/vidgate/providers/sim"
 	"github.com/vidgate/vidgate/server"
 	"github.com/vidgate/vidgate/server/auth"
 )
@@ -92,9 +94,11 @@ type config struct {
 	ReconcileLease        time.Duration
 
 	// The simulated provider.
-	MountSim   bool
-	SimURL     string
-	SimLatency time.Duration
+	EnableSim    bool
+	MountSim     bool
+	SimURL       string
+	SimLatency   time.Duration
+	SimMaxOutput int64
 
 	secrets
 }
@@ -147,9 +151,9 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest GraphQL request body accepted, in bytes")
 		fs.DurationVar(&c.MaxJobAge, "max-job-age", 24*time.Hour, "how long a job may stay unfinished before it expires")
 		fs.DurationVar(&c.DownloadURLTTL, "download-url-ttl", 15*time.Minute, "how long signed download URLs stay valid")
-		fs.StringVar(&c.DefaultProvider, "default-provider", "sim", "provider for jobs that name none")
+		fs.StringVar(&c.DefaultProvider, "default-provider", "", "provider for jobs that name none (default: sim when --enable-sim, else the first configured provider)")
 		fs.StringVar(&c.Fallback, "fallback-providers", "", "providers new jobs go to, in order, while the default's circuit breaker is open (comma separated)")
-		fs.BoolVar(&c.MountSim, "sim", true, "serve the simulated provider under /sim")
+		fs.BoolVar(&c.MountSim, "sim", true, "with --enable-sim: serve the simulated provider under /sim")
 		fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma separated (https://app.example.com, or *); empty: same origin only")
 		fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token a Prometheus scraper sends to GET /metrics (admins' tokens work too)")
 		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
@@ -189,7 +193,9 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.ReconcileLease, "reconcile-lease", 30*time.Second, "how long the leading reconciler's lease lasts without renewal: how soon another process takes over from one that died")
 		fs.StringVar(&c.ClamdAddr, "clamd-addr", "", "ClamAV clamd (host:port, or unix:/path) that scans every output before its job completes; a finding fails the job with ARTIFACT_QUARANTINED; empty: no scan")
 	}
+	fs.BoolVar(&c.EnableSim, "enable-sim", false, "offer the simulated provider \"sim\" to every client, with its [sim …] prompt directives: for development and load tests, never for production (default: on for the embedded default without --database-url, off otherwise)")
 	fs.DurationVar(&c.SimLatency, "sim-latency", 8*time.Second, "how long the simulated provider takes per video")
+	fs.Int64Var(&c.SimMaxOutput, "sim-max-output-size", sim.DefaultMaxOutputSize, "largest output a [sim output_size=…] directive may ask for, in bytes (at most 16GiB)")
 	secretHint := " (generate: openssl rand -base64 32)"
 	if embedded {
 		secretHint = " (default: generated into <data-dir>/secrets.json)"
@@ -211,6 +217,18 @@ func (c *config) register(fs *flagSet, r role) {
 	fs.markSecret("metrics-token", "jwt-secret", "prompt-keys", "prompt-hash-key", "url-signing-key", "sim-api-key", "sim-webhook-secret")
 }
 
+// defaultSim turns the simulated provider on when --enable-sim was given
+// neither on the command line nor in the environment: on for the embedded
+// default on its own database (no --database-url), off for everything
+// else. Call it before fillEmbedded fills the database URL in.
+func (c *config) defaultSim(fs *flagSet, r role) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "enable-sim" })
+	if !given {
+		c.EnableSim = r == roleEmbedded && c.DatabaseURL == ""
+	}
+}
+
 // fillEmbedded completes c with the embedded default's local choices.
 func (c *config) fillEmbedded() error {
 	dir, err := filepath.Abs(c.DataDir)
@@ -220,9 +238,25 @@ func (c *config) fillEmbedded() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// The data dir holds the database, every video and the secrets: only
+	// its owner may read them, whatever mode an existing dir or file had.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	c.DataDir = dir
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = "sqlite:" + filepath.Join(dir, "vidgate.db")
+		db := filepath.Join(dir, "vidgate.db")
+		if err := ownerOnly(db, true); err != nil {
+			return err
+		}
+		// SQLite gives its -wal and -shm files the database file's mode;
+		// ones left by an earlier run keep theirs unless told.
+		for _, f := range []string{db + "-wal", db + "-shm", filepath.Join(dir, "secrets.json")} {
+			if err := ownerOnly(f, false); err != nil {
+				return err
+			}
+		}
+		c.DatabaseURL = "sqlite:" + db
 	}
 	if c.BucketURL == "" {
 		c.BucketURL = "file://" + filepath.ToSlash(filepath.Join(dir, "bucket"))
@@ -242,6 +276,22 @@ func (c *config) fillEmbedded() error {
 	fill(&c.URLSigningKey, stored.URLSigningKey)
 	fill(&c.SimAPIKey, stored.SimAPIKey)
 	fill(&c.SimWebhookKey, stored.SimWebhookKey)
+	return nil
+}
+
+// ownerOnly makes path readable and writable by its owner only, creating it
+// empty when create is set (SQLite then uses the file it finds).
+func ownerOnly(path string, create bool) error {
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		f.Close()
+	}
+	if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	return nil
 }
 
@@ -337,6 +387,9 @@ func (c *config) check(r role) error {
 		if _, err := clamd.New(clamd.Config{Addr: c.ClamdAddr}); err != nil {
 			errs = append(errs, fmt.Errorf("--clamd-addr: %w", err))
 		}
+	}
+	if c.SimMaxOutput < 0 || c.SimMaxOutput > 16<<30 {
+		errs = append(errs, fmt.Errorf("--sim-max-output-size %d: want 0 to 16GiB", c.SimMaxOutput))
 	}
 	if c.SimWebhookKey != "" && !strings.HasPrefix(c.SimWebhookKey, "whsec_") {
 		errs = append(errs, errors.New("--sim-webhook-secret must start with whsec_"))

@@ -47,6 +47,7 @@ func TestServeWithJWKSOnly(t *testing.T) {
 	t.Setenv("VIDGATE_REDIS_URL", testRedisURL(t))
 	t.Setenv("VIDGATE_REDIS_PREFIX", "vgtest-"+t.Name())
 	t.Setenv("VIDGATE_SIM_WEBHOOK_SECRET", "whsec_"+k)
+	t.Setenv("VIDGATE_ENABLE_SIM", "true")
 	t.Setenv("VIDGATE_JWKS_URL", idp.URL+"/jwks.json")
 	t.Setenv("VIDGATE_JWT_ISSUER", "https://idp.example.com/")
 	t.Setenv("VIDGATE_JWT_AUDIENCE", "vidgate")

@@ -105,6 +105,9 @@ func TestEmbeddedDefault(t *testing.T) {
 	if len(tokens) != 2 || !strings.Contains(stdout.String(), base+"/graphql") {
 		t.Fatalf("banner = %q, want the API URL and two tokens", stdout.String())
 	}
+	if !strings.Contains(stdout.String(), "Simulated provider  on") {
+		t.Errorf("banner = %q, want it to say the simulated provider is on", stdout.String())
+	}
 	user, reviewer := tokens[0][1], tokens[1][1]
 	out := graphql(t, base, user, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "a kite over dunes"}) { job { id status } } }`)
 	job, _ := out["data"].(map[string]any)["createVideoJob"].(map[string]any)["job"].(map[string]any)
@@ -199,10 +202,26 @@ func TestServeAndMigrate(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "up to date") {
 		t.Errorf("second migrate = %q, %v, want up to date", out.String(), err)
 	}
+	// The simulated provider is off unless asked for: with no real
+	// provider either, serve refuses to start and says how to fix it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // should it serve after all
+	defer cancel()
+	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--enable-sim") {
+		t.Errorf("serve with no provider = %v, want an error naming --enable-sim", err)
+	}
+	t.Setenv("VIDGATE_REPLICATE_API_KEY", "r8_test_key")
+	t.Setenv("VIDGATE_REPLICATE_BASE_URL", "http://127.0.0.1:1/v1") // nothing listens: stays on this machine
 	base, _, _ := startVidgate(t, "serve", "--addr", "127.0.0.1:0")
 	var tok bytes.Buffer
 	if err := run(context.Background(), []string{"token", "--sub", "carol", "--role", "admin"}, &tok, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	created := graphql(t, base, strings.TrimSpace(tok.String()), `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "p [sim output_size=16GiB]", provider: "sim"}) { job { id } } }`)
+	if s := jsonString(created); !strings.Contains(s, "BAD_USER_INPUT") || !strings.Contains(s, "available: replicate") || strings.Contains(s, "replicate, sim") {
+		t.Errorf("createVideoJob(provider: sim) without --enable-sim = %s, want BAD_USER_INPUT naming only replicate", s)
+	}
+	if res, err := http.Get(base + "/sim/v1/generations/x"); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /sim/… without --enable-sim = %v, %v, want 404", res.StatusCode, err)
 	}
 	if v := graphql(t, base, strings.TrimSpace(tok.String()), `{ viewer { id role } }`); !strings.Contains(jsonString(v), `"ADMIN"`) {
 		t.Errorf("viewer = %v, want carol ADMIN", v)

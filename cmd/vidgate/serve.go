@@ -41,6 +41,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	cfg.defaultSim(fs, r)
 	if embedded {
 		if err := cfg.fillEmbedded(); err != nil {
 			return err
@@ -86,10 +87,10 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		"POST /webhooks/{provider}": worker.NewIntake(a.store, a.reg, a.queue, a.workerConfig()),
 		"GET /metrics":              metricsAuth(authn, cfg.MetricsToken, a.metrics.Handler()),
 	}
-	if cfg.MountSim {
+	if cfg.EnableSim && cfg.MountSim {
 		simsrv := sim.New(sim.Config{
 			Prefix: "/sim", APIKey: cfg.SimAPIKey, WebhookSecret: cfg.SimWebhookKey, PublicURL: base,
-			Defaults: sim.Behavior{Latency: cfg.SimLatency}, Logger: log,
+			Defaults: sim.Behavior{Latency: cfg.SimLatency}, MaxOutputSize: cfg.SimMaxOutput, Logger: log,
 		})
 		defer simsrv.Close()
 		mount["/sim/"] = simsrv
@@ -103,11 +104,17 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 
 	a.metrics.WatchConnections(handler.OpenConnections, resolvers.ActiveSubscriptions)
 
+	// The broker outlives the HTTP server: on shutdown WebSockets are
+	// closed first (1001, their subscriptions not completed, so clients
+	// subscribe again elsewhere), then the broker stops. The other way
+	// round, its end would complete every subscription before the close.
+	brokerCtx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBroker()
 	var workers sync.WaitGroup
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		if err := a.broker.Run(ctx); err != nil {
+		if err := a.broker.Run(brokerCtx); err != nil {
 			log.Error("live updates stopped", "err", err)
 		}
 	}()
@@ -119,12 +126,13 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 				log.Error("workers stopped", "err", err)
 			}
 		}()
-		if err := printBanner(stdout, base, cfg.DataDir, authn); err != nil {
+		if err := printBanner(stdout, base, cfg.DataDir, cfg.EnableSim, authn); err != nil {
 			return err
 		}
 	}
-	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded)
+	log.Info("vidgate listening", "addr", ln.Addr().String(), "public_url", base, "embedded", embedded, "sim", cfg.EnableSim)
 	err = serveHTTP(ctx, ln, handler, cfg.ShutdownGrace, log, handler.CloseConnections)
+	stopBroker()
 	workers.Wait()
 	return err
 }
@@ -137,6 +145,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	cfg.defaultSim(fs, roleWorker)
 	if err := cfg.check(roleWorker); err != nil {
 		return err
 	}
@@ -215,10 +224,17 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// Shutdown runs these on goroutines of their own, once the listener is
+	// closed, and does not wait for them; the caller may stop what they
+	// depend on once serveHTTP returns, so it waits.
+	var closing sync.WaitGroup
 	for _, fn := range onShutdown {
-		srv.RegisterOnShutdown(fn)
+		closing.Add(1)
+		srv.RegisterOnShutdown(func() { defer closing.Done(); fn() })
 	}
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	closing.Wait()
+	if err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -229,7 +245,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.
 	return nil
 }
 
-func printBanner(w io.Writer, base, dataDir string, authn *auth.Authenticator) error {
+func printBanner(w io.Writer, base, dataDir string, simOn bool, authn *auth.Authenticator) error {
 	user, err := authn.Issue("alice", jobs.RoleUser, 7*24*time.Hour)
 	if err != nil {
 		return err
@@ -238,11 +254,16 @@ func printBanner(w io.Writer, base, dataDir string, authn *auth.Authenticator) e
 	if err != nil {
 		return err
 	}
+	simLine := "off (--enable-sim turns it on)"
+	if simOn {
+		simLine = "on: any client may pick provider sim (--enable-sim=false turns it off)"
+	}
 	_, err = fmt.Fprintf(w, `
 vidgate is running with embedded defaults (data in %s)
 
   GraphQL IDE   %s/
   GraphQL API   %s/graphql
+  Simulated provider  %s
 
   User token (alice, user; valid 7 days):
     %s
@@ -250,10 +271,12 @@ vidgate is running with embedded defaults (data in %s)
   Reviewer token (rita, reviewer; valid 7 days):
     %s
 
-  Try:  curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
-          -d '{"query":"{ viewer { id role } }"}'
+  Try it in a shell:
+    export USER_TOKEN=%s
+    curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
+      -d '{"query":"{ viewer { id role } }"}'
 
-`, dataDir, base, base, user, reviewer, base)
+`, dataDir, base, base, simLine, user, reviewer, user, base)
 	return err
 }
 

@@ -11,7 +11,9 @@ import (
 )
 
 // On SIGTERM (its context ending) the server closes WebSockets with 1001
-// (going away) so clients reconnect elsewhere, and exits cleanly.
+// (going away) so clients reconnect elsewhere, without completing their
+// subscriptions first (graphql-ws clients would not subscribe again), logs
+// the code, and exits cleanly.
 func TestShutdownClosesWebsockets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -43,8 +45,12 @@ func TestShutdownClosesWebsockets(t *testing.T) {
 	var closeErr *websocket.CloseError
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		_, _, err := conn.ReadMessage()
+		var m struct{ Type string }
+		err := conn.ReadJSON(&m)
 		if err == nil {
+			if m.Type == "complete" {
+				t.Errorf("the subscription got complete before the close: it would not be resubscribed")
+			}
 			continue
 		}
 		var ok bool
@@ -64,5 +70,8 @@ func TestShutdownClosesWebsockets(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("vidgate did not exit after its context ended")
+	}
+	if !strings.Contains(stderr.String(), `"server_close_code":1001`) {
+		t.Errorf("no websocket closed line with server_close_code 1001 in the log:\n%s", stderr.String())
 	}
 }

@@ -15,12 +15,14 @@ import (
 func runSim(ctx context.Context, args []string, stderr io.Writer) error {
 	var addr, publicURL, apiKey, secret, logLevel string
 	var latency time.Duration
+	var maxOutput int64
 	fs := newFlagSet("sim", "Run the simulated video provider on its own: a vendor-like HTTP API at /v1/generations\nthat signs its webhooks with Standard Webhooks and serves real MP4 files.", stderr)
 	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "address the simulator listens on")
 	fs.StringVar(&publicURL, "public-url", "", "URL workers reach the simulator at, for output links (default http://<addr>)")
 	fs.StringVar(&apiKey, "sim-api-key", "", "API key callers must send (default: none required)")
 	fs.StringVar(&secret, "sim-webhook-secret", "", "Standard Webhooks secret (whsec_…) that signs webhooks (required)")
 	fs.DurationVar(&latency, "sim-latency", 8*time.Second, "how long each video takes")
+	fs.Int64Var(&maxOutput, "sim-max-output-size", sim.DefaultMaxOutputSize, "largest output a [sim output_size=…] directive may ask for, in bytes (at most 16GiB)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.markSecret("sim-api-key", "sim-webhook-secret")
 	if err := fs.parse(args); err != nil {
@@ -38,7 +40,7 @@ func runSim(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	cfg := sim.Config{APIKey: apiKey, WebhookSecret: secret, PublicURL: publicURL, Defaults: sim.Behavior{Latency: latency}, Logger: log}
+	cfg := sim.Config{APIKey: apiKey, WebhookSecret: secret, PublicURL: publicURL, Defaults: sim.Behavior{Latency: latency}, MaxOutputSize: maxOutput, Logger: log}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

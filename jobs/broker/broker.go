@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vidgate/vidgate/jobs/keyspace"
 )
 
 var (
@@ -57,7 +59,8 @@ type envelope struct {
 // Config configures a Broker. The zero value is usable.
 type Config struct {
 	// Prefix starts every channel name, as Prefix + ":" + channel (e.g.
-	// "vg:job:<id>", "vg:owner:<id>", "vg:review"). Default "vg".
+	// "vg:job:<id>", "vg:owner:<id>", "vg:review"; see jobs/keyspace).
+	// Default "vg".
 	Prefix string
 	// Buffer is how many distinct keys a subscription may have pending
 	// before it is ended with ErrSlowConsumer. Default 64.
@@ -68,7 +71,6 @@ type Config struct {
 }
 
 const (
-	defaultPrefix = "vg"
 	defaultBuffer = 64
 
 	// pingEvery is how often Run pings the pub/sub connection; a connection
@@ -89,7 +91,7 @@ const (
 // for good.
 type Broker struct {
 	rdb    redis.UniversalClient
-	prefix string
+	keys   keyspace.Keyspace
 	buffer int
 	log    *slog.Logger
 
@@ -137,9 +139,6 @@ type topic struct {
 // New returns a Broker over rdb. Start Run before subscriptions are expected
 // to receive.
 func New(rdb redis.UniversalClient, cfg Config) *Broker {
-	if cfg.Prefix == "" {
-		cfg.Prefix = defaultPrefix
-	}
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = defaultBuffer
 	}
@@ -148,7 +147,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Broker {
 	}
 	return &Broker{
 		rdb:        rdb,
-		prefix:     cfg.Prefix + ":",
+		keys:       keyspace.New(cfg.Prefix),
 		buffer:     cfg.Buffer,
 		log:        cfg.Logger,
 		pingEvery:  pingEvery,
@@ -170,7 +169,7 @@ func (b *Broker) Publish(ctx context.Context, channel string, m Message) error {
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", channel, err)
 	}
-	if err := b.rdb.Publish(ctx, b.prefix+channel, data).Err(); err != nil {
+	if err := b.rdb.Publish(ctx, b.keys.Channel(channel), data).Err(); err != nil {
 		return fmt.Errorf("publish %s: %w", channel, err)
 	}
 	return nil
@@ -212,7 +211,7 @@ func (b *Broker) subscribe(ctx context.Context, channel string, notify func()) (
 	if notify == nil {
 		s.wake = make(chan struct{}, 1)
 	}
-	name := b.prefix + channel
+	name := b.keys.Channel(channel)
 
 	b.mu.Lock()
 	if b.stopped {

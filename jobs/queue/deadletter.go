@@ -35,9 +35,9 @@ func (q *Queue) DeadLetters(ctx context.Context, kind Kind, limit int64) ([]Dead
 		err  error
 	)
 	if limit > 0 {
-		msgs, err = q.rdb.XRangeN(ctx, q.keys.dead(kind), "-", "+", limit).Result()
+		msgs, err = q.rdb.XRangeN(ctx, q.keys.Dead(string(kind)), "-", "+", limit).Result()
 	} else {
-		msgs, err = q.rdb.XRange(ctx, q.keys.dead(kind), "-", "+").Result()
+		msgs, err = q.rdb.XRange(ctx, q.keys.Dead(string(kind)), "-", "+").Result()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dead letters %s: %w", kind, err)
@@ -66,7 +66,7 @@ func (q *Queue) Replay(ctx context.Context, kind Kind, id string) error {
 	if !kind.Valid() {
 		return fmt.Errorf("replay %q: %w", kind, ErrUnknownKind)
 	}
-	n, err := replayScript.Run(ctx, q.rdb, []string{q.keys.dead(kind), q.keys.stream(kind)}, id, 1, q.cfg.MaxLen).Int64()
+	n, err := replayScript.Run(ctx, q.rdb, q.keys.ReplayKeys(string(kind)), id, 1, q.cfg.MaxLen).Int64()
 	if err != nil {
 		return fmt.Errorf("replay %s %s: %w", kind, id, err)
 	}
@@ -87,7 +87,7 @@ func (q *Queue) ReplayAll(ctx context.Context, kind Kind) (int64, error) {
 	}
 	var total int64
 	for {
-		n, err := replayScript.Run(ctx, q.rdb, []string{q.keys.dead(kind), q.keys.stream(kind)}, "", replayBatch, q.cfg.MaxLen).Int64()
+		n, err := replayScript.Run(ctx, q.rdb, q.keys.ReplayKeys(string(kind)), "", replayBatch, q.cfg.MaxLen).Int64()
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("replay all %s: %w", kind, err)

@@ -27,9 +27,10 @@
 //     time); Run moves due tasks to their stream with one Lua script, so a
 //     task is never in both places or in neither.
 //
-// Every key is built in keys.go and shares the hash tag {q}, so every Lua
-// script touches one cluster slot and the queue works on Redis Cluster.
-// The scripts, with their KEYS, ARGV and replies, are in scripts.go. The
+// Every key is built by jobs/keyspace, whose package doc is the keyspace's
+// documentation, and shares the hash tag {q}, so every Lua script touches
+// one cluster slot and the queue works on Redis Cluster. The scripts, with
+// their KEYS, ARGV and replies, are in scripts.go. The
 // background services Run starts each have a file: consume.go (readers and
 // handlers), heartbeat.go, claimer.go and scheduler.go.
 package queue

@@ -26,7 +26,7 @@ func (r *runner) heartbeat(stop <-chan struct{}) {
 			for _, id := range ids {
 				args = append(args, id)
 			}
-			lost, err := heartbeatScript.Run(r.bg, q.rdb, []string{q.keys.stream(kind)}, args...).StringSlice()
+			lost, err := heartbeatScript.Run(r.bg, q.rdb, []string{q.keys.Stream(string(kind))}, args...).StringSlice()
 			if isNoGroup(err) {
 				lost, err = ids, nil // the consumer loop recreates the group
 			}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vidgate/vidgate/jobs/keyspace"
 )
 
 // Kind names what a task asks a worker to do about a job. Each kind has its
@@ -130,7 +132,6 @@ type Config struct {
 }
 
 const (
-	defaultPrefix            = "vg"
 	defaultGroup             = "workers"
 	defaultConcurrency       = 4
 	defaultVisibilityTimeout = 30 * time.Second
@@ -147,7 +148,10 @@ const (
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Prefix == "" {
-		c.Prefix = defaultPrefix
+		c.Prefix = keyspace.DefaultPrefix
+	}
+	if err := keyspace.Check(c.Prefix); err != nil {
+		return c, fmt.Errorf("prefix %q: %w", c.Prefix, err)
 	}
 	if c.Group == "" {
 		c.Group = defaultGroup
@@ -235,7 +239,7 @@ func randomHex(n int) string {
 type Queue struct {
 	rdb     redis.UniversalClient
 	cfg     Config
-	keys    keys
+	keys    keyspace.Keyspace
 	log     *slog.Logger
 	running atomic.Bool
 }
@@ -252,7 +256,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
 	q := &Queue{
 		rdb:  rdb,
 		cfg:  cfg,
-		keys: keys{prefix: cfg.Prefix},
+		keys: keyspace.New(cfg.Prefix),
 		log:  cfg.Logger.With("component", "queue", "consumer", cfg.Consumer),
 	}
 	ctx := context.Background()
@@ -272,7 +276,7 @@ func (q *Queue) Consumer() string { return q.cfg.Consumer }
 // persistence). The group starts at the beginning of the stream, so entries
 // added while it was missing are delivered too.
 func (q *Queue) ensureGroup(ctx context.Context, kind Kind) error {
-	err := q.rdb.XGroupCreateMkStream(ctx, q.keys.stream(kind), q.cfg.Group, "0").Err()
+	err := q.rdb.XGroupCreateMkStream(ctx, q.keys.Stream(string(kind)), q.cfg.Group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("create group %s on %s: %w", q.cfg.Group, kind, err)
 	}
@@ -286,7 +290,7 @@ func (q *Queue) Enqueue(ctx context.Context, t Task) (string, error) {
 		return "", fmt.Errorf("enqueue %q: %w", t.Kind, ErrUnknownKind)
 	}
 	id, err := q.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: q.keys.stream(t.Kind),
+		Stream: q.keys.Stream(string(t.Kind)),
 		MaxLen: q.cfg.MaxLen,
 		Approx: true,
 		Values: t.fields(),
@@ -317,7 +321,7 @@ func (q *Queue) Schedule(ctx context.Context, t Task, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("schedule %s job %d: %w", t.Kind, t.JobID, err)
 	}
-	err = q.rdb.ZAdd(ctx, q.keys.retry(t.Kind), redis.Z{Score: float64(at.UnixMilli()), Member: member}).Err()
+	err = q.rdb.ZAdd(ctx, q.keys.Retry(string(t.Kind)), redis.Z{Score: float64(at.UnixMilli()), Member: member}).Err()
 	if err != nil {
 		return fmt.Errorf("schedule %s job %d: %w", t.Kind, t.JobID, err)
 	}

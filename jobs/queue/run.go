@@ -64,7 +64,7 @@ func (q *Queue) Run(ctx context.Context, grace time.Duration, h Handler, dead De
 	var loops sync.WaitGroup // stop when ctx is done
 	for _, k := range Kinds {
 		if n := q.cfg.Concurrency[k]; n > 0 {
-			c := &consumer{r: r, kind: k, stream: q.keys.stream(k), slots: make(chan struct{}, n), cursor: "0-0"}
+			c := &consumer{r: r, kind: k, stream: q.keys.Stream(string(k)), slots: make(chan struct{}, n), cursor: "0-0"}
 			loops.Go(func() { c.run(ctx) })
 		}
 	}
@@ -139,7 +139,7 @@ func (r *runner) handle(kind Kind, t Task, raw map[string]any, malformed error) 
 			return
 		}
 		r.settle(log, "acknowledge", func() error {
-			n, err := ackScript.Run(r.bg, q.rdb, []string{q.keys.stream(kind)}, q.cfg.Group, t.ID).Int()
+			n, err := ackScript.Run(r.bg, q.rdb, []string{q.keys.Stream(string(kind))}, q.cfg.Group, t.ID).Int()
 			if err == nil && n == 0 {
 				log.Info("acknowledged an entry that was no longer pending (taken over, or lost with Redis's data)")
 			}
@@ -180,7 +180,7 @@ func (r *runner) deadLetter(log logger, kind Kind, t Task, raw map[string]any, r
 		fieldDeadAt, q.cfg.Now().UnixMilli(),
 	)
 	r.settle(log, "dead-letter", func() error {
-		return deadLetterScript.Run(r.bg, q.rdb, []string{q.keys.stream(kind), q.keys.dead(kind)}, args...).Err()
+		return deadLetterScript.Run(r.bg, q.rdb, q.keys.DeadLetterKeys(string(kind)), args...).Err()
 	})
 }
 

@@ -33,10 +33,11 @@ func (r *runner) schedule(ctx context.Context) {
 // streams, a batch per kind per script call, until none is left or it has
 // made a bounded number of calls (the next tick goes on).
 func (q *Queue) moveDue(ctx context.Context) error {
-	keys := make([]string, 0, 2*len(Kinds))
-	for _, k := range Kinds {
-		keys = append(keys, q.keys.retry(k), q.keys.stream(k))
+	kinds := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		kinds[i] = string(k)
 	}
+	keys := q.keys.MoveDueKeys(kinds...)
 	for range 10 {
 		res, err := moveDueScript.Run(ctx, q.rdb, keys, q.cfg.Now().UnixMilli(), moveBatch, q.cfg.MaxLen).Int64Slice()
 		if err != nil {

@@ -3,8 +3,8 @@ package queue
 import "github.com/redis/go-redis/v9"
 
 // The Lua scripts that change several things at once. Each lists its KEYS,
-// ARGV and reply; every key a script touches is built by keys and shares the
-// {q} hash tag, so each script runs on one Redis Cluster slot.
+// ARGV and reply; every key a script touches is built by jobs/keyspace and
+// shares the {q} hash tag, so each script runs on one Redis Cluster slot.
 //
 // They run unchanged on Redis 7 and on miniredis: both give scripts cjson
 // and unpack, and both keep a stream's pending entries (XPENDING, XCLAIM,

@@ -41,11 +41,11 @@ func (q *Queue) Stats(ctx context.Context) (map[Kind]KindStats, error) {
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range Kinds {
 			all[k] = cmds{
-				length:    p.XLen(ctx, q.keys.stream(k)),
-				pending:   p.XPending(ctx, q.keys.stream(k), q.cfg.Group),
-				oldest:    p.XRangeN(ctx, q.keys.stream(k), "-", "+", 1),
-				dead:      p.XLen(ctx, q.keys.dead(k)),
-				scheduled: p.ZCard(ctx, q.keys.retry(k)),
+				length:    p.XLen(ctx, q.keys.Stream(string(k))),
+				pending:   p.XPending(ctx, q.keys.Stream(string(k)), q.cfg.Group),
+				oldest:    p.XRangeN(ctx, q.keys.Stream(string(k)), "-", "+", 1),
+				dead:      p.XLen(ctx, q.keys.Dead(string(k))),
+				scheduled: p.ZCard(ctx, q.keys.Retry(string(k))),
 			}
 		}
 		return nil

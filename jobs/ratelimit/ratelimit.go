@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vidgate/vidgate/jobs/keyspace"
 )
 
 // slideScript counts an event in a sliding window, unless the window is
@@ -34,7 +36,7 @@ return {1, 0}`)
 // Limiter allows at most Limit events per owner in any Window.
 type Limiter struct {
 	rdb    redis.UniversalClient
-	prefix string
+	keys   keyspace.Keyspace
 	name   string
 	limit  int
 	window time.Duration
@@ -42,9 +44,9 @@ type Limiter struct {
 }
 
 // New returns a limiter named name (part of its Redis keys, which start
-// with prefix).
+// with prefix; "" is keyspace.DefaultPrefix).
 func New(rdb redis.UniversalClient, prefix, name string, limit int, window time.Duration) *Limiter {
-	return &Limiter{rdb: rdb, prefix: prefix, name: name, limit: limit, window: window, now: time.Now}
+	return &Limiter{rdb: rdb, keys: keyspace.New(prefix), name: name, limit: limit, window: window, now: time.Now}
 }
 
 // Allow records an event for owner if the window has room. When it has
@@ -56,8 +58,7 @@ func (l *Limiter) Allow(ctx context.Context, owner string) (bool, time.Duration,
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
 	now := l.now().UnixMilli()
-	key := l.prefix + ":ratelimit:" + l.name + ":" + owner
-	res, err := slideScript.Run(ctx, l.rdb, []string{key}, now, l.window.Milliseconds(), l.limit, fmt.Sprintf("%d-%x", now, nonce)).Int64Slice()
+	res, err := slideScript.Run(ctx, l.rdb, []string{l.keys.RateLimit(l.name, owner)}, now, l.window.Milliseconds(), l.limit, fmt.Sprintf("%d-%x", now, nonce)).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("rate limit: %w", err)
 	}

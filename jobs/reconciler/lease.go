@@ -60,7 +60,7 @@ func (r *Reconciler) lead(ctx context.Context) bool {
 	b := make([]byte, 8)
 	rand.Read(b)
 	token := r.id + "/" + hex.EncodeToString(b)
-	ok, err := r.rdb.SetNX(ctx, r.keys.lease(), token, r.cfg.Lease).Result()
+	ok, err := r.rdb.SetNX(ctx, r.keys.Lease(), token, r.cfg.Lease).Result()
 	if err != nil || !ok {
 		return false
 	}
@@ -76,7 +76,7 @@ func (r *Reconciler) renew(ctx context.Context) error {
 	if r.token == "" {
 		return errLostLease
 	}
-	n, err := renewScript.Run(ctx, r.rdb, []string{r.keys.lease()}, r.token, r.cfg.Lease.Milliseconds()).Int()
+	n, err := renewScript.Run(ctx, r.rdb, []string{r.keys.Lease()}, r.token, r.cfg.Lease.Milliseconds()).Int()
 	if err != nil || n != 1 {
 		r.token = ""
 		if err != nil {
@@ -95,7 +95,7 @@ func (r *Reconciler) fence(ctx context.Context) error { return r.renew(ctx) }
 func (r *Reconciler) Run(ctx context.Context) error {
 	defer func() {
 		if r.token != "" {
-			releaseScript.Run(context.WithoutCancel(ctx), r.rdb, []string{r.keys.lease()}, r.token)
+			releaseScript.Run(context.WithoutCancel(ctx), r.rdb, []string{r.keys.Lease()}, r.token)
 		}
 	}()
 	tick := min(r.cfg.Interval, r.cfg.Lease/3)

@@ -51,6 +51,7 @@ import (
 
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/keyspace"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers"
 )
@@ -86,7 +87,8 @@ type Config struct {
 	// Lease is how long a leader's lease lasts; it is renewed every third
 	// of it (default 30s).
 	Lease time.Duration
-	// Prefix starts the reconciler's Redis keys (default "vg"; see keys.go).
+	// Prefix starts the reconciler's Redis keys (default "vg"; see
+	// jobs/keyspace).
 	Prefix string
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
@@ -116,7 +118,7 @@ func (c *Config) defaults() {
 		c.Lease = 30 * time.Second
 	}
 	if c.Prefix == "" {
-		c.Prefix = "vg"
+		c.Prefix = keyspace.DefaultPrefix
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -136,7 +138,7 @@ type Reconciler struct {
 	cfg       Config
 	log       *slog.Logger
 	id        string
-	keys      keys
+	keys      keyspace.Keyspace
 	// token is the lease's value while Run leads, "" otherwise; only Run's
 	// goroutine touches it.
 	token   string
@@ -149,7 +151,7 @@ func New(store *jobs.Store, q *queue.Queue, reg *providers.Registry, bucket *blo
 	b := make([]byte, 6)
 	rand.Read(b)
 	return &Reconciler{store: store, queue: q, providers: reg, bucket: bucket, rdb: rdb, cfg: cfg, log: cfg.Logger,
-		id: q.Consumer() + "/" + hex.EncodeToString(b), keys: keys{prefix: cfg.Prefix}, onLease: func(string) {}}
+		id: q.Consumer() + "/" + hex.EncodeToString(b), keys: keyspace.New(cfg.Prefix), onLease: func(string) {}}
 }
 
 // ID names this reconciler in its lease.
@@ -529,7 +531,7 @@ end
 return redis.call('EXISTS', KEYS[2])`)
 
 func (r *Reconciler) generation(ctx context.Context, value string) (bool, error) {
-	n, err := generationScript.Run(ctx, r.rdb, []string{r.keys.lease(), r.keys.generation()}, r.token, value).Int()
+	n, err := generationScript.Run(ctx, r.rdb, r.keys.GenerationKeys(), r.token, value).Int()
 	if err != nil {
 		return false, fmt.Errorf("generation marker: %w", err)
 	}

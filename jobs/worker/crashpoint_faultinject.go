@@ -17,7 +17,9 @@ import (
 //
 //	submit.before-provider  the job is SUBMITTED, the provider not called yet
 //	submit.after-provider   the provider answered, its request id not saved
-//	ingest.mid-copy         part of the output is in the bucket
+//	ingest.mid-copy         part of the output is read, none of it stored yet
+//	                        when it is smaller than Config.IngestPartBytes
+//	ingest.after-part       a whole part of the output is stored
 var crashAt = os.Getenv("VIDGATE_CRASHPOINT")
 
 var crashOnce sync.Once

@@ -13,6 +13,8 @@
 //	provider_request_created  worker     the provider's id for this attempt
 //	processing, progress      webhook    (or poll) SUBMITTED → PROCESSING, progress up
 //	provider_completed        webhook    (or poll) progress 100, enqueues ingest
+//	ingest_resumed            worker     a delivery continued the copy where an earlier one stopped
+//	ingest_restarted          worker     …or could not, and says why (no ranges, the file changed)
 //	artifact_stored           worker     the output copied into the bucket, checked
 //	completed                 worker     → COMPLETED
 //	retrying / failed         worker     transient errors back off; permanent ones fail

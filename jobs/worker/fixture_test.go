@@ -29,6 +29,7 @@ type fixture struct {
 	queue  *queue.Queue
 	rdb    redis.UniversalClient
 	bucket *blob.Bucket
+	vault  *jobs.Vault
 	w      *worker.Worker
 	now    time.Time
 }
@@ -58,8 +59,18 @@ func newFixtureOn(t *testing.T, bucketURL string, cfg worker.Config, drivers ...
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
 	}
-	f.w = worker.New(f.store, jobstest.Vault(t), f.queue, providers.NewRegistry(drivers...), f.bucket, cfg)
+	f.vault = jobstest.Vault(t)
+	f.w = worker.New(f.store, f.vault, f.queue, providers.NewRegistry(drivers...), f.bucket, cfg)
 	return f
+}
+
+// another returns a second worker on the fixture's database, queue and
+// bucket: another process of the same deployment.
+func (f *fixture) another(cfg worker.Config, drivers ...providers.Driver) *worker.Worker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return worker.New(f.store, f.vault, f.queue, providers.NewRegistry(drivers...), f.bucket, cfg)
 }
 
 var uuidN atomic.Int64

@@ -18,45 +18,78 @@ import (
 )
 
 // ingest copies a finished job's video from the provider into the bucket —
-// streamed, capped, hashed and sniffed — checks that it is an MP4 and reads
-// its duration and size from the stored file, has the configured scanner
-// check it (Config.Scanner), then records the artifact and completes the
-// job in one transaction.
+// streamed in parts that a later delivery continues from (see resume.go),
+// then capped, hashed and sniffed as one file — checks that it is an MP4
+// and reads its duration and size from the stored file, has the configured
+// scanner check it (Config.Scanner), then records the artifact and
+// completes the job in one transaction.
 func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error {
 	log := logger(ctx, w.log)
+	prefix := partsPrefix(job, t.Attempt)
 	if job.Attempt != t.Attempt || (job.Status != jobs.StatusSubmitted && job.Status != jobs.StatusProcessing) {
-		return nil // done already, or the job moved on
+		w.clearParts(ctx, prefix) // of a copy no one will finish
+		return nil                // done already, or the job moved on
+	}
+	// fail ends the job, and with it the copy: its parts go.
+	fail := func(code, msg string) error {
+		w.clearParts(ctx, prefix)
+		return w.fail(ctx, job, code, msg)
 	}
 	url := t.Data["url"]
 	if url == "" {
-		return w.fail(ctx, job, jobs.FailArtifactUnavailable, "the provider gave no output URL")
+		return fail(jobs.FailArtifactUnavailable, "the provider gave no output URL")
 	}
-	res, url, gone, err := w.openOutput(ctx, job, url, t.Data["expires_at"])
+	prev, err := w.findPartial(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	st, gone, err := w.openCopy(ctx, job, url, t.Data["expires_at"], prev)
 	if err != nil {
 		return err // transient: delivered again
 	}
 	if gone != "" {
-		return w.fail(ctx, job, jobs.FailArtifactUnavailable, gone)
+		return fail(jobs.FailArtifactUnavailable, gone)
 	}
-	defer res.Body.Close()
+	tooLarge := fmt.Sprintf("the output is larger than the %d-byte limit", w.cfg.MaxArtifactBytes)
+	keys, size := st.keys, st.from
+	if st.res != nil {
+		keys, size, err = w.copyParts(ctx, prefix, st, w.cfg.MaxArtifactBytes)
+		st.res.Body.Close()
+		if errors.Is(err, blob.ErrTooLarge) {
+			return fail(jobs.FailArtifactInvalid, tooLarge)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// The whole parts stay: the next delivery continues after them.
+			return fmt.Errorf("store output: %w", providers.RedactURLError(err, st.url))
+		}
+	}
 
 	// Each copy gets its own key: two ingests of one job racing (a poll and
 	// a webhook both saw the end) must never delete each other's file.
 	key := fmt.Sprintf("artifacts/%s/%d/%s.mp4", job.PublicID, job.Attempt, newID()[:8])
-	put, err := w.bucket.PutTyped(ctx, key, crashReader("ingest.mid-copy", res.Body), w.cfg.MaxArtifactBytes, res.Header.Get("Content-Type"))
+	parts := w.bucket.Concat(ctx, keys)
+	put, err := w.bucket.PutTyped(ctx, key, parts, w.cfg.MaxArtifactBytes, st.src.contentType)
+	parts.Close()
 	if errors.Is(err, blob.ErrTooLarge) {
-		return w.fail(ctx, job, jobs.FailArtifactInvalid, fmt.Sprintf("the output is larger than the %d-byte limit", w.cfg.MaxArtifactBytes))
+		return fail(jobs.FailArtifactInvalid, tooLarge)
+	}
+	if err == nil && put.Size != size {
+		w.discard(ctx, key)
+		err = fmt.Errorf("the parts hold %d bytes, %d were copied", put.Size, size) // one was replaced meanwhile
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("store output: %w", providers.RedactURLError(err, url))
+		return fmt.Errorf("store output: %w", err)
 	}
 	info, err := w.readInfo(ctx, key, put)
 	if errors.Is(err, mp4.ErrInvalid) {
 		w.discard(ctx, key)
-		return w.fail(ctx, job, jobs.FailArtifactInvalid, "the output is not a valid MP4 video: "+err.Error())
+		return fail(jobs.FailArtifactInvalid, "the output is not a valid MP4 video: "+err.Error())
 	}
 	if err != nil {
 		return err
@@ -65,7 +98,8 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		verdict, err := w.scan(ctx, key)
 		if err != nil {
 			// Never complete unscanned: the task is delivered again, and
-			// copies and scans afresh; this copy is not kept meanwhile.
+			// stores the file from its parts and scans it afresh; this
+			// copy is not kept meanwhile.
 			w.discard(ctx, key)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -76,7 +110,7 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		if verdict.Infected {
 			w.discard(ctx, key)
 			log.WarnContext(ctx, "output quarantined by the scanner; file deleted", "signature", verdict.Signature, "sha256", put.SHA256)
-			return w.fail(ctx, job, jobs.FailArtifactQuarantined,
+			return fail(jobs.FailArtifactQuarantined,
 				fmt.Sprintf("the output was flagged by the malware scan (%s) and deleted", clipSignature(verdict.Signature)))
 		}
 	}
@@ -95,10 +129,12 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		if isGuard(err) {
 			log.InfoContext(ctx, "job moved on during ingest; output discarded")
 			w.discard(ctx, key)
+			w.clearParts(ctx, prefix)
 			return nil
 		}
 		return err
 	}
+	w.clearParts(ctx, prefix)
 	w.cfg.OnArtifact(string(jobs.ArtifactVideo), put.Size)
 	log.InfoContext(ctx, "job completed", "bytes", put.Size, "width", info.Width, "height", info.Height, "duration_s", dur)
 	return nil
@@ -117,13 +153,13 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 // gone, the reason the output cannot be had (the job fails with
 // FailArtifactUnavailable); or an error for a transient failure, after
 // which the task is delivered again. No error or reason quotes a URL's
-// query.
-func (w *Worker) openOutput(ctx context.Context, job *jobs.Job, rawURL, expiresAt string) (res *http.Response, used, gone string, err error) {
+// query. A non-empty rng asks for the file from rng.from on (see openURL).
+func (w *Worker) openOutput(ctx context.Context, job *jobs.Job, rawURL, expiresAt string, rng byteRange) (res *http.Response, used, gone string, err error) {
 	exp, perr := time.Parse(time.RFC3339, expiresAt)
 	expired := perr == nil && w.store.Now().After(exp)
 	if expired {
 		gone = "the provider's output expired at " + exp.Format(time.RFC3339) + " before it could be copied"
-	} else if res, gone, err = w.openURL(ctx, job, rawURL); err != nil || gone == "" {
+	} else if res, gone, err = w.openURL(ctx, job, rawURL, rng); err != nil || gone == "" {
 		return res, rawURL, "", err
 	}
 
@@ -142,7 +178,7 @@ func (w *Worker) openOutput(ctx context.Context, job *jobs.Job, rawURL, expiresA
 		return nil, "", gone + "; the provider's current output expired too", nil
 	}
 	logger(ctx, w.log).InfoContext(ctx, "output URL dead; copying from the one the provider reports now", "reason", gone)
-	res, again, err := w.openURL(ctx, job, fresh.URL)
+	res, again, err := w.openURL(ctx, job, fresh.URL, rng)
 	if err != nil || again != "" {
 		if again != "" {
 			gone += "; the URL the provider reports now failed too: " + again
@@ -152,11 +188,19 @@ func (w *Worker) openOutput(ctx context.Context, job *jobs.Job, rawURL, expiresA
 	return res, fresh.URL, "", nil
 }
 
+// byteRange asks for an output from byte from on (from > 0), provided it
+// is still the file ifRange (an ETag or Last-Modified) names, if set.
+type byteRange struct {
+	from    int64
+	ifRange string
+}
+
 // openURL GETs one output URL (see download). A URL that cannot be
 // requested, or that answers 401, 403, 404 or 410, is dead: gone says why.
-// Another status than 200, or a failed request, is a transient error.
-func (w *Worker) openURL(ctx context.Context, job *jobs.Job, rawURL string) (res *http.Response, gone string, err error) {
-	res, err = w.download(ctx, job, rawURL)
+// Another status than 200, or a failed request, is a transient error; with
+// a range, 206 and 416 are answers too, for the caller to judge.
+func (w *Worker) openURL(ctx context.Context, job *jobs.Job, rawURL string, rng byteRange) (res *http.Response, gone string, err error) {
+	res, err = w.download(ctx, job, rawURL, rng)
 	if providers.ErrorCode(err) == providers.CodeInvalidInput {
 		return nil, "the provider's output URL is not valid", nil
 	}
@@ -169,6 +213,12 @@ func (w *Worker) openURL(ctx context.Context, job *jobs.Job, rawURL string) (res
 	switch res.StatusCode {
 	case http.StatusOK:
 		return res, "", nil
+	case http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable:
+		if rng.from > 0 {
+			return res, "", nil
+		}
+		res.Body.Close()
+		return nil, "", fmt.Errorf("download output: HTTP %d to a request without a range", res.StatusCode)
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
 		res.Body.Close()
 		return nil, fmt.Sprintf("the provider's output is gone (HTTP %d)", res.StatusCode), nil
@@ -210,10 +260,11 @@ func (w *Worker) renewOutput(ctx context.Context, job *jobs.Job) (out providers.
 // download GETs a job's output: through its driver when the driver is a
 // providers.Downloader (the vendor wants credentials, which the driver adds
 // to the request alone, so that the URL queued and stored carries none),
-// else with a plain GET. A URL that cannot be requested is an error with
+// else with a plain GET, which carries rng (a driver's Download cannot, and
+// is never asked for a range). A URL that cannot be requested is an error with
 // CodeInvalidInput. No error quotes the URL's query, where a signature or
 // (from a task queued by an older version) a key may sit.
-func (w *Worker) download(ctx context.Context, job *jobs.Job, rawURL string) (*http.Response, error) {
+func (w *Worker) download(ctx context.Context, job *jobs.Job, rawURL string, rng byteRange) (*http.Response, error) {
 	var res *http.Response
 	d, err := w.driver(job.Provider)
 	if err != nil {
@@ -225,6 +276,12 @@ func (w *Worker) download(ctx context.Context, job *jobs.Job, rawURL string) (*h
 		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 		if rerr != nil {
 			return nil, providers.Errorf(providers.CodeInvalidInput, "the output URL is not valid")
+		}
+		if rng.from > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", rng.from))
+			if rng.ifRange != "" {
+				req.Header.Set("If-Range", rng.ifRange)
+			}
 		}
 		res, err = w.cfg.HTTPClient.Do(req)
 	}

@@ -40,6 +40,11 @@ type Config struct {
 	ProviderTimeout time.Duration
 	// MaxArtifactBytes caps a copied output (default 2 GiB).
 	MaxArtifactBytes int64
+	// IngestPartBytes is the size of the parts an output is copied in
+	// (default 64 MiB): each part is stored as it completes, so a worker
+	// that takes over a dead one's ingest continues after the last whole
+	// part instead of downloading the output again.
+	IngestPartBytes int64
 	// ArtifactRetention is how long unapproved artifacts are kept (0: forever).
 	ArtifactRetention time.Duration
 	// SourceURLTTL is how long the signed source-image URL given to a
@@ -77,6 +82,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxArtifactBytes <= 0 {
 		c.MaxArtifactBytes = 2 << 30
+	}
+	if c.IngestPartBytes <= 0 {
+		c.IngestPartBytes = 64 << 20
 	}
 	if c.SourceURLTTL <= 0 {
 		c.SourceURLTTL = time.Hour

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vidgate/vidgate/jobs/keyspace"
 )
 
 // SharedConfig configures breakers whose state lives in Redis (see
@@ -41,18 +43,12 @@ const (
 )
 
 // sharedBreakers is a breakerStore in Redis. Per provider P it keeps two
-// keys, which share a hash tag so one script can touch both on Redis
-// Cluster:
-//
-//	{prefix}:breaker:{P}:state  hash: state (open | half-open; no key:
-//	                            closed), opened and trial (unix ms).
-//	                            Expires 4 cooldowns plus a window after
-//	                            its last change: a circuit nobody has
-//	                            touched for that long is closed again.
-//	{prefix}:breaker:{P}:fails  list: the unix ms of the current run of
-//	                            consecutive failures within the window
-//	                            (at most Failures of them); expires a
-//	                            window after the last one.
+// keys (jobs/keyspace documents them): a hash of P's state (open |
+// half-open; no key means closed), which expires 4 cooldowns plus a window
+// after its last change, so that a circuit nobody has touched for that long
+// is closed again; and a list of P's current run of consecutive failures
+// within the window, which expires a window after the last one. The keys
+// share the hash tag {P}, so one script can touch both on Redis Cluster.
 //
 // Scripts make each observation and each trial claim atomic across
 // processes. Times come from the callers' clocks (the router's Now), as in
@@ -63,7 +59,7 @@ const (
 // error of a run is logged, and so is the recovery.
 type sharedBreakers struct {
 	rdb     redis.UniversalClient
-	prefix  string
+	keys    keyspace.Keyspace
 	cfg     BreakerConfig
 	ttl     time.Duration // of a state hash
 	cache   time.Duration
@@ -92,12 +88,9 @@ func newSharedBreakers(c SharedConfig, bc BreakerConfig) (*sharedBreakers, error
 		return nil, errors.New("router: negative Shared setting")
 	}
 	s := &sharedBreakers{
-		rdb: c.Client, prefix: c.Prefix, cfg: bc, cache: c.CacheTTL, timeout: c.Timeout, log: c.Logger,
+		rdb: c.Client, keys: keyspace.New(c.Prefix), cfg: bc, cache: c.CacheTTL, timeout: c.Timeout, log: c.Logger,
 		ttl:    4*bc.Cooldown + bc.Window,
 		cached: map[string]sharedState{},
-	}
-	if s.prefix == "" {
-		s.prefix = "vg"
 	}
 	if s.cache == 0 {
 		s.cache = DefaultSharedCacheTTL
@@ -110,11 +103,6 @@ func newSharedBreakers(c SharedConfig, bc BreakerConfig) (*sharedBreakers, error
 	}
 	s.log = s.log.With("component", "router")
 	return s, nil
-}
-
-func (s *sharedBreakers) keys(provider string) []string {
-	base := s.prefix + ":breaker:{" + provider + "}:"
-	return []string{base + "state", base + "fails"}
 }
 
 // advanceLua moves an open circuit whose cooldown has passed to half-open.
@@ -228,7 +216,7 @@ func (s *sharedBreakers) observe(provider string, now, started time.Time, failed
 	if failed {
 		f = "1"
 	}
-	res, err := observeScript.Run(ctx, s.rdb, s.keys(provider), ms(now), ms(started), f,
+	res, err := observeScript.Run(ctx, s.rdb, s.keys.BreakerKeys(provider), ms(now), ms(started), f,
 		s.cfg.Failures, s.cfg.Window.Milliseconds(), s.cfg.Cooldown.Milliseconds(), s.ttl.Milliseconds()).StringSlice()
 	s.result("observe", provider, err)
 	if err != nil {
@@ -251,7 +239,7 @@ func (s *sharedBreakers) admit(provider string, now time.Time) (bool, bool, time
 	// processes, so it always asks Redis.
 	ctx, cancel := s.context()
 	defer cancel()
-	res, err := admitScript.Run(ctx, s.rdb, s.keys(provider)[:1], ms(now), s.cfg.Cooldown.Milliseconds(), s.ttl.Milliseconds()).Slice()
+	res, err := admitScript.Run(ctx, s.rdb, []string{s.keys.BreakerState(provider)}, ms(now), s.cfg.Cooldown.Milliseconds(), s.ttl.Milliseconds()).Slice()
 	s.result("admit", provider, err)
 	if err != nil {
 		return true, false, time.Time{} // closed, as far as anyone can tell
@@ -301,7 +289,7 @@ func (s *sharedBreakers) read(provider string, now time.Time) sharedState {
 func (s *sharedBreakers) fetch(provider string, now time.Time) sharedState {
 	ctx, cancel := s.context()
 	defer cancel()
-	vals, err := s.rdb.HMGet(ctx, s.keys(provider)[0], "state", "opened", "trial").Result()
+	vals, err := s.rdb.HMGet(ctx, s.keys.BreakerState(provider), "state", "opened", "trial").Result()
 	s.result("read", provider, err)
 	if err != nil {
 		// Closed, and cached like a state read: during an outage of Redis,

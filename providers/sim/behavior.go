@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,11 +28,15 @@ const (
 	DefaultOutputExpiresAfter = time.Hour
 )
 
+// DefaultMaxOutputSize is the largest output_size a prompt may ask for
+// unless Config.MaxOutputSize says otherwise.
+const DefaultMaxOutputSize = 64 << 20
+
 // Limits on behaviour values, so a prompt cannot make the simulator hold a
 // goroutine for days or stream terabytes.
 const (
 	maxLatency    = time.Hour
-	maxOutputSize = 16 << 30
+	maxOutputSize = 16 << 30 // Config.MaxOutputSize's ceiling
 	maxCopies     = 10
 )
 
@@ -107,23 +112,23 @@ func (b Behavior) withDefaults() Behavior {
 func (b Behavior) validate() error {
 	switch {
 	case b.Latency < 0 || b.Latency > maxLatency:
-		return fmt.Errorf("latency %s is not between 0s and %s", b.Latency, maxLatency)
+		return fmt.Errorf("latency: not between 0s and %s", maxLatency)
 	case b.Fail != "" && b.Fail != CodeContentPolicy && b.Fail != CodeInvalidInput && b.Fail != CodeServerError:
-		return fmt.Errorf("fail %q is not one of %s, %s, %s", b.Fail, CodeContentPolicy, CodeInvalidInput, CodeServerError)
+		return fmt.Errorf("fail: not one of %s, %s, %s", CodeContentPolicy, CodeInvalidInput, CodeServerError)
 	case b.SubmitError != 0 && b.SubmitError != 429 && (b.SubmitError < 500 || b.SubmitError > 504):
-		return fmt.Errorf("submit_error %d is not 429 or 500..504", b.SubmitError)
+		return fmt.Errorf("submit_error: not 429 or 500..504")
 	case b.SubmitErrorCount < 0:
-		return fmt.Errorf("submit_error count %d is negative", b.SubmitErrorCount)
+		return fmt.Errorf("submit_error: negative count")
 	case b.SubmitDelay < 0 || b.SubmitDelay > maxLatency:
-		return fmt.Errorf("slow_submit %s is not between 0s and %s", b.SubmitDelay, maxLatency)
+		return fmt.Errorf("slow_submit: not between 0s and %s", maxLatency)
 	case b.RetryAfter < 0 || b.RetryAfter > maxLatency:
-		return fmt.Errorf("retry_after %s is not between 0s and %s", b.RetryAfter, maxLatency)
+		return fmt.Errorf("retry_after: not between 0s and %s", maxLatency)
 	case b.WebhookCopies < 0 || b.WebhookCopies > maxCopies:
-		return fmt.Errorf("duplicate %d is not between 1 and %d", b.WebhookCopies, maxCopies)
+		return fmt.Errorf("duplicate: not between 1 and %d", maxCopies)
 	case b.OutputExpiresAfter < 0:
-		return fmt.Errorf("output_expires_after %s is negative", b.OutputExpiresAfter)
+		return fmt.Errorf("output_expires_after: negative")
 	case b.OutputSize < 0 || b.OutputSize > maxOutputSize:
-		return fmt.Errorf("output_size %d is not between 0 and %d", b.OutputSize, int64(maxOutputSize))
+		return fmt.Errorf("output_size: not between 0 and 16GiB")
 	}
 	return nil
 }
@@ -134,14 +139,19 @@ var directiveRE = regexp.MustCompile(`\[sim(?:\s[^\]]*)?\]`)
 // ParseDirectives returns base overridden by the directive blocks in prompt,
 // "[sim key=value flag …]", in order (a later setting wins). Text outside the
 // blocks is ignored. It returns an error for an unknown key, a malformed
-// value or a value out of range, naming the setting but never quoting the
-// rest of the prompt.
+// value or a value out of range. The error names a known key at most and
+// never quotes the prompt: not an unknown key, not a value (the text inside
+// a directive is prompt text, and errors reach logs, job events and
+// errorMessage, where prompts must never appear).
 func ParseDirectives(prompt string, base Behavior) (Behavior, error) {
 	b := base
 	for _, block := range directiveRE.FindAllString(prompt, -1) {
 		for _, tok := range strings.Fields(block[len("[sim") : len(block)-1]) {
 			if err := b.set(tok); err != nil {
-				return Behavior{}, fmt.Errorf("sim directive %q: %w", tok, err)
+				if key, _, _ := strings.Cut(tok, "="); slices.Contains(directiveKeys, key) {
+					return Behavior{}, fmt.Errorf("sim directive %s: %w", key, err)
+				}
+				return Behavior{}, fmt.Errorf("sim directive: %w", err)
 			}
 		}
 	}
@@ -151,7 +161,13 @@ func ParseDirectives(prompt string, base Behavior) (Behavior, error) {
 	return b, nil
 }
 
-// set applies one "key=value" or "flag" token.
+// directiveKeys are the keys set knows, the only prompt text an error may
+// name.
+var directiveKeys = []string{"latency", "hold", "fail", "submit_error", "slow_submit", "retry_after", "duplicate",
+	"reorder", "drop_webhooks", "output_expires_after", "output_size", "corrupt_output", "moov_at_end"}
+
+// set applies one "key=value" or "flag" token. Its errors never quote the
+// token.
 func (b *Behavior) set(tok string) error {
 	key, val, hasVal := strings.Cut(tok, "=")
 	flag := func(p *bool) error {
@@ -170,7 +186,10 @@ func (b *Behavior) set(tok string) error {
 		switch key {
 		case "hold", "reorder", "drop_webhooks", "corrupt_output", "moov_at_end":
 		default:
-			return fmt.Errorf("unknown flag, or missing =value")
+			if slices.Contains(directiveKeys, key) {
+				return fmt.Errorf("missing =value")
+			}
+			return fmt.Errorf("unknown setting; the known ones are %s", strings.Join(directiveKeys, ", "))
 		}
 	}
 	var err error
@@ -214,15 +233,21 @@ func (b *Behavior) set(tok string) error {
 	case "output_expires_after":
 		b.OutputExpiresAfter, err = time.ParseDuration(val)
 	case "output_size":
-		b.OutputSize, err = parseSize(val)
+		if b.OutputSize, err = parseSize(val); err != nil {
+			return err // names the unit, not the value
+		}
 	case "corrupt_output":
 		return flag(&b.CorruptOutput)
 	case "moov_at_end":
 		return flag(&b.MoovAtEnd)
 	default:
-		return fmt.Errorf("unknown setting")
+		return fmt.Errorf("unknown setting; the known ones are %s", strings.Join(directiveKeys, ", "))
 	}
-	return err
+	if err != nil {
+		// strconv's and time's errors quote their input: the prompt.
+		return fmt.Errorf("malformed value, want a number or a duration such as 2s")
+	}
+	return nil
 }
 
 // sizeUnits are the suffixes parseSize accepts, longest first.

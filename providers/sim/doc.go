@@ -83,7 +83,7 @@
 //	                          send it first and the progress ones after
 //	drop_webhooks             send no webhooks: the client must poll
 //	output_expires_after=DUR  output URL answers 410 Gone DUR after success (default 1h)
-//	output_size=SIZE          pad the MP4 to SIZE bytes: 1048576, 200MB, 3MiB (≤ 16GiB)
+//	output_size=SIZE          pad the MP4 to SIZE bytes: 1048576, 200MB, 3MiB (≤ Config.MaxOutputSize, 64MiB by default)
 //	corrupt_output            serve an HTML error page as video/mp4
 //	moov_at_end               serve an MP4 whose moov box follows its mdat
 //

@@ -2,11 +2,13 @@ package sim
 
 import (
 	_ "embed"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/blob/mp4"
 )
 
@@ -54,11 +56,20 @@ func paddedSize(srcLen, n int64) int64 {
 const corruptBody = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>" +
 	"<body><h1>502 Bad Gateway</h1><p>upstream error</p></body></html>\n"
 
-// handleFile serves GET {prefix}/v1/files/{id}.mp4: the output of a
-// succeeded generation, streamed in constant memory, or 410 Gone once it
+// handleFile serves GET {prefix}/v1/files/{id}.mp4?expires=…&sig=…: the
+// output of a succeeded generation, streamed in constant memory, or 410 Gone once it
 // has expired.
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(r.PathValue("file"), ".mp4")
+	// Only the signed URL of an output serves it: a missing or forged
+	// signature is told nothing more than an unknown file.
+	if err := s.files.Verify(id, r.URL.Query(), s.now()); errors.Is(err, blob.ErrURLExpired) {
+		writeError(w, http.StatusGone, CodeGone, "this output has expired")
+		return
+	} else if err != nil {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such file")
+		return
+	}
 	s.mu.Lock()
 	g := s.gens[id]
 	var succeeded, expired bool

@@ -244,6 +244,7 @@ func (s *Server) transitionLocked(g *generation, status string, progress int, er
 	g.status, g.progress, g.errCode, g.updated = status, progress, errCode, now
 	if status == statusSucceeded {
 		g.expiresAt = now.Add(g.b.OutputExpiresAfter)
+		g.fileURL += "?" + s.files.Query(g.id, g.expiresAt)
 	}
 	if terminal(status) {
 		close(g.done)

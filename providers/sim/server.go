@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
 )
@@ -26,8 +28,9 @@ type Config struct {
 	// it at the root. Routes are relative to it: {Prefix}/v1/generations …
 	Prefix string
 	// APIKey, when set, is required as "Authorization: Bearer <APIKey>" on
-	// the API (not on output files, which, as at real vendors, are public
-	// behind unguessable URLs).
+	// the API. Output files need no key: as at real vendors, their URLs
+	// are signed and expire with the output (an HMAC under a key of the
+	// Server's own).
 	APIKey string
 	// WebhookSecret ("whsec_…") signs webhook deliveries. "" means a random
 	// secret, which Server.WebhookSecret returns.
@@ -39,6 +42,11 @@ type Config struct {
 	// Defaults is the behaviour of every generation, before the directives
 	// of its prompt.
 	Defaults Behavior
+	// MaxOutputSize caps the output_size directive (default
+	// DefaultMaxOutputSize): whoever writes prompts decides how much every
+	// worker downloads and stores. Load tests of large files raise it, up
+	// to 16 GiB.
+	MaxOutputSize int64
 	// HTTPClient delivers webhooks; nil means a client with a 10-second
 	// timeout.
 	HTTPClient *http.Client
@@ -70,6 +78,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("sim config: public URL %q is not an absolute http(s) URL", c.PublicURL)
 		}
 	}
+	if c.MaxOutputSize < 0 || c.MaxOutputSize > maxOutputSize {
+		return fmt.Errorf("sim config: max output size %d is not between 0 and 16GiB", c.MaxOutputSize)
+	}
 	if err := c.Defaults.withDefaults().validate(); err != nil {
 		return fmt.Errorf("sim config: defaults: %w", err)
 	}
@@ -84,6 +95,7 @@ type Server struct {
 	cfg      Config
 	secret   string
 	signer   *stdwebhooks.Signer
+	files    *blob.URLSigner // signs output URLs
 	client   *http.Client
 	now      func() time.Time
 	log      *slog.Logger
@@ -132,6 +144,9 @@ func New(cfg Config) *Server {
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	cfg.Defaults = cfg.Defaults.withDefaults()
+	if cfg.MaxOutputSize == 0 {
+		cfg.MaxOutputSize = DefaultMaxOutputSize
+	}
 	s := &Server{
 		cfg:      cfg,
 		secret:   cfg.WebhookSecret,
@@ -148,6 +163,9 @@ func New(cfg Config) *Server {
 		s.secret = stdwebhooks.NewSecret()
 	}
 	s.signer, _ = stdwebhooks.NewSigner(s.secret) // checked by Validate
+	key := make([]byte, 32)
+	rand.Read(key)
+	s.files = blob.NewURLSigner(key)
 	if s.client == nil {
 		s.client = providers.NewHTTPClient(10 * time.Second)
 	}
@@ -383,6 +401,10 @@ func (s *Server) create(req createRequest, baseURL string) reply {
 	b, err := ParseDirectives(req.Prompt, s.cfg.Defaults)
 	if err != nil {
 		return errorReply(http.StatusBadRequest, CodeInvalidInput, err.Error())
+	}
+	if b.OutputSize > s.cfg.MaxOutputSize {
+		return errorReply(http.StatusBadRequest, CodeInvalidInput,
+			fmt.Sprintf("sim directive output_size: over this simulator's limit of %d bytes", s.cfg.MaxOutputSize))
 	}
 	if b.SubmitError != 0 && (b.SubmitErrorCount == 0 || kc.failed < b.SubmitErrorCount) {
 		kc.failed++

@@ -286,7 +286,7 @@ func TestPrefixes(t *testing.T) {
 			t.Fatalf("Submit() with prefix %q error = %v", tt.prefix, err)
 		}
 		st := waitState(t, d, id, providers.StateSucceeded)
-		if want := ts.URL + tt.base + "/v1/files/" + id + ".mp4"; st.Outputs[0].URL != want {
+		if want := ts.URL + tt.base + "/v1/files/" + id + ".mp4?"; !strings.HasPrefix(st.Outputs[0].URL, want) {
 			t.Errorf("output URL with prefix %q = %q, want %q", tt.prefix, st.Outputs[0].URL, want)
 		}
 		resp, err := ts.Client().Get(ts.URL + tt.base + "/v1/nothing")
@@ -642,7 +642,7 @@ func (h *headReader) Write(p []byte) (int, error) {
 // process-wide, and parallel tests would add their allocations to it.
 func TestLargeOutputStreams(t *testing.T) {
 	const size = 200 << 20
-	srv, d := newDriver(t, Config{Defaults: Behavior{Hold: true}})
+	srv, d := newDriver(t, Config{Defaults: Behavior{Hold: true}, MaxOutputSize: size})
 	id, err := d.Submit(t.Context(), textRequest("x [sim output_size=200MiB]"))
 	if err != nil {
 		t.Fatalf("Submit() error = %v", err)
@@ -683,7 +683,7 @@ func TestLargeOutputStreams(t *testing.T) {
 
 func TestHeadOutput(t *testing.T) {
 	t.Parallel()
-	srv, d := newDriver(t, Config{Defaults: Behavior{Hold: true}})
+	srv, d := newDriver(t, Config{Defaults: Behavior{Hold: true}, MaxOutputSize: 1 << 30})
 	id, _ := d.Submit(t.Context(), textRequest("x [sim output_size=1GB]"))
 	srv.Succeed(id)
 	st := waitState(t, d, id, providers.StateSucceeded)
@@ -740,15 +740,15 @@ func TestParseDirectives(t *testing.T) {
 		{prompt: "[sim output_size=3MiB]", want: with(base, func(b *Behavior) { b.OutputSize = 3 << 20 })},
 		{prompt: "[sim output_size=1234]", want: with(base, func(b *Behavior) { b.OutputSize = 1234 })},
 		{prompt: "[sim\tlatency=5ms\n]", want: with(base, func(b *Behavior) { b.Latency = 5 * time.Millisecond })},
-		{prompt: "[sim latncy=1s]", wantErr: `sim directive "latncy=1s": unknown setting`},
-		{prompt: "[sim fast]", wantErr: `sim directive "fast": unknown flag, or missing =value`},
-		{prompt: "[sim latency=soon]", wantErr: `sim directive "latency=soon"`},
-		{prompt: "[sim latency=2h]", wantErr: "latency 2h0m0s is not between"},
-		{prompt: "[sim latency=-1s]", wantErr: "latency -1s is not between"},
-		{prompt: "[sim fail=sometimes]", wantErr: `fail "sometimes" is not one of`},
-		{prompt: "[sim submit_error=404]", wantErr: "submit_error 404 is not 429 or 500..504"},
+		{prompt: "[sim latncy=1s]", wantErr: `sim directive: unknown setting; the known ones are latency,`},
+		{prompt: "[sim fast]", wantErr: `sim directive: unknown setting`},
+		{prompt: "[sim latency=soon]", wantErr: `sim directive latency: malformed value`},
+		{prompt: "[sim latency=2h]", wantErr: "sim directive: latency: not between 0s and 1h0m0s"},
+		{prompt: "[sim latency=-1s]", wantErr: "latency: not between"},
+		{prompt: "[sim fail=sometimes]", wantErr: `fail: not one of`},
+		{prompt: "[sim submit_error=404]", wantErr: "submit_error: not 429 or 500..504"},
 		{prompt: "[sim submit_error=500:0]", wantErr: "COUNT ≥ 1"},
-		{prompt: "[sim duplicate=11]", wantErr: "duplicate 11 is not between"},
+		{prompt: "[sim duplicate=11]", wantErr: "duplicate: not between"},
 		{prompt: "[sim output_size=17GiB]", wantErr: "want a byte count up to 16GiB"},
 		{prompt: "[sim output_size=lots]", wantErr: "want a byte count"},
 		{prompt: "[sim hold=perhaps]", wantErr: "want true or false"},
@@ -798,7 +798,7 @@ func TestPublicURL(t *testing.T) {
 	id, _ := d.Submit(t.Context(), textRequest("x"))
 	srv.Succeed(id)
 	st := waitState(t, d, id, providers.StateSucceeded)
-	if want := "https://vidgate.example/sim/v1/files/" + id + ".mp4"; st.Outputs[0].URL != want {
+	if want := "https://vidgate.example/sim/v1/files/" + id + ".mp4?"; !strings.HasPrefix(st.Outputs[0].URL, want) {
 		t.Errorf("output URL = %q, want %q", st.Outputs[0].URL, want)
 	}
 }

@@ -49,7 +49,7 @@ type Config struct {
 	// the role (defaults "sub" and "role").
 	SubjectClaim string
 	RoleClaim    string
-	// Leeway tolerates clock skew on exp and nbf (default 30s).
+	// Leeway tolerates clock skew on exp, nbf and iat (default 30s).
 	Leeway time.Duration
 	// Now is the clock (nil means time.Now).
 	Now func() time.Time
@@ -120,6 +120,10 @@ func New(cfg Config) (*Authenticator, error) {
 		jwt.WithValidMethods(a.methods),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithExpirationRequired(),
+		// A token issued in the future (beyond the leeway) was minted by a
+		// broken or hostile clock: refuse it rather than let it outlive exp's
+		// intent.
+		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(cfg.Now),
 	}
 	if cfg.Issuer != "" {
@@ -187,7 +191,8 @@ func (a *Authenticator) jwt(ctx context.Context, token string) (jobs.Actor, erro
 	}
 	sub, _ := claims[a.cfg.SubjectClaim].(string)
 	role, _ := claims[a.cfg.RoleClaim].(string)
-	actor := jobs.Actor{Subject: sub, Role: jobs.Role(strings.ToLower(role))}
+	// Exact: an IdP that grants "Admin" has not granted "admin".
+	actor := jobs.Actor{Subject: sub, Role: jobs.Role(role)}
 	if sub == "" || len(sub) > 200 {
 		return jobs.Actor{}, &Error{Reason: fmt.Sprintf("token has no usable %q claim", a.cfg.SubjectClaim)}
 	}
@@ -239,6 +244,8 @@ func reason(err error) string {
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "token not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token issued in the future"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		return "token has the wrong issuer"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):

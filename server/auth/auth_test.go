@@ -76,6 +76,11 @@ func TestAuthenticateRefuses(t *testing.T) {
 		{"wrong audience", sign(t, jwt.SigningMethodHS256, secret, with("aud", "other")), "wrong audience"},
 		{"unknown role", sign(t, jwt.SigningMethodHS256, secret, with("role", "root")), "role"},
 		{"no subject", sign(t, jwt.SigningMethodHS256, secret, with("sub", nil)), "sub"},
+		// Roles are compared exactly: "Admin" is not a role an IdP was
+		// configured to grant.
+		{"role in capitals", sign(t, jwt.SigningMethodHS256, secret, with("role", "Admin")), "role"},
+		{"role with spaces", sign(t, jwt.SigningMethodHS256, secret, with("role", "admin ")), "role"},
+		{"issued in the future", sign(t, jwt.SigningMethodHS256, secret, with("iat", now.Add(5*time.Minute).Unix())), "issued in the future"},
 		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good), "algorithm is not accepted"},
 		{"garbage", "not-a-jwt", "malformed"},
 	}
@@ -88,6 +93,18 @@ func TestAuthenticateRefuses(t *testing.T) {
 				t.Errorf("Authenticate(%s) error = %v, want reason containing %q", tt.name, err, tt.want)
 			}
 		})
+	}
+}
+
+// A clock a few seconds ahead of ours is not a token from the future.
+func TestIssuedAtLeeway(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	a := newAuth(t, Config{})
+	tok := sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "role": "user",
+		"iat": now.Add(10 * time.Second).Unix(), "exp": now.Add(time.Hour).Unix()})
+	if got, err := a.Authenticate(context.Background(), tok); err != nil || got.Subject != "alice" {
+		t.Errorf("Authenticate(iat 10s ahead) = %+v, %v, want alice", got, err)
 	}
 }
 

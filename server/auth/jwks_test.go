@@ -252,9 +252,14 @@ func TestJWKSConfigurableClaims(t *testing.T) {
 	p, clk := newIdP(t), newClock()
 	p.publish(t, map[string]crypto.PublicKey{"rsa1": &rsaKey1.PublicKey})
 	a := jwksAuth(t, p, clk, Config{SubjectClaim: "uid", RoleClaim: "https://example.com/role"})
-	claims := jwt.MapClaims{"sub": "not-this", "uid": "u-42", "role": "user", "https://example.com/role": "Admin",
+	claims := jwt.MapClaims{"sub": "not-this", "uid": "u-42", "role": "user", "https://example.com/role": "admin",
 		"exp": clk.now().Add(time.Hour).Unix()}
 	wantActor(t, a, signKid(t, jwt.SigningMethodRS256, rsaKey1, "rsa1", claims), jobs.Actor{Subject: "u-42", Role: jobs.RoleAdmin})
+
+	// Compared exactly: "Admin" is not "admin".
+	claims["https://example.com/role"] = "Admin"
+	wantRefused(t, a, signKid(t, jwt.SigningMethodRS256, rsaKey1, "rsa1", claims), "role")
+	claims["https://example.com/role"] = "admin"
 
 	delete(claims, "uid")
 	wantRefused(t, a, signKid(t, jwt.SigningMethodRS256, rsaKey1, "rsa1", claims), `"uid"`)

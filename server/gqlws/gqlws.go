@@ -132,6 +132,12 @@ type Transport struct {
 	// the connection carries on. (Resolvers may cap subscriptions lower.)
 	MaxOperations int
 
+	// closing is the close every connection gets once CloseAll has been
+	// called; mu guards conns, the open connections, for CloseAll.
+	closing atomic.Pointer[closeFrame]
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+
 	// Logger gets a line when a connection closes ("websocket closed":
 	// subprotocol, duration, operations, the close code the server sent)
 	// and panics recovered while serving, with the upgrade request's
@@ -140,6 +146,84 @@ type Transport struct {
 }
 
 var _ graphql.Transport = (*Transport)(nil)
+
+type closeFrame struct {
+	code   int
+	reason string
+}
+
+// CloseAll closes every open connection with code and reason, and any
+// that opens afterwards as soon as it is accepted: for a shutdown, with a
+// code graphql-ws clients reconnect on (1001 Going Away or 1012 Service
+// Restart; 1000, 4400, 4401, 4409, 4429, 4500 and most 1xxx codes are
+// fatal to them). From the call on, an operation that ends gets no
+// complete (nor error): it did not finish, its connection is going away,
+// and the client should subscribe again elsewhere.
+func (t *Transport) CloseAll(code int, reason string) {
+	t.closing.Store(&closeFrame{code: code, reason: reason})
+	t.mu.Lock()
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.closeOpen(code, reason)
+	}
+}
+
+// shuttingDown reports whether CloseAll has been called.
+func (t *Transport) shuttingDown() bool { return t.closing.Load() != nil }
+
+// track adds c to the open connections, or reports the close to send it
+// at once when CloseAll has been called.
+func (t *Transport) track(c *conn) *closeFrame {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.closing.Load(); f != nil {
+		return f // CloseAll has copied the connections already, or is about to
+	}
+	if t.conns == nil {
+		t.conns = map[*conn]struct{}{}
+	}
+	t.conns[c] = struct{}{}
+	return nil
+}
+
+func (t *Transport) untrack(c *conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+type connKey struct{}
+
+// Closer returns a function that closes the connection ctx belongs to (the
+// context InitFunc gets, or one made from it) with code and reason, unless
+// it has closed already: for revoking a connection's credential. It returns
+// nil for a context of no gqlws connection.
+func Closer(ctx context.Context) func(code int, reason string) {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	if c == nil {
+		return nil
+	}
+	return c.closeOpen
+}
+
+type expiryKey struct{}
+
+type expiry struct {
+	at time.Time
+	closeFrame
+}
+
+// CloseAt returns ctx marked so that, when InitFunc returns it, the
+// connection is closed with code and reason at t: when the credential that
+// authenticated it expires (code 4401, say). A t already past closes the
+// connection instead of acknowledging it.
+func CloseAt(ctx context.Context, t time.Time, code int, reason string) context.Context {
+	return context.WithValue(ctx, expiryKey{}, &expiry{at: t, closeFrame: closeFrame{code: code, reason: reason}})
+}
 
 // Supports claims WebSocket upgrade requests.
 func (t *Transport) Supports(r *http.Request) bool {
@@ -168,11 +252,15 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		ws:      ws,
 		legacy:  ws.Subprotocol() != TransportWS,
 		exec:    exec,
-		ctx:     r.Context(),
 		headers: r.Header,
 		ops:     map[string]*operation{},
 		started: time.Now(),
 	}
+	c.ctx = context.WithValue(r.Context(), connKey{}, c)
+	if f := t.track(c); f != nil {
+		c.closeWith(f.code, f.reason)
+	}
+	defer t.untrack(c)
 	c.serve()
 }
 
@@ -201,6 +289,7 @@ type conn struct {
 	closed    bool
 	initTimer *time.Timer
 	kaTimer   *time.Timer
+	expTimer  *time.Timer // CloseAt's
 }
 
 // envelope is every message of both protocols.
@@ -368,6 +457,18 @@ func (c *conn) init(payload json.RawMessage) bool {
 			c.ctx = ctx
 		}
 	}
+	if e, ok := c.ctx.Value(expiryKey{}).(*expiry); ok {
+		d := time.Until(e.at)
+		if d <= 0 {
+			c.closeWith(e.code, e.reason)
+			return false
+		}
+		c.mu.Lock()
+		if !c.closed {
+			c.expTimer = time.AfterFunc(d, func() { c.closeOpen(e.code, e.reason) })
+		}
+		c.mu.Unlock()
+	}
 	c.acked.Store(true)
 	c.write(outMessage{Type: "connection_ack"})
 	if c.legacy {
@@ -417,17 +518,29 @@ func (c *conn) closeWith(code int, reason string) {
 	_ = c.ws.Close()
 }
 
+// closeOpen is closeWith from outside the reader (timers, Closer,
+// CloseAll): nothing is sent to a connection that has ended already, so
+// the close code logged is the one the client got.
+func (c *conn) closeOpen(code int, reason string) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if !closed {
+		c.closeWith(code, reason)
+	}
+}
+
 // shutdown runs once the reader has stopped: every operation ends, and
 // CloseFunc is told.
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.closed = true
-	for _, t := range []*time.Timer{c.initTimer, c.kaTimer} {
+	for _, t := range []*time.Timer{c.initTimer, c.kaTimer, c.expTimer} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	c.initTimer, c.kaTimer = nil, nil
+	c.initTimer, c.kaTimer, c.expTimer = nil, nil, nil
 	ops := make([]*operation, 0, len(c.ops))
 	for _, o := range c.ops {
 		ops = append(ops, o)

@@ -246,7 +246,7 @@ func (o *operation) forget() {
 func (o *operation) finish() {
 	o.forget()
 	o.cancel()
-	if o.c.ctx.Err() != nil || o.stopped.Load() {
+	if o.silent() {
 		return
 	}
 	o.c.write(outMessage{ID: o.id, Type: "complete"})
@@ -258,13 +258,21 @@ func (o *operation) fail(errs gqlerror.List) {
 	o.busy.Store(true)
 	o.forget()
 	o.cancel()
-	if o.c.ctx.Err() != nil || o.stopped.Load() {
+	if o.silent() {
 		return
 	}
 	o.c.write(outMessage{ID: o.id, Type: "error", Payload: errs})
 	if o.c.legacy {
 		o.c.write(outMessage{ID: o.id, Type: "complete"})
 	}
+}
+
+// silent reports whether the operation's end goes unannounced: the client
+// stopped it, its connection is closing, or the server is shutting down
+// (what ends an operation then is the shutdown, not its last result; the
+// client should subscribe again on a new connection).
+func (o *operation) silent() bool {
+	return o.stopped.Load() || o.c.ctx.Err() != nil || o.c.t.shuttingDown()
 }
 
 func (o *operation) recovered(v any) gqlerror.List {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vidgate/vidgate/jobs/keyspace"
 	"github.com/vidgate/vidgate/jobs/queue"
 )
 
@@ -667,10 +668,10 @@ func stats(t testing.TB, q *queue.Queue) map[queue.Kind]queue.KindStats {
 	return s
 }
 
-// streamKey is the documented key of kind's stream: the suite checks the
-// layout other tools rely on.
+// streamKey is kind's stream, where the suite looks at what the queue left
+// in Redis. (jobs/keyspace's tests pin the layout itself.)
 func streamKey(prefix string, kind queue.Kind) string {
-	return prefix + ":{q}:stream:" + string(kind)
+	return keyspace.New(prefix).Stream(string(kind))
 }
 
 // pendingCount is XPENDING's count of kind's stream (0 without a group).
