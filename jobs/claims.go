@@ -179,7 +179,7 @@ func (s *Service) reviewConflict(ctx context.Context, a Actor, job *Job) error {
 			Extra:   map[string]any{"decision": string(job.Status)}}
 		if rs := revs[job.ID]; len(rs) > 0 {
 			last := rs[len(rs)-1]
-			e.Message = fmt.Sprintf("job %s was already %s by %s at %s", job.PublicID, last.Decision, last.ReviewerID, last.CreatedAt.Format(time.RFC3339))
+			e.Message = fmt.Sprintf("job %s is %s: already %s by %s at %s", job.PublicID, job.Status, last.Decision, last.ReviewerID, last.CreatedAt.Format(time.RFC3339))
 			e.Extra["reviewerId"] = last.ReviewerID
 			e.Extra["decidedAt"] = last.CreatedAt.Format(time.RFC3339Nano)
 		}
