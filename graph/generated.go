@@ -32,6 +32,7 @@ type ResolverRoot interface {
 	Artifact() ArtifactResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	ReviewClaim() ReviewClaimResolver
 	Subscription() SubscriptionResolver
 	VideoJob() VideoJobResolver
 }
@@ -122,6 +123,7 @@ type ComplexityRoot struct {
 		NextStep       func(childComplexity int) int
 		PreviousStatus func(childComplexity int) int
 		Progress       func(childComplexity int) int
+		ReviewClaim    func(childComplexity int) int
 		Status         func(childComplexity int) int
 		StatusCopy     func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
@@ -131,8 +133,10 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ApproveVideoJob   func(childComplexity int, id string, note *string) int
 		CancelVideoJob    func(childComplexity int, id string) int
+		ClaimReview       func(childComplexity int, id string) int
 		CreateVideoJob    func(childComplexity int, input model.CreateVideoJobInput) int
 		RejectVideoJob    func(childComplexity int, id string, reasons []model.RejectionReason, note *string) int
+		ReleaseReview     func(childComplexity int, id string) int
 		RetryVideoJob     func(childComplexity int, id string) int
 		UploadSourceAsset func(childComplexity int, file graphql.Upload) int
 	}
@@ -172,6 +176,13 @@ type ComplexityRoot struct {
 		Decision   func(childComplexity int) int
 		Note       func(childComplexity int) int
 		Reasons    func(childComplexity int) int
+		ReviewerID func(childComplexity int) int
+	}
+
+	ReviewClaim struct {
+		ExpiresAt  func(childComplexity int) int
+		Job        func(childComplexity int) int
+		JobID      func(childComplexity int) int
 		ReviewerID func(childComplexity int) int
 	}
 
@@ -238,10 +249,12 @@ type ComplexityRoot struct {
 		Prompt          func(childComplexity int) int
 		Provider        func(childComplexity int) int
 		Resolution      func(childComplexity int) int
+		ReviewClaim     func(childComplexity int) int
 		ReviewedAt      func(childComplexity int) int
 		Reviews         func(childComplexity int) int
 		Seed            func(childComplexity int) int
 		SourceAssetID   func(childComplexity int) int
+		SourceImageURL  func(childComplexity int) int
 		Status          func(childComplexity int) int
 		StatusCopy      func(childComplexity int) int
 		SubmittedAt     func(childComplexity int) int
@@ -295,6 +308,8 @@ type MutationResolver interface {
 	RetryVideoJob(ctx context.Context, id string) (*model.VideoJob, error)
 	ApproveVideoJob(ctx context.Context, id string, note *string) (*model.VideoJob, error)
 	RejectVideoJob(ctx context.Context, id string, reasons []model.RejectionReason, note *string) (*model.VideoJob, error)
+	ClaimReview(ctx context.Context, id string) (*model.ReviewClaim, error)
+	ReleaseReview(ctx context.Context, id string) (*model.VideoJob, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
@@ -303,6 +318,9 @@ type QueryResolver interface {
 	Jobs(ctx context.Context, first *int, after *string, status []model.JobStatus) (*model.VideoJobConnection, error)
 	Providers(ctx context.Context) ([]*model.Provider, error)
 	Stats(ctx context.Context, since time.Time) (*model.Stats, error)
+}
+type ReviewClaimResolver interface {
+	Job(ctx context.Context, obj *model.ReviewClaim) (*model.VideoJob, error)
 }
 type SubscriptionResolver interface {
 	JobStatus(ctx context.Context, id string) (<-chan *model.JobUpdate, error)
@@ -315,6 +333,8 @@ type VideoJobResolver interface {
 	Events(ctx context.Context, obj *model.VideoJob) ([]*model.JobEvent, error)
 	Artifacts(ctx context.Context, obj *model.VideoJob) ([]*model.Artifact, error)
 	Reviews(ctx context.Context, obj *model.VideoJob) ([]*model.Review, error)
+	SourceImageURL(ctx context.Context, obj *model.VideoJob) (*string, error)
+	ReviewClaim(ctx context.Context, obj *model.VideoJob) (*model.ReviewClaim, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -668,6 +688,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JobUpdate.Progress(childComplexity), true
+	case "JobUpdate.reviewClaim":
+		if e.ComplexityRoot.JobUpdate.ReviewClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.ReviewClaim(childComplexity), true
 	case "JobUpdate.status":
 		if e.ComplexityRoot.JobUpdate.Status == nil {
 			break
@@ -715,6 +741,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelVideoJob(childComplexity, args["id"].(string)), true
+	case "Mutation.claimReview":
+		if e.ComplexityRoot.Mutation.ClaimReview == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_claimReview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ClaimReview(childComplexity, args["id"].(string)), true
 	case "Mutation.createVideoJob":
 		if e.ComplexityRoot.Mutation.CreateVideoJob == nil {
 			break
@@ -737,6 +774,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectVideoJob(childComplexity, args["id"].(string), args["reasons"].([]model.RejectionReason), args["note"].(*string)), true
+	case "Mutation.releaseReview":
+		if e.ComplexityRoot.Mutation.ReleaseReview == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_releaseReview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReleaseReview(childComplexity, args["id"].(string)), true
 	case "Mutation.retryVideoJob":
 		if e.ComplexityRoot.Mutation.RetryVideoJob == nil {
 			break
@@ -923,6 +971,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Review.ReviewerID(childComplexity), true
+
+	case "ReviewClaim.expiresAt":
+		if e.ComplexityRoot.ReviewClaim.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewClaim.ExpiresAt(childComplexity), true
+	case "ReviewClaim.job":
+		if e.ComplexityRoot.ReviewClaim.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewClaim.Job(childComplexity), true
+	case "ReviewClaim.jobId":
+		if e.ComplexityRoot.ReviewClaim.JobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewClaim.JobID(childComplexity), true
+	case "ReviewClaim.reviewerId":
+		if e.ComplexityRoot.ReviewClaim.ReviewerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewClaim.ReviewerID(childComplexity), true
 
 	case "SourceAsset.createdAt":
 		if e.ComplexityRoot.SourceAsset.CreatedAt == nil {
@@ -1216,6 +1289,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.Resolution(childComplexity), true
+	case "VideoJob.reviewClaim":
+		if e.ComplexityRoot.VideoJob.ReviewClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.ReviewClaim(childComplexity), true
 	case "VideoJob.reviewedAt":
 		if e.ComplexityRoot.VideoJob.ReviewedAt == nil {
 			break
@@ -1240,6 +1319,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VideoJob.SourceAssetID(childComplexity), true
+	case "VideoJob.sourceImageUrl":
+		if e.ComplexityRoot.VideoJob.SourceImageURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VideoJob.SourceImageURL(childComplexity), true
 	case "VideoJob.status":
 		if e.ComplexityRoot.VideoJob.Status == nil {
 			break
@@ -1689,6 +1774,8 @@ func (ec *executionContext) childFields_JobUpdate(ctx context.Context, field gra
 		return ec.fieldContext_JobUpdate_updatedAt(ctx, field)
 	case "previousStatus":
 		return ec.fieldContext_JobUpdate_previousStatus(ctx, field)
+	case "reviewClaim":
+		return ec.fieldContext_JobUpdate_reviewClaim(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JobUpdate", field.Name)
 }
@@ -1749,6 +1836,20 @@ func (ec *executionContext) childFields_Review(ctx context.Context, field graphq
 		return ec.fieldContext_Review_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Review", field.Name)
+}
+
+func (ec *executionContext) childFields_ReviewClaim(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "jobId":
+		return ec.fieldContext_ReviewClaim_jobId(ctx, field)
+	case "reviewerId":
+		return ec.fieldContext_ReviewClaim_reviewerId(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ReviewClaim_expiresAt(ctx, field)
+	case "job":
+		return ec.fieldContext_ReviewClaim_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReviewClaim", field.Name)
 }
 
 func (ec *executionContext) childFields_SourceAsset(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1885,6 +1986,10 @@ func (ec *executionContext) childFields_VideoJob(ctx context.Context, field grap
 		return ec.fieldContext_VideoJob_artifacts(ctx, field)
 	case "reviews":
 		return ec.fieldContext_VideoJob_reviews(ctx, field)
+	case "sourceImageUrl":
+		return ec.fieldContext_VideoJob_sourceImageUrl(ctx, field)
+	case "reviewClaim":
+		return ec.fieldContext_VideoJob_reviewClaim(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VideoJob", field.Name)
 }
@@ -2101,6 +2206,20 @@ func (ec *executionContext) field_Mutation_cancelVideoJob_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_claimReview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createVideoJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2142,6 +2261,20 @@ func (ec *executionContext) field_Mutation_rejectVideoJob_args(ctx context.Conte
 		return nil, err
 	}
 	args["note"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_releaseReview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -3758,6 +3891,38 @@ func (ec *executionContext) fieldContext_JobUpdate_previousStatus(_ context.Cont
 	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "JobStatus")
 }
 
+func (ec *executionContext) _JobUpdate_reviewClaim(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_reviewClaim(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReviewClaim, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReviewClaim) graphql.Marshaler {
+			return ec.marshalOReviewClaim2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReviewClaim(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_reviewClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobUpdate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewClaim(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_uploadSourceAsset(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4016,6 +4181,94 @@ func (ec *executionContext) fieldContext_Mutation_rejectVideoJob(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_rejectVideoJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_claimReview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_claimReview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ClaimReview(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReviewClaim) graphql.Marshaler {
+			return ec.marshalNReviewClaim2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReviewClaim(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_claimReview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewClaim(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_claimReview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_releaseReview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_releaseReview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReleaseReview(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VideoJob) graphql.Marshaler {
+			return ec.marshalNVideoJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_releaseReview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VideoJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_releaseReview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4736,6 +4989,107 @@ func (ec *executionContext) _Review_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Review_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Review", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReviewClaim_jobId(ctx context.Context, field graphql.CollectedField, obj *model.ReviewClaim) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewClaim_jobId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewClaim_jobId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewClaim", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReviewClaim_reviewerId(ctx context.Context, field graphql.CollectedField, obj *model.ReviewClaim) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewClaim_reviewerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReviewerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewClaim_reviewerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewClaim", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReviewClaim_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ReviewClaim) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewClaim_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewClaim_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewClaim", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReviewClaim_job(ctx context.Context, field graphql.CollectedField, obj *model.ReviewClaim) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewClaim_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReviewClaim().Job(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VideoJob) graphql.Marshaler {
+			return ec.marshalNVideoJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewClaim_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReviewClaim",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VideoJob(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SourceAsset_id(ctx context.Context, field graphql.CollectedField, obj *model.SourceAsset) (ret graphql.Marshaler) {
@@ -6164,6 +6518,61 @@ func (ec *executionContext) fieldContext_VideoJob_reviews(_ context.Context, fie
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Review(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VideoJob_sourceImageUrl(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_sourceImageUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.VideoJob().SourceImageURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_sourceImageUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VideoJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _VideoJob_reviewClaim(ctx context.Context, field graphql.CollectedField, obj *model.VideoJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VideoJob_reviewClaim(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.VideoJob().ReviewClaim(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReviewClaim) graphql.Marshaler {
+			return ec.marshalOReviewClaim2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReviewClaim(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VideoJob_reviewClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VideoJob",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewClaim(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8371,6 +8780,11 @@ func (ec *executionContext) _JobUpdate(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "reviewClaim":
+			out.Values[i] = ec._JobUpdate_reviewClaim(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8445,6 +8859,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "rejectVideoJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_rejectVideoJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "claimReview":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_claimReview(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "releaseReview":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_releaseReview(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8732,6 +9160,55 @@ func (ec *executionContext) _Review(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reviewClaimImplementors = []string{"ReviewClaim"}
+
+func (ec *executionContext) _ReviewClaim(ctx context.Context, sel ast.SelectionSet, obj *model.ReviewClaim) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reviewClaimImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReviewClaim")
+		case "jobId":
+			out.Values[i] = ec._ReviewClaim_jobId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reviewerId":
+			out.Values[i] = ec._ReviewClaim_reviewerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ReviewClaim_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "job":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReviewClaim_job(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9169,6 +9646,18 @@ func (ec *executionContext) _VideoJob(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._VideoJob_reviews(ctx, field, obj)
+				})
+		case "sourceImageUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._VideoJob_sourceImageUrl(ctx, field, obj)
+				})
+		case "reviewClaim":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._VideoJob_reviewClaim(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10112,6 +10601,14 @@ func (ec *executionContext) marshalNReview2ᚖgithubᚗcomᚋvidgateᚋvidgate�
 	return ec._Review(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReviewClaim2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReviewClaim(ctx context.Context, sel ast.SelectionSet, v *model.ReviewClaim) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReviewClaim!")
+		return graphql.Null
+	}
+	return ec._ReviewClaim(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReviewDecision2githubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReviewDecision(ctx context.Context, v any) (model.ReviewDecision, error) {
 	var res model.ReviewDecision
 	err := res.UnmarshalGQL(v)
@@ -10714,6 +11211,13 @@ func (ec *executionContext) marshalOJobStatus2ᚖgithubᚗcomᚋvidgateᚋvidgat
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOReviewClaim2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐReviewClaim(ctx context.Context, sel ast.SelectionSet, v *model.ReviewClaim) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReviewClaim(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

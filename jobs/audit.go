@@ -39,6 +39,12 @@ const (
 	// AuditPromptKeysRotate records a `vidgate keys rotate` run: its
 	// detail holds key ids and counts, never key material.
 	AuditPromptKeysRotate AuditAction = "prompt_keys.rotate"
+	// AuditPromptRead records a read of another owner's raw prompt (the
+	// target is the job); the prompt itself is never in the entry.
+	AuditPromptRead AuditAction = "job.prompt_read"
+	// AuditAssetRead records a signed URL of another owner's source image
+	// handed out (the target is the asset; the detail names the job).
+	AuditAssetRead AuditAction = "asset.read"
 )
 
 // Audit target kinds.
@@ -48,6 +54,8 @@ const (
 	// AuditTargetPromptKeys is the prompt vault's keys; the target id is
 	// the active key's id.
 	AuditTargetPromptKeys = "prompt_keys"
+	// AuditTargetSourceAsset is an uploaded source image, by public id.
+	AuditTargetSourceAsset = "source_asset"
 )
 
 // RoleCLI is the actor role of audit entries written by vidgate's own

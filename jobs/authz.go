@@ -7,7 +7,9 @@ package jobs
 //	create jobs             yes         no                    yes
 //	read a job              own only    in review* only       all
 //	list jobs               own         in review*            all
-//	read the raw prompt     own         no                    all
+//	read the raw prompt     own         in review*, audited   all***
+//	read the source image   own         in review*, audited   all***
+//	claim for review        no          in review*            all
 //	approve / reject        no          any job**             any job**
 //	read the audit log      no          no                    yes
 //	upload source images    yes         no                    yes
@@ -16,7 +18,17 @@ package jobs
 //	*  COMPLETED, APPROVED or REJECTED.
 //	** only a COMPLETED job can be decided; another status is a CONFLICT
 //	   that names it when the caller may read the job (a reviewer: APPROVED
-//	   or REJECTED), and NOT_FOUND otherwise.
+//	   or REJECTED, naming the decision and who made it), and NOT_FOUND
+//	   otherwise. A job another reviewer has claimed (ClaimReview) and not
+//	   let go is a CONFLICT naming them.
+//	*** audited when the job is another owner's.
+//
+// Reviewers judge a video against what was asked for, so they read the
+// prompt and the source image of the jobs they may review; every such read
+// of another owner's inputs is an audit entry (job.prompt_read,
+// asset.read), admins' included. An owner reading their own inputs is not
+// recorded: it discloses nothing to anyone new, and would bury the reads
+// that matter under every refresh of a user's own job list.
 //
 // A job the caller may not read is NOT_FOUND, exactly like a job that does
 // not exist, so ids cannot be probed.
@@ -55,10 +67,27 @@ func (a Actor) CanReadJob(j *Job) bool {
 	return false
 }
 
-// CanReadPrompt reports whether a may read j's raw prompt.
+// CanReadPrompt reports whether a may read j's raw prompt: its owner,
+// admins, and reviewers while the job is in review.
 func (a Actor) CanReadPrompt(j *Job) bool {
-	return a.Role == RoleAdmin || (a.Role == RoleUser && j.OwnerID == a.Subject)
+	switch a.Role {
+	case RoleAdmin:
+		return true
+	case RoleReviewer:
+		return j.Status.InReview()
+	case RoleUser:
+		return j.OwnerID == a.Subject
+	}
+	return false
 }
+
+// CanReadSourceImage reports whether a may read j's source image: the same
+// readers as its prompt.
+func (a Actor) CanReadSourceImage(j *Job) bool { return a.CanReadPrompt(j) }
+
+// auditsReadOf reports whether a's reads of j's inputs are audited: they
+// are when j is another owner's.
+func (a Actor) auditsReadOf(j *Job) bool { return j.OwnerID != a.Subject }
 
 // CanCreateJobs reports whether a may create jobs.
 func (a Actor) CanCreateJobs() bool { return a.Role == RoleUser || a.Role == RoleAdmin }

@@ -35,6 +35,10 @@ type Error struct {
 	Reason string
 	// RetryAfter, for RATE_LIMITED, says when trying again can succeed.
 	RetryAfter time.Duration
+	// Extra holds more facts a client may branch on, put in the error's
+	// extensions beside the code: who holds a review claim and until when,
+	// what an earlier decision was and who made it.
+	Extra map[string]any
 }
 
 func (e *Error) Error() string { return e.Message }

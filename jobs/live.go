@@ -24,6 +24,10 @@ type LiveUpdate struct {
 	ErrorCode      *string    `json:"errorCode,omitempty"`
 	ErrorMessage   *string    `json:"errorMessage,omitempty"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
+	// ClaimedBy and ClaimExpiresAt are the review claim as stored; the
+	// subscription shows it to reviewers and admins while it is live.
+	ClaimedBy      *string    `json:"claimedBy,omitempty"`
+	ClaimExpiresAt *time.Time `json:"claimExpiresAt,omitempty"`
 }
 
 // NewLiveUpdate is the live view of a job; from is its previous status
@@ -32,7 +36,7 @@ func NewLiveUpdate(j *Job, from *Status) LiveUpdate {
 	return LiveUpdate{
 		ID: j.PublicID, Status: j.Status, PreviousStatus: from, Version: j.Version, Progress: j.Progress,
 		Attempt: j.Attempt, NextAttemptAt: j.NextAttemptAt, ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage,
-		UpdatedAt: j.UpdatedAt,
+		UpdatedAt: j.UpdatedAt, ClaimedBy: j.ClaimedBy, ClaimExpiresAt: j.ClaimExpiresAt,
 	}
 }
 

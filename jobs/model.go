@@ -92,6 +92,11 @@ type Job struct {
 	// call, stored by the transition to SUBMITTED before the call is made
 	// (see Transition.SubmitKey); nil before the first submit.
 	SubmitKey *string `bun:"submit_key"`
+	// ClaimedBy and ClaimExpiresAt are the review lease (Service.ClaimReview):
+	// the reviewer who has the job open, and until when. A lease past its
+	// expiry holds nothing; both are cleared when the job leaves COMPLETED.
+	ClaimedBy      *string    `bun:"claimed_by"`
+	ClaimExpiresAt *time.Time `bun:"claim_expires_at"`
 
 	// SourceAssetPublicID and ParentPublicID are filled by reads that join
 	// source_assets and the parent job.

@@ -68,7 +68,10 @@ type ServiceConfig struct {
 	// process sees the same count (0: no cap).
 	DailyUploads     int
 	DailyUploadBytes int64
-	Logger           *slog.Logger
+	// ReviewClaimTTL is how long a reviewer's claim on a job lasts unless
+	// renewed (default DefaultReviewClaimTTL).
+	ReviewClaimTTL time.Duration
+	Logger         *slog.Logger
 }
 
 // Limiter allows or refuses an owner's next event (*ratelimit.Limiter).
@@ -109,6 +112,9 @@ func NewService(store *Store, vault *Vault, cfg ServiceConfig) (*Service, error)
 		cfg.Logger = slog.Default()
 	}
 	cfg.Uploads = cfg.Uploads.WithDefaults()
+	if cfg.ReviewClaimTTL <= 0 {
+		cfg.ReviewClaimTTL = DefaultReviewClaimTTL
+	}
 	if cfg.SourceAssetTTL <= 0 {
 		cfg.SourceAssetTTL = DefaultSourceAssetTTL
 	}
@@ -362,9 +368,11 @@ const MaxNoteLength = 2000
 
 // Review approves or rejects the COMPLETED job with public id id. A job in
 // another status the caller may read (a reviewer: APPROVED or REJECTED) is
-// a CONFLICT that names its status; one the caller may not read is
-// NOT_FOUND, word for word what a job that does not exist gets, so a
-// reviewer cannot learn the status of jobs outside review.
+// a CONFLICT that names its status (and for a decided job the decision and
+// who made it); one the caller may not read is NOT_FOUND, word for word
+// what a job that does not exist gets, so a reviewer cannot learn the
+// status of jobs outside review. A job another reviewer holds a live claim
+// on (see ClaimReview) is a CONFLICT naming them.
 func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput) (*Job, error) {
 	if err := requireActor(a); err != nil {
 		return nil, err
@@ -393,14 +401,15 @@ func (s *Service) Review(ctx context.Context, a Actor, id string, in ReviewInput
 		Detail: map[string]any{"reasons": reasons, "with_note": r.Note != nil}})
 	var guard *GuardError
 	if errors.As(err, &guard) {
-		// The status may have moved since the read above: judge the one the
-		// transition found.
-		now := *job
-		now.Status = guard.Actual
-		if !a.CanReadJob(&now) {
+		// Decided already, claimed by another reviewer, or gone from review:
+		// judge the job as it is now.
+		if job, err = s.store.JobByID(ctx, job.ID); err != nil {
+			return nil, err
+		}
+		if !a.CanReadJob(job) {
 			return nil, notFoundJob(id)
 		}
-		return nil, Errorf(CodeConflict, "job %s is %s: only COMPLETED jobs can be reviewed", job.PublicID, guard.Actual)
+		return nil, s.reviewConflict(ctx, a, job)
 	}
 	if err != nil {
 		return nil, err
@@ -544,12 +553,51 @@ func (s *Service) enqueueSubmit(ctx context.Context, job *Job) {
 }
 
 // Prompt returns the raw prompt of a job, for readers the policy allows.
+// A read of another owner's prompt is audited (job.prompt_read) before the
+// prompt is opened: no read goes unrecorded.
 func (s *Service) Prompt(ctx context.Context, a Actor, job *Job) (string, error) {
 	if !a.CanReadPrompt(job) {
-		return "", Errorf(CodeForbidden, "role %s cannot read prompts", a.Role)
+		return "", Errorf(CodeForbidden, "role %s cannot read this job's prompt", a.Role)
+	}
+	if a.auditsReadOf(job) {
+		err := s.store.AppendAudit(ctx, nil, AuditRecord{Actor: a, Action: AuditPromptRead,
+			TargetKind: AuditTargetJob, TargetID: job.PublicID,
+			Detail: map[string]any{"owner": job.OwnerID, "status": job.Status}})
+		if err != nil {
+			return "", err
+		}
 	}
 	p, err := s.promptsOf(ctx, job)
 	return p.Prompt, err
+}
+
+// SourceImage returns the source image of a job for readers the policy
+// allows (nil when the job has none or its file was deleted), for the
+// caller to hand out a signed URL of. Handing out one for another owner's
+// image is audited (asset.read) first.
+func (s *Service) SourceImage(ctx context.Context, a Actor, job *Job) (*SourceAsset, error) {
+	if !a.CanReadSourceImage(job) {
+		return nil, Errorf(CodeForbidden, "role %s cannot read this job's source image", a.Role)
+	}
+	if job.SourceAssetID == nil {
+		return nil, nil
+	}
+	asset, err := s.store.SourceAssetByID(ctx, *job.SourceAssetID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil || asset.DeletedAt != nil {
+		return nil, err
+	}
+	if a.auditsReadOf(job) {
+		err := s.store.AppendAudit(ctx, nil, AuditRecord{Actor: a, Action: AuditAssetRead,
+			TargetKind: AuditTargetSourceAsset, TargetID: asset.PublicID,
+			Detail: map[string]any{"job": job.PublicID, "owner": job.OwnerID}})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return asset, nil
 }
 
 // EventsOf, ArtifactsOf and ReviewsOf load the children of jobs the caller

@@ -285,6 +285,11 @@ type Transition struct {
 	// the attempt's generation over (failed), so the next attempt asks for
 	// a new one, under a new key. Without it the key outlives the attempt.
 	DropSubmitKey bool
+
+	// Reviewer, when set, guards on no one else holding a live review
+	// lease on the job (ClaimReview): a reviewer's decision may not
+	// overtake another reviewer who has the job open.
+	Reviewer string
 }
 
 // DefaultSubmitKey is the idempotency key of the first vendor call of a
@@ -343,6 +348,13 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 	if t.DropSubmitKey {
 		q = q.Set("submit_key = NULL")
 	}
+	if t.From == StatusCompleted && t.To != StatusCompleted {
+		// Out of review: a lease on the job means nothing any more.
+		q = q.Set("claimed_by = NULL").Set("claim_expires_at = NULL")
+	}
+	if t.Reviewer != "" {
+		q = q.Where("(claimed_by IS NULL OR claimed_by = ? OR claim_expires_at < ?)", t.Reviewer, now)
+	}
 	if t.ErrorCode != "" && (t.To == StatusFailed || t.To == StatusCanceled || t.To == StatusExpired) {
 		q = q.Set("error_code = ?", t.ErrorCode).Set("error_message = ?", t.ErrorMessage)
 	}
@@ -386,16 +398,26 @@ func (s *Store) Transition(ctx context.Context, tx bun.IDB, t Transition) (*Job,
 	if msg == "" {
 		msg = t.ErrorMessage
 	}
-	if err := s.appendEvent(ctx, tx, job, &from, typ, t.Source, nonEmpty(t.ActorID), nonEmpty(msg), nonEmpty(t.ErrorCode)); err != nil {
+	if err := s.record(ctx, tx, job, &from, typ, t.Source, nonEmpty(t.ActorID), nonEmpty(msg), nonEmpty(t.ErrorCode)); err != nil {
 		return nil, err
 	}
-	change := Change{Job: job, From: &from}
+	return job, nil
+}
+
+// record appends the event of the version a guarded update just gave job,
+// and announces the change once it commits (at once when tx is no
+// transaction).
+func (s *Store) record(ctx context.Context, tx bun.IDB, job *Job, from *Status, typ string, src Source, actor, msg, code *string) error {
+	if err := s.appendEvent(ctx, tx, job, from, typ, src, actor, msg, code); err != nil {
+		return err
+	}
+	change := Change{Job: job, From: from}
 	if cs, ok := ctx.Value(changeSetKey{}).(*changeSet); ok {
 		cs.changes = append(cs.changes, change)
 	} else if _, inTx := tx.(bun.Tx); !inTx {
 		s.notify(ctx, []Change{change}) // autocommitted
 	}
-	return job, nil
+	return nil
 }
 
 // TransitionTx runs one Transition in its own transaction.
@@ -446,6 +468,7 @@ func (s *Store) reviewJob(ctx context.Context, jobID int64, r *Review, audit *Au
 		job, err = s.Transition(ctx, tx, Transition{
 			JobID: jobID, From: StatusCompleted, To: to,
 			Source: SourceReviewer, ActorID: r.ReviewerID, Message: reviewMessage(r),
+			Reviewer: r.ReviewerID,
 		})
 		if err != nil {
 			return err

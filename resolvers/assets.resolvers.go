@@ -23,3 +23,27 @@ func (r *mutationResolver) UploadSourceAsset(ctx context.Context, file graphql.U
 	}
 	return toSourceAsset(asset), nil
 }
+
+func (r *videoJobResolver) SourceImageURL(ctx context.Context, obj *model.VideoJob) (*string, error) {
+	if obj.SourceAssetID == nil {
+		return nil, nil
+	}
+	// The parent job was already authorized; its inputs have their own rule.
+	job, err := r.Service.Store().JobByID(ctx, obj.JobID)
+	if err != nil {
+		return nil, err
+	}
+	a := auth.ActorFrom(ctx)
+	if !a.CanReadSourceImage(job) {
+		return nil, nil
+	}
+	asset, err := r.Service.SourceImage(ctx, a, job)
+	if err != nil || asset == nil {
+		return nil, err
+	}
+	u, err := r.Files.SignedURL(ctx, asset.StorageKey, r.DownloadTTL)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}

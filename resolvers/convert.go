@@ -2,12 +2,14 @@ package resolvers
 
 import (
 	"cmp"
+	"context"
 	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/graph/model"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/providers"
+	"github.com/vidgate/vidgate/server/auth"
 )
 
 // The GraphQL enums spell values in upper case; the domain keeps the
@@ -41,6 +43,9 @@ func toVideoJob(j *jobs.Job) *model.VideoJob {
 		CompletedAt:     j.CompletedAt,
 		ReviewedAt:      j.ReviewedAt,
 		ExpiresAt:       j.ExpiresAt,
+	}
+	if j.ClaimedBy != nil && j.ClaimExpiresAt != nil {
+		v.StoredClaim = &model.ReviewClaim{JobID: j.PublicID, ReviewerID: *j.ClaimedBy, ExpiresAt: *j.ClaimExpiresAt}
 	}
 	if j.ErrorCode != nil {
 		msg := ""
@@ -221,4 +226,14 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// visibleClaim is a stored review claim as the viewer may see it: only
+// while it is live on a COMPLETED job, and only for reviewers and admins
+// (an owner has no use for who is looking at their video).
+func (r *Resolver) visibleClaim(ctx context.Context, status model.JobStatus, c *model.ReviewClaim) *model.ReviewClaim {
+	if c == nil || status != model.JobStatusCompleted || !auth.ActorFrom(ctx).CanReview() || !c.ExpiresAt.After(r.Service.Store().Now()) {
+		return nil
+	}
+	return c
 }

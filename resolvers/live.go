@@ -70,7 +70,7 @@ func (r *Resolver) stream(ctx context.Context, channel string, initial func(cont
 		return nil, err
 	}
 	ls := &liveStream{ctx: ctx, initial: initial, keep: keep, once: once, release: release,
-		out: make(chan *model.JobUpdate, 1)}
+		claims: r.visibleClaim, out: make(chan *model.JobUpdate, 1)}
 	// Setting up counts as a running pump: notifications that arrive while
 	// the state is read only count, and the pump started below acts on them.
 	ls.kicks.Store(1)
@@ -103,6 +103,7 @@ type liveStream struct {
 	keep      func(jobs.LiveUpdate) bool
 	once      bool
 	release   func()
+	claims    func(context.Context, model.JobStatus, *model.ReviewClaim) *model.ReviewClaim
 	stopAfter func() bool
 	out       chan *model.JobUpdate
 	delivered func() // from gqlws.Wake: called after each send on out, and after closing it
@@ -195,8 +196,10 @@ func (s *liveStream) drain() {
 // send hands u to gqlgen, waiting while it is busy; false means the
 // subscription is over.
 func (s *liveStream) send(u jobs.LiveUpdate) bool {
+	ju := toJobUpdate(u)
+	ju.ReviewClaim = s.claims(s.ctx, ju.Status, ju.ReviewClaim)
 	select {
-	case s.out <- toJobUpdate(u):
+	case s.out <- ju:
 		if s.delivered != nil {
 			s.delivered()
 		}
@@ -220,11 +223,13 @@ func (s *liveStream) finish() {
 
 func toJobUpdate(u jobs.LiveUpdate) *model.JobUpdate {
 	j := &jobs.Job{PublicID: u.ID, Status: u.Status, Version: u.Version, Progress: u.Progress, Attempt: u.Attempt,
-		NextAttemptAt: u.NextAttemptAt, ErrorCode: u.ErrorCode, ErrorMessage: u.ErrorMessage, UpdatedAt: u.UpdatedAt}
+		NextAttemptAt: u.NextAttemptAt, ErrorCode: u.ErrorCode, ErrorMessage: u.ErrorMessage, UpdatedAt: u.UpdatedAt,
+		ClaimedBy: u.ClaimedBy, ClaimExpiresAt: u.ClaimExpiresAt}
 	v := toVideoJob(j)
 	out := &model.JobUpdate{
 		ID: v.ID, Status: v.Status, StatusCopy: v.StatusCopy, NextStep: v.NextStep, Version: v.Version,
 		Progress: v.Progress, Attempt: v.Attempt, NextAttemptAt: v.NextAttemptAt, Error: v.Error, UpdatedAt: v.UpdatedAt,
+		ReviewClaim: v.StoredClaim,
 	}
 	if u.PreviousStatus != nil {
 		p := model.JobStatus(*u.PreviousStatus)

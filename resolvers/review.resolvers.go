@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/vidgate/vidgate/graph"
 	"github.com/vidgate/vidgate/graph/model"
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
@@ -31,6 +32,30 @@ func (r *mutationResolver) RejectVideoJob(ctx context.Context, id string, reason
 	return toVideoJob(job), nil
 }
 
+func (r *mutationResolver) ClaimReview(ctx context.Context, id string) (*model.ReviewClaim, error) {
+	job, err := r.Service.ClaimReview(ctx, auth.ActorFrom(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return toVideoJob(job).StoredClaim, nil
+}
+
+func (r *mutationResolver) ReleaseReview(ctx context.Context, id string) (*model.VideoJob, error) {
+	job, err := r.Service.ReleaseReview(ctx, auth.ActorFrom(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return toVideoJob(job), nil
+}
+
+func (r *reviewClaimResolver) Job(ctx context.Context, obj *model.ReviewClaim) (*model.VideoJob, error) {
+	job, err := r.Service.Job(ctx, auth.ActorFrom(ctx), obj.JobID)
+	if err != nil {
+		return nil, err
+	}
+	return toVideoJob(job), nil
+}
+
 func (r *subscriptionResolver) ReviewQueue(ctx context.Context) (<-chan *model.JobUpdate, error) {
 	a := auth.ActorFrom(ctx)
 	if _, err := r.Service.ReviewQueue(ctx, a, 1); err != nil {
@@ -40,3 +65,11 @@ func (r *subscriptionResolver) ReviewQueue(ctx context.Context) (<-chan *model.J
 		return r.Service.ReviewQueue(ctx, a, 100)
 	}, nil, false)
 }
+
+func (r *videoJobResolver) ReviewClaim(ctx context.Context, obj *model.VideoJob) (*model.ReviewClaim, error) {
+	return r.visibleClaim(ctx, obj.Status, obj.StoredClaim), nil
+}
+
+func (r *Resolver) ReviewClaim() graph.ReviewClaimResolver { return &reviewClaimResolver{r} }
+
+type reviewClaimResolver struct{ *Resolver }

@@ -26,6 +26,7 @@ type fixture struct {
 	queued    string // QUEUED: not in review
 	completed string // COMPLETED: in review
 	canceled  string // CANCELED: retryable
+	image     string // COMPLETED from a source image; only for cells whose setup makes it
 }
 
 func (e *env) fixture(t *testing.T) fixture {
@@ -169,6 +170,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			statusS  = `subscription($id: ID!) { jobStatus(id: $id) { id status } }`
 			myJobsS  = `subscription { myJobs { id status } }`
 			reviewsS = `subscription { reviewQueue { id status } }`
+			sourceQ  = `query($id: ID!) { job(id: $id) { sourceImageUrl } }`
+			claimM   = `mutation($id: ID!) { claimReview(id: $id) { jobId reviewerId expiresAt } }`
+			releaseM = `mutation($id: ID!) { releaseReview(id: $id) { id reviewClaim { reviewerId } } }`
+			claimQ   = `query($id: ID!) { job(id: $id) { reviewClaim { reviewerId } } }`
 		)
 		do := func(who, q string, vars map[string]any) outcome { return fromResponse(e.do(t, who, q, vars)) }
 		// One of alice's uploads, for the "use a source image" row.
@@ -195,6 +200,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			run func(f fixture) outcome
 			// check, for an allowed cell, says what is wrong with its result.
 			check func(f fixture, o outcome) string
+			// setup, when set, prepares the fixture before the writes are
+			// fingerprinted.
+			setup func(f *fixture)
 		}
 		status := func(path, want string) func(fixture, outcome) string {
 			return func(_ fixture, o outcome) string {
@@ -310,6 +318,66 @@ func TestAuthorizationMatrix(t *testing.T) {
 				return ""
 			}
 		}
+		// audited says what is wrong unless who's read of action on the
+		// target is in the audit log (or, with want false, is not).
+		audited := func(who string, action jobs.AuditAction, target func(fixture) string, want bool) func(fixture) string {
+			return func(f fixture) string {
+				es, err := e.store.ListAudit(context.Background(), jobs.AuditFilter{Action: string(action), Actor: who, Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got bool
+				for _, en := range es {
+					got = got || en.TargetID == target(f)
+				}
+				if got != want {
+					return fmt.Sprintf("audit %s by %s on %s = %v, want %v", action, who, target(f), got, want)
+				}
+				return ""
+			}
+		}
+		both := func(checks ...func(fixture, outcome) string) func(fixture, outcome) string {
+			return func(f fixture, o outcome) string {
+				for _, c := range checks {
+					if p := c(f, o); p != "" {
+						return p
+					}
+				}
+				return ""
+			}
+		}
+		and := func(c func(fixture) string) func(fixture, outcome) string {
+			return func(f fixture, _ outcome) string { return c(f) }
+		}
+		completedJob := func(f fixture) string { return f.completed }
+		// withImage makes the cell's fixture a COMPLETED job of alice's
+		// made from a source image.
+		withImage := func(f *fixture) {
+			f.image = fromResponse(e.create(t, "alice", map[string]any{"workflowType": "IMAGE_TO_VIDEO", "prompt": "matrix image job", "sourceAssetId": aliceAsset})).get("createVideoJob.job.id").(string)
+			e.complete(t, f.image)
+		}
+		onImage := func(who string) func(fixture) outcome {
+			return func(f fixture) outcome { return do(who, sourceQ, map[string]any{"id": f.image}) }
+		}
+		imageURL := func(f fixture, o outcome) string {
+			u, _ := o.get("job.sourceImageUrl").(string)
+			if !strings.HasPrefix(u, e.url+"/files/sources/") {
+				return fmt.Sprintf("job.sourceImageUrl = %q, want a signed URL of the image", u)
+			}
+			return ""
+		}
+		assetOf := func(f fixture) string { return aliceAsset }
+		claimedBy := func(who string) func(f *fixture) {
+			return func(f *fixture) { do(who, claimM, map[string]any{"id": f.completed}) }
+		}
+		claimIs := func(path string, want any) func(fixture, outcome) string {
+			return func(_ fixture, o outcome) string {
+				if got := o.get(path); got != want {
+					return fmt.Sprintf("%s = %v, want %v", path, got, want)
+				}
+				return ""
+			}
+		}
 		retried := func(f fixture, o outcome) string {
 			if o.get("retryVideoJob.parentId") != f.canceled || o.get("retryVideoJob.status") != "QUEUED" {
 				return fmt.Sprintf("retryVideoJob = %v, want a QUEUED child of %s", o.data, f.canceled)
@@ -358,11 +426,40 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{row: "jobStatus in review", who: "rita", run: jobStatus("rita", completedID), check: status("jobStatus.status", "COMPLETED")},
 			{row: "jobStatus", who: "ada", run: jobStatus("ada", queuedID), check: status("jobStatus.status", "QUEUED")},
 
-			// raw prompt: own | no (null) | all
-			{row: "prompt", who: "alice", run: onCompleted("alice", promptQ), check: promptIs("matrix prompt completed")},
+			// raw prompt: own | in review, audited | all, audited when another's
+			{row: "prompt", who: "alice", run: onCompleted("alice", promptQ),
+				check: both(promptIs("matrix prompt completed"), and(audited("alice", jobs.AuditPromptRead, completedJob, false)))},
 			{row: "prompt", who: "bob", want: "NOT_FOUND", run: onCompleted("bob", promptQ)},
-			{row: "prompt", who: "rita", run: onCompleted("rita", promptQ), check: promptIs(nil)},
-			{row: "prompt", who: "ada", run: onCompleted("ada", promptQ), check: promptIs("matrix prompt completed")},
+			{row: "prompt in review", who: "rita", run: onCompleted("rita", promptQ),
+				check: both(promptIs("matrix prompt completed"), and(audited("rita", jobs.AuditPromptRead, completedJob, true)))},
+			{row: "prompt not in review", who: "rita", want: "NOT_FOUND", run: onQueued("rita", promptQ)},
+			{row: "prompt", who: "ada", run: onCompleted("ada", promptQ),
+				check: both(promptIs("matrix prompt completed"), and(audited("ada", jobs.AuditPromptRead, completedJob, true)))},
+
+			// source image (VideoJob.sourceImageUrl): own | in review, audited | all, audited when another's
+			{row: "source image", who: "alice", setup: withImage, run: onImage("alice"),
+				check: both(imageURL, and(audited("alice", jobs.AuditAssetRead, assetOf, false)))},
+			{row: "source image", who: "bob", want: "NOT_FOUND", setup: withImage, run: onImage("bob")},
+			{row: "source image in review", who: "rita", setup: withImage, run: onImage("rita"),
+				check: both(imageURL, and(audited("rita", jobs.AuditAssetRead, assetOf, true)))},
+			{row: "source image", who: "ada", setup: withImage, run: onImage("ada"),
+				check: both(imageURL, and(audited("ada", jobs.AuditAssetRead, assetOf, true)))},
+
+			// claimReview: no | in review | all
+			{row: "claimReview", who: "alice", want: "FORBIDDEN", run: onCompleted("alice", claimM)},
+			{row: "claimReview in review", who: "rita", run: onCompleted("rita", claimM), check: claimIs("claimReview.reviewerId", "rita")},
+			{row: "claimReview not in review", who: "rita", want: "NOT_FOUND", run: onQueued("rita", claimM)},
+			{row: "claimReview", who: "ada", run: onCompleted("ada", claimM), check: claimIs("claimReview.reviewerId", "ada")},
+			{row: "claimReview not COMPLETED", who: "ada", want: "CONFLICT", run: onQueued("ada", claimM)},
+			{row: "claimReview claimed by another", who: "ada", want: "CONFLICT", setup: claimedBy("rita"), run: onCompleted("ada", claimM)},
+			// releaseReview: no | own claim | own claim
+			{row: "releaseReview", who: "alice", want: "FORBIDDEN", setup: claimedBy("rita"), run: onCompleted("alice", releaseM)},
+			{row: "releaseReview", who: "rita", setup: claimedBy("rita"), run: onCompleted("rita", releaseM), check: claimIs("releaseReview.reviewClaim", nil)},
+			{row: "releaseReview", who: "ada", setup: claimedBy("ada"), run: onCompleted("ada", releaseM), check: claimIs("releaseReview.reviewClaim", nil)},
+			// VideoJob.reviewClaim: no (null) | yes | yes
+			{row: "reviewClaim", who: "alice", setup: claimedBy("rita"), run: onCompleted("alice", claimQ), check: claimIs("job.reviewClaim", nil)},
+			{row: "reviewClaim", who: "rita", setup: claimedBy("rita"), run: onCompleted("rita", claimQ), check: claimIs("job.reviewClaim.reviewerId", "rita")},
+			{row: "reviewClaim", who: "ada", setup: claimedBy("rita"), run: onCompleted("ada", claimQ), check: claimIs("job.reviewClaim.reviewerId", "rita")},
 
 			// approve / reject: no | any job | any job
 			{row: "approve", who: "alice", want: "FORBIDDEN", run: review("alice", true)},
@@ -373,6 +470,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{row: "reject", who: "ada", run: review("ada", false), check: status("rejectVideoJob.status", "REJECTED")},
 			{row: "approve not completed", who: "rita", want: "NOT_FOUND", run: onQueued("rita", approve)},
 			{row: "approve not completed", who: "ada", want: "CONFLICT", run: onQueued("ada", approve)},
+			{row: "approve claimed by another", who: "ada", want: "CONFLICT", setup: claimedBy("rita"), run: review("ada", true)},
+			{row: "reject claimed by another", who: "rita", want: "CONFLICT", setup: claimedBy("ada"), run: review("rita", false)},
 
 			// myJobs: own | own | own
 			{row: "myJobs", who: "alice", run: myJobs("alice"), check: myJobsCheck("alice")},
@@ -409,6 +508,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		for _, tt := range tests {
 			f := e.fixture(t)
+			if tt.setup != nil {
+				tt.setup(&f)
+			}
 			before := writes(t, db)
 			got := tt.run(f)
 			name := tt.row + " as " + tt.who

@@ -6,7 +6,8 @@
 //
 //	POST /graphql   GraphQL over HTTP (authenticated)
 //	GET  /graphql   queries over GET (authenticated)
-//	GET  /          the GraphQL IDE
+//	GET  /          the GraphQL IDE (embedded; loads nothing from elsewhere)
+//	GET  /ide/…     its script and style sheet
 //	GET  /files/…   signed, expiring artifact downloads
 //	GET  /healthz   the process is alive
 //	GET  /readyz    the database answers

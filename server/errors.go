@@ -64,6 +64,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if domain.RetryAfter > 0 {
 				gqlErr.Extensions["retryAfterSeconds"] = int(domain.RetryAfter.Round(time.Second).Seconds())
 			}
+			for k, v := range domain.Extra {
+				gqlErr.Extensions[k] = v
+			}
 		case errors.As(err, &authErr):
 			set(string(jobs.CodeUnauthenticated), authErr.Error())
 		case gqlErr.Extensions["code"] == errcode.ValidationFailed && len(gqlErr.Path) > 0 && gqlErr.Path[0] == ast.PathName("variable"):

@@ -15,7 +15,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/vidgate/vidgate/blob"
@@ -175,8 +174,9 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	// for the socket's life (the access log sees it end at the upgrade).
 	mux.Handle("/graphql", withCORS(newCORSPolicy(cfg.CORSOrigins), withAuth(authn, cfg.TrustedProxies, withStreamCap(slots, streams,
 		withUploads(cfg.MaxBodyBytes+cfg.MaxUploadBytes, withBodyLimit(cfg.MaxBodyBytes, ws.Detach(gql)))))))
-	mux.Handle("GET /{$}", playground.Handler("vidgate", "/graphql",
-		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste a token printed by vidgate>"})))
+	idePage, ideAssets := ideHandler()
+	mux.Handle("GET /{$}", idePage)
+	mux.Handle("GET /ide/", ideAssets)
 	mux.Handle("/files/", files.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

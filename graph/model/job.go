@@ -5,9 +5,11 @@ import "time"
 // VideoJob is the GraphQL view of a job. It is written by hand, not generated,
 // so that it can carry the internal job id that the events, artifacts and
 // reviews dataloaders key on; JobID is not part of the schema and never leaves
-// the server.
+// the server. StoredClaim is the review claim as stored, expired or not:
+// the reviewClaim resolver decides whether the viewer sees it.
 type VideoJob struct {
-	JobID int64 `json:"-"`
+	JobID       int64        `json:"-"`
+	StoredClaim *ReviewClaim `json:"-"`
 
 	ID              string       `json:"id"`
 	Status          JobStatus    `json:"status"`

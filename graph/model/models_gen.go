@@ -18,11 +18,11 @@ type AuditEntry struct {
 	Actor string `json:"actor"`
 	// `user`, `reviewer`, `admin`, or `cli` for a vidgate command.
 	ActorRole string `json:"actorRole"`
-	// `job.approve`, `job.reject`, `job.cancel`, `job.retry`, `apikey.create`, `apikey.revoke`, `prompt_keys.rotate`.
+	// `job.approve`, `job.reject`, `job.cancel`, `job.retry`, `job.prompt_read`, `asset.read`, `apikey.create`, `apikey.revoke`, `prompt_keys.rotate`.
 	Action string `json:"action"`
-	// `job`, `api_key` or `prompt_keys`.
+	// `job`, `source_asset`, `api_key` or `prompt_keys`.
 	TargetKind string `json:"targetKind"`
-	// A job's id, an API key's prefix, or the id of the prompt key rotated to.
+	// A job's id, a source image's id, an API key's prefix, or the id of the prompt key rotated to.
 	TargetID string `json:"targetId"`
 	// A small JSON object (ids, reason codes, roles); never a prompt, note or secret.
 	Detail *string `json:"detail,omitempty"`
@@ -133,6 +133,8 @@ type JobUpdate struct {
 	UpdatedAt     time.Time  `json:"updatedAt"`
 	// The status before this change; null for a new job or a state sent on subscribe.
 	PreviousStatus *JobStatus `json:"previousStatus,omitempty"`
+	// As `VideoJob.reviewClaim`, when the update was sent.
+	ReviewClaim *ReviewClaim `json:"reviewClaim,omitempty"`
 }
 
 type Mutation struct {
@@ -178,6 +180,18 @@ type Review struct {
 	Note       *string           `json:"note,omitempty"`
 	ReviewerID string            `json:"reviewerId"`
 	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+// A reviewer's lease on a job under review.
+type ReviewClaim struct {
+	// The job claimed.
+	JobID string `json:"jobId"`
+	// Who holds the claim: a reviewer's or admin's subject.
+	ReviewerID string `json:"reviewerId"`
+	// When the claim ends unless renewed; after it the job is free again.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The job claimed, as `job(id)` returns it.
+	Job *VideoJob `json:"job"`
 }
 
 // An uploaded source image, as stored (the original bytes, checked).
@@ -605,7 +619,7 @@ type Role string
 const (
 	// Creates jobs and sees only their own.
 	RoleUser Role = "USER"
-	// Reviews finished jobs of every owner; cannot read raw prompts.
+	// Reviews finished jobs of every owner, prompts and source images included (each read audited).
 	RoleReviewer Role = "REVIEWER"
 	// Everything.
 	RoleAdmin Role = "ADMIN"
