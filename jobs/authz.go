@@ -68,18 +68,10 @@ func (a Actor) CanReadJob(j *Job) bool {
 }
 
 // CanReadPrompt reports whether a may read j's raw prompt: its owner,
-// admins, and reviewers while the job is in review.
-func (a Actor) CanReadPrompt(j *Job) bool {
-	switch a.Role {
-	case RoleAdmin:
-		return true
-	case RoleReviewer:
-		return j.Status.InReview()
-	case RoleUser:
-		return j.OwnerID == a.Subject
-	}
-	return false
-}
+// admins, and reviewers while the job is in review — exactly who may read
+// the job, since a reviewer judges the output against it (reads of another
+// owner's prompt are audited).
+func (a Actor) CanReadPrompt(j *Job) bool { return a.CanReadJob(j) }
 
 // CanReadSourceImage reports whether a may read j's source image: the same
 // readers as its prompt.
