@@ -252,16 +252,12 @@ func durationFor(model string, secs int) (int, error) {
 		return 0, providers.Errorf(providers.CodeInvalidInput, "luma submit: duration must be positive, got %d", secs)
 	}
 	ds, known := durations[model]
-	if !known {
-		return secs, nil
+	if !known || slices.Contains(ds, secs) {
+		return secs, nil // an unknown model: Luma judges
 	}
-	for _, d := range ds {
-		if d >= secs {
-			return d, nil
-		}
-	}
+	// Never rounded: a longer clip is billed as one.
 	return 0, providers.Errorf(providers.CodeInvalidInput,
-		"luma submit: model %s makes videos of at most %d seconds, asked for %d", model, ds[len(ds)-1], secs)
+		"luma submit: model %s makes videos of %s seconds, not %d", model, providers.Model{Durations: ds}.DescribeDurations(), secs)
 }
 
 // Status returns the state of generation requestID. A generation this

@@ -85,8 +85,8 @@ func TestDurationFor(t *testing.T) {
 		want  int // 0 means CodeInvalidInput
 	}{
 		{"ray-2", 5, 5},
-		{"ray-2", 1, 5},
-		{"ray-2", 6, 9},
+		{"ray-2", 1, 0}, // never rounded: not up into a longer, billed clip
+		{"ray-2", 6, 0},
 		{"ray-flash-2", 9, 9},
 		{"ray-2", 10, 0},
 		{"ray-3", 12, 12}, // unknown model: Luma judges
@@ -160,7 +160,7 @@ func TestStatusMapping(t *testing.T) {
 func TestSubmitBody(t *testing.T) {
 	t.Parallel()
 	image := textRequest()
-	image.Workflow, image.SourceImageURL, image.DurationSeconds, image.Resolution = providers.WorkflowImageToVideo, "https://blob.example/src.png?sig=abc", 7, "1080p"
+	image.Workflow, image.SourceImageURL, image.DurationSeconds, image.Resolution = providers.WorkflowImageToVideo, "https://blob.example/src.png?sig=abc", 9, "1080p"
 	hooked := textRequest()
 	hooked.WebhookURL = "https://vidgate.example/webhooks/luma?region=eu"
 	ending := image
