@@ -51,34 +51,47 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		return fail(jobs.FailArtifactUnavailable, gone)
 	}
 	tooLarge := fmt.Sprintf("the output is larger than the %d-byte limit", w.cfg.MaxArtifactBytes)
-	keys, size := st.keys, st.from
-	if st.res != nil {
-		keys, size, err = w.copyParts(ctx, prefix, st, w.cfg.MaxArtifactBytes)
-		st.res.Body.Close()
-		if errors.Is(err, blob.ErrTooLarge) {
-			return fail(jobs.FailArtifactInvalid, tooLarge)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// The whole parts stay: the next delivery continues after them.
-			return fmt.Errorf("store output: %w", providers.RedactURLError(err, st.url))
-		}
-	}
-
 	// Each copy gets its own key: two ingests of one job racing (a poll and
 	// a webhook both saw the end) must never delete each other's file.
 	key := fmt.Sprintf("artifacts/%s/%d/%s.mp4", job.PublicID, job.Attempt, newID()[:8])
-	parts := w.bucket.Concat(ctx, keys)
-	put, err := w.bucket.PutTyped(ctx, key, parts, w.cfg.MaxArtifactBytes, st.src.contentType)
-	parts.Close()
+	var put blob.PutResult
+	if st.res != nil && st.from == 0 && st.src.total > 0 && st.src.total <= w.cfg.IngestPartBytes {
+		// One part's worth or less: straight into its key, as parts would
+		// only add a second write of the whole file. A takeover of a copy
+		// this small starts it over.
+		put, err = w.bucket.PutTyped(ctx, key, crashReader("ingest.mid-copy", st.res.Body), w.cfg.MaxArtifactBytes, st.src.contentType)
+		st.res.Body.Close()
+		if err == nil && put.Size != st.src.total {
+			w.discard(ctx, key)
+			err = fmt.Errorf("the provider sent %d bytes of %d", put.Size, st.src.total)
+		}
+		err = providers.RedactURLError(err, st.url)
+	} else {
+		keys, size := st.keys, st.from
+		if st.res != nil {
+			keys, size, err = w.copyParts(ctx, prefix, st, w.cfg.MaxArtifactBytes)
+			st.res.Body.Close()
+			if errors.Is(err, blob.ErrTooLarge) {
+				return fail(jobs.FailArtifactInvalid, tooLarge)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// The whole parts stay: the next delivery continues after them.
+				return fmt.Errorf("store output: %w", providers.RedactURLError(err, st.url))
+			}
+		}
+		parts := w.bucket.Concat(ctx, keys)
+		put, err = w.bucket.PutTyped(ctx, key, parts, w.cfg.MaxArtifactBytes, st.src.contentType)
+		parts.Close()
+		if err == nil && put.Size != size {
+			w.discard(ctx, key)
+			err = fmt.Errorf("the parts hold %d bytes, %d were copied", put.Size, size) // one was replaced meanwhile
+		}
+	}
 	if errors.Is(err, blob.ErrTooLarge) {
 		return fail(jobs.FailArtifactInvalid, tooLarge)
-	}
-	if err == nil && put.Size != size {
-		w.discard(ctx, key)
-		err = fmt.Errorf("the parts hold %d bytes, %d were copied", put.Size, size) // one was replaced meanwhile
 	}
 	if err != nil {
 		if ctx.Err() != nil {
