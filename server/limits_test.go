@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -27,19 +26,5 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 func (e *env) chunked(t *testing.T, body string) response {
 	t.Helper()
 	// An io.Reader of unknown length: net/http sends it chunked.
-	req, _ := http.NewRequest("POST", e.url+"/graphql", io.MultiReader(strings.NewReader(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+e.tokens["alice"])
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var r response
-	raw, _ := io.ReadAll(res.Body)
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("response is not JSON (%d): %s", res.StatusCode, raw)
-	}
-	r.status = res.StatusCode
-	return r
+	return e.send(t, "alice", "application/json", io.MultiReader(strings.NewReader(body)))
 }

@@ -132,7 +132,14 @@ func (e *env) do(t *testing.T, who, query string, vars map[string]any) response 
 
 func (e *env) raw(t *testing.T, who, contentType string, body []byte) response {
 	t.Helper()
-	req, _ := http.NewRequest("POST", e.url+"/graphql", bytes.NewReader(body))
+	return e.send(t, who, contentType, bytes.NewReader(body))
+}
+
+// send posts body to /graphql as who and decodes the JSON answer. A body
+// whose length net/http cannot tell is sent chunked.
+func (e *env) send(t *testing.T, who, contentType string, body io.Reader) response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.url+"/graphql", body)
 	req.Header.Set("Content-Type", contentType)
 	if who != "" {
 		req.Header.Set("Authorization", "Bearer "+e.tokens[who])
