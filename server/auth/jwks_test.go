@@ -426,3 +426,50 @@ func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
 		t.Error(`parseJWKS({"not":"a key set"}) succeeded, want an error`)
 	}
 }
+
+// FuzzParseJWKS: whatever an identity provider serves, parsing never panics
+// and keeps only keys vidgate can verify with safely.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add([]byte(`{"keys":[{"kty":"RSA","kid":"a","n":"AQAB","e":"AQAB"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"EC","kid":"b","crv":"P-256","x":"","y":""}]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Add([]byte(`[]`))
+	enc := base64.RawURLEncoding.EncodeToString
+	ecPoint, err := ecKey1.PublicKey.Bytes()
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := json.Marshal(map[string]any{"keys": []map[string]string{
+		{"kty": "RSA", "kid": "r", "use": "sig", "n": enc(rsaKey1.N.Bytes()), "e": enc(big.NewInt(int64(rsaKey1.E)).Bytes())},
+		{"kty": "EC", "kid": "e", "crv": "P-256", "x": enc(ecPoint[1:33]), "y": enc(ecPoint[33:])},
+	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		keys, err := parseJWKS(body)
+		if err != nil {
+			return
+		}
+		for kid, ks := range keys {
+			if kid == "" {
+				t.Fatal("kept a key without kid")
+			}
+			for _, k := range ks {
+				switch pub := k.pub.(type) {
+				case *rsa.PublicKey:
+					if k.alg != "RS256" || pub.N.BitLen() < 2048 {
+						t.Fatalf("kept RSA key %q for %s with %d bits", kid, k.alg, pub.N.BitLen())
+					}
+				case *ecdsa.PublicKey:
+					if k.alg != "ES256" || pub.Curve != elliptic.P256() {
+						t.Fatalf("kept EC key %q for %s", kid, k.alg)
+					}
+				default:
+					t.Fatalf("kept key %q of type %T", kid, k.pub)
+				}
+			}
+		}
+	})
+}
