@@ -214,7 +214,7 @@ func (a *API) Do(ctx context.Context, op, method, target string, in any) (*http.
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.baseStr+target, body)
 	if err != nil {
-		return nil, nil, &Error{Code: CodeInvalidInput, Message: a.vendor + " " + op + ": build request", Err: withoutURL(err)}
+		return nil, nil, &Error{Code: CodeInvalidInput, Message: a.vendor + " " + op + ": build request", Err: WithoutURL(err)}
 	}
 	for k, vs := range a.header {
 		req.Header[k] = vs
@@ -227,12 +227,12 @@ func (a *API) Do(ctx context.Context, op, method, target string, in any) (*http.
 	if err != nil {
 		// Refused, reset, timed out, canceled: nothing is known of the
 		// vendor's side, and trying again later is right.
-		return nil, nil, &Error{Code: CodeUnavailable, Message: a.vendor + " " + op + ": request failed", Err: withoutURL(err)}
+		return nil, nil, &Error{Code: CodeUnavailable, Message: a.vendor + " " + op + ": request failed", Err: WithoutURL(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, a.maxBody+1))
 	if err != nil {
-		return nil, nil, &Error{Code: CodeUnavailable, Message: a.vendor + " " + op + ": read response", Err: withoutURL(err)}
+		return nil, nil, &Error{Code: CodeUnavailable, Message: a.vendor + " " + op + ": read response", Err: WithoutURL(err)}
 	}
 	if int64(len(data)) > a.maxBody {
 		return nil, nil, Errorf(CodeUnavailable, "%s %s: HTTP %d answer is over the %d-byte limit", a.vendor, op, resp.StatusCode, a.maxBody)
@@ -277,9 +277,10 @@ func cmpOrCode(codes ...Code) Code {
 	return ""
 }
 
-// withoutURL returns the cause of a *url.Error, whose text quotes the
-// URL requested.
-func withoutURL(err error) error {
+// WithoutURL returns the cause of a *url.Error, whose text quotes the URL
+// requested (which may be signed, or carry a callback token), or err
+// itself.
+func WithoutURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err

@@ -36,6 +36,7 @@ func TestRedactorRedact(t *testing.T) {
 		{"prompt with newlines", "got\n" + strings.Join(words, "\n") + "\nend", []string{prompt}, []string{"got", "end"}},
 		{"prompt with tabs and double spaces", "got " + strings.Join(words, "\t  ") + " end", []string{prompt}, []string{"got", "end"}},
 		{"prompt with whitespace dropped", "got " + strings.Join(words, "") + " end", []string{prompt}, []string{"got", "end"}},
+		{"key split by an invalid byte", "key " + key[:10] + "\xff" + key[10:] + " end", []string{key}, []string{"key", "end"}},
 		{"key split across lines", "key: " + key[:10] + "\n" + key[10:], []string{key}, []string{"key:"}},
 		{"two echoes", prompt + " and " + prompt[:40], []string{prompt, prompt[:40]}, []string{"and"}},
 		{"everything at once", fmt.Sprintf("%s | %s | %s | %s", key, prompt, prompt[:32], strings.Join(words, "\n\t")),

@@ -362,7 +362,7 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 	}
 	resp, err := d.api.Client().Do(req)
 	if err != nil {
-		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: withoutURL(err)}
+		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: providers.WithoutURL(err)}
 	}
 	defer resp.Body.Close()
 	switch {
@@ -375,7 +375,7 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, d.maxImage+1))
 	if err != nil {
-		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: withoutURL(err)}
+		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: providers.WithoutURL(err)}
 	}
 	if int64(len(data)) > d.maxImage {
 		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image is over the %d-byte limit", d.maxImage)
@@ -535,16 +535,6 @@ func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 		}
 	}
 	return ve
-}
-
-// withoutURL returns the cause of a *url.Error, whose text quotes the
-// (signed) URL.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // clip shortens a vendor's text for an error message.
