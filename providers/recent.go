@@ -1,6 +1,8 @@
 package providers
 
 import (
+	"context"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -54,4 +56,51 @@ func (s *RecentSet[K]) Has(key K, now time.Time) bool {
 	defer s.mu.Unlock()
 	t, ok := s.at[key]
 	return ok && now.Sub(t) <= s.ttl
+}
+
+// CancelByDelete is the cancel of vendors that have none but a DELETE
+// that removes a request whatever its state, outputs included (Luma's
+// generations, Runway's tasks): Cancel reads the request first and leaves
+// a finished one alone, and the requests it deleted are remembered for a
+// day (at most 10,000), so that Status reports StateCanceled for them
+// rather than the 404 the vendor answers. Another process asking about
+// one gets CodeNotFound, which the engine treats as the end of the
+// request.
+type CancelByDelete struct {
+	api     *API
+	deleted *RecentSet[string]
+}
+
+// NewCancelByDelete returns a CancelByDelete whose DELETEs go through api.
+func NewCancelByDelete(api *API) *CancelByDelete {
+	return &CancelByDelete{api: api, deleted: NewRecentSet[string](24*time.Hour, 10000)}
+}
+
+// Status returns read's answer for request id, or StateCanceled when the
+// vendor no longer knows a request this CancelByDelete deleted.
+func (c *CancelByDelete) Status(ctx context.Context, id string, read func(ctx context.Context, op string) (Status, error)) (Status, error) {
+	st, err := read(ctx, "status")
+	if err != nil && ErrorCode(err) == CodeNotFound && c.deleted.Has(id, c.api.Now()) {
+		return Status{RequestID: id, State: StateCanceled}, nil
+	}
+	return st, err
+}
+
+// Cancel deletes request id (DELETE on the API's base URL followed by
+// path) unless read says it has finished; one deleted already is nil.
+func (c *CancelByDelete) Cancel(ctx context.Context, id, path string, read func(ctx context.Context, op string) (Status, error)) error {
+	st, err := read(ctx, "cancel")
+	switch {
+	case err != nil && ErrorCode(err) == CodeNotFound && c.deleted.Has(id, c.api.Now()):
+		return nil
+	case err != nil:
+		return err
+	case st.State.Terminal():
+		return nil
+	}
+	if err := c.api.Call(ctx, "cancel", http.MethodDelete, path, nil, nil); err != nil {
+		return err
+	}
+	c.deleted.Add(id, c.api.Now())
+	return nil
 }

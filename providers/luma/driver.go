@@ -59,18 +59,8 @@ type Driver struct {
 	api     *providers.API
 	token   providers.CallbackToken
 	models  map[providers.Workflow]string
-	deleted *providers.RecentSet[string]
+	deleted *providers.CancelByDelete
 }
-
-// Deleted generations are remembered for a day, 10,000 at most: Luma has
-// no cancel and no canceled state, and a deleted generation answers 404,
-// so Status reports StateCanceled for those this process deleted. Another
-// process asking about one gets CodeNotFound, which the engine treats as
-// the end of the request.
-const (
-	deletedTTL = 24 * time.Hour
-	maxDeleted = 10000
-)
 
 var (
 	_ providers.Driver          = (*Driver)(nil)
@@ -96,7 +86,7 @@ func New(cfg Config) (*Driver, error) {
 	d := &Driver{
 		api:     api,
 		token:   token,
-		deleted: providers.NewRecentSet[string](deletedTTL, maxDeleted),
+		deleted: providers.NewCancelByDelete(api),
 		models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  DefaultModel,
 			providers.WorkflowImageToVideo: DefaultModel,
@@ -242,16 +232,10 @@ func durationFor(model string, secs int) (int, error) {
 }
 
 // Status returns the state of generation requestID. A generation this
-// driver deleted (canceled) reports StateCanceled (see deleted).
+// driver deleted (canceled) reports StateCanceled (see
+// providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	g, err := d.get(ctx, "status", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.deleted.Has(requestID, d.api.Now()) {
-			return providers.Status{RequestID: requestID, State: providers.StateCanceled}, nil
-		}
-		return providers.Status{}, err
-	}
-	return g.status(requestID, d.api.Redactor())
+	return d.deleted.Status(ctx, requestID, d.reader(requestID))
 }
 
 // Cancel stops generation requestID by deleting it, if it has not
@@ -259,21 +243,18 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // generation whatever its state, outputs included, so Cancel reads it first
 // and leaves a finished one alone.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	g, err := d.get(ctx, "cancel", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.deleted.Has(requestID, d.api.Now()) {
-			return nil
+	return d.deleted.Cancel(ctx, requestID, "/generations/"+url.PathEscape(requestID), d.reader(requestID))
+}
+
+// reader reads generation id's state.
+func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
+	return func(ctx context.Context, op string) (providers.Status, error) {
+		g, err := d.get(ctx, op, id)
+		if err != nil {
+			return providers.Status{}, err
 		}
-		return err
+		return g.status(id, d.api.Redactor())
 	}
-	if g.State == stateCompleted || g.State == stateFailed {
-		return nil
-	}
-	if err := d.api.Call(ctx, "cancel", http.MethodDelete, "/generations/"+url.PathEscape(requestID), nil, nil); err != nil {
-		return err
-	}
-	d.deleted.Add(requestID, d.api.Now())
-	return nil
 }
 
 // VerifyWebhook authenticates a Luma callback and returns the state of its

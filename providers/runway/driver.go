@@ -47,14 +47,8 @@ type Config struct {
 type Driver struct {
 	api      *providers.API
 	models   map[providers.Workflow]string
-	canceled *providers.RecentSet[string]
+	canceled *providers.CancelByDelete
 }
-
-// Canceled tasks are remembered for a day, 10,000 at most (see Status).
-const (
-	canceledTTL = 24 * time.Hour
-	maxCanceled = 10000
-)
 
 var (
 	_ providers.Driver    = (*Driver)(nil)
@@ -77,7 +71,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		api:      api,
-		canceled: providers.NewRecentSet[string](canceledTTL, maxCanceled),
+		canceled: providers.NewCancelByDelete(api),
 		models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  DefaultTextToVideoModel,
 			providers.WorkflowImageToVideo: DefaultImageToVideoModel,
@@ -161,16 +155,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 }
 
 // Status returns the state of task requestID. A task this driver canceled
-// that Runway no longer returns reports StateCanceled (see canceled).
+// that Runway no longer returns reports StateCanceled (see
+// providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	t, err := d.task(ctx, "status", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.canceled.Has(requestID, d.api.Now()) {
-			return providers.Status{RequestID: requestID, State: providers.StateCanceled}, nil
-		}
-		return providers.Status{}, err
-	}
-	return t.status(requestID, d.api.Redactor())
+	return d.canceled.Status(ctx, requestID, d.reader(requestID))
 }
 
 // Cancel aborts task requestID if it has not finished. Runway's DELETE
@@ -179,21 +167,18 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // alone; a task that finishes between the two calls is deleted, which is
 // what canceling it asked for anyway.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	t, err := d.task(ctx, "cancel", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.canceled.Has(requestID, d.api.Now()) {
-			return nil // canceled already
+	return d.canceled.Cancel(ctx, requestID, "/v1/tasks/"+url.PathEscape(requestID), d.reader(requestID))
+}
+
+// reader reads task id's state.
+func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
+	return func(ctx context.Context, op string) (providers.Status, error) {
+		t, err := d.task(ctx, op, id)
+		if err != nil {
+			return providers.Status{}, err
 		}
-		return err
+		return t.status(id, d.api.Redactor())
 	}
-	if st, err := t.status(requestID, d.api.Redactor()); err == nil && st.State.Terminal() {
-		return nil
-	}
-	if err := d.api.Call(ctx, "cancel", http.MethodDelete, "/v1/tasks/"+url.PathEscape(requestID), nil, nil); err != nil {
-		return err
-	}
-	d.canceled.Add(requestID, d.api.Now())
-	return nil
 }
 
 // task is a task as GET /v1/tasks/{id} returns it.
