@@ -2,6 +2,7 @@ package providers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,7 +115,7 @@ func NewAPI(cfg APIConfig) (*API, error) {
 		maxBody:  cfg.MaxResponseBytes,
 		redactor: NewRedactor(append([]string{cfg.APIKey}, cfg.Secrets...)...),
 	}
-	if raw := cmpOr(cfg.BaseURL, cfg.DefaultBaseURL); raw != "" {
+	if raw := cmp.Or(cfg.BaseURL, cfg.DefaultBaseURL); raw != "" {
 		u, err := url.Parse(strings.TrimSuffix(raw, "/"))
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return nil, fmt.Errorf("%s: base URL %q is not an absolute http(s) URL", cfg.Vendor, raw)
@@ -137,15 +138,6 @@ func NewAPI(cfg APIConfig) (*API, error) {
 		a.maxBody = DefaultMaxResponseBytes
 	}
 	return a, nil
-}
-
-func cmpOr(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // Base returns the base URL (a copy), or nil if calls name absolute URLs.
@@ -250,7 +242,7 @@ func (a *API) Error(op string, resp *http.Response, data []byte, texts ...string
 	if a.parse != nil {
 		ve = a.parse(resp.StatusCode, resp.Header, data)
 	}
-	code := cmpOrCode(ve.Code, CodeForHTTPStatus(resp.StatusCode), CodeUnknown)
+	code := cmp.Or(ve.Code, CodeForHTTPStatus(resp.StatusCode), CodeUnknown)
 	r := a.redactor.With(texts...)
 	msg := r.Redact(ve.Message)
 	if msg == "" {
@@ -266,15 +258,6 @@ func (a *API) Error(op string, resp *http.Response, data []byte, texts ...string
 		VendorCode: r.Redact(ve.VendorCode),
 		RetryAfter: retry,
 	}
-}
-
-func cmpOrCode(codes ...Code) Code {
-	for _, c := range codes {
-		if c != "" {
-			return c
-		}
-	}
-	return ""
 }
 
 // WithoutURL returns the cause of a *url.Error, whose text quotes the URL
