@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -83,6 +84,16 @@ type CanceledStateHarness interface {
 	ReportsCanceled() bool
 }
 
+// EchoHarness is an optional Harness capability, which every vendor's
+// conformance test should wire: it lets the suite check that vendor text
+// reaches no error message unredacted.
+type EchoHarness interface {
+	// EchoNextSubmit makes the next Submit answer as the vendor refuses a
+	// request (a 400 or 422 in its documented error body), with text as
+	// the vendor's message.
+	EchoNextSubmit(t *testing.T, text string)
+}
+
 // checkNoKey fails t if what (a request id or URL the driver returned)
 // holds h's API key.
 func checkNoKey(t *testing.T, h Harness, name, what string) {
@@ -117,6 +128,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"CancelFinished", testCancelFinished},
 		{"Webhook", testWebhook},
 		{"IdempotencyKey", testIdempotencyKey},
+		{"Redaction", testRedaction},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -553,5 +565,60 @@ func testIdempotencyKey(t *testing.T, h Harness) {
 	}
 	if other := submit(t, ctx, d); other == first {
 		t.Errorf("Submit() with another key = %q, want a new request id", other)
+	}
+}
+
+// testRedaction has the vendor refuse a Submit with a message that echoes
+// the API key, the prompt, a 32-character prefix of it and the prompt with
+// its whitespace changed — as vendors quote what they were sent — and
+// checks that none of them reaches the error the driver returns: that text
+// goes to the job's event log, logs and the user.
+func testRedaction(t *testing.T, h Harness) {
+	eh, ok := h.(EchoHarness)
+	if !ok {
+		t.Skip("the harness cannot make the vendor echo text (no EchoHarness)")
+	}
+	d := h.Driver(t)
+	ctx := ctxFor(t)
+	req := request()
+	req.Prompt = "A red fox trots across a snowy meadow at golden hour, breath misting, camera tracking low beside it."
+	words := strings.Fields(req.Prompt)
+	echoes := map[string]string{
+		"the prompt":                   req.Prompt,
+		"a 32-character prefix":        req.Prompt[:32],
+		"a 32-character middle":        req.Prompt[40:72],
+		"the prompt on several lines":  strings.Join(words, "\n"),
+		"the prompt with tabs":         strings.Join(words, "\t "),
+		"the prompt without its space": strings.Join(words, ""),
+	}
+	if kh, ok := h.(APIKeyHarness); ok && kh.APIKey() != "" {
+		echoes["the API key"] = kh.APIKey()
+	}
+	var text strings.Builder
+	text.WriteString("request refused:")
+	for _, name := range slices.Sorted(maps.Keys(echoes)) {
+		text.WriteString(" " + name + ": " + echoes[name] + ";")
+	}
+	eh.EchoNextSubmit(t, text.String())
+	id, err := d.Submit(ctx, req)
+	if err == nil {
+		t.Fatalf("Submit() = %q, nil after EchoNextSubmit; want the vendor's refusal", id)
+	}
+	// Whitespace is no disguise: compare with it taken out.
+	got := strings.Join(strings.Fields(err.Error()), "")
+	for name, echo := range echoes {
+		if strings.Contains(got, strings.Join(strings.Fields(echo), "")) {
+			t.Errorf("Submit() error %q holds %s, want it redacted", err, name)
+		}
+	}
+	// Nor any 32-character stretch of the prompt.
+	for i := 0; i+32 <= len(req.Prompt); i++ {
+		if w := strings.Join(strings.Fields(req.Prompt[i:i+32]), ""); strings.Contains(got, w) {
+			t.Errorf("Submit() error %q holds %q of the prompt, want it redacted", err, req.Prompt[i:i+32])
+			break
+		}
+	}
+	if !strings.Contains(err.Error(), "request refused") {
+		t.Errorf("Submit() error %q lost the vendor's own words, want them kept", err)
 	}
 }

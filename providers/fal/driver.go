@@ -1,12 +1,10 @@
 package fal
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -29,15 +27,16 @@ const (
 // app path; see the package doc.
 const AppQueryParam = "fal_app"
 
-// maxResponseBytes caps the JSON the driver reads from an API answer.
-const maxResponseBytes = 1 << 20
-
 // Config configures a Driver.
 type Config struct {
-	// APIKey is the fal key ("key_id:key_secret"); required.
-	APIKey string
-	// BaseURL is the queue API root; "" means DefaultBaseURL.
-	BaseURL string
+	// APIKey (the fal key, "key_id:key_secret"; required), BaseURL (the
+	// queue API root; "" means DefaultBaseURL), Timeout, HTTPClient and Now
+	// are as in providers.APIConfig; Timeout bounds the JWKS fetch too, and
+	// Now also times webhook timestamps and the key cache.
+	APIKey, BaseURL string
+	Timeout         time.Duration
+	HTTPClient      *http.Client
+	Now             func() time.Time
 	// Models are the model ids per workflow; a missing workflow uses
 	// DefaultTextToVideoModel or DefaultImageToVideoModel.
 	Models map[providers.Workflow]string
@@ -54,27 +53,16 @@ type Config struct {
 	// deliveries with the same keys, so a signature alone does not say the
 	// request was ours. "" accepts any account.
 	UserID string
-	// Timeout bounds each HTTP call (the JWKS fetch too); 0 means
-	// DefaultTimeout.
-	Timeout time.Duration
-	// HTTPClient makes the calls; nil means a new http.Client.
-	HTTPClient *http.Client
-	// Now is the clock for webhook timestamps, the key cache and
-	// Retry-After dates; nil means time.Now.
-	Now func() time.Time
 }
 
 // Driver is the providers.Driver of fal.ai. Apart from its configuration it
 // holds only the webhook key cache; it is safe for concurrent use.
 type Driver struct {
-	base       *url.URL // no trailing slash
-	apiKey     string
+	api        *providers.API // calls name absolute URLs: fal returns some
+	base       *url.URL       // no trailing slash
 	models     map[providers.Workflow]string
 	defaultApp string // the app of the text_to_video model
 	userID     string // the account webhooks must name; "" for any
-	client     *http.Client
-	timeout    time.Duration
-	now        func() time.Time
 	keys       *keySet
 }
 
@@ -84,11 +72,17 @@ var (
 )
 
 // New returns a Driver for cfg. It returns an error for a missing API key, a
-// base or JWKS URL that is not absolute http(s), a model id it cannot parse
-// or a workflow it does not know: wiring mistakes, better found at start-up.
+// base or JWKS URL that is not absolute http(s), a negative timeout, a model
+// id it cannot parse or a workflow it does not know: wiring mistakes, better
+// found at start-up.
 func New(cfg Config) (*Driver, error) {
-	if cfg.APIKey == "" {
-		return nil, errors.New("fal: no API key")
+	api, err := providers.NewAPI(providers.APIConfig{
+		Vendor: "fal", APIKey: cfg.APIKey,
+		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Key " + key}} },
+		ParseError: parseError, Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
 	}
 	base, err := absURL(cmpOr(cfg.BaseURL, DefaultBaseURL))
 	if err != nil {
@@ -100,24 +94,12 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("fal: JWKS URL: %w", err)
 	}
 	d := &Driver{
-		base:   base,
-		apiKey: cfg.APIKey,
+		api:  api,
+		base: base,
 		models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  DefaultTextToVideoModel,
 			providers.WorkflowImageToVideo: DefaultImageToVideoModel,
 		},
-		client:  cfg.HTTPClient,
-		timeout: cfg.Timeout,
-		now:     cfg.Now,
-	}
-	if d.client == nil {
-		d.client = &http.Client{}
-	}
-	if d.timeout <= 0 {
-		d.timeout = DefaultTimeout
-	}
-	if d.now == nil {
-		d.now = time.Now
 	}
 	if cfg.UserID != "" && !ValidUserID(cfg.UserID) {
 		return nil, errors.New("fal: user id is not a fal account id (printable, no spaces, at most 200 characters)")
@@ -133,7 +115,7 @@ func New(cfg Config) (*Driver, error) {
 		d.models[wf] = model
 	}
 	d.defaultApp, _ = appOf(d.models[providers.WorkflowTextToVideo])
-	d.keys = &keySet{url: jwks.String(), client: d.client, timeout: d.timeout, now: d.now}
+	d.keys = &keySet{url: jwks.String(), client: api.Client(), timeout: api.Timeout(), now: api.Now}
 	return d, nil
 }
 
@@ -262,9 +244,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		}
 		u.RawQuery = url.Values{"fal_webhook": {hook}}.Encode()
 	}
-	sc := d.scrub(req.Prompt, req.SourceImageURL, req.WebhookURL)
 	var sr submitResponse
-	if err := d.call(ctx, "submit", http.MethodPost, u.String(), buildInput(model, req), &sr, sc); err != nil {
+	if err := d.api.Call(ctx, "submit", http.MethodPost, u.String(), buildInput(model, req), &sr,
+		req.Prompt, req.NegativePrompt, req.SourceImageURL, req.EndFrameURL, req.WebhookURL); err != nil {
 		return "", err
 	}
 	if !requestIDRE.MatchString(sr.RequestID) {
@@ -311,7 +293,7 @@ func (d *Driver) Cancel(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	resp, data, err := d.do(ctx, "cancel", http.MethodPut, d.endpoint(requestIDOf(app, rid)+"/cancel").String(), nil)
+	resp, data, err := d.api.Do(ctx, "cancel", http.MethodPut, d.endpoint(requestIDOf(app, rid)+"/cancel").String(), nil)
 	if err != nil {
 		return err
 	}
@@ -329,76 +311,12 @@ func (d *Driver) Cancel(ctx context.Context, id string) error {
 	case resp.StatusCode == http.StatusNotFound:
 		return providers.Errorf(providers.CodeNotFound, "fal cancel: no request %s", rid)
 	}
-	return apiError("cancel", resp, data, d.scrub(""), d.now())
+	return d.api.Error("cancel", resp, data)
 }
 
 // cancelAlreadyCompleted is the status of fal's 400 answer to canceling a
 // request that has finished.
 const cancelAlreadyCompleted = "ALREADY_COMPLETED"
-
-// call makes one JSON API call and decodes a 2xx answer into out. Every
-// error it returns is a *providers.Error whose message went through sc.
-func (d *Driver) call(ctx context.Context, op, method, u string, body, out any, sc scrubber) error {
-	resp, data, err := d.do(ctx, op, method, u, body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(op, resp, data, sc, d.now())
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "fal " + op + ": malformed response", Err: err}
-	}
-	return nil
-}
-
-// do makes one HTTP call and returns the answer, whatever its status, with
-// its body read. Its error, for a call that got no answer, is a
-// *providers.Error with CodeUnavailable.
-func (d *Driver) do(ctx context.Context, op, method, u string, body any) (*http.Response, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, nil, &providers.Error{Code: providers.CodeInvalidInput, Message: "fal " + op + ": encode request", Err: err}
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, nil, &providers.Error{Code: providers.CodeInvalidInput, Message: "fal " + op + ": build request", Err: err}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Key "+d.apiKey)
-	resp, err := d.client.Do(req)
-	if err != nil {
-		// Connection refused, reset, timeout, a canceled ctx: nothing is
-		// known about the vendor's side, and trying again is right.
-		return nil, nil, &providers.Error{Code: providers.CodeUnavailable, Message: "fal " + op + ": request failed", Err: withoutURL(err)}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, nil, &providers.Error{Code: providers.CodeUnavailable, Message: "fal " + op + ": read response", Err: withoutURL(err)}
-	}
-	return resp, data, nil
-}
-
-// withoutURL returns the cause of a *url.Error: its message repeats the
-// request URL (with the webhook URL in its query), which has no place in an
-// event log.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
 
 func truncate(s string, n int) string {
 	if r := []rune(s); len(r) > n {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/vidgate/vidgate/providers"
 )
@@ -39,8 +38,9 @@ type failure struct {
 }
 
 // classify classifies an error body with the HTTP status it came with (0 if
-// unknown) and the X-Fal-Error-Type header; see the package doc.
-func classify(httpStatus int, headerType string, body []byte, sc scrubber) failure {
+// unknown) and the X-Fal-Error-Type header; see the package doc. Its
+// message passes through redact.
+func classify(httpStatus int, headerType string, body []byte, redact func(string) string) failure {
 	var eb errorBody
 	_ = json.Unmarshal(body, &eb) // a proxy's page classifies by status
 	errType := cmpOr(headerType, eb.ErrorType)
@@ -65,7 +65,7 @@ func classify(httpStatus int, headerType string, body []byte, sc scrubber) failu
 	if detail != "" {
 		parts = append(parts, detail)
 	}
-	f.message = sc.clean(strings.Join(parts, "; "))
+	f.message = redact(strings.Join(parts, "; "))
 	text := strings.ToLower(f.message)
 	hasWord := slices.ContainsFunc(contentPolicyWords, func(w string) bool { return strings.Contains(text, w) })
 
@@ -107,58 +107,17 @@ func (f failure) status(id string) providers.Status {
 		Error: &providers.Error{Code: f.code, VendorCode: f.vendor, Message: msg}}
 }
 
-// apiError classifies a non-2xx answer to a call: by status, refined by
-// fal's error body where it names a content-policy refusal or an input
-// error, with Retry-After for a 429.
-func apiError(op string, resp *http.Response, data []byte, sc scrubber, now time.Time) *providers.Error {
-	f := classify(resp.StatusCode, resp.Header.Get("X-Fal-Error-Type"), data, sc)
-	code := providers.CodeForHTTPStatus(resp.StatusCode)
-	switch {
+// parseError reads a non-2xx answer to a call: its status classifies,
+// refined by fal's error body where it names a content-policy refusal or an
+// input error. The message is redacted by providers.API.
+func parseError(status int, header http.Header, data []byte) providers.VendorError {
+	f := classify(status, header.Get("X-Fal-Error-Type"), data, func(s string) string { return s })
+	ve := providers.VendorError{Message: f.message, VendorCode: f.vendor}
+	switch code := providers.CodeForHTTPStatus(status); {
 	case f.code == providers.CodeContentPolicy:
-		code = providers.CodeContentPolicy
+		ve.Code = providers.CodeContentPolicy
 	case code == providers.CodeUnknown && f.code == providers.CodeInvalidInput:
-		code = providers.CodeInvalidInput
+		ve.Code = providers.CodeInvalidInput
 	}
-	msg := f.message
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return &providers.Error{
-		Code:       code,
-		Message:    fmt.Sprintf("fal %s: HTTP %d: %s", op, resp.StatusCode, msg),
-		VendorCode: f.vendor,
-		RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now),
-	}
-}
-
-// maxMessage caps the vendor text in an error message.
-const maxMessage = 300
-
-// scrubber removes what must never reach an event log from vendor text.
-type scrubber []string
-
-// scrub returns a scrubber of the API key, the prompt and other secrets
-// (the source image URL, whose query signs it, and the webhook URL).
-func (d *Driver) scrub(prompt string, others ...string) scrubber {
-	sc := scrubber{d.apiKey, prompt}
-	// A vendor may echo a prompt cut short.
-	if r := []rune(prompt); len(r) > 32 {
-		sc = append(sc, string(r[:32]))
-	}
-	return append(sc, others...)
-}
-
-// clean returns text with every secret replaced by "[redacted]", on one
-// line, valid UTF-8, and at most maxMessage runes.
-func (sc scrubber) clean(text string) string {
-	// Normalise first: invalid bytes or line breaks inside a secret must not
-	// hide it from the replacement (and reassemble it afterwards).
-	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "")), " ")
-	for _, s := range sc {
-		s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "")), " ")
-		if len(s) >= 4 {
-			text = strings.ReplaceAll(text, s, "[redacted]")
-		}
-	}
-	return truncate(text, maxMessage)
+	return ve
 }

@@ -71,6 +71,7 @@ const (
 type fakeFailure struct {
 	status     int
 	fixture    string
+	body       []byte // instead of fixture
 	header     map[string]string
 	retryAfter time.Duration
 }
@@ -217,7 +218,11 @@ func (f *fakeFal) submit(w http.ResponseWriter, r *http.Request) {
 		if fail.retryAfter > 0 {
 			h = map[string]string{"Retry-After": strconv.Itoa(int(fail.retryAfter / time.Second))}
 		}
-		f.write(w, fail.status, readFixture(f.t, fail.fixture), h)
+		body := fail.body
+		if body == nil {
+			body = readFixture(f.t, fail.fixture)
+		}
+		f.write(w, fail.status, body, h)
 		return
 	}
 	if strings.HasPrefix(model, "fal-ai/bytedance/seedance/") && !validInput(model, in) {

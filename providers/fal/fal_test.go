@@ -1,6 +1,7 @@
 package fal
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
@@ -86,3 +87,16 @@ func (h *harness) ReportsCanceled() bool { return false }
 
 // APIKey lets the suite check the key rides in no id or output URL.
 func (h *harness) APIKey() string { return fakeKey }
+
+// EchoNextSubmit answers the next submission with a 422 whose one
+// validation entry's msg is text, as fal's model errors are.
+func (h *harness) EchoNextSubmit(t *testing.T, text string) {
+	body, err := json.Marshal(map[string]any{"detail": []map[string]any{{"loc": []string{"body", "prompt"}, "msg": text, "type": "value_error"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := h.fake(t)
+	f.mu.Lock()
+	f.failNext = &fakeFailure{status: http.StatusUnprocessableEntity, body: body}
+	f.mu.Unlock()
+}

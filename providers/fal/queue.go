@@ -37,7 +37,7 @@ func (d *Driver) Status(ctx context.Context, id string) (providers.Status, error
 		return providers.Status{}, err
 	}
 	var sr statusResponse
-	if err := d.call(ctx, "status", http.MethodGet, d.endpoint(requestIDOf(app, rid)+"/status").String(), nil, &sr, d.scrub("")); err != nil {
+	if err := d.api.Call(ctx, "status", http.MethodGet, d.endpoint(requestIDOf(app, rid)+"/status").String(), nil, &sr); err != nil {
 		return providers.Status{}, err
 	}
 	st := providers.Status{RequestID: id}
@@ -55,14 +55,14 @@ func (d *Driver) Status(ctx context.Context, id string) (providers.Status, error
 		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "fal status: unknown status %q", truncate(sr.Status, 40))
 	}
 	if sr.Error != "" || sr.ErrorType != "" {
-		f := classify(0, sr.ErrorType, []byte(`{"detail":`+quote(sr.Error)+`}`), d.scrub(""))
+		f := classify(0, sr.ErrorType, []byte(`{"detail":`+quote(sr.Error)+`}`), d.api.Redactor().Redact)
 		return f.status(id), nil
 	}
 	resultURL := d.endpoint(requestIDOf(app, rid)).String()
 	if sr.ResponseURL != "" && d.sameOrigin(sr.ResponseURL) {
 		resultURL = sr.ResponseURL
 	}
-	resp, data, err := d.do(ctx, "result", http.MethodGet, resultURL, nil)
+	resp, data, err := d.api.Do(ctx, "result", http.MethodGet, resultURL, nil)
 	if err != nil {
 		return providers.Status{}, err
 	}
@@ -82,14 +82,14 @@ func quote(s string) string {
 func (d *Driver) resultFailure(id string, resp *http.Response, data []byte) (providers.Status, error) {
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
-		return providers.Status{}, apiError("result", resp, data, d.scrub(""), d.now())
+		return providers.Status{}, d.api.Error("result", resp, data)
 	}
 	headerType := resp.Header.Get("X-Fal-Error-Type")
 	if resp.StatusCode >= 500 && headerType == "" && !hasFalError(data) {
 		// A proxy's answer on the way: the request's outcome is unknown.
-		return providers.Status{}, apiError("result", resp, data, d.scrub(""), d.now())
+		return providers.Status{}, d.api.Error("result", resp, data)
 	}
-	return classify(resp.StatusCode, headerType, data, d.scrub("")).status(id), nil
+	return classify(resp.StatusCode, headerType, data, d.api.Redactor().Redact).status(id), nil
 }
 
 // hasFalError reports whether body is one of fal's error shapes.

@@ -114,7 +114,7 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 		if len(wb.Payload) == 0 || string(wb.Payload) == "null" {
 			payload = []byte(`{"detail":` + quote(wb.Error) + `}`)
 		}
-		st = classify(code, "", payload, d.scrub("")).status(id)
+		st = classify(code, "", payload, d.api.Redactor().Redact).status(id)
 	default:
 		return providers.Webhook{}, providers.Errorf(providers.CodeInvalidInput,
 			"fal webhook: unknown status %q", truncate(wb.Status, 20))
@@ -133,7 +133,7 @@ func (d *Driver) verifySignature(r *http.Request, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q", ErrTimestamp, truncate(tsText, 20))
 	}
-	if skew := d.now().Sub(time.Unix(ts, 0)); skew > WebhookTolerance || skew < -WebhookTolerance {
+	if skew := d.api.Now().Sub(time.Unix(ts, 0)); skew > WebhookTolerance || skew < -WebhookTolerance {
 		return fmt.Errorf("%w: %s off", ErrTimestamp, skew.Round(time.Second))
 	}
 	sig, err := hex.DecodeString(strings.TrimSpace(sigHex))
@@ -257,7 +257,7 @@ func (k *keySet) fetch(ctx context.Context) ([]ed25519.PublicKey, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := k.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: %w", withoutURL(err))
+		return nil, fmt.Errorf("fetch JWKS: %w", providers.WithoutURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -69,3 +69,9 @@ func (h *harness) HonorsIdempotencyKeys() bool { return false }
 
 // APIKey lets the suite check the key rides in no id or output URL.
 func (h *harness) APIKey() string { return fakeKey }
+
+// EchoNextSubmit answers the next create with a 400 whose detail is text,
+// as Luma's {"detail": "..."} errors are.
+func (h *harness) EchoNextSubmit(t *testing.T, text string) {
+	h.fake(t).failNextCreate(fakeReply{status: http.StatusBadRequest, detail: text})
+}

@@ -1,12 +1,9 @@
 package luma
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -34,26 +31,19 @@ const (
 	ConfirmTimeout = 4 * time.Second
 )
 
-// maxResponseBytes caps the JSON read from one answer.
-const maxResponseBytes = 1 << 20
-
 // Config configures a Driver.
 type Config struct {
-	// APIKey is the Luma API key (required).
-	APIKey string
-	// BaseURL is the API base, up to and including /dream-machine/v1; ""
-	// means DefaultBaseURL.
-	BaseURL string
+	// APIKey (required), BaseURL (up to and including /dream-machine/v1;
+	// "" means DefaultBaseURL), Timeout, HTTPClient and Now are as in
+	// providers.APIConfig; Now also times the memory of deleted
+	// generations.
+	APIKey, BaseURL string
+	Timeout         time.Duration
+	HTTPClient      *http.Client
+	Now             func() time.Time
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultModel.
 	Models map[providers.Workflow]string
-	// Timeout bounds each HTTP call; 0 means DefaultTimeout.
-	Timeout time.Duration
-	// HTTPClient makes the calls; nil means a new http.Client.
-	HTTPClient *http.Client
-	// Now is the clock (Retry-After dates, the memory of deleted
-	// generations); nil means time.Now.
-	Now func() time.Time
 	// CallbackToken is the secret that authenticates Luma's callbacks,
 	// which carry no signature: Submit adds it to Request.WebhookURL as the
 	// "token" query parameter and VerifyWebhook requires it back. At least
@@ -66,14 +56,10 @@ type Config struct {
 // Driver is the providers.Driver and providers.WebhookVerifier of Luma's
 // Dream Machine API. It is safe for concurrent use.
 type Driver struct {
-	base    string
-	apiKey  string
+	api     *providers.API
 	token   providers.CallbackToken
 	models  map[providers.Workflow]string
-	timeout time.Duration
-	client  *http.Client
-	now     func() time.Time
-	deleted deleted
+	deleted *providers.CancelByDelete
 }
 
 var (
@@ -82,32 +68,25 @@ var (
 )
 
 // New returns a Driver for cfg, or an error if cfg has no API key, a
-// malformed BaseURL or a short CallbackToken.
+// malformed BaseURL, a negative Timeout or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
-	if strings.TrimSpace(cfg.APIKey) == "" {
-		return nil, errors.New("luma: APIKey is required")
-	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("luma: BaseURL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("luma: negative Timeout %s", cfg.Timeout)
-	}
 	token, err := providers.NewCallbackToken("luma", cfg.CallbackToken)
 	if err != nil {
 		return nil, err
 	}
+	api, err := providers.NewAPI(providers.APIConfig{
+		Vendor: "luma", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
+		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
+		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
 	d := &Driver{
-		base:    strings.TrimSuffix(cfg.BaseURL, "/"),
-		apiKey:  cfg.APIKey,
+		api:     api,
 		token:   token,
-		timeout: cfg.Timeout,
-		client:  cfg.HTTPClient,
-		now:     cfg.Now,
+		deleted: providers.NewCancelByDelete(api),
 		models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  DefaultModel,
 			providers.WorkflowImageToVideo: DefaultModel,
@@ -117,15 +96,6 @@ func New(cfg Config) (*Driver, error) {
 		if m != "" {
 			d.models[wf] = m
 		}
-	}
-	if d.timeout == 0 {
-		d.timeout = DefaultTimeout
-	}
-	if d.client == nil {
-		d.client = &http.Client{}
-	}
-	if d.now == nil {
-		d.now = time.Now
 	}
 	return d, nil
 }
@@ -234,8 +204,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	var g generation
 	// POST /generations/video is the create route of Luma's API (the
 	// official SDKs' generations.create); /generations itself only lists.
-	if err := d.call(ctx, "submit", http.MethodPost, "/generations/video", body, &g); err != nil {
-		return "", redactPrompt(err, req.Prompt)
+	if err := d.api.Call(ctx, "submit", http.MethodPost, "/generations/video", body, &g,
+		req.Prompt, req.SourceImageURL, req.EndFrameURL, body.CallbackURL); err != nil {
+		return "", err
 	}
 	if g.ID == "" {
 		// The generation may exist: not transient, so the engine does not
@@ -261,16 +232,10 @@ func durationFor(model string, secs int) (int, error) {
 }
 
 // Status returns the state of generation requestID. A generation this
-// driver deleted (canceled) reports StateCanceled (see deleted).
+// driver deleted (canceled) reports StateCanceled (see
+// providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	g, err := d.get(ctx, "status", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.deleted.has(requestID, d.now()) {
-			return providers.Status{RequestID: requestID, State: providers.StateCanceled}, nil
-		}
-		return providers.Status{}, err
-	}
-	return g.status(requestID)
+	return d.deleted.Status(ctx, requestID, d.reader(requestID))
 }
 
 // Cancel stops generation requestID by deleting it, if it has not
@@ -278,21 +243,18 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // generation whatever its state, outputs included, so Cancel reads it first
 // and leaves a finished one alone.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	g, err := d.get(ctx, "cancel", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.deleted.has(requestID, d.now()) {
-			return nil
+	return d.deleted.Cancel(ctx, requestID, "/generations/"+url.PathEscape(requestID), d.reader(requestID))
+}
+
+// reader reads generation id's state.
+func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
+	return func(ctx context.Context, op string) (providers.Status, error) {
+		g, err := d.get(ctx, op, id)
+		if err != nil {
+			return providers.Status{}, err
 		}
-		return err
+		return g.status(id, d.api.Redactor())
 	}
-	if g.State == stateCompleted || g.State == stateFailed {
-		return nil
-	}
-	if err := d.call(ctx, "cancel", http.MethodDelete, "/generations/"+url.PathEscape(requestID), nil, nil); err != nil {
-		return err
-	}
-	d.deleted.add(requestID, d.now())
-	return nil
 }
 
 // VerifyWebhook authenticates a Luma callback and returns the state of its
@@ -325,13 +287,13 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 	if !idPattern.MatchString(claimed.ID) {
 		return providers.Webhook{}, providers.Errorf(providers.CodeInvalidInput, "luma webhook: body has no valid generation id")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.timeout))
+	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.api.Timeout()))
 	defer cancel()
 	g, err := d.get(ctx, "webhook confirm", claimed.ID)
 	if err != nil {
 		return providers.Webhook{}, err
 	}
-	st, err := g.status(claimed.ID)
+	st, err := g.status(claimed.ID, d.api.Redactor())
 	if err != nil {
 		return providers.Webhook{}, err
 	}
@@ -347,62 +309,19 @@ func (d *Driver) get(ctx context.Context, op, id string) (*generation, error) {
 		return nil, providers.Errorf(providers.CodeNotFound, "luma %s: empty generation id", op)
 	}
 	var g generation
-	if err := d.call(ctx, op, http.MethodGet, "/generations/"+url.PathEscape(id), nil, &g); err != nil {
+	if err := d.api.Call(ctx, op, http.MethodGet, "/generations/"+url.PathEscape(id), nil, &g); err != nil {
 		return nil, err
 	}
 	return &g, nil
 }
 
-// call makes one API call and decodes a 2xx JSON answer into out (if not
-// nil). Every error it returns is a *providers.Error.
-func (d *Driver) call(ctx context.Context, op, method, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return &providers.Error{Code: providers.CodeInvalidInput, Message: "luma " + op + ": encode request", Err: err}
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.base+path, body)
-	if err != nil {
-		return &providers.Error{Code: providers.CodeInvalidInput, Message: "luma " + op + ": build request", Err: err}
-	}
-	req.Header.Set("Authorization", "Bearer "+d.apiKey)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "luma " + op + ": request failed", Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "luma " + op + ": read response", Err: err}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return d.apiError(op, resp, data)
-	}
-	if out == nil || len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "luma " + op + ": malformed response", Err: err}
-	}
-	return nil
-}
-
-// apiError classifies a non-2xx answer by status, refined by the text of
-// its detail: a 400 or 422 whose detail reads like a moderation refusal is
+// parseError reads a non-2xx answer: its status classifies, refined by the
+// text of its detail: a 400 or 422 whose detail reads like a moderation refusal is
 // CodeContentPolicy (see failureClass). Luma's errors are
 // {"detail": "..."}, or, for a body that fails validation,
 // {"detail": [{"loc", "msg", "type", "input"}]}, of which only loc and msg
 // are kept: "input" may quote the prompt.
-func (d *Driver) apiError(op string, resp *http.Response, data []byte) *providers.Error {
+func parseError(status int, _ http.Header, data []byte) providers.VendorError {
 	var body struct {
 		Detail json.RawMessage `json:"detail"`
 	}
@@ -425,30 +344,12 @@ func (d *Driver) apiError(op string, resp *http.Response, data []byte) *provider
 			detail = strings.Join(parts, "; ")
 		}
 	}
-	code := providers.CodeForHTTPStatus(resp.StatusCode)
-	if (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity) &&
+	ve := providers.VendorError{Message: detail}
+	if (status == http.StatusBadRequest || status == http.StatusUnprocessableEntity) &&
 		failureClass(detail) == providers.CodeContentPolicy {
-		code = providers.CodeContentPolicy
+		ve.Code = providers.CodeContentPolicy
 	}
-	msg := clip(detail)
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return &providers.Error{
-		Code:       code,
-		Message:    fmt.Sprintf("luma %s: HTTP %d: %s", op, resp.StatusCode, msg),
-		RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), d.now()),
-	}
-}
-
-// redactPrompt takes the prompt out of err's message, should Luma quote it
-// back: messages go to the job's event log.
-func redactPrompt(err error, prompt string) error {
-	var e *providers.Error
-	if prompt != "" && errors.As(err, &e) && strings.Contains(e.Message, prompt) {
-		e.Message = strings.ReplaceAll(e.Message, prompt, "[prompt]")
-	}
-	return err
+	return ve
 }
 
 // clip shortens a vendor's text for an error message.

@@ -42,8 +42,8 @@ func TestNew(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("New(%+v) = %v, %v; want ok %v", tt.cfg, d, err, tt.ok)
 			}
-			if tt.ok && (d.base != DefaultBaseURL || d.models[providers.WorkflowTextToVideo] != DefaultModel || d.HonorsIdempotencyKeys()) {
-				t.Errorf("New(%+v) = base %q, model %q, keys %v; want %q, %q, false", tt.cfg, d.base, d.models[providers.WorkflowTextToVideo], d.HonorsIdempotencyKeys(), DefaultBaseURL, DefaultModel)
+			if tt.ok && (d.api.BaseString() != DefaultBaseURL || d.models[providers.WorkflowTextToVideo] != DefaultModel || d.HonorsIdempotencyKeys()) {
+				t.Errorf("New(%+v) = base %q, model %q, keys %v; want %q, %q, false", tt.cfg, d.api.BaseString(), d.models[providers.WorkflowTextToVideo], d.HonorsIdempotencyKeys(), DefaultBaseURL, DefaultModel)
 			}
 		})
 	}
@@ -363,7 +363,7 @@ func TestFixturesParse(t *testing.T) {
 		if err := json.Unmarshal(data, &g); err != nil {
 			t.Fatalf("json.Unmarshal(%s) error = %v", name, err)
 		}
-		if _, err := g.status(g.ID); err != nil || g.ID == "" {
+		if _, err := g.status(g.ID, providers.Redactor{}); err != nil || g.ID == "" {
 			t.Errorf("status(%s) error = %v (id %q), want a known state and an id", name, err, g.ID)
 		}
 	}

@@ -71,6 +71,7 @@ type fakeGen struct {
 type fakeReply struct {
 	status     int
 	fixture    string
+	detail     string // the body {"detail": detail} instead of fixture
 	retryAfter string
 }
 
@@ -487,6 +488,10 @@ func (f *fakeLuma) seen() []fakeRequest {
 func (f *fakeLuma) reply(w http.ResponseWriter, r fakeReply) {
 	if r.retryAfter != "" {
 		w.Header().Set("Retry-After", r.retryAfter)
+	}
+	if r.detail != "" {
+		f.detail(w, r.status, r.detail)
+		return
 	}
 	writeJSON(w, r.status, loadFixture(f.t, r.fixture))
 }

@@ -16,8 +16,9 @@ const (
 )
 
 // generation is a generation as GET /generations/{id} returns it (and as a
-// callback posts it). Its request, which holds the prompt and the callback
-// URL with its token, is deliberately not decoded.
+// callback posts it). Of its request, which holds the prompt and the
+// callback URL with its token, only the prompt is read: to keep it out of
+// failure messages.
 type generation struct {
 	ID            string `json:"id"`
 	State         string `json:"state"`
@@ -26,6 +27,9 @@ type generation struct {
 		Video string `json:"video"`
 		Image string `json:"image"`
 	} `json:"assets"`
+	Request struct {
+		Prompt string `json:"prompt"`
+	} `json:"request"`
 }
 
 // status converts a generation to a providers.Status:
@@ -36,9 +40,10 @@ type generation struct {
 //	           OutputThumbnail, ExpiresAt unknown (Luma documents none)
 //	failed     StateFailed, code from failure_reason (failureClass)
 //
-// It returns an error for which ErrorCode is CodeUnknown for a state it
+// Failure text passes through r, and the generation's prompt with it. It
+// returns an error for which ErrorCode is CodeUnknown for a state it
 // does not know.
-func (g *generation) status(id string) (providers.Status, error) {
+func (g *generation) status(id string, r providers.Redactor) (providers.Status, error) {
 	st := providers.Status{RequestID: id}
 	switch g.State {
 	case stateQueued:
@@ -61,7 +66,7 @@ func (g *generation) status(id string) (providers.Status, error) {
 		st.State = providers.StateFailed
 		msg := "luma generation failed"
 		if g.FailureReason != "" {
-			msg += ": " + clip(g.FailureReason)
+			msg += ": " + r.With(g.Request.Prompt).Redact(g.FailureReason)
 		}
 		st.Error = &providers.Error{Code: failureClass(g.FailureReason), Message: msg}
 	default:

@@ -115,10 +115,11 @@
 //     image", "not a valid";
 //   - CodeUnknown otherwise (the engine treats it as permanent).
 //
-// Messages are the vendor's text, with the API key, the prompt (also its
-// first 32 characters, for echoes that truncate it), the source image URL and
-// the webhook URL replaced by "[redacted]", on one line and at most 300
-// characters. In Status the prompt is known from the prediction's "input".
+// Messages are the vendor's text passed through providers.Redactor: the API
+// key, the webhook secrets, the prompt (and any 32 characters of it, with
+// any whitespace), the source image URL and the webhook URL replaced by
+// "[redacted]", on one line and at most 300 characters. In Status the
+// prompt is known from the prediction's "input".
 //
 // # Webhooks
 //

@@ -1,15 +1,12 @@
 package replicate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
@@ -28,15 +25,15 @@ const (
 	OutputTTL = time.Hour
 )
 
-// maxResponseBytes caps the JSON the driver reads from an API answer.
-const maxResponseBytes = 1 << 20
-
 // Config configures a Driver.
 type Config struct {
-	// APIKey is the Replicate API token; required.
-	APIKey string
-	// BaseURL is the API root; "" means DefaultBaseURL.
-	BaseURL string
+	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
+	// HTTPClient and Now are as in providers.APIConfig; Now also times
+	// webhook timestamps and output expiry.
+	APIKey, BaseURL string
+	Timeout         time.Duration
+	HTTPClient      *http.Client
+	Now             func() time.Time
 	// Models are the model ids per workflow ("owner/name",
 	// "owner/name:<version>" or a bare version id); a missing workflow uses
 	// DefaultModel.
@@ -44,24 +41,13 @@ type Config struct {
 	// WebhookSecrets verify webhooks ("whsec_…"); several while one is
 	// rotated. With none, VerifyWebhook rejects every delivery.
 	WebhookSecrets []string
-	// Timeout bounds each HTTP call; 0 means DefaultTimeout.
-	Timeout time.Duration
-	// HTTPClient makes the calls; nil means a new http.Client.
-	HTTPClient *http.Client
-	// Now is the clock for webhook timestamps, Retry-After dates and output
-	// expiry; nil means time.Now.
-	Now func() time.Time
 }
 
 // Driver is the providers.Driver of Replicate. It is stateless apart from
 // its configuration, and safe for concurrent use.
 type Driver struct {
-	base     string // no trailing slash
-	apiKey   string
+	api      *providers.API
 	models   map[providers.Workflow]modelRef
-	client   *http.Client
-	timeout  time.Duration
-	now      func() time.Time
 	verifier *stdwebhooks.Verifier
 	// verifierErr is why there is no verifier; VerifyWebhook fails closed
 	// with it.
@@ -74,37 +60,20 @@ var (
 )
 
 // New returns a Driver for cfg. It returns an error for a missing API key, a
-// base URL that is not absolute http(s), a model id it cannot parse, a
-// workflow it does not know, or a malformed webhook secret: all wiring
-// mistakes, better found at start-up.
+// base URL that is not absolute http(s), a negative timeout, a model id it
+// cannot parse, a workflow it does not know, or a malformed webhook secret:
+// all wiring mistakes, better found at start-up.
 func New(cfg Config) (*Driver, error) {
-	if cfg.APIKey == "" {
-		return nil, errors.New("replicate: no API key")
+	api, err := providers.NewAPI(providers.APIConfig{
+		Vendor: "replicate", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
+		ParseError: parseError, Secrets: cfg.WebhookSecrets,
+		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
 	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("replicate: base URL %q is not an absolute http(s) URL", base)
-	}
-	d := &Driver{
-		base:    strings.TrimSuffix(base, "/"),
-		apiKey:  cfg.APIKey,
-		models:  make(map[providers.Workflow]modelRef, 2),
-		client:  cfg.HTTPClient,
-		timeout: cfg.Timeout,
-		now:     cfg.Now,
-	}
-	if d.client == nil {
-		d.client = &http.Client{}
-	}
-	if d.timeout <= 0 {
-		d.timeout = DefaultTimeout
-	}
-	if d.now == nil {
-		d.now = time.Now
-	}
+	d := &Driver{api: api, models: make(map[providers.Workflow]modelRef, 2)}
 	for _, wf := range []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo} {
 		d.models[wf], _ = parseModel(DefaultModel)
 	}
@@ -121,7 +90,7 @@ func New(cfg Config) (*Driver, error) {
 	if len(cfg.WebhookSecrets) == 0 {
 		d.verifierErr = errors.New("no webhook secret configured")
 	} else {
-		v, err := stdwebhooks.NewVerifier(cfg.WebhookSecrets, stdwebhooks.WithClock(d.now))
+		v, err := stdwebhooks.NewVerifier(cfg.WebhookSecrets, stdwebhooks.WithClock(api.Now))
 		if err != nil {
 			return nil, fmt.Errorf("replicate: webhook secrets: %w", err)
 		}
@@ -175,9 +144,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if ref.version == "" {
 		path = "/models/" + ref.owner + "/" + ref.name + "/predictions"
 	}
-	sc := d.scrub(req.Prompt, req.SourceImageURL, req.WebhookURL, req.NegativePrompt)
 	var p prediction
-	if err := d.call(ctx, "submit", http.MethodPost, path, body, &p, sc); err != nil {
+	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &p,
+		req.Prompt, req.SourceImageURL, req.WebhookURL, req.NegativePrompt); err != nil {
 		return "", err
 	}
 	if p.ID == "" {
@@ -189,10 +158,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 // Status returns the state of prediction requestID.
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
 	var p prediction
-	if err := d.call(ctx, "status", http.MethodGet, "/predictions/"+url.PathEscape(requestID), nil, &p, d.scrub("")); err != nil {
+	if err := d.api.Call(ctx, "status", http.MethodGet, "/predictions/"+url.PathEscape(requestID), nil, &p); err != nil {
 		return providers.Status{}, err
 	}
-	st, err := p.status(d.scrub(p.Input.Prompt, p.Input.image(), p.Input.NegativePrompt))
+	st, err := p.status(d.api.Redactor().With(p.Input.Prompt, p.Input.image(), p.Input.NegativePrompt))
 	if err != nil {
 		return providers.Status{}, &providers.Error{Code: providers.CodeUnknown, Message: "replicate status: invalid prediction", Err: err}
 	}
@@ -202,7 +171,7 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // Cancel cancels prediction requestID. Replicate answers 200 for a
 // prediction that has already finished, and leaves it as it is.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	return d.call(ctx, "cancel", http.MethodPost, "/predictions/"+url.PathEscape(requestID)+"/cancel", nil, nil, d.scrub(""))
+	return d.api.Call(ctx, "cancel", http.MethodPost, "/predictions/"+url.PathEscape(requestID)+"/cancel", nil, nil)
 }
 
 // VerifyWebhook verifies a delivery's Standard Webhooks signature and
@@ -222,66 +191,10 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 		return providers.Webhook{}, &providers.Error{Code: providers.CodeInvalidInput,
 			Message: "replicate webhook: body is not a prediction", Err: err}
 	}
-	st, err := p.status(d.scrub(p.Input.Prompt, p.Input.image(), p.Input.NegativePrompt))
+	st, err := p.status(d.api.Redactor().With(p.Input.Prompt, p.Input.image(), p.Input.NegativePrompt))
 	if err != nil {
 		return providers.Webhook{}, &providers.Error{Code: providers.CodeInvalidInput,
 			Message: "replicate webhook: invalid prediction", Err: err}
 	}
 	return providers.Webhook{EventID: id, Status: st}, nil
-}
-
-// call makes one API call and decodes a 2xx JSON answer into out (if not
-// nil). Every error it returns is a *providers.Error whose message went
-// through sc.
-func (d *Driver) call(ctx context.Context, op, method, path string, body, out any, sc scrubber) error {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return &providers.Error{Code: providers.CodeInvalidInput, Message: "replicate " + op + ": encode request", Err: err}
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.base+path, rd)
-	if err != nil {
-		return &providers.Error{Code: providers.CodeInvalidInput, Message: "replicate " + op + ": build request", Err: err}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+d.apiKey)
-	resp, err := d.client.Do(req)
-	if err != nil {
-		// Connection refused, reset, timeout, a canceled ctx: nothing is
-		// known about the vendor's side, and trying again is right.
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "replicate " + op + ": request failed", Err: withoutURL(err)}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "replicate " + op + ": read response", Err: withoutURL(err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(op, resp, data, sc, d.now())
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "replicate " + op + ": malformed response", Err: err}
-	}
-	return nil
-}
-
-// withoutURL returns the cause of a *url.Error: its message repeats the
-// request URL, which has no place in an event log.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

@@ -52,6 +52,7 @@ type fakePrediction struct {
 type fakeFailure struct {
 	status     int
 	fixture    string
+	body       []byte // instead of fixture
 	retryAfter time.Duration
 }
 
@@ -280,6 +281,12 @@ func (f *fakeReplicate) create(w http.ResponseWriter, r *http.Request) {
 		if fail.retryAfter > 0 {
 			secs := fmt.Sprint(int(fail.retryAfter / time.Second))
 			w.Header().Set("Retry-After", secs)
+		}
+		if fail.body != nil {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(fail.status)
+			w.Write(fail.body)
+			return
 		}
 		f.writeFixture(w, fail.status, fail.fixture)
 		return

@@ -83,10 +83,10 @@ func (in *predictionInput) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// status converts a prediction to a providers.Status; sc cleans vendor
+// status converts a prediction to a providers.Status; r redacts vendor
 // error text. It returns an error for a prediction without an id or with a
 // status it does not know.
-func (p *prediction) status(sc scrubber) (providers.Status, error) {
+func (p *prediction) status(r providers.Redactor) (providers.Status, error) {
 	if p.ID == "" {
 		return providers.Status{}, errors.New("no id")
 	}
@@ -114,7 +114,7 @@ func (p *prediction) status(sc scrubber) (providers.Status, error) {
 		}
 	case statusFailed:
 		st.State = providers.StateFailed
-		st.Error = failure(errorText(p.Error), sc)
+		st.Error = failure(errorText(p.Error), r)
 	case statusCanceled, statusAborted:
 		st.State = providers.StateCanceled
 	default:
@@ -231,12 +231,12 @@ var (
 var errorCodeRE = regexp.MustCompile(`\((E\d{3,5})\)`)
 
 // failure classifies the error text of a failed prediction.
-func failure(text string, sc scrubber) *providers.Error {
+func failure(text string, r providers.Redactor) *providers.Error {
 	e := &providers.Error{Code: classifyText(text), Message: "replicate: prediction failed"}
 	if m := errorCodeRE.FindStringSubmatch(text); m != nil {
 		e.VendorCode = m[1]
 	}
-	if msg := sc.clean(text); msg != "" {
+	if msg := r.Redact(text); msg != "" {
 		e.Message = "replicate: " + msg
 	}
 	return e

@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
@@ -79,3 +80,16 @@ func (h *harness) HonorsIdempotencyKeys() bool { return false }
 
 // APIKey lets the suite check the key rides in no id or output URL.
 func (h *harness) APIKey() string { return fakeKey }
+
+// EchoNextSubmit answers the next create with a 422 problem whose detail
+// is text.
+func (h *harness) EchoNextSubmit(t *testing.T, text string) {
+	body, err := json.Marshal(map[string]any{"title": "Input validation failed", "detail": text, "status": 422})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := h.fake(t)
+	f.mu.Lock()
+	f.failNext = &fakeFailure{status: http.StatusUnprocessableEntity, body: body}
+	f.mu.Unlock()
+}

@@ -74,3 +74,9 @@ func (h *harness) SourceImageURL(t *testing.T) string {
 
 // APIKey lets the suite check the key rides in no id or output URL.
 func (h *harness) APIKey() string { return fakeKey }
+
+// EchoNextSubmit answers the next create with a 400 whose error is text,
+// as Runway's {"error": "..."} bodies are.
+func (h *harness) EchoNextSubmit(t *testing.T, text string) {
+	h.fake(t).failNextCreate(fakeReply{status: http.StatusBadRequest, message: text})
+}

@@ -1,12 +1,8 @@
 package runway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -32,38 +28,26 @@ const (
 	DefaultTimeout = 30 * time.Second
 )
 
-// maxResponseBytes caps the JSON read from one answer.
-const maxResponseBytes = 1 << 20
-
 // Config configures a Driver.
 type Config struct {
-	// APIKey is the Runway API secret (required).
-	APIKey string
-	// BaseURL is Runway's API host; "" means DefaultBaseURL. Tests and
-	// proxies set it.
-	BaseURL string
+	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
+	// HTTPClient and Now are as in providers.APIConfig; Now also times the
+	// memory of canceled tasks.
+	APIKey, BaseURL string
+	Timeout         time.Duration
+	HTTPClient      *http.Client
+	Now             func() time.Time
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultTextToVideoModel and
 	// DefaultImageToVideoModel.
 	Models map[providers.Workflow]string
-	// Timeout bounds each HTTP call; 0 means DefaultTimeout.
-	Timeout time.Duration
-	// HTTPClient makes the calls; nil means a new http.Client.
-	HTTPClient *http.Client
-	// Now is the clock (Retry-After dates, the memory of canceled tasks);
-	// nil means time.Now.
-	Now func() time.Time
 }
 
 // Driver is the providers.Driver of Runway. It is safe for concurrent use.
 type Driver struct {
-	base     string
-	apiKey   string
+	api      *providers.API
 	models   map[providers.Workflow]string
-	timeout  time.Duration
-	client   *http.Client
-	now      func() time.Time
-	canceled canceled
+	canceled *providers.CancelByDelete
 }
 
 var (
@@ -72,28 +56,22 @@ var (
 	_ providers.Cataloger = (*Driver)(nil)
 )
 
-// New returns a Driver for cfg, or an error if cfg has no API key or a
-// malformed BaseURL.
+// New returns a Driver for cfg, or an error if cfg has no API key, a
+// malformed BaseURL or a negative Timeout.
 func New(cfg Config) (*Driver, error) {
-	if strings.TrimSpace(cfg.APIKey) == "" {
-		return nil, errors.New("runway: APIKey is required")
-	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("runway: BaseURL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("runway: negative Timeout %s", cfg.Timeout)
+	api, err := providers.NewAPI(providers.APIConfig{
+		Vendor: "runway", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Header: func(key string) http.Header {
+			return http.Header{"Authorization": {"Bearer " + key}, "X-Runway-Version": {APIVersion}}
+		},
+		ParseError: parseError, Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
 	}
 	d := &Driver{
-		base:    strings.TrimSuffix(cfg.BaseURL, "/"),
-		apiKey:  cfg.APIKey,
-		timeout: cfg.Timeout,
-		client:  cfg.HTTPClient,
-		now:     cfg.Now,
+		api:      api,
+		canceled: providers.NewCancelByDelete(api),
 		models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  DefaultTextToVideoModel,
 			providers.WorkflowImageToVideo: DefaultImageToVideoModel,
@@ -103,15 +81,6 @@ func New(cfg Config) (*Driver, error) {
 		if m != "" {
 			d.models[wf] = m
 		}
-	}
-	if d.timeout == 0 {
-		d.timeout = DefaultTimeout
-	}
-	if d.client == nil {
-		d.client = &http.Client{}
-	}
-	if d.now == nil {
-		d.now = time.Now
 	}
 	return d, nil
 }
@@ -174,8 +143,8 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	var created struct {
 		ID string `json:"id"`
 	}
-	if err := d.call(ctx, "submit", http.MethodPost, path, body, &created); err != nil {
-		return "", redactPrompt(err, req.Prompt)
+	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &created, req.Prompt, req.SourceImageURL); err != nil {
+		return "", err
 	}
 	if created.ID == "" {
 		// The task may exist: not transient, so the engine does not start
@@ -186,16 +155,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 }
 
 // Status returns the state of task requestID. A task this driver canceled
-// that Runway no longer returns reports StateCanceled (see canceled).
+// that Runway no longer returns reports StateCanceled (see
+// providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	t, err := d.task(ctx, "status", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.canceled.has(requestID, d.now()) {
-			return providers.Status{RequestID: requestID, State: providers.StateCanceled}, nil
-		}
-		return providers.Status{}, err
-	}
-	return t.status(requestID)
+	return d.canceled.Status(ctx, requestID, d.reader(requestID))
 }
 
 // Cancel aborts task requestID if it has not finished. Runway's DELETE
@@ -204,21 +167,18 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // alone; a task that finishes between the two calls is deleted, which is
 // what canceling it asked for anyway.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	t, err := d.task(ctx, "cancel", requestID)
-	if err != nil {
-		if providers.ErrorCode(err) == providers.CodeNotFound && d.canceled.has(requestID, d.now()) {
-			return nil // canceled already
+	return d.canceled.Cancel(ctx, requestID, "/v1/tasks/"+url.PathEscape(requestID), d.reader(requestID))
+}
+
+// reader reads task id's state.
+func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
+	return func(ctx context.Context, op string) (providers.Status, error) {
+		t, err := d.task(ctx, op, id)
+		if err != nil {
+			return providers.Status{}, err
 		}
-		return err
+		return t.status(id, d.api.Redactor())
 	}
-	if st, err := t.status(requestID); err == nil && st.State.Terminal() {
-		return nil
-	}
-	if err := d.call(ctx, "cancel", http.MethodDelete, "/v1/tasks/"+url.PathEscape(requestID), nil, nil); err != nil {
-		return err
-	}
-	d.canceled.add(requestID, d.now())
-	return nil
 }
 
 // task is a task as GET /v1/tasks/{id} returns it.
@@ -236,7 +196,7 @@ func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
 		return nil, providers.Errorf(providers.CodeNotFound, "runway %s: empty task id", op)
 	}
 	var t task
-	if err := d.call(ctx, op, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, &t); err != nil {
+	if err := d.api.Call(ctx, op, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -252,9 +212,9 @@ func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
 //	FAILED              StateFailed, Error.Code from failureCode (failureClass)
 //	CANCELLED           StateCanceled
 //
-// It returns an error for which ErrorCode is CodeUnknown for a status it
+// Failure text passes through r. It returns an error for which ErrorCode is CodeUnknown for a status it
 // does not know.
-func (t *task) status(id string) (providers.Status, error) {
+func (t *task) status(id string, r providers.Redactor) (providers.Status, error) {
 	st := providers.Status{RequestID: id}
 	switch t.Status {
 	case "PENDING", "THROTTLED":
@@ -285,7 +245,7 @@ func (t *task) status(id string) (providers.Status, error) {
 		st.State = providers.StateFailed
 		msg := "runway task failed"
 		if t.Failure != "" {
-			msg += ": " + clip(t.Failure)
+			msg += ": " + r.Redact(t.Failure)
 		}
 		st.Error = &providers.Error{Code: failureClass(t.FailureCode), Message: msg, VendorCode: t.FailureCode}
 	case "CANCELLED":
@@ -320,80 +280,16 @@ func failureClass(code string) providers.Code {
 	}
 }
 
-// call makes one API call and decodes a 2xx JSON answer into out (if not
-// nil). Every error it returns is a *providers.Error.
-func (d *Driver) call(ctx context.Context, op, method, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return &providers.Error{Code: providers.CodeInvalidInput, Message: "runway " + op + ": encode request", Err: err}
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.base+path, body)
-	if err != nil {
-		return &providers.Error{Code: providers.CodeInvalidInput, Message: "runway " + op + ": build request", Err: err}
-	}
-	req.Header.Set("Authorization", "Bearer "+d.apiKey)
-	req.Header.Set("X-Runway-Version", APIVersion)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		// Refused, reset, timed out, canceled: nothing is known of
-		// Runway's side, and trying again later is right.
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "runway " + op + ": request failed", Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "runway " + op + ": read response", Err: err}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return d.apiError(op, resp, data)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "runway " + op + ": malformed response", Err: err}
-	}
-	return nil
-}
-
-// apiError classifies a non-2xx answer by its status (Runway's error body,
-// {"error": "..."}, carries no code of its own): 400 CodeInvalidInput, 401
+// parseError reads Runway's error body, {"error": "..."}, which carries no
+// code of its own: the status classifies (400 CodeInvalidInput, 401
 // CodeUnauthenticated, 404 CodeNotFound, 429 CodeRateLimited with
-// Retry-After, 5xx CodeUnavailable.
-func (d *Driver) apiError(op string, resp *http.Response, data []byte) *providers.Error {
+// Retry-After, 5xx CodeUnavailable).
+func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 	var body struct {
 		Error string `json:"error"`
 	}
 	_ = json.Unmarshal(data, &body) // a proxy's HTML page classifies by status alone
-	msg := clip(body.Error)
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return &providers.Error{
-		Code:       providers.CodeForHTTPStatus(resp.StatusCode),
-		Message:    fmt.Sprintf("runway %s: HTTP %d: %s", op, resp.StatusCode, msg),
-		RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), d.now()),
-	}
-}
-
-// redactPrompt takes the prompt out of err's message, should Runway quote
-// it back in a validation error: messages go to the job's event log.
-func redactPrompt(err error, prompt string) error {
-	var e *providers.Error
-	if prompt != "" && errors.As(err, &e) && strings.Contains(e.Message, prompt) {
-		e.Message = strings.ReplaceAll(e.Message, prompt, "[prompt]")
-	}
-	return err
+	return providers.VendorError{Message: body.Error}
 }
 
 // clip shortens a vendor's text for an error message.

@@ -43,8 +43,8 @@ func TestNew(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("New(%+v) = %v, %v; want ok %v", tt.cfg, d, err, tt.ok)
 			}
-			if tt.ok && (d.base != DefaultBaseURL || d.timeout != DefaultTimeout || d.HonorsIdempotencyKeys()) {
-				t.Errorf("New(%+v) = base %q, timeout %s, keys %v; want %q, %s, false", tt.cfg, d.base, d.timeout, d.HonorsIdempotencyKeys(), DefaultBaseURL, DefaultTimeout)
+			if tt.ok && (d.api.BaseString() != DefaultBaseURL || d.api.Timeout() != DefaultTimeout || d.HonorsIdempotencyKeys()) {
+				t.Errorf("New(%+v) = base %q, timeout %s, keys %v; want %q, %s, false", tt.cfg, d.api.BaseString(), d.api.Timeout(), d.HonorsIdempotencyKeys(), DefaultBaseURL, DefaultTimeout)
 			}
 		})
 	}
@@ -477,10 +477,9 @@ func TestPromptNotInErrors(t *testing.T) {
 	if providers.ErrorCode(err) != providers.CodeInvalidInput {
 		t.Fatalf("Submit(long prompt) error = %v, want code %s", err, providers.CodeInvalidInput)
 	}
-	// A vendor that does quote it back:
-	e := redactPrompt(&providers.Error{Code: providers.CodeInvalidInput, Message: "runway submit: HTTP 400: promptText " + req.Prompt + " is too long"}, req.Prompt)
-	if strings.Contains(e.Error(), req.Prompt) {
-		t.Errorf("redactPrompt(...) = %q, want the prompt taken out", e.Error())
+	// A vendor that does quote it back: drivertest's Redaction case.
+	if strings.Contains(err.Error(), req.Prompt[:40]) {
+		t.Errorf("Submit(long prompt) error = %q, want the prompt kept out", err)
 	}
 }
 
@@ -531,24 +530,5 @@ func TestCancel(t *testing.T) {
 				t.Errorf("Cancel(%s) again error = %v, want nil", tt.name, err)
 			}
 		})
-	}
-}
-
-func TestCanceledMemory(t *testing.T) {
-	t.Parallel()
-	var c canceled
-	now := time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC)
-	c.add("a", now)
-	if !c.has("a", now.Add(time.Hour)) {
-		t.Errorf("has(a) an hour after add = false, want true")
-	}
-	if c.has("a", now.Add(canceledTTL+time.Second)) {
-		t.Errorf("has(a) after canceledTTL = true, want false")
-	}
-	for i := range maxCanceled + 5 {
-		c.add(time.Duration(i).String(), now.Add(time.Duration(i)))
-	}
-	if n := len(c.at); n > maxCanceled {
-		t.Errorf("len(canceled) = %d after %d adds, want at most %d", n, maxCanceled+6, maxCanceled)
 	}
 }

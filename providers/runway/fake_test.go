@@ -54,6 +54,7 @@ type fakeTask struct {
 type fakeReply struct {
 	status     int
 	fixture    string
+	message    string // the body {"error": message} instead of fixture
 	retryAfter string
 }
 
@@ -384,6 +385,10 @@ func (f *fakeRunway) seen() []fakeRequest {
 func (f *fakeRunway) reply(w http.ResponseWriter, r fakeReply) {
 	if r.retryAfter != "" {
 		w.Header().Set("Retry-After", r.retryAfter)
+	}
+	if r.message != "" {
+		f.errorf(w, r.status, "%s", r.message)
+		return
 	}
 	writeJSON(w, r.status, f.fixture(r.fixture))
 }

@@ -76,3 +76,9 @@ func (h *harness) HonorsIdempotencyKeys() bool { return false }
 
 // APIKey lets the suite check the key rides in no id or output URL.
 func (h *harness) APIKey() string { return fakeKey }
+
+// EchoNextSubmit answers the next predictLongRunning with Google's 400
+// INVALID_ARGUMENT, its message text.
+func (h *harness) EchoNextSubmit(t *testing.T, text string) {
+	h.fake(t).failNextPredict(fakeReply{status: http.StatusBadRequest, fixture: "error_400_invalid.json", message: text})
+}

@@ -1,12 +1,10 @@
 package veo
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"mime"
@@ -51,28 +49,20 @@ const (
 	ConfirmTimeout = 5 * time.Second
 )
 
-// maxResponseBytes caps the JSON read from one answer.
-const maxResponseBytes = 1 << 20
-
 // Config configures a Driver.
 type Config struct {
-	// APIKey is the Gemini API key (required). It authenticates every call
-	// and output download (x-goog-api-key), and is never put in a URL.
-	APIKey string
-	// BaseURL is the API host; "" means DefaultBaseURL.
-	BaseURL string
+	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
+	// HTTPClient and Now are as in providers.APIConfig. The key
+	// authenticates every call and output download (x-goog-api-key) and is
+	// never put in a URL; Timeout bounds the source image download too, and
+	// HTTPClient makes it; Now also dates output expiry.
+	APIKey, BaseURL string
+	Timeout         time.Duration
+	HTTPClient      *http.Client
+	Now             func() time.Time
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultModel.
 	Models map[providers.Workflow]string
-	// Timeout bounds each HTTP call, the source image download included; 0
-	// means DefaultTimeout.
-	Timeout time.Duration
-	// HTTPClient makes the calls and downloads source images; nil means a
-	// new http.Client.
-	HTTPClient *http.Client
-	// Now is the clock (output expiry, Retry-After dates); nil means
-	// time.Now.
-	Now func() time.Time
 	// CallbackToken is the secret that authenticates the Gemini API's
 	// completion notifications, whose signature scheme vidgate has not
 	// confirmed: Submit adds it to Request.WebhookURL as the query
@@ -86,15 +76,13 @@ type Config struct {
 // Driver is the providers.Driver of Veo on the Gemini API. It is safe for
 // concurrent use.
 type Driver struct {
-	base    *url.URL
-	apiKey  string
-	token   providers.CallbackToken
-	models  map[providers.Workflow]string
-	timeout time.Duration
-	client  *http.Client
-	// downloads is client for Download: see downloadClient.
+	api    *providers.API
+	base   *url.URL
+	apiKey string
+	token  providers.CallbackToken
+	models map[providers.Workflow]string
+	// downloads is the API's client for Download: see downloadClient.
 	downloads *http.Client
-	now       func() time.Time
 	maxImage  int64
 }
 
@@ -108,32 +96,28 @@ var (
 )
 
 // New returns a Driver for cfg, or an error if cfg has no API key, a
-// malformed BaseURL or a short CallbackToken.
+// malformed BaseURL, a negative Timeout or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
-	if strings.TrimSpace(cfg.APIKey) == "" {
-		return nil, errors.New("veo: APIKey is required")
-	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
-	u, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("veo: BaseURL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("veo: negative Timeout %s", cfg.Timeout)
-	}
 	token, err := providers.NewCallbackToken("veo", cfg.CallbackToken)
 	if err != nil {
 		return nil, err
 	}
+	api, err := providers.NewAPI(providers.APIConfig{
+		Vendor: "veo", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		// The key goes in a header, never the URL, so that no *url.Error
+		// (which quotes the URL) can carry it.
+		Header:     func(key string) http.Header { return http.Header{"X-Goog-Api-Key": {key}} },
+		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
+		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
 	d := &Driver{
-		base:     u,
+		api:      api,
+		base:     api.Base(),
 		apiKey:   cfg.APIKey,
 		token:    token,
-		timeout:  cfg.Timeout,
-		client:   cfg.HTTPClient,
-		now:      cfg.Now,
 		maxImage: MaxImageBytes,
 		models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo:  DefaultModel,
@@ -145,16 +129,7 @@ func New(cfg Config) (*Driver, error) {
 			d.models[wf] = m
 		}
 	}
-	if d.timeout == 0 {
-		d.timeout = DefaultTimeout
-	}
-	if d.client == nil {
-		d.client = &http.Client{}
-	}
-	d.downloads = d.downloadClient(d.client)
-	if d.now == nil {
-		d.now = time.Now
-	}
+	d.downloads = d.downloadClient(api.Client())
 	return d, nil
 }
 
@@ -279,8 +254,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		}
 		body.WebhookConfig = &webhookConfig{URIs: []string{hook}}
 	}
-	if err := d.call(ctx, "submit", http.MethodPost, path, body, &op); err != nil {
-		return "", redact(redact(err, req.Prompt), req.NegativePrompt)
+	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &op,
+		req.Prompt, req.NegativePrompt, req.SourceImageURL, req.WebhookURL); err != nil {
+		return "", err
 	}
 	if !opPattern.MatchString(op.Name) {
 		// The operation may exist: not transient, so the engine does not
@@ -378,15 +354,15 @@ func parametersFor(model string, req providers.Request) (parameters, error) {
 // CodeInvalidInput; a server that fails or cannot be reached,
 // CodeUnavailable.
 func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	ctx, cancel := context.WithTimeout(ctx, d.api.Timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image URL is not valid")
 	}
-	resp, err := d.client.Do(req)
+	resp, err := d.api.Client().Do(req)
 	if err != nil {
-		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: withoutURL(err)}
+		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: providers.WithoutURL(err)}
 	}
 	defer resp.Body.Close()
 	switch {
@@ -399,7 +375,7 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, d.maxImage+1))
 	if err != nil {
-		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: withoutURL(err)}
+		return nil, "", &providers.Error{Code: providers.CodeUnavailable, Message: "veo submit: source image download failed", Err: providers.WithoutURL(err)}
 	}
 	if int64(len(data)) > d.maxImage {
 		return nil, "", providers.Errorf(providers.CodeInvalidInput, "veo submit: source image is over the %d-byte limit", d.maxImage)
@@ -426,7 +402,7 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", clip(requestID))
 	}
 	var op operation
-	if err := d.call(ctx, "status", http.MethodGet, "/v1beta/"+escapePath(requestID), nil, &op); err != nil {
+	if err := d.api.Call(ctx, "status", http.MethodGet, "/v1beta/"+escapePath(requestID), nil, &op); err != nil {
 		return providers.Status{}, err
 	}
 	return d.status(requestID, &op), nil
@@ -453,7 +429,7 @@ func (d *Driver) Download(ctx context.Context, rawURL string) (*http.Response, e
 	if d.onAPIHost(req.URL) {
 		req.Header.Set("x-goog-api-key", d.apiKey)
 	}
-	slow := time.AfterFunc(d.timeout, cancel)
+	slow := time.AfterFunc(d.api.Timeout(), cancel)
 	resp, err := d.downloads.Do(req)
 	if err != nil || !slow.Stop() {
 		cancel()
@@ -524,55 +500,13 @@ func escapePath(name string) string {
 	return strings.Join(segs, "/")
 }
 
-// call makes one API call and decodes a 2xx JSON answer into out. Every
-// error it returns is a *providers.Error, without the API key.
-func (d *Driver) call(ctx context.Context, op, method, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return &providers.Error{Code: providers.CodeInvalidInput, Message: "veo " + op + ": encode request", Err: err}
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.base.String()+path, body)
-	if err != nil {
-		return &providers.Error{Code: providers.CodeInvalidInput, Message: "veo " + op + ": build request", Err: err}
-	}
-	// The key goes in a header, never the URL, so that no *url.Error (which
-	// quotes the URL) can carry it.
-	req.Header.Set("x-goog-api-key", d.apiKey)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "veo " + op + ": request failed", Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "veo " + op + ": read response", Err: err}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return d.apiError(op, resp, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &providers.Error{Code: providers.CodeUnavailable, Message: "veo " + op + ": malformed response", Err: err}
-	}
-	return nil
-}
-
-// apiError classifies a Google API error,
+// parseError reads a Google API error,
 // {"error": {code, message, status, details[]}}: by HTTP status, except
 // that an ErrorInfo reason API_KEY_* (Google answers a bad key with 400
 // INVALID_ARGUMENT) is CodeUnauthenticated. RetryAfter is the Retry-After
 // header or, as Google sends it, a RetryInfo detail's retryDelay.
 // VendorCode is the canonical status (RESOURCE_EXHAUSTED …).
-func (d *Driver) apiError(op string, resp *http.Response, data []byte) *providers.Error {
+func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 	var body struct {
 		Error struct {
 			Message string            `json:"message"`
@@ -581,8 +515,7 @@ func (d *Driver) apiError(op string, resp *http.Response, data []byte) *provider
 		} `json:"error"`
 	}
 	_ = json.Unmarshal(data, &body) // a proxy's HTML page classifies by status alone
-	code := providers.CodeForHTTPStatus(resp.StatusCode)
-	retryAfter := providers.ParseRetryAfter(resp.Header.Get("Retry-After"), d.now())
+	ve := providers.VendorError{Message: body.Error.Message, VendorCode: body.Error.Status}
 	for _, raw := range body.Error.Details {
 		var det struct {
 			Type       string `json:"@type"`
@@ -594,53 +527,14 @@ func (d *Driver) apiError(op string, resp *http.Response, data []byte) *provider
 		}
 		switch {
 		case strings.HasSuffix(det.Type, "google.rpc.ErrorInfo") && strings.HasPrefix(det.Reason, "API_KEY_"):
-			code = providers.CodeUnauthenticated
-		case strings.HasSuffix(det.Type, "google.rpc.RetryInfo") && retryAfter == 0:
+			ve.Code = providers.CodeUnauthenticated
+		case strings.HasSuffix(det.Type, "google.rpc.RetryInfo"):
 			if dur, err := time.ParseDuration(det.RetryDelay); err == nil && dur > 0 {
-				retryAfter = min(dur, 24*time.Hour)
+				ve.RetryAfter = dur
 			}
 		}
 	}
-	msg := d.redactKey(clip(body.Error.Message))
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return &providers.Error{
-		Code:       code,
-		Message:    fmt.Sprintf("veo %s: HTTP %d: %s", op, resp.StatusCode, msg),
-		VendorCode: body.Error.Status,
-		RetryAfter: retryAfter,
-	}
-}
-
-// redactKey takes the API key, and the callback token should Google quote
-// the webhook URL back, out of a vendor's text.
-func (d *Driver) redactKey(s string) string {
-	s = strings.ReplaceAll(s, d.apiKey, "[api key]")
-	if d.token.On() {
-		s = strings.ReplaceAll(s, d.token.Secret(), "[callback token]")
-	}
-	return s
-}
-
-// redact takes the prompt out of err's message, should Google quote it
-// back: messages go to the job's event log.
-func redact(err error, prompt string) error {
-	var e *providers.Error
-	if prompt != "" && errors.As(err, &e) && strings.Contains(e.Message, prompt) {
-		e.Message = strings.ReplaceAll(e.Message, prompt, "[prompt]")
-	}
-	return err
-}
-
-// withoutURL returns the cause of a *url.Error, whose text quotes the
-// (signed) URL.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+	return ve
 }
 
 // clip shortens a vendor's text for an error message.

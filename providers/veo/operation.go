@@ -67,7 +67,7 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 		}
 		msg := "veo operation failed"
 		if e.Message != "" {
-			msg += ": " + d.redactKey(clip(e.Message))
+			msg += ": " + d.api.Redactor().Redact(e.Message)
 		}
 		st.State, st.Error = providers.StateFailed, &providers.Error{Code: code, Message: msg, VendorCode: name}
 		return st
@@ -76,7 +76,7 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 	if op.Response != nil && op.Response.GenerateVideoResponse != nil {
 		r := op.Response.GenerateVideoResponse
 		reasons = r.RaiMediaFilteredReasons
-		expires := d.now().Add(OutputTTL)
+		expires := d.api.Now().Add(OutputTTL)
 		for _, s := range r.GeneratedSamples {
 			if s.Video.URI == "" || d.outputURL(s.Video.URI) == "" {
 				continue
@@ -100,7 +100,7 @@ func (d *Driver) status(id string, op *operation) providers.Status {
 		st.State = providers.StateFailed
 		st.Error = &providers.Error{
 			Code:       providers.CodeContentPolicy,
-			Message:    "veo filtered the video: " + d.redactKey(clip(strings.Join(reasons, "; "))),
+			Message:    "veo filtered the video: " + d.api.Redactor().Redact(strings.Join(reasons, "; ")),
 			VendorCode: vendorFiltered,
 		}
 	default:

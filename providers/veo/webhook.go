@@ -36,10 +36,10 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 	if err != nil {
 		return providers.Webhook{}, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.timeout))
+	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.api.Timeout()))
 	defer cancel()
 	var op operation
-	if err := d.call(ctx, "webhook confirm", http.MethodGet, "/v1beta/"+escapePath(name), nil, &op); err != nil {
+	if err := d.api.Call(ctx, "webhook confirm", http.MethodGet, "/v1beta/"+escapePath(name), nil, &op); err != nil {
 		return providers.Webhook{}, err
 	}
 	st := d.status(name, &op)
