@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
@@ -147,12 +146,10 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 	var rdb redis.UniversalClient
 	switch url := a.cfg.RedisURL; {
 	case url == "":
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("start in-process redis: %w", err)
+		var err error
+		if rdb, err = a.startEmbeddedRedis(); err != nil {
+			return nil, err
 		}
-		a.closers = append(a.closers, mr.Close)
-		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
 		opts, err := redis.ParseURL(url)
 		if err != nil {

@@ -71,6 +71,8 @@ func TestOperatorCommandsNeedData(t *testing.T) {
 		{"apikey", "create", "--owner", "p", "--name", "n"},
 		{"keys", "rotate"},
 		{"token", "--sub", "bob"},
+		{"jobs", "stuck"},
+		{"dlq", "list"},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), args, &out, io.Discard)

@@ -265,6 +265,13 @@ func (c *config) fillEmbedded() error {
 	if err != nil {
 		return err
 	}
+	c.fillSecrets(stored)
+	return nil
+}
+
+// fillSecrets takes each secret not set by a flag or the environment from
+// stored.
+func (c *config) fillSecrets(stored secrets) {
 	fill := func(dst *string, v string) {
 		if *dst == "" {
 			*dst = v
@@ -276,7 +283,6 @@ func (c *config) fillEmbedded() error {
 	fill(&c.URLSigningKey, stored.URLSigningKey)
 	fill(&c.SimAPIKey, stored.SimAPIKey)
 	fill(&c.SimWebhookKey, stored.SimWebhookKey)
-	return nil
 }
 
 // ownerOnly makes path readable and writable by its owner only, creating it

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -13,10 +14,16 @@ import (
 
 // openOps opens what an operator command needs: the database, Redis, the
 // queue and the providers, from the same settings as `vidgate worker`.
+//
+// Without --database-url and --redis-url (flag or environment), the command
+// works on the embedded default in --data-dir: its database and secrets,
+// and the in-process Redis of the vidgate running there. It never creates
+// anything in the data dir.
 func openOps(ctx context.Context, name, summary string, args []string, stderr io.Writer, extra func(*flagSet)) (*app, *flagSet, error) {
 	var cfg config
 	fs := newFlagSet(name, summary, stderr)
 	cfg.register(fs, roleWorker)
+	fs.StringVar(&cfg.DataDir, "data-dir", "./vidgate-data", "the embedded default's data directory, used when neither --database-url nor --redis-url is given")
 	if extra != nil {
 		extra(fs)
 	}
@@ -28,12 +35,42 @@ func openOps(ctx context.Context, name, summary string, args []string, stderr io
 		return nil, nil, err
 	}
 	fs.rest = rest
+	if cfg.DatabaseURL == "" && cfg.RedisURL == "" {
+		if err := cfg.fillEmbeddedOps(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := cfg.check(roleWorker); err != nil {
 		return nil, nil, err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := openApp(ctx, &cfg, roleWorker, "http://127.0.0.1:8080", log)
 	return a, fs, err
+}
+
+// fillEmbeddedOps points c at the embedded default in c.DataDir, reading
+// what the running embedded vidgate wrote there.
+func (c *config) fillEmbeddedOps() error {
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	if c.DatabaseURL, err = embeddedDatabaseURL(dir); err != nil {
+		return err
+	}
+	stored, err := embeddedSecrets(dir)
+	if err != nil {
+		return err
+	}
+	if c.RedisURL, err = embeddedRedisURL(dir); err != nil {
+		return err
+	}
+	c.DataDir = dir
+	if c.BucketURL == "" {
+		c.BucketURL = "file://" + filepath.ToSlash(filepath.Join(dir, "bucket"))
+	}
+	c.fillSecrets(stored)
+	return nil
 }
 
 // runJobs is `vidgate jobs stuck`.
