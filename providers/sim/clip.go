@@ -76,18 +76,25 @@ func (c clip) colour(i int) yuv {
 // and moov with moovAtEnd.
 func (c clip) encode() []byte {
 	s := newStream(c.width, c.height, clipFPS)
+	// Every IDR picture ends the same, and every second has the same P
+	// pictures: each is encoded once.
+	tail := s.idrTail()
+	ps := make([][]byte, clipFPS)
+	perSecond := 4 + len(tail) + 500 // the IDR picture, about
+	for n := 1; n < clipFPS; n++ {
+		ps[n] = s.p(n)
+		perSecond += 4 + len(ps[n])
+	}
 	frames := c.seconds * clipFPS
-	var mdat []byte
+	mdat := make([]byte, 0, c.seconds*perSecond)
 	sizes := make([]uint32, frames)
 	var sync []uint32
 	for f := range frames {
-		var nal []byte
-		if n := f % clipFPS; n == 0 {
+		nal := ps[f%clipFPS]
+		if f%clipFPS == 0 {
 			sec := f / clipFPS
-			nal = s.idr(c.colour(sec), uint32(sec%2))
+			nal = s.idr(c.colour(sec), uint32(sec%2), tail)
 			sync = append(sync, uint32(f+1))
-		} else {
-			nal = s.p(n)
 		}
 		// Samples hold NAL units with 4-byte lengths (avcC lengthSizeMinusOne 3).
 		mdat = binary.BigEndian.AppendUint32(mdat, uint32(len(nal)))

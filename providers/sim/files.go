@@ -1,7 +1,6 @@
 package sim
 
 import (
-	_ "embed"
 	"errors"
 	"io"
 	"net/http"

@@ -76,22 +76,26 @@ func (w *bitWriter) rbsp() []byte {
 // nalUnit wraps an RBSP in a NAL unit of the given header byte, with
 // emulation prevention bytes (no 00 00 0x, x ≤ 3, in its payload).
 func nalUnit(header byte, rbsp []byte) []byte {
-	out := make([]byte, 0, len(rbsp)+len(rbsp)/64+1)
-	out = append(out, header)
+	return escape(append(make([]byte, 0, 1+len(rbsp)+len(rbsp)/64), header), rbsp)
+}
+
+// escape appends rbsp to dst with emulation prevention bytes, counting from
+// the start of rbsp: dst must be empty or end with a byte other than 0.
+func escape(dst, rbsp []byte) []byte {
 	zeros := 0
 	for _, b := range rbsp {
 		if zeros == 2 && b <= 3 {
-			out = append(out, 3)
+			dst = append(dst, 3)
 			zeros = 0
 		}
-		out = append(out, b)
+		dst = append(dst, b)
 		if b == 0 {
 			zeros++
 		} else {
 			zeros = 0
 		}
 	}
-	return out
+	return dst
 }
 
 // NAL unit header bytes: forbidden_zero_bit, nal_ref_idc, nal_unit_type.
@@ -218,8 +222,9 @@ const (
 )
 
 // idr returns an IDR picture of solid colour c; id is its idr_pic_id,
-// which must differ between consecutive IDR pictures.
-func (s stream) idr(c yuv, id uint32) []byte {
+// which must differ between consecutive IDR pictures, and tail is
+// s.idrTail().
+func (s stream) idr(c yuv, id uint32, tail []byte) []byte {
 	var w bitWriter
 	w.ue(0)                 // first_mb_in_slice
 	w.ue(7)                 // slice_type: I, as every slice of the picture
@@ -240,6 +245,16 @@ func (s stream) idr(c yuv, id uint32) []byte {
 			w.u(8, uint64(p.v))
 		}
 	}
+	// The PCM samples end on a byte boundary, and are not 0 (Cr is at
+	// least 64): the tail follows as it was escaped on its own.
+	return append(nalUnit(nalIDR, w.buf), tail...)
+}
+
+// idrTail returns the end of every IDR picture of s, escaped: the
+// macroblocks after the I_PCM one, which are the same whatever its
+// colour, and the RBSP trailing bits.
+func (s stream) idrTail() []byte {
+	var w bitWriter
 	for mb := 1; mb < s.mbW*s.mbH; mb++ {
 		w.ue(mbI16x16DC)
 		w.ue(0) // intra_chroma_pred_mode: DC
@@ -271,7 +286,7 @@ func (s stream) idr(c yuv, id uint32) []byte {
 			w.u(1, 1) // TotalCoeff 0, 0 ≤ nC < 2
 		}
 	}
-	return nalUnit(nalIDR, w.rbsp())
+	return escape(nil, w.rbsp())
 }
 
 // pcmCount is the number of coefficients the neighbour rule of 9.2.1
