@@ -49,8 +49,8 @@ func TestLargeArtifactBoundedMemory(t *testing.T) {
 	wg.Wait()
 
 	a := r.List("job.artifacts")[0]
-	if a["sizeBytes"].(float64) < size || a["width"] != 320.0 || a["durationSeconds"].(float64) < 1.9 {
-		t.Fatalf("artifact = %v, want at least %d bytes of 320-wide, 2-second video", a, size)
+	if a["sizeBytes"].(float64) < size || a["width"] != 1280.0 || a["durationSeconds"] != 5.0 {
+		t.Fatalf("artifact = %v, want at least %d bytes of 1280-wide, 5-second video", a, size)
 	}
 	growth := int64(peak.Load()) - int64(base.HeapInuse)
 	t.Logf("heap in use: %d MiB before, %d MiB at peak while copying %d MiB", base.HeapInuse>>20, peak.Load()>>20, int64(a["sizeBytes"].(float64))>>20)

@@ -25,11 +25,11 @@ func TestHappyPathToApproved(t *testing.T) {
 			t.Fatalf("artifacts = %v, want one video", arts)
 		}
 		a := arts[0]
-		if a["kind"] != "VIDEO" || a["mimeType"] != "video/mp4" || a["width"] != 320.0 || a["height"] != 180.0 {
-			t.Errorf("artifact = %v, want a 320x180 video/mp4 (the simulator's landscape sample)", a)
+		if a["kind"] != "VIDEO" || a["mimeType"] != "video/mp4" || a["width"] != 1280.0 || a["height"] != 720.0 {
+			t.Errorf("artifact = %v, want a 1280x720 video/mp4 (the default 720p 16:9)", a)
 		}
-		if dur, _ := a["durationSeconds"].(float64); dur < 1.9 || dur > 2.1 {
-			t.Errorf("artifact duration = %v s, want 2", a["durationSeconds"])
+		if a["durationSeconds"] != 5.0 {
+			t.Errorf("artifact duration = %v s, want the default 5", a["durationSeconds"])
 		}
 		status, body := get(t, a["downloadUrl"].(string))
 		sum := sha256.Sum256(body)

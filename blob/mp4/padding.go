@@ -1,7 +1,6 @@
 package mp4
 
 import (
-	"bytes"
 	"encoding/binary"
 	"io"
 	"math"
@@ -19,10 +18,15 @@ import (
 // src must end with a box that has an explicit size (not size 0, "to end of
 // file"), or the padding would become part of it; ffmpeg never writes size 0.
 // src is read lazily, so it must not be modified while the reader is in use.
-func WithPadding(src []byte, n int64) io.Reader {
+func WithPadding(src []byte, n int64) io.Reader { return Padded(src, n) }
+
+// Padded is WithPadding as an io.SectionReader: the same bytes, which can
+// also be read at any offset (to serve HTTP range requests, say). Its Size
+// is the padded length.
+func Padded(src []byte, n int64) *io.SectionReader {
 	pad := n - int64(len(src))
 	if pad <= 0 {
-		return bytes.NewReader(src)
+		return io.NewSectionReader(padded{src: src}, 0, int64(len(src)))
 	}
 	pad = max(pad, 8)
 	var hdr []byte
@@ -34,17 +38,31 @@ func WithPadding(src []byte, n int64) io.Reader {
 		hdr = append(hdr, "free"...)
 		hdr = binary.BigEndian.AppendUint64(hdr, uint64(pad))
 	}
-	return io.MultiReader(
-		bytes.NewReader(src),
-		bytes.NewReader(hdr),
-		io.LimitReader(zeros{}, pad-int64(len(hdr))),
-	)
+	return io.NewSectionReader(padded{src: src, hdr: hdr}, 0, int64(len(src))+pad)
 }
 
-// zeros is an endless stream of zero bytes.
-type zeros struct{}
+// padded is src, then hdr, then zeros without end: the io.NewSectionReader
+// around it sets the end.
+type padded struct {
+	src, hdr []byte
+}
 
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
+func (p padded) ReadAt(b []byte, off int64) (int, error) {
+	n := 0
+	for _, part := range [][]byte{p.src, p.hdr} {
+		if off < int64(len(part)) {
+			n += copy(b[n:], part[off:])
+			off = 0
+		} else {
+			off -= int64(len(part))
+		}
+		if n == len(b) {
+			return n, nil
+		}
+	}
+	if p.hdr == nil { // no padding: src is all there is
+		return n, io.EOF
+	}
+	clear(b[n:])
+	return len(b), nil
 }

@@ -110,3 +110,39 @@ func TestWithPaddingConstantMemory(t *testing.T) {
 		t.Errorf("streaming WithPadding(src, %d) allocated %d bytes, want at most 1 MiB", n, alloc)
 	}
 }
+
+// TestPaddedReadAt reads Padded at every offset and length around the
+// joints of src, the padding header and the zeros, and compares with the
+// bytes built by hand.
+func TestPaddedReadAt(t *testing.T) {
+	t.Parallel()
+	src := readFixture(t, "faststart.mp4")
+	l := int64(len(src))
+	for _, n := range []int64{10, l, l + 3, l + 100} {
+		want := src
+		if pad := max(n-l, 8); n > l {
+			want = cat(src, header("free", uint64(pad)), make([]byte, pad-8))
+		}
+		r := Padded(src, n)
+		if r.Size() != int64(len(want)) {
+			t.Fatalf("Padded(src, %d).Size() = %d, want %d", n, r.Size(), len(want))
+		}
+		for _, off := range []int64{0, 1, l - 5, l - 1, l, l + 3, l + 7, l + 8, l + 50, int64(len(want)) - 1} {
+			if off < 0 || off >= int64(len(want)) {
+				continue
+			}
+			for _, size := range []int{1, 4, 9, 64, len(want)} {
+				buf := make([]byte, size)
+				got, err := r.ReadAt(buf, off)
+				wantN := min(size, len(want)-int(off))
+				if got != wantN || !bytes.Equal(buf[:got], want[off:off+int64(wantN)]) {
+					t.Errorf("Padded(src, %d).ReadAt(%d bytes, %d) = %d bytes %x, want %d bytes %x",
+						n, size, off, got, buf[:got], wantN, want[off:off+int64(wantN)])
+				}
+				if (err == io.EOF) != (wantN < size) {
+					t.Errorf("Padded(src, %d).ReadAt(%d bytes, %d) error = %v, want io.EOF only past the end", n, size, off, err)
+				}
+			}
+		}
+	}
+}

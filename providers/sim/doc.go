@@ -14,7 +14,8 @@
 //
 //	POST {prefix}/v1/generations
 //	  {"idempotency_key","workflow","prompt","image_url","duration_seconds",
-//	   "aspect_ratio","resolution","model","webhook_url"}
+//	   "aspect_ratio","resolution","model","webhook_url","seed",
+//	   "negative_prompt","end_image_url","audio"}
 //	  201 the new generation; 200 the same generation again for a key
 //	  already used (never a second one); 400 for invalid input.
 //	GET  {prefix}/v1/generations/{id}          200 the generation, or 404
@@ -39,9 +40,16 @@
 //
 // A generation is queued, then processing at 25, 50 and 75 % of its
 // latency, then succeeded (or failed) when the latency has run out. Its
-// output is a real, playable MP4 (a copy of one of blob/mp4's fixtures, in
-// video/; portrait for 9:16 and 3:4), streamed in constant memory and padded
-// with a free box to the requested size.
+// output is a real, playable H.264 MP4 made for the request (clip.go,
+// h264.go): duration_seconds long, its resolution's short side (720, 1080
+// or 2160) at its aspect ratio (720p 16:9 is 1280x720, 9:16 720x1280), 24
+// frames a second of one colour per second, about 4 KB a second at 720p.
+// With a seed, the colours follow from the seed and the prompt and the seed
+// is written in moov/udta: the same request and seed make the same bytes,
+// another seed other bytes. Without one, every output of the same options
+// is the same. The file is padded with a free box to the requested size;
+// the file endpoint serves Range requests (206, 416), If-Range against its
+// strong ETag, and HEAD.
 //
 // # Webhooks
 //

@@ -1,54 +1,15 @@
 package sim
 
 import (
-	_ "embed"
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/blob/mp4"
 )
-
-// The sample videos are copies of blob/mp4's test fixtures (see
-// blob/mp4/testdata/README.md for how they were made): small, real,
-// playable H.264 MP4s.
-var (
-	//go:embed video/faststart.mp4
-	landscapeMP4 []byte // 2 s, 320x180, moov before mdat
-	//go:embed video/moov_at_end.mp4
-	moovAtEndMP4 []byte // 2 s, 320x180, moov after mdat
-	//go:embed video/portrait.mp4
-	portraitMP4 []byte // 1 s, 180x320, audio track first
-)
-
-// sampleVideo returns the video g's output is made from.
-func (g *generation) sampleVideo() []byte {
-	switch {
-	case g.b.MoovAtEnd:
-		return moovAtEndMP4
-	case g.req.AspectRatio == "9:16" || g.req.AspectRatio == "3:4":
-		return portraitMP4
-	default:
-		return landscapeMP4
-	}
-}
-
-// paddedSize is the length of mp4.WithPadding(src, n), from its contract:
-// max(n, len(src)), except that a gap of 1..7 bytes pads a whole 8-byte box
-// header.
-func paddedSize(srcLen, n int64) int64 {
-	switch pad := n - srcLen; {
-	case pad <= 0:
-		return srcLen
-	case pad < 8:
-		return srcLen + 8
-	default:
-		return n
-	}
-}
 
 // corruptBody is what a CorruptOutput generation serves as "video/mp4": an
 // error page from a misconfigured CDN, the classic way a URL that should
@@ -73,9 +34,11 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	g := s.gens[id]
 	var succeeded, expired bool
+	var finished time.Time // Last-Modified
 	if ok && g != nil {
 		succeeded = g.status == statusSucceeded
 		expired = succeeded && !s.now().Before(g.expiresAt)
+		finished = g.updated
 	}
 	s.mu.Unlock()
 	switch {
@@ -87,38 +50,31 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var body io.Reader
-	var size int64
+	var body *io.SectionReader
 	if g.b.CorruptOutput {
-		size = max(g.b.OutputSize, int64(len(corruptBody)))
-		body = io.LimitReader(&repeat{s: corruptBody}, size)
+		size := max(g.b.OutputSize, int64(len(corruptBody)))
+		body = io.NewSectionReader(repeat(corruptBody), 0, size)
 	} else {
-		src := g.sampleVideo()
-		size = paddedSize(int64(len(src)), g.b.OutputSize)
-		body = mp4.WithPadding(src, g.b.OutputSize)
+		body = mp4.Padded(clipOf(g.req, g.b).encode(), g.b.OutputSize)
 	}
 	w.Header().Set("Content-Type", "video/mp4")
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("Cache-Control", "private, max-age=3600")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
-	io.Copy(w, body) // an error here is the client going away: nothing to do
+	// A generation's output never changes: its id is a strong validator,
+	// for If-Range on the Range requests of a resumed download.
+	w.Header().Set("ETag", `"`+g.id+`"`)
+	// ServeContent answers HEAD, Range (206, or 416 when unsatisfiable)
+	// and If-Range; an error while writing is the client going away.
+	http.ServeContent(w, r, "", finished, body)
 }
 
-// repeat is an endless repetition of s.
-type repeat struct {
-	s   string
-	off int
-}
+// repeat is an endless repetition of a string, readable at any offset.
+type repeat string
 
-func (r *repeat) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c := copy(p[n:], r.s[r.off:])
+func (r repeat) ReadAt(p []byte, off int64) (int, error) {
+	for n := 0; n < len(p); {
+		c := copy(p[n:], r[off%int64(len(r)):])
 		n += c
-		r.off = (r.off + c) % len(r.s)
+		off += int64(c)
 	}
-	return n, nil
+	return len(p), nil
 }

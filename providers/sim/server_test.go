@@ -592,6 +592,9 @@ func fetch(t *testing.T, d *Driver, srv *Server, req providers.Request) (http.He
 func TestOutputs(t *testing.T) {
 	t.Parallel()
 	srv, d := newDriver(t, Config{Defaults: Behavior{Hold: true}})
+	// The default request: 5 s of 720p 16:9.
+	std := mp4.Info{Duration: 5 * time.Second, Width: 1280, Height: 720, Brand: "isom"}
+	stdLen := len(clip{seconds: 5, width: 1280, height: 720}.encode())
 	tests := []struct {
 		name    string
 		prompt  string
@@ -600,11 +603,11 @@ func TestOutputs(t *testing.T) {
 		wantLen int
 		wantErr error
 	}{
-		{name: "landscape", prompt: "x", want: mp4.Info{Duration: 2 * time.Second, Width: 320, Height: 180, Brand: "isom"}, wantLen: len(landscapeMP4)},
-		{name: "portrait", prompt: "x", aspect: "9:16", want: mp4.Info{Duration: time.Second, Width: 180, Height: 320, Brand: "isom"}, wantLen: len(portraitMP4)},
-		{name: "moov at end", prompt: "x [sim moov_at_end]", want: mp4.Info{Duration: 2 * time.Second, Width: 320, Height: 180, Brand: "isom"}, wantLen: len(moovAtEndMP4)},
-		{name: "padded", prompt: "x [sim output_size=100kB]", want: mp4.Info{Duration: 2 * time.Second, Width: 320, Height: 180, Brand: "isom"}, wantLen: 100_000},
-		{name: "padded by less than a header", prompt: fmt.Sprintf("x [sim output_size=%d]", len(landscapeMP4)+3), want: mp4.Info{Duration: 2 * time.Second, Width: 320, Height: 180, Brand: "isom"}, wantLen: len(landscapeMP4) + 8},
+		{name: "landscape", prompt: "x", want: std, wantLen: stdLen},
+		{name: "portrait", prompt: "x", aspect: "9:16", want: mp4.Info{Duration: 5 * time.Second, Width: 720, Height: 1280, Brand: "isom"}, wantLen: stdLen},
+		{name: "moov at end", prompt: "x [sim moov_at_end]", want: std, wantLen: stdLen},
+		{name: "padded", prompt: "x [sim output_size=100kB]", want: std, wantLen: 100_000},
+		{name: "padded by less than a header", prompt: fmt.Sprintf("x [sim output_size=%d]", stdLen+3), want: std, wantLen: stdLen + 8},
 		{name: "corrupt", prompt: "x [sim corrupt_output]", wantErr: mp4.ErrInvalid, wantLen: len(corruptBody)},
 		{name: "corrupt and large", prompt: "x [sim corrupt_output output_size=5000]", wantErr: mp4.ErrInvalid, wantLen: 5000},
 	}
@@ -685,7 +688,7 @@ func TestLargeOutputStreams(t *testing.T) {
 		t.Errorf("streaming a %d-byte output allocated %d bytes, want at most 16 MiB", size, alloc)
 	}
 	info, err := mp4.ReadInfo(bytes.NewReader(w.head), w.n)
-	if want := (mp4.Info{Duration: 2 * time.Second, Width: 320, Height: 180, Brand: "isom"}); err != nil || info != want {
+	if want := (mp4.Info{Duration: 5 * time.Second, Width: 1280, Height: 720, Brand: "isom"}); err != nil || info != want {
 		t.Errorf("mp4.ReadInfo(200 MB output) = %+v, %v; want %+v, nil", info, err, want)
 	}
 }
