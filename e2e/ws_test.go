@@ -94,6 +94,13 @@ type update struct {
 	StatusCopy string `json:"statusCopy"`
 	Version    int    `json:"version"`
 	Progress   int    `json:"progress"`
+	// Job is the update's VideoJob, when the subscription selects it.
+	Job *struct {
+		ID       string `json:"id"`
+		Status   string `json:"status"`
+		Version  int    `json:"version"`
+		Provider string `json:"provider"`
+	} `json:"job"`
 }
 
 // receive reads the messages of subscription id until stop says so,

@@ -30,6 +30,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Artifact() ArtifactResolver
+	JobUpdate() JobUpdateResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	ReviewClaim() ReviewClaimResolver
@@ -119,6 +120,7 @@ type ComplexityRoot struct {
 		Attempt        func(childComplexity int) int
 		Error          func(childComplexity int) int
 		ID             func(childComplexity int) int
+		Job            func(childComplexity int) int
 		NextAttemptAt  func(childComplexity int) int
 		NextStep       func(childComplexity int) int
 		PreviousStatus func(childComplexity int) int
@@ -300,6 +302,9 @@ type ComplexityRoot struct {
 
 type ArtifactResolver interface {
 	DownloadURL(ctx context.Context, obj *model.Artifact) (string, error)
+}
+type JobUpdateResolver interface {
+	Job(ctx context.Context, obj *model.JobUpdate) (*model.VideoJob, error)
 }
 type MutationResolver interface {
 	UploadSourceAsset(ctx context.Context, file graphql.Upload) (*model.SourceAsset, error)
@@ -664,6 +669,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JobUpdate.ID(childComplexity), true
+	case "JobUpdate.job":
+		if e.ComplexityRoot.JobUpdate.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobUpdate.Job(childComplexity), true
 	case "JobUpdate.nextAttemptAt":
 		if e.ComplexityRoot.JobUpdate.NextAttemptAt == nil {
 			break
@@ -1774,6 +1785,8 @@ func (ec *executionContext) childFields_JobUpdate(ctx context.Context, field gra
 		return ec.fieldContext_JobUpdate_updatedAt(ctx, field)
 	case "previousStatus":
 		return ec.fieldContext_JobUpdate_previousStatus(ctx, field)
+	case "job":
+		return ec.fieldContext_JobUpdate_job(ctx, field)
 	case "reviewClaim":
 		return ec.fieldContext_JobUpdate_reviewClaim(ctx, field)
 	}
@@ -3889,6 +3902,38 @@ func (ec *executionContext) _JobUpdate_previousStatus(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_JobUpdate_previousStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobUpdate", field, false, false, "JobStatus")
+}
+
+func (ec *executionContext) _JobUpdate_job(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobUpdate_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.JobUpdate().Job(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VideoJob) graphql.Marshaler {
+			return ec.marshalOVideoJob2ᚖgithubᚗcomᚋvidgateᚋvidgateᚋgraphᚋmodelᚐVideoJob(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobUpdate_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobUpdate",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VideoJob(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _JobUpdate_reviewClaim(ctx context.Context, field graphql.CollectedField, obj *model.JobUpdate) (ret graphql.Marshaler) {
@@ -8728,62 +8773,68 @@ func (ec *executionContext) _JobUpdate(ctx context.Context, sel ast.SelectionSet
 		case "id":
 			out.Values[i] = ec._JobUpdate_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._JobUpdate_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "statusCopy":
 			out.Values[i] = ec._JobUpdate_statusCopy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nextStep":
 			out.Values[i] = ec._JobUpdate_nextStep(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "version":
 			out.Values[i] = ec._JobUpdate_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "progress":
 			out.Values[i] = ec._JobUpdate_progress(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "attempt":
 			out.Values[i] = ec._JobUpdate_attempt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nextAttemptAt":
 			out.Values[i] = ec._JobUpdate_nextAttemptAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "error":
 			out.Values[i] = ec._JobUpdate_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._JobUpdate_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "previousStatus":
 			out.Values[i] = ec._JobUpdate_previousStatus(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "job":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._JobUpdate_job(ctx, field, obj)
+				})
 		case "reviewClaim":
 			out.Values[i] = ec._JobUpdate_reviewClaim(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

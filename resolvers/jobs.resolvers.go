@@ -19,6 +19,17 @@ func (r *artifactResolver) DownloadURL(ctx context.Context, obj *model.Artifact)
 	return r.Files.SignedURL(ctx, obj.StorageKey, r.DownloadTTL)
 }
 
+func (r *jobUpdateResolver) Job(ctx context.Context, obj *model.JobUpdate) (*model.VideoJob, error) {
+	job, err := r.Service.Job(ctx, auth.ActorFrom(ctx), obj.ID)
+	if jobs.CodeOf(err) == jobs.CodeNotFound {
+		return nil, nil // the caller may no longer read it
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toVideoJob(job), nil
+}
+
 func (r *mutationResolver) CreateVideoJob(ctx context.Context, input model.CreateVideoJobInput) (*model.CreateVideoJobPayload, error) {
 	job, created, err := r.Service.CreateJob(ctx, auth.ActorFrom(ctx), jobs.CreateInput{
 		WorkflowType:    jobs.WorkflowType(strings.ToLower(string(input.WorkflowType))),
@@ -165,9 +176,12 @@ func (r *videoJobResolver) Reviews(ctx context.Context, obj *model.VideoJob) ([]
 
 func (r *Resolver) Artifact() graph.ArtifactResolver { return &artifactResolver{r} }
 
+func (r *Resolver) JobUpdate() graph.JobUpdateResolver { return &jobUpdateResolver{r} }
+
 func (r *Resolver) VideoJob() graph.VideoJobResolver { return &videoJobResolver{r} }
 
 type (
-	artifactResolver struct{ *Resolver }
-	videoJobResolver struct{ *Resolver }
+	artifactResolver  struct{ *Resolver }
+	jobUpdateResolver struct{ *Resolver }
+	videoJobResolver  struct{ *Resolver }
 )

@@ -133,6 +133,12 @@ type JobUpdate struct {
 	UpdatedAt     time.Time  `json:"updatedAt"`
 	// The status before this change; null for a new job or a state sent on subscribe.
 	PreviousStatus *JobStatus `json:"previousStatus,omitempty"`
+	// The job itself, as `job(id)` shows it, read when this update is sent (so
+	// its `version` may be newer than this update's). Select it, with `id`, to
+	// have a normalized cache (Apollo's InMemoryCache, urql's graphcache)
+	// update every query that shows this `VideoJob`. Null when the caller may
+	// no longer read the job (a reviewer, once it has left review).
+	Job *VideoJob `json:"job,omitempty"`
 	// As `VideoJob.reviewClaim`, when the update was sent.
 	ReviewClaim *ReviewClaim `json:"reviewClaim,omitempty"`
 }
