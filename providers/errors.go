@@ -46,6 +46,11 @@ const (
 	CodeUnknown Code = "UNKNOWN"
 )
 
+// Codes lists every Code, for callers that enumerate them (metrics series
+// created at zero, documentation checks).
+var Codes = []Code{CodeInvalidInput, CodeContentPolicy, CodeRateLimited, CodeUnavailable,
+	CodeNotFound, CodeUnauthenticated, CodeUnimplemented, CodeUnknown}
+
 // Transient reports whether an operation that failed with c may succeed if
 // retried unchanged later: true for CodeRateLimited and CodeUnavailable.
 func (c Code) Transient() bool {

@@ -136,6 +136,7 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 		return a, fmt.Errorf("providers: %w", err)
 	}
 	a.reg = a.router.Registry()
+	a.metrics.Known(a.reg.Names()...)
 	return a, nil
 }
 

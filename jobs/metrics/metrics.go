@@ -6,6 +6,10 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +32,11 @@ type Metrics struct {
 	providerErrors *prometheus.CounterVec
 	webhooks       *prometheus.CounterVec
 	artifactBytes  *prometheus.CounterVec
+	httpRequests   *prometheus.CounterVec
+	httpDuration   *prometheus.HistogramVec
+	gqlOps         *prometheus.CounterVec
+	gqlDuration    *prometheus.HistogramVec
+	opNames        boundedNames
 }
 
 // New returns a fresh set of metrics, with Go runtime and process metrics.
@@ -44,8 +53,119 @@ func New() *Metrics {
 		[]float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "provider", "op", "code")
 	m.providerErrors = m.counter("vidgate_provider_errors_total", "Failed provider API calls, by portable error code.", "provider", "op", "code")
 	m.webhooks = m.counter("vidgate_webhook_receipts_total", "Webhook deliveries, by outcome (applied, duplicate, stale, unknown_job, rejected).", "provider", "outcome")
-	m.artifactBytes = m.counter("vidgate_artifact_bytes_stored_total", "Bytes of provider output stored in the bucket.", "kind")
+	m.artifactBytes = m.counter("vidgate_artifact_stored_bytes_total", "Bytes of provider output stored in the bucket.", "kind")
+	m.httpRequests = m.counter("vidgate_http_requests_total", "HTTP requests served, by route pattern, method and status code.", "route", "method", "code")
+	m.httpDuration = m.histogram("vidgate_http_request_duration_seconds", "Time to serve an HTTP request (to the end of the response; WebSocket and event-stream upgrades excluded).",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route", "method")
+	m.gqlOps = m.counter("vidgate_graphql_operations_total", "GraphQL queries and mutations executed, by operation name (the first "+strconv.Itoa(maxOperationNames)+" names seen; later ones as \"other\"), type and outcome (ok, or error when the response carries errors).", "operation", "type", "outcome")
+	m.gqlDuration = m.histogram("vidgate_graphql_operation_duration_seconds", "Time to execute a GraphQL query or mutation, by operation name and type.",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "operation", "type")
+	m.reg.MustRegister(buildInfo())
+	m.Known()
 	return m
+}
+
+// Known creates, at zero, every series whose label values are known in
+// advance — for the providers named and the workflows, statuses, outcomes
+// and codes vidgate has — so that a rate or an absence alert works from
+// the first scrape rather than from a series' first event. Call it again
+// with the configured providers once they are known.
+func (m *Metrics) Known(providerNames ...string) {
+	workflows := []string{string(jobs.TextToVideo), string(jobs.ImageToVideo)}
+	ops := []string{"submit", "status", "cancel"}
+	for _, p := range providerNames {
+		for _, wf := range workflows {
+			m.jobsCreated.WithLabelValues(p, wf)
+			for _, st := range jobs.Statuses {
+				m.transitions.WithLabelValues(p, wf, string(st))
+			}
+		}
+		for _, o := range WebhookOutcomes {
+			m.webhooks.WithLabelValues(p, o)
+		}
+		for _, op := range ops {
+			for _, c := range providers.Codes {
+				m.providerErrors.WithLabelValues(p, op, string(c))
+			}
+		}
+	}
+	for _, d := range []jobs.Status{jobs.StatusApproved, jobs.StatusRejected} {
+		m.toReview.WithLabelValues(string(d))
+	}
+	m.artifactBytes.WithLabelValues(string(jobs.ArtifactVideo))
+}
+
+// WebhookOutcomes are the outcomes Webhook counts.
+var WebhookOutcomes = []string{"applied", "duplicate", "stale", "unknown_job", "rejected"}
+
+// buildInfo is vidgate_build_info: 1, labelled with the module version, the
+// VCS revision and the Go version the binary was built with.
+func buildInfo() prometheus.Collector {
+	version, revision := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "vidgate_build_info",
+		Help:        "Always 1; its labels say which vidgate build this process runs.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()}})
+	g.Set(1)
+	return g
+}
+
+// maxOperationNames bounds the operation label of the GraphQL metrics:
+// names are chosen by clients, so only the first ones seen get a series.
+const maxOperationNames = 100
+
+// boundedNames admits the first maxOperationNames distinct names.
+type boundedNames struct {
+	mu    sync.Mutex
+	names map[string]struct{}
+}
+
+func (b *boundedNames) label(name string) string {
+	if name == "" {
+		return "anonymous"
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.names[name]; ok {
+		return name
+	}
+	if len(b.names) >= maxOperationNames || len(name) > 100 {
+		return "other"
+	}
+	if b.names == nil {
+		b.names = map[string]struct{}{}
+	}
+	b.names[name] = struct{}{}
+	return name
+}
+
+// HTTPRequest records one HTTP request: route is the pattern that served
+// it (never the raw path), code its status.
+func (m *Metrics) HTTPRequest(route, method string, code int, d time.Duration) {
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// GraphQLOperation records one executed query or mutation: name is the
+// client's operation name ("" when anonymous), typ "query" or "mutation",
+// errors how many errors the response carried.
+func (m *Metrics) GraphQLOperation(name, typ string, errors int, d time.Duration) {
+	op := m.opNames.label(name)
+	outcome := "ok"
+	if errors > 0 {
+		outcome = "error"
+	}
+	m.gqlOps.WithLabelValues(op, typ, outcome).Inc()
+	m.gqlDuration.WithLabelValues(op, typ).Observe(d.Seconds())
 }
 
 func (m *Metrics) counter(name, help string, labels ...string) *prometheus.CounterVec {

@@ -25,6 +25,7 @@ func scrape(t *testing.T, m *metrics.Metrics) string {
 func TestOnCommit(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
+	m.Known("sim")
 	created := time.Now().Add(-90 * time.Second)
 	done := time.Now()
 	queued, completed := jobs.StatusQueued, jobs.StatusProcessing
@@ -46,7 +47,7 @@ func TestOnCommit(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if strings.Contains(out, `status="PROCESSING"`) {
+	if !strings.Contains(out, `vidgate_job_transitions_total{provider="sim",status="PROCESSING",workflow="text_to_video"} 0`) {
 		t.Error("a same-status update was counted as a transition")
 	}
 }
