@@ -1,10 +1,11 @@
 package server
 
 import (
-	"mime"
+	"bytes"
+	"io"
 	"net/http"
-	"strconv"
-	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 )
@@ -27,42 +28,31 @@ func (t eventStream) Supports(r *http.Request) bool {
 	return prefersEventStream(r) && t.SSE.Supports(r)
 }
 
+// Do reads the request first, so that one that is not GraphQL over HTTP is
+// refused as httpJSON refuses it (400 BAD_REQUEST in JSON) rather than with
+// gqlgen's uncoded message; the rest is gqlgen's.
+func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	var params requestParams
+	body, err := paramsFromBody(r.Body, &params)
+	if err != nil {
+		w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
+		refuse(w, r, exec, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	t.SSE.Do(w, r, exec)
+}
+
 // prefersEventStream reports whether r's Accept header ranks
 // text/event-stream above every JSON answer vidgate could give instead
 // (application/graphql-response+json, application/json, and wildcards that
 // cover them). Ranks are q-values; among equal q-values the type listed
 // first wins, as clients list their preference first.
 func prefersEventStream(r *http.Request) bool {
-	type rank struct {
-		q   float64
-		pos int
+	ranks := rankAccept(r.Header.Get("Accept"), mediaEventStream, mediaGraphQLResponse, mediaJSON)
+	sse, json := ranks[0], ranks[1]
+	if ranks[2].better(json) {
+		json = ranks[2]
 	}
-	sse, json := rank{q: -1}, rank{q: -1} // q -1: not acceptable
-	for pos, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f <= 1 {
-				q = f
-			}
-		}
-		best := &json
-		switch mt {
-		case "text/event-stream":
-			best = &sse
-		case "application/graphql-response+json", "application/json", "application/*", "*/*":
-		default:
-			continue
-		}
-		if q > best.q {
-			*best = rank{q: q, pos: pos}
-		}
-	}
-	if sse.q <= 0 {
-		return false
-	}
-	return sse.q > json.q || (sse.q == json.q && sse.pos < json.pos)
+	return sse.q > 0 && sse.better(json)
 }
