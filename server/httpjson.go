@@ -105,10 +105,7 @@ func (httpJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 func respond(w http.ResponseWriter, status int, resp *graphql.Response, withData bool) {
 	var body any = resp
 	if !withData {
-		body = struct {
-			Errors     gqlerror.List  `json:"errors"`
-			Extensions map[string]any `json:"extensions,omitempty"`
-		}{resp.Errors, resp.Extensions}
+		body = requestErrors{resp.Errors, resp.Extensions}
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -118,6 +115,13 @@ func respond(w http.ResponseWriter, status int, resp *graphql.Response, withData
 	}
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// requestErrors is the answer to a request that was not executed: errors
+// and no data entry, as the GraphQL spec has it.
+type requestErrors struct {
+	Errors     gqlerror.List  `json:"errors"`
+	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
 // Errors of a request that is not a GraphQL-over-HTTP request. The error
@@ -255,7 +259,7 @@ func (unsupported) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExe
 		writeError(w, http.StatusUnsupportedMediaType, codeBadRequest,
 			"send the request as Content-Type: application/json (or multipart/form-data for uploads)")
 	default:
-		w.Header().Set("Allow", "GET, POST")
+		w.Header().Set("Allow", "GET, POST, PUT, DELETE")
 		writeError(w, http.StatusMethodNotAllowed, codeBadRequest, r.Method+" is not served here: send GraphQL requests with POST (or GET for queries)")
 	}
 }

@@ -226,7 +226,8 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transp
 	gc.Schema = withoutDefer(graph.NewExecutableSchema(graph.Config{}).Schema())
 	srv := handler.New(graph.NewExecutableSchema(gc))
 	srv.AddTransport(websockets)
-	srv.AddTransport(eventStream{}) // before POST: it claims POSTs that prefer text/event-stream
+	srv.AddTransport(newSSESingle(cfg.MaxSubscriptions)) // graphql-sse single connection mode: requests with a stream token, PUT, DELETE
+	srv.AddTransport(eventStream{})                      // before POST: it claims POSTs that prefer text/event-stream
 	srv.AddTransport(httpJSON{})
 	// Uploads (the GraphQL multipart request spec). withUploads has already
 	// bounded the body; files past uploadMemory wait in a temporary file
