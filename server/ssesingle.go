@@ -62,6 +62,8 @@ const (
 	sseMaxQueued = 1024
 )
 
+const errStreamEnded = "the event stream of this token has ended: reserve another with PUT /graphql"
+
 // sseReservation is one reserved stream and the operations it carries.
 type sseReservation struct {
 	subject string
@@ -200,8 +202,13 @@ func (s *sseSingle) stream(w http.ResponseWriter, r *http.Request, token string,
 	defer cancel()
 	res.mu.Lock()
 	if res.open || res.ended {
+		open := res.open
 		res.mu.Unlock()
-		writeError(w, http.StatusConflict, string(jobs.CodeConflict), "the event stream of this token is already open")
+		if open {
+			writeError(w, http.StatusConflict, string(jobs.CodeConflict), "the event stream of this token is already open")
+		} else {
+			writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), errStreamEnded)
+		}
 		return
 	}
 	res.open, res.cancel = true, cancel
@@ -261,7 +268,7 @@ func (s *sseSingle) operate(w http.ResponseWriter, r *http.Request, res *sseRese
 		return
 	case http.StatusGone:
 		cancel()
-		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "the event stream of this token has ended: reserve another")
+		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), errStreamEnded)
 		return
 	}
 	raw := &graphql.RawParams{Query: *params.Query, Variables: params.Variables, Extensions: params.Extensions, Headers: r.Header}
