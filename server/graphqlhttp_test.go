@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -191,5 +192,30 @@ func TestDeferIsNotOffered(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); strings.Contains(got, "defer") || !strings.Contains(got, "include") {
 		t.Errorf("introspection lists directives %s, want include and skip but not defer", got)
+	}
+}
+
+// Uploads (multipart requests) follow the same rules: a request error is
+// 200 under application/json and 400 under
+// application/graphql-response+json, with no data entry; a multipart
+// request that is malformed is 400 BAD_REQUEST.
+func TestUploadRequestErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, jobstest.SQLite(t))
+	png := encodePNG(t, 64, 64)
+	invalid, ct := multipartBody(t, `mutation($file: Upload!) { uploadSourceAsset(file: $file) { nosuchfield } }`, "a.png", "image/png", png)
+	for accept, status := range map[string]int{"application/json": 200, "application/graphql-response+json": 400} {
+		a := e.call(t, "POST", "", string(invalid), "Content-Type", ct, "Accept", accept)
+		if _, ok := a.doc["data"]; a.status != status || a.code() != "GRAPHQL_VALIDATION_FAILED" || ok || !strings.HasPrefix(a.header.Get("Content-Type"), accept) {
+			t.Errorf("invalid upload operation, Accept %s: %d %s, want %d GRAPHQL_VALIDATION_FAILED and no data", accept, a.status, a.body, status)
+		}
+	}
+	var b strings.Builder
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("map", `{}`) // operations must come first
+	mw.Close()
+	a := e.call(t, "POST", "", b.String(), "Content-Type", mw.FormDataContentType())
+	if a.status != 400 || a.code() != "BAD_REQUEST" {
+		t.Errorf("malformed multipart request: %d %s, want 400 BAD_REQUEST", a.status, a.body)
 	}
 }

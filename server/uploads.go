@@ -53,6 +53,7 @@ func withUploads(max int64, next http.Handler) http.Handler {
 			status = http.StatusBadRequest
 		case requestError && responseMediaType(r.Header.Get("Accept")) == mediaGraphQLResponse:
 			status = http.StatusBadRequest
+			w.Header().Set("Content-Type", mediaGraphQLResponse+"; charset=utf-8")
 		case requestError:
 			status = http.StatusOK
 		}
