@@ -70,15 +70,7 @@ func (httpJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 		refuse(w, r, exec, err)
 		return
 	}
-	raw := &graphql.RawParams{
-		Query:      *params.Query,
-		Variables:  params.Variables,
-		Extensions: params.Extensions,
-		Headers:    r.Header,
-	}
-	if params.OperationName != nil {
-		raw.OperationName = *params.OperationName
-	}
+	raw := params.raw(r.Header)
 	raw.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
 	opCtx, reqErrs := exec.CreateOperationContext(ctx, raw)
@@ -183,6 +175,15 @@ func paramsFromBody(body io.Reader, p *requestParams) ([]byte, error) {
 		return nil, &decodeError{what: "the request body", err: err}
 	}
 	return b, p.check()
+}
+
+// raw is p as gqlgen's executor takes it; p has passed check.
+func (p *requestParams) raw(h http.Header) *graphql.RawParams {
+	raw := &graphql.RawParams{Query: *p.Query, Variables: p.Variables, Extensions: p.Extensions, Headers: h}
+	if p.OperationName != nil {
+		raw.OperationName = *p.OperationName
+	}
+	return raw
 }
 
 // check reports a request without a query.

@@ -1,17 +1,27 @@
 package server
 
 import (
-	"bytes"
-	"io"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vidgate/vidgate/jobs"
 )
 
-// eventStream is gqlgen's Server-Sent Events transport, chosen only for a
-// request that prefers an event stream to a single JSON answer.
+// eventStream serves an operation over Server-Sent Events — the
+// graphql-sse protocol's distinct connections mode, one stream per
+// operation — chosen only for a POST that prefers an event stream to a
+// single JSON answer. Each result is a "next" event, the end a "complete"
+// event; a request error is one "next" event with errors and no data
+// entry. A request that is not GraphQL over HTTP is refused before the
+// stream starts, as httpJSON refuses it (400 BAD_REQUEST in JSON). An idle
+// stream gets a comment every ssePingInterval, which keeps proxies from
+// closing it.
 //
 // gqlgen's SSE transport claims any POST whose Accept merely contains
 // text/event-stream. Clients that can take either (urql sends
@@ -20,27 +30,102 @@ import (
 // plain query, which they abort; and the stream counted against the
 // identity's connection cap. The GraphQL-over-HTTP spec has the server pick
 // by the client's preference, so vidgate does.
-type eventStream struct {
-	transport.SSE
+type eventStream struct{}
+
+func (eventStream) Supports(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && r.Method == http.MethodPost && mt == mediaJSON &&
+		r.Header.Get("Upgrade") == "" && prefersEventStream(r)
 }
 
-func (t eventStream) Supports(r *http.Request) bool {
-	return prefersEventStream(r) && t.SSE.Supports(r)
-}
-
-// Do reads the request first, so that one that is not GraphQL over HTTP is
-// refused as httpJSON refuses it (400 BAD_REQUEST in JSON) rather than with
-// gqlgen's uncoded message; the rest is gqlgen's.
-func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	var params requestParams
-	body, err := paramsFromBody(r.Body, &params)
-	if err != nil {
+	if _, err := paramsFromBody(r.Body, &params); err != nil {
 		w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
 		refuse(w, r, exec, err)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	t.SSE.Do(w, r, exec)
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, string(jobs.CodeInternal), "streaming is not supported here")
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	results := runOperation(ctx, exec, params.raw(r.Header))
+	startEventStream(w, flusher)
+	ping := time.NewTicker(ssePingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ping.C:
+			w.Write([]byte(":\n\n"))
+		case result, ok := <-results:
+			if !ok {
+				w.Write([]byte("event: complete\n\n"))
+				flusher.Flush()
+				return
+			}
+			if _, err := w.Write(sseNext(result)); err != nil {
+				return
+			}
+		}
+		flusher.Flush()
+	}
+}
+
+// startEventStream writes the headers of an event stream and a first
+// comment, which some browsers need before they report the stream open.
+func startEventStream(w http.ResponseWriter, flusher http.Flusher) {
+	w.Header().Set("Content-Type", mediaEventStream+"; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte(":\n\n"))
+	flusher.Flush()
+}
+
+// sseNext is a "next" event carrying data as JSON.
+func sseNext(data any) []byte {
+	b, err := json.Marshal(data)
+	if err != nil {
+		b = []byte(`{"errors":[{"message":"the result could not be encoded","extensions":{"code":"INTERNAL"}}]}`)
+	}
+	return []byte(fmt.Sprintf("event: next\ndata: %s\n\n", b))
+}
+
+// runOperation runs raw's operation and sends its results until it ends
+// or ctx does: each *graphql.Response, or one requestErrors when the
+// operation does not parse or validate. The channel closes at the end.
+func runOperation(ctx context.Context, exec graphql.GraphExecutor, raw *graphql.RawParams) <-chan any {
+	results := make(chan any)
+	go func() {
+		defer close(results)
+		send := func(v any) bool {
+			select {
+			case results <- v:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		opCtx, reqErrs := exec.CreateOperationContext(ctx, raw)
+		if reqErrs != nil {
+			resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), reqErrs)
+			send(requestErrors{resp.Errors, resp.Extensions})
+			return
+		}
+		responses, ctx := exec.DispatchOperation(ctx, opCtx)
+		for ctx.Err() == nil {
+			resp := responses(ctx)
+			if resp == nil || !send(resp) {
+				return
+			}
+		}
+	}()
+	return results
 }
 
 // prefersEventStream reports whether r's Accept header ranks

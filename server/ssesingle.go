@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
@@ -215,12 +214,7 @@ func (s *sseSingle) stream(w http.ResponseWriter, r *http.Request, token string,
 	res.mu.Unlock()
 	defer s.release(token, res)
 
-	w.Header().Set("Content-Type", mediaEventStream+"; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("Connection", "keep-alive")
-	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(":\n\n"))
-	flusher.Flush()
+	startEventStream(w, flusher)
 	ping := time.NewTicker(ssePingInterval)
 	defer ping.Stop()
 	for {
@@ -271,26 +265,12 @@ func (s *sseSingle) operate(w http.ResponseWriter, r *http.Request, res *sseRese
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), errStreamEnded)
 		return
 	}
-	raw := &graphql.RawParams{Query: *params.Query, Variables: params.Variables, Extensions: params.Extensions, Headers: r.Header}
-	if params.OperationName != nil {
-		raw.OperationName = *params.OperationName
-	}
+	results := runOperation(ctx, exec, params.raw(r.Header))
 	go func() {
 		defer res.finish(opID)
 		defer cancel()
-		opCtx, reqErrs := exec.CreateOperationContext(ctx, raw)
-		if reqErrs != nil {
-			resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), reqErrs)
-			res.send(opID, requestErrors{resp.Errors, resp.Extensions})
-			return
-		}
-		responses, ctx := exec.DispatchOperation(ctx, opCtx)
-		for ctx.Err() == nil {
-			resp := responses(ctx)
-			if resp == nil {
-				return
-			}
-			res.send(opID, resp)
+		for result := range results {
+			res.send(opID, result)
 		}
 	}()
 	w.WriteHeader(http.StatusAccepted)
@@ -340,17 +320,11 @@ func (res *sseReservation) finish(opID string) {
 }
 
 // send queues one result of opID as a "next" event.
-func (res *sseReservation) send(opID string, resp any) {
-	b, err := json.Marshal(struct {
+func (res *sseReservation) send(opID string, result any) {
+	res.push(sseNext(struct {
 		ID      string `json:"id"`
 		Payload any    `json:"payload"`
-	}{opID, resp})
-	if err != nil {
-		b, _ = json.Marshal(map[string]any{"id": opID, "payload": map[string]any{"errors": gqlerror.List{{
-			Message: "the result could not be encoded", Extensions: map[string]any{"code": string(jobs.CodeInternal)},
-		}}}})
-	}
-	res.push([]byte(fmt.Sprintf("event: next\ndata: %s\n\n", b)))
+	}{opID, result}))
 }
 
 // push queues ev for the stream; a stream too far behind is ended.

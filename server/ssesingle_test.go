@@ -33,10 +33,15 @@ func (e *env) openStream(t *testing.T, who, token string) (<-chan sseEvent, *htt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { res.Body.Close() })
+	return readEvents(res.Body), res
+}
+
+// readEvents sends the events of an event stream until it ends.
+func readEvents(body io.Reader) <-chan sseEvent {
 	events := make(chan sseEvent, 16)
 	go func() {
 		defer close(events)
-		sc := bufio.NewScanner(res.Body)
+		sc := bufio.NewScanner(body)
 		var ev sseEvent
 		for sc.Scan() {
 			line := sc.Text()
@@ -51,7 +56,7 @@ func (e *env) openStream(t *testing.T, who, token string) (<-chan sseEvent, *htt
 			}
 		}
 	}()
-	return events, res
+	return events
 }
 
 func nextEvent(t *testing.T, events <-chan sseEvent) sseEvent {
@@ -152,5 +157,42 @@ func TestSSESingleConnection(t *testing.T) {
 	op("q3", "{ viewer { role } }")
 	if ev := nextEvent(t, events); ev.name != "next" || ev.data["id"] != "q3" {
 		t.Errorf("after the refusals: %s %v, want next for q3", ev.name, ev.data)
+	}
+}
+
+// Distinct connections mode: a POST that prefers an event stream gets its
+// operation's results as "next" events, then "complete"; a request error
+// is one "next" event with its code and no data entry.
+func TestSSEDistinctConnections(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, jobstest.SQLite(t))
+	stream := func(query string) []sseEvent {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.url+"/graphql", strings.NewReader(mustJSON(map[string]any{"query": query})))
+		req.Header.Set("Authorization", "Bearer "+e.tokens["alice"])
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); res.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("%s: %d %s", query, res.StatusCode, ct)
+		}
+		var all []sseEvent
+		for ev := range readEvents(res.Body) {
+			all = append(all, ev)
+		}
+		return all
+	}
+	evs := stream("{ viewer { id } }")
+	if len(evs) != 2 || evs[0].name != "next" || !strings.Contains(mustJSON(evs[0].data), "alice") || evs[1].name != "complete" {
+		t.Errorf("query: %+v, want next with alice's viewer, then complete", evs)
+	}
+	evs = stream("{ nosuchfield }")
+	if len(evs) != 2 || evs[0].name != "next" || evs[1].name != "complete" ||
+		!strings.Contains(mustJSON(evs[0].data["errors"]), "GRAPHQL_VALIDATION_FAILED") || evs[0].data["data"] != nil || strings.Contains(mustJSON(evs[0].data), `"data"`) {
+		t.Errorf("invalid query: %+v, want next with GRAPHQL_VALIDATION_FAILED and no data entry, then complete", evs)
 	}
 }
