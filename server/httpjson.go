@@ -198,6 +198,9 @@ func (p *requestParams) check() error {
 // paramsFromBody or paramsFromURL) with 400 BAD_REQUEST, or 413
 // PAYLOAD_TOO_LARGE, through the error presenter.
 func refuse(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, err error) {
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
+	}
 	status := http.StatusBadRequest
 	if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 		status = http.StatusRequestEntityTooLarge

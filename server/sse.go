@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -20,8 +19,7 @@ import (
 // event; a request error is one "next" event with errors and no data
 // entry. A request that is not GraphQL over HTTP is refused before the
 // stream starts, as httpJSON refuses it (400 BAD_REQUEST in JSON). An idle
-// stream gets a comment every ssePingInterval, which keeps proxies from
-// closing it.
+// stream gets a comment every ssePingInterval.
 //
 // gqlgen's SSE transport claims any POST whose Accept merely contains
 // text/event-stream. Clients that can take either (urql sends
@@ -41,39 +39,39 @@ func (eventStream) Supports(r *http.Request) bool {
 func (eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	var params requestParams
 	if _, err := paramsFromBody(r.Body, &params); err != nil {
-		w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
 		refuse(w, r, exec, err)
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, string(jobs.CodeInternal), "streaming is not supported here")
+	flusher := streamFlusher(w)
+	if flusher == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	events := newEventQueue(cancel) // too far behind: end the stream
 	results := runOperation(ctx, exec, params.raw(r.Header))
-	startEventStream(w, flusher)
-	ping := time.NewTicker(ssePingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ping.C:
-			w.Write([]byte(":\n\n"))
-		case result, ok := <-results:
-			if !ok {
-				w.Write([]byte("event: complete\n\n"))
-				flusher.Flush()
-				return
-			}
-			if _, err := w.Write(sseNext(result)); err != nil {
-				return
-			}
+	go func() {
+		for result := range results {
+			events.push(sseNext(result))
 		}
-		flusher.Flush()
+		if ctx.Err() == nil {
+			events.push([]byte("event: complete\n\n"))
+		}
+		events.close()
+	}()
+	startEventStream(w, flusher)
+	events.pump(ctx, w, flusher)
+}
+
+// streamFlusher is w's Flusher; when w has none, it answers 500 and is
+// nil.
+func streamFlusher(w http.ResponseWriter) http.Flusher {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, string(jobs.CodeInternal), "streaming is not supported here")
+		return nil
 	}
+	return flusher
 }
 
 // startEventStream writes the headers of an event stream and a first

@@ -68,11 +68,11 @@ type sseReservation struct {
 	subject string
 	expiry  *time.Timer
 
+	events *eventQueue
+
 	mu     sync.Mutex
 	open   bool
 	ended  bool
-	queue  [][]byte
-	wake   chan struct{} // one pending wake-up for the stream's writer
 	ops    map[string]context.CancelFunc
 	cancel context.CancelFunc // ends the stream
 }
@@ -148,7 +148,14 @@ func (s *sseSingle) reserve(w http.ResponseWriter, subject string) {
 			"this identity already holds "+strconv.Itoa(sseMaxReserved)+" event stream reservations that are not open: open or let them lapse first")
 		return
 	}
-	res := &sseReservation{subject: subject, wake: make(chan struct{}, 1), ops: map[string]context.CancelFunc{}}
+	res := &sseReservation{subject: subject, ops: map[string]context.CancelFunc{}}
+	res.events = newEventQueue(func() { // too far behind: end the stream
+		res.mu.Lock()
+		defer res.mu.Unlock()
+		if res.cancel != nil {
+			res.cancel()
+		}
+	})
 	res.expiry = time.AfterFunc(sseReserveTTL, func() {
 		if !res.isOpen() {
 			s.release(token, res)
@@ -179,6 +186,7 @@ func (s *sseSingle) release(token string, res *sseReservation) {
 	}
 	s.mu.Unlock()
 	res.expiry.Stop()
+	res.events.close()
 	res.mu.Lock()
 	res.ended = true
 	ops := res.ops
@@ -192,9 +200,8 @@ func (s *sseSingle) release(token string, res *sseReservation) {
 // stream serves the reserved event stream until the client goes away, the
 // server shuts down, or the stream falls too far behind.
 func (s *sseSingle) stream(w http.ResponseWriter, r *http.Request, token string, res *sseReservation) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, string(jobs.CodeInternal), "streaming is not supported here")
+	flusher := streamFlusher(w)
+	if flusher == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -215,30 +222,13 @@ func (s *sseSingle) stream(w http.ResponseWriter, r *http.Request, token string,
 	defer s.release(token, res)
 
 	startEventStream(w, flusher)
-	ping := time.NewTicker(ssePingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ping.C:
-			w.Write([]byte(":\n\n"))
-		case <-res.wake:
-			for _, ev := range res.take() {
-				if _, err := w.Write(ev); err != nil {
-					return
-				}
-			}
-		}
-		flusher.Flush()
-	}
+	res.events.pump(ctx, w, flusher)
 }
 
 // operate starts the operation of a POST on res's stream and answers 202.
 func (s *sseSingle) operate(w http.ResponseWriter, r *http.Request, res *sseReservation, exec graphql.GraphExecutor) {
 	var params requestParams
 	if _, err := paramsFromBody(r.Body, &params); err != nil {
-		w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
 		refuse(w, r, exec, err)
 		return
 	}
@@ -313,7 +303,7 @@ func (res *sseReservation) stop(opID string) {
 // finish sends opID's "complete" and forgets it.
 func (res *sseReservation) finish(opID string) {
 	b, _ := json.Marshal(map[string]string{"id": opID})
-	res.push([]byte(fmt.Sprintf("event: complete\ndata: %s\n\n", b)))
+	res.events.push([]byte(fmt.Sprintf("event: complete\ndata: %s\n\n", b)))
 	res.mu.Lock()
 	delete(res.ops, opID)
 	res.mu.Unlock()
@@ -321,37 +311,96 @@ func (res *sseReservation) finish(opID string) {
 
 // send queues one result of opID as a "next" event.
 func (res *sseReservation) send(opID string, result any) {
-	res.push(sseNext(struct {
+	res.events.push(sseNext(struct {
 		ID      string `json:"id"`
 		Payload any    `json:"payload"`
 	}{opID, result}))
 }
 
-// push queues ev for the stream; a stream too far behind is ended.
-func (res *sseReservation) push(ev []byte) {
-	res.mu.Lock()
-	defer res.mu.Unlock()
-	if res.ended {
+// eventQueue holds the events of a stream until its writer (pump) takes
+// them, so that operations never wait for a client.
+type eventQueue struct {
+	wake     chan struct{} // one pending wake-up for the writer
+	overflow func()        // called once more than sseMaxQueued events wait
+
+	mu     sync.Mutex
+	queue  [][]byte
+	closed bool
+}
+
+func newEventQueue(overflow func()) *eventQueue {
+	return &eventQueue{wake: make(chan struct{}, 1), overflow: overflow}
+}
+
+// push queues ev; after close it is dropped, and past sseMaxQueued waiting
+// events the stream is too far behind: overflow.
+func (q *eventQueue) push(ev []byte) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
 		return
 	}
-	if len(res.queue) >= sseMaxQueued {
-		if res.cancel != nil {
-			res.cancel()
-		}
+	if len(q.queue) >= sseMaxQueued {
+		q.mu.Unlock()
+		q.overflow()
 		return
 	}
-	res.queue = append(res.queue, ev)
+	q.queue = append(q.queue, ev)
+	q.mu.Unlock()
+	q.signal()
+}
+
+// close ends the queue: the writer writes what waits, then stops.
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *eventQueue) signal() {
 	select {
-	case res.wake <- struct{}{}:
+	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
-// take hands the stream's writer every queued event.
-func (res *sseReservation) take() [][]byte {
-	res.mu.Lock()
-	defer res.mu.Unlock()
-	q := res.queue
-	res.queue = nil
-	return q
+// take hands the writer every waiting event, and whether the queue is
+// closed.
+func (q *eventQueue) take() ([][]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	evs := q.queue
+	q.queue = nil
+	return evs, q.closed
+}
+
+// pump writes q's events to an event stream as they come, and a comment
+// every ssePingInterval, which keeps proxies from closing an idle stream,
+// until q is closed and drained, ctx ends or a write fails.
+func (q *eventQueue) pump(ctx context.Context, w http.ResponseWriter, flusher http.Flusher) {
+	ping := time.NewTicker(ssePingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ping.C:
+			if _, err := w.Write([]byte(":\n\n")); err != nil {
+				return
+			}
+		case <-q.wake:
+			evs, closed := q.take()
+			for _, ev := range evs {
+				if _, err := w.Write(ev); err != nil {
+					return
+				}
+			}
+			if closed {
+				flusher.Flush()
+				return
+			}
+		}
+		flusher.Flush()
+	}
 }

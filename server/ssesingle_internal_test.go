@@ -56,15 +56,15 @@ func TestSSEReservationsLapseAndAreCapped(t *testing.T) {
 func TestSSESlowStreamIsEnded(t *testing.T) {
 	t.Parallel()
 	ended := false
-	res := &sseReservation{wake: make(chan struct{}, 1), cancel: func() { ended = true }}
+	q := newEventQueue(func() { ended = true })
 	for range sseMaxQueued {
-		res.push([]byte("event: next\ndata: {}\n\n"))
+		q.push([]byte("event: next\ndata: {}\n\n"))
 	}
 	if ended {
 		t.Fatal("ended at the limit, not past it")
 	}
-	res.push([]byte("event: next\ndata: {}\n\n"))
-	if !ended || len(res.take()) != sseMaxQueued {
-		t.Errorf("ended = %v with %d queued, want ended with %d", ended, len(res.queue), sseMaxQueued)
+	q.push([]byte("event: next\ndata: {}\n\n"))
+	if evs, _ := q.take(); !ended || len(evs) != sseMaxQueued {
+		t.Errorf("ended = %v with %d queued, want ended with %d", ended, len(evs), sseMaxQueued)
 	}
 }

@@ -186,6 +186,11 @@ func TestSSEDistinctConnections(t *testing.T) {
 		}
 		return all
 	}
+	// A request that is not GraphQL over HTTP is refused before any stream.
+	a := e.call(t, "POST", "", `{"query": 1}`, "Content-Type", "application/json", "Accept", "text/event-stream")
+	if a.status != 400 || a.code() != "BAD_REQUEST" || !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+		t.Errorf("malformed request for a stream: %d %s %s, want 400 BAD_REQUEST in JSON", a.status, a.header.Get("Content-Type"), a.body)
+	}
 	evs := stream("{ viewer { id } }")
 	if len(evs) != 2 || evs[0].name != "next" || !strings.Contains(mustJSON(evs[0].data), "alice") || evs[1].name != "complete" {
 		t.Errorf("query: %+v, want next with alice's viewer, then complete", evs)
