@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,15 +31,19 @@ const (
 )
 
 func init() {
-	// Over-deep and over-complex operations are protocol errors: HTTP 422.
+	// Over-deep and over-complex operations are request errors, like
+	// documents that do not parse or validate: gqlgen's multipart transport
+	// answers them so (withUploads then gives them the status httpJSON would).
 	errcode.RegisterErrorType(codeDepthLimit, errcode.KindProtocol)
 	errcode.RegisterErrorType(codeComplexityLimit, errcode.KindProtocol)
 }
 
 // presentError gives every error that leaves the server an
 // extensions.code. Domain errors keep their code and message; gqlgen's
-// protocol errors keep theirs; everything else becomes INTERNAL with the
-// request id, and the detail goes to the log only.
+// protocol errors keep theirs; requests that are not GraphQL over HTTP get
+// BAD_REQUEST or PAYLOAD_TOO_LARGE; everything else becomes INTERNAL with
+// the request id, and the detail goes to the log only. Errors are told
+// apart by their type and code, never by their text.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
@@ -52,6 +58,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		var domain *jobs.Error
 		var authErr *auth.Error
+		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &domain):
 			set(string(domain.Code), domain.Message)
@@ -69,17 +76,17 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 		case errors.As(err, &authErr):
 			set(string(jobs.CodeUnauthenticated), authErr.Error())
-		case gqlErr.Extensions["code"] == errcode.ValidationFailed && len(gqlErr.Path) > 0 && gqlErr.Path[0] == ast.PathName("variable"):
+		case errors.As(err, &tooLarge):
+			set(codePayloadTooLarge, "request body is over the limit of "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+		case badRequestMessage(err) != "":
+			set(codeBadRequest, badRequestMessage(err))
+		case isVariableError(gqlErr):
 			// A variable that does not fit its type (an unknown enum value, a
 			// string for an Int) is bad user input, as in Apollo Server.
 			set(string(jobs.CodeBadUserInput), "")
 			gqlErr.Extensions["field"] = pathString(gqlErr.Path[1:])
 		case gqlErr.Extensions["code"] != nil:
 			// gqlgen's own protocol codes (parse, validation, complexity).
-		case strings.HasPrefix(gqlErr.Message, "json request body could not be decoded"):
-			set(codeBadRequest, "request body is not valid JSON: send {\"query\": \"…\", \"variables\": {…}}")
-		case strings.Contains(gqlErr.Message, "request body too large"):
-			set(codePayloadTooLarge, "request body is too large")
 		case isUnavailable(err):
 			log.ErrorContext(ctx, "dependency unavailable", "err", err)
 			set(string(jobs.CodeUnavailable), "a backing service is unavailable; try again shortly")
@@ -89,6 +96,27 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return gqlErr
 	}
+}
+
+// badRequestMessage is the message of err when it is a request vidgate
+// could not read as GraphQL over HTTP (see httpJSON), else "".
+func badRequestMessage(err error) string {
+	var bad badRequestError
+	var decode *decodeError
+	switch {
+	case errors.As(err, &bad):
+		return bad.Error()
+	case errors.As(err, &decode):
+		return decode.Error()
+	}
+	return ""
+}
+
+// isVariableError reports whether gqlErr is gqlgen's refusal of a variable's
+// value: GRAPHQL_VALIDATION_FAILED on the path ["variable", name, …].
+func isVariableError(gqlErr *gqlerror.Error) bool {
+	return gqlErr.Extensions["code"] == errcode.ValidationFailed && len(gqlErr.Path) > 0 &&
+		gqlErr.Path[0] == ast.PathName("variable")
 }
 
 // pathString renders a GraphQL error path as dotted field names.

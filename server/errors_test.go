@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
@@ -96,5 +99,47 @@ func TestPresentError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "video_jobs") {
 		t.Error("the internal error's detail was not logged")
+	}
+}
+
+// The presenter tells request failures apart by type and code, never by
+// message: gqlgen's protocol codes stay, a variable gqlgen refuses becomes
+// BAD_USER_INPUT, the transport's decode and size failures get BAD_REQUEST
+// and PAYLOAD_TOO_LARGE whatever their text, and an error that is only
+// text is INTERNAL, however much it reads like a bad request.
+func TestPresentErrorByType(t *testing.T) {
+	t.Parallel()
+	present := presentError(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := jobs.WithRequestID(context.Background(), "r1")
+	syntax := json.Unmarshal([]byte(`{"query": `), new(map[string]any))
+	var typeErr error = &json.UnmarshalTypeError{Value: "number", Field: "query"}
+	coded := func(code string, path ...ast.PathElement) error {
+		e := gqlerror.Errorf("gqlgen's words, which may change")
+		e.Path = path
+		errcode.Set(e, code)
+		return e
+	}
+	tests := []struct {
+		name  string
+		err   error
+		code  string
+		field string
+		text  string
+	}{
+		{"parse failure", coded(errcode.ParseFailed), "GRAPHQL_PARSE_FAILED", "", "gqlgen's words"},
+		{"validation failure", coded(errcode.ValidationFailed), "GRAPHQL_VALIDATION_FAILED", "", "gqlgen's words"},
+		{"complexity", coded(codeComplexityLimit), "COMPLEXITY_LIMIT_EXCEEDED", "", "gqlgen's words"},
+		{"variable", coded(errcode.ValidationFailed, ast.PathName("variable"), ast.PathName("in"), ast.PathName("workflowType")), "BAD_USER_INPUT", "in.workflowType", "gqlgen's words"},
+		{"body not JSON", &gqlerror.Error{Message: "x", Err: &decodeError{what: "the request body", err: syntax}}, "BAD_REQUEST", "", "not valid JSON"},
+		{"query not a string", &gqlerror.Error{Message: "x", Err: &decodeError{what: "the request body", err: typeErr}}, "BAD_REQUEST", "", `"query" must be a string`},
+		{"no query", &gqlerror.Error{Message: "x", Err: errNoQuery}, "BAD_REQUEST", "", "no query"},
+		{"body too large", &gqlerror.Error{Message: "x", Err: fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 1024})}, "PAYLOAD_TOO_LARGE", "", "1024 bytes"},
+		{"text alone", gqlerror.Errorf("json request body could not be decoded: request body too large"), "INTERNAL", "", "r1"},
+	}
+	for _, tt := range tests {
+		got := present(ctx, tt.err)
+		if got.Extensions["code"] != tt.code || !strings.Contains(got.Message, tt.text) || (tt.field != "" && got.Extensions["field"] != tt.field) {
+			t.Errorf("%s: %s %q field %v, want %s %q field %q", tt.name, got.Extensions["code"], got.Message, got.Extensions["field"], tt.code, tt.text, tt.field)
+		}
 	}
 }

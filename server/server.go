@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
@@ -222,15 +223,17 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transp
 		}
 		return 1 + n*child
 	}
+	gc.Schema = withoutDefer(graph.NewExecutableSchema(graph.Config{}).Schema())
 	srv := handler.New(graph.NewExecutableSchema(gc))
 	srv.AddTransport(websockets)
-	srv.AddTransport(eventStream{}) // before POST: it claims POSTs that prefer text/event-stream
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(newSSESingle(cfg.MaxSubscriptions)) // graphql-sse single connection mode: requests with a stream token, PUT, DELETE
+	srv.AddTransport(eventStream{})                      // before POST: it claims POSTs that prefer text/event-stream
+	srv.AddTransport(httpJSON{})
 	// Uploads (the GraphQL multipart request spec). withUploads has already
 	// bounded the body; files past uploadMemory wait in a temporary file
 	// (removed after the request) rather than in memory.
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxBodyBytes + cfg.MaxUploadBytes, MaxMemory: uploadMemory})
+	srv.AddTransport(unsupported{}) // last: whatever no transport above serves
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
@@ -243,4 +246,17 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transp
 		return errors.New("panic in resolver")
 	})
 	return srv
+}
+
+// withoutDefer is schema without the @defer directive. gqlgen's prelude
+// declares it, but vidgate's transports answer with one JSON document (or
+// one event per result), not incremental delivery: a deferred fragment
+// would come back null with hasNext and never arrive. Without the
+// declaration, validation refuses @defer (GRAPHQL_VALIDATION_FAILED,
+// "Unknown directive") and introspection does not offer it.
+func withoutDefer(schema *ast.Schema) *ast.Schema {
+	s := *schema
+	s.Directives = maps.Clone(schema.Directives)
+	delete(s.Directives, "defer")
+	return &s
 }

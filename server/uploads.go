@@ -16,10 +16,13 @@ import (
 //
 // gqlgen's multipart transport answers a body cut short by the limit, or a
 // malformed multipart request, with its own JSON and without
-// extensions.code. So the response of a multipart request is buffered (it
-// is one small JSON document) and: when the body went over max, replaced by
-// 413 PAYLOAD_TOO_LARGE; otherwise any error without a code gets
-// BAD_REQUEST.
+// extensions.code, and a request error (a document that does not parse or
+// validate) with 422 and "data": null. So the response of a multipart
+// request is buffered (it is one small JSON document) and: when the body
+// went over max, replaced by 413 PAYLOAD_TOO_LARGE; otherwise any error
+// without a code gets BAD_REQUEST (HTTP 400), and a request error gets the
+// status and body httpJSON gives one (no data entry; 200 under
+// application/json, 400 under application/graphql-response+json).
 func withUploads(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isMultipart(r) {
@@ -42,9 +45,20 @@ func withUploads(max int64, next http.Handler) http.Handler {
 			tooLarge()
 			return
 		}
-		out := withCodes(rec.body.Bytes())
+		requestError := rec.status == http.StatusUnprocessableEntity
+		out, malformed := withCodes(rec.body.Bytes(), requestError)
+		status := rec.status
+		switch {
+		case malformed:
+			status = http.StatusBadRequest
+		case requestError && responseMediaType(r.Header.Get("Accept")) == mediaGraphQLResponse:
+			status = http.StatusBadRequest
+			w.Header().Set("Content-Type", mediaGraphQLResponse+"; charset=utf-8")
+		case requestError:
+			status = http.StatusOK
+		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-		w.WriteHeader(rec.status)
+		w.WriteHeader(status)
 		w.Write(out)
 	})
 }
@@ -93,14 +107,20 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 }
 
 // withCodes gives every error in a GraphQL JSON response that lacks
-// extensions.code the code BAD_REQUEST; anything else is returned as is.
-func withCodes(raw []byte) []byte {
+// extensions.code the code BAD_REQUEST, reporting whether any did
+// (malformed); with noData, it drops the data entry. Anything else is
+// returned as is.
+func withCodes(raw []byte, noData bool) (out []byte, malformed bool) {
 	var doc map[string]any
 	if json.Unmarshal(raw, &doc) != nil {
-		return raw
+		return raw, false
 	}
 	errs, _ := doc["errors"].([]any)
 	changed := false
+	if _, ok := doc["data"]; ok && noData {
+		delete(doc, "data")
+		changed = true
+	}
 	for _, e := range errs {
 		m, ok := e.(map[string]any)
 		if !ok {
@@ -113,15 +133,15 @@ func withCodes(raw []byte) []byte {
 		}
 		if _, ok := ext["code"]; !ok {
 			ext["code"] = codeBadRequest
-			changed = true
+			changed, malformed = true, true
 		}
 	}
 	if !changed {
-		return raw
+		return raw, malformed
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {
-		return raw
+		return raw, malformed
 	}
-	return append(out, '\n')
+	return append(out, '\n'), malformed
 }
