@@ -265,6 +265,7 @@ vidgate is running with embedded defaults (data in %s)
 
   GraphQL IDE   %s/
   GraphQL API   %s/graphql
+  Review dashboard  %s/review  (sign in with the reviewer token)
   Simulated provider  %s
 
   User token (alice, user; valid 7 days):
@@ -278,7 +279,7 @@ vidgate is running with embedded defaults (data in %s)
     curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
       -d '{"query":"{ viewer { id role } }"}'
 
-`, dataDir, base, base, simLine, user, reviewer, user, base)
+`, dataDir, base, base, base, simLine, user, reviewer, user, base)
 	return err
 }
 

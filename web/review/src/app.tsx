@@ -119,6 +119,7 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
   const versions = useRef(new Map<string, number>());
   const queueHasListing = useRef(new Set<string>());
   const noteRef = useRef<HTMLTextAreaElement>(null);
+  const onKey = useRef<(e: KeyboardEvent) => void>(() => {});
 
   const fail = useCallback((e: unknown): boolean => {
     if (api.isAuthError(e)) {
@@ -287,46 +288,49 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
   };
 
   // Keyboard shortcuts. In the note field only Enter (confirm) and Esc
-  // (cancel) act; Shift+Enter is a new line.
+  // (cancel) act; Shift+Enter is a new line. The listener is added once and
+  // calls the handler of the latest render, so a key pressed right after
+  // another (r, then 2) sees the state the first one made.
+  onKey.current = (e: KeyboardEvent) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const typing = e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement;
+    if (e.key === 'Escape') {
+      if (help) setHelp(false);
+      else if (mode !== 'idle') { setMode('idle'); setFormError(null); }
+      (document.activeElement as HTMLElement | null)?.blur();
+      return;
+    }
+    if (e.key === 'Enter' && !e.shiftKey && mode !== 'idle') {
+      e.preventDefault();
+      confirm();
+      return;
+    }
+    if (typing) return;
+    if (e.key === '?') { setHelp((h) => !h); return; }
+    if (mode === 'reject' && /^[1-9]$/.test(e.key)) {
+      const r = REJECTION_REASONS[Number(e.key) - 1];
+      if (r) toggleReason(r);
+      return;
+    }
+    if (mode === 'idle') {
+      switch (e.key) {
+        case 'j': move(1); break;
+        case 'k': move(-1); break;
+        case 'a': startDecision('approve'); break;
+        case 'r': startDecision('reject'); break;
+        default: return;
+      }
+      e.preventDefault();
+    } else if (e.key === 'n') {
+      e.preventDefault();
+      noteRef.current?.focus();
+    }
+  };
   useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.ctrlKey || e.metaKey || e.altKey) return;
-      const typing = e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement;
-      if (e.key === 'Escape') {
-        if (help) setHelp(false);
-        else if (mode !== 'idle') { setMode('idle'); setFormError(null); }
-        (document.activeElement as HTMLElement | null)?.blur();
-        return;
-      }
-      if (e.key === 'Enter' && !e.shiftKey && mode !== 'idle') {
-        e.preventDefault();
-        confirm();
-        return;
-      }
-      if (typing) return;
-      if (e.key === '?') { setHelp((h) => !h); return; }
-      if (mode === 'reject' && /^[1-9]$/.test(e.key)) {
-        const r = REJECTION_REASONS[Number(e.key) - 1];
-        if (r) toggleReason(r);
-        return;
-      }
-      if (mode === 'idle') {
-        switch (e.key) {
-          case 'j': move(1); break;
-          case 'k': move(-1); break;
-          case 'a': startDecision('approve'); break;
-          case 'r': startDecision('reject'); break;
-          default: return;
-        }
-        e.preventDefault();
-      } else if (e.key === 'n') {
-        e.preventDefault();
-        noteRef.current?.focus();
-      }
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
-  });
+    const listener = (e: KeyboardEvent) => onKey.current(e);
+    addEventListener('keydown', listener);
+    return () => removeEventListener('keydown', listener);
+  }, []);
 
   useEffect(() => {
     if (!toast) return;
