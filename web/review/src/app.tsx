@@ -61,6 +61,7 @@ function SignIn(props: { message: string | null; onSignedIn: (token: string, v: 
       return;
     }
     setBusy(true);
+    setError(null);
     try {
       const v = await api.viewer(t);
       if (v.role === 'USER') {
@@ -430,7 +431,6 @@ function Detail(p: DetailProps) {
   const video = d.artifacts.find((a) => a.kind === 'VIDEO');
   const reloaded = useRef(false);
   useEffect(() => { reloaded.current = false; }, [d.id]);
-  useEffect(() => { if (p.mode !== 'idle') p.noteRef.current?.blur(); }, [p.mode]);
   return (
     <article data-job={d.id} data-status={d.status}>
       <div class="title">

@@ -53,10 +53,10 @@ test('a new video arrives live, plays, and is approved from the keyboard', async
   await page.screenshot({ path: join(shots, 'sign-in.png') });
   await page.fill('#token', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.bad-signature');
   await page.click('button[type=submit]');
-  assert.match(await page.textContent('[role=alert]'), /refused the token/);
+  await page.locator('[role=alert]', { hasText: 'vidgate refused the token' }).waitFor();
   await page.fill('#token', tokens.alice);
   await page.click('button[type=submit]');
-  assert.match(await page.textContent('[role=alert]'), /a user: the review dashboard needs a reviewer/);
+  await page.locator('[role=alert]', { hasText: 'a user: the review dashboard needs a reviewer' }).waitFor();
   await page.fill('#token', tokens.rita);
   await page.click('button[type=submit]');
   await page.waitForSelector('[data-live="live"]');
