@@ -156,19 +156,23 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
     });
     client.on('connected', () => setLive('live'));
     client.on('closed', () => { if (!ended) setLive('connecting'); });
-    stop = api.subscribeQueue(client, (u) => {
-      apply(u);
-      if (u.status === 'COMPLETED' && !queueHasListing.current.has(u.id)) {
-        queueHasListing.current.add(u.id);
-        api.listing(token, u.id).then((l) => l && apply(l), fail);
-      }
-    }, (e) => { setLive('error'); fail(e); });
-    api.reviewQueue(token).then((items) => {
+    const listed = api.reviewQueue(token).then((items) => {
       for (const it of items) {
         queueHasListing.current.add(it.id);
         apply(it);
       }
     }, (e) => { if (!fail(e)) setToast(errorText(e)); });
+    stop = api.subscribeQueue(client, (u) => {
+      apply(u);
+      // A job the first listing did not have (it arrived later) is read on its own.
+      if (u.status === 'COMPLETED') {
+        listed.then(() => {
+          if (queueHasListing.current.has(u.id)) return;
+          queueHasListing.current.add(u.id);
+          api.listing(token, u.id).then((l) => l && apply(l), fail);
+        });
+      }
+    }, (e) => { setLive('error'); fail(e); });
     return () => {
       stop();
       client?.dispose();
