@@ -23,7 +23,16 @@ before(async () => {
     vg.token('alice', 'user'), vg.token('rita', 'reviewer'), vg.token('rob', 'reviewer'),
   ]);
   browser = await launch();
+  // Anything the page's Content-Security-Policy blocks is a defect.
+  await browser.context.addInitScript(() => {
+    window.__cspViolations = [];
+    addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
 });
+
+async function noCSPViolations(page) {
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'the CSP blocked something the page loads');
+}
 
 after(async () => {
   await browser?.close();
@@ -107,6 +116,7 @@ test('a new video arrives live, plays, and is approved from the keyboard', async
   const job = await statusOf(id);
   assert.equal(job.status, 'APPROVED');
   assert.deepEqual(job.reviews, [{ decision: 'APPROVED', reviewerId: 'rita', note: 'label and shape fine' }]);
+  await noCSPViolations(page);
   await page.close();
 });
 
@@ -139,6 +149,8 @@ test("a colleague's claim: the second reviewer sees who holds it and cannot deci
   const job = await statusOf(id);
   assert.equal(job.status, 'REJECTED');
   assert.equal(job.reviews[0].reviewerId, 'rita');
+  await noCSPViolations(rita);
+  await noCSPViolations(rob);
   await rita.close();
   await rob.close();
 });
