@@ -435,6 +435,12 @@ function Detail(p: DetailProps) {
   const video = d.artifacts.find((a) => a.kind === 'VIDEO');
   const reloaded = useRef(false);
   useEffect(() => { reloaded.current = false; }, [d.id]);
+  // Signed links last minutes: a link that fails is fetched afresh, once per job.
+  const expired = () => {
+    if (reloaded.current) return;
+    reloaded.current = true;
+    p.reload();
+  };
   return (
     <article data-job={d.id} data-status={d.status}>
       <div class="title">
@@ -446,8 +452,7 @@ function Detail(p: DetailProps) {
         <figure>
           {video ? (
             // Muted so the browser lets it start on its own; loops for a second look.
-            <video key={video.downloadUrl} src={video.downloadUrl} controls autoplay muted loop playsInline preload="auto"
-              onError={() => { if (!reloaded.current) { reloaded.current = true; p.reload(); } }} />
+            <video key={video.downloadUrl} src={video.downloadUrl} controls autoplay muted loop playsInline preload="auto" onError={expired} />
           ) : (
             <div class="placeholder">No video stored</div>
           )}
@@ -456,7 +461,7 @@ function Detail(p: DetailProps) {
           </figcaption>
         </figure>
         <figure>
-          {d.sourceImageUrl ? <img src={d.sourceImageUrl} alt="Source image" /> : <div class="placeholder">{d.workflowType === 'TEXT_TO_VIDEO' ? 'Text to video: no source image' : 'Source image not available'}</div>}
+          {d.sourceImageUrl ? <img src={d.sourceImageUrl} alt="Source image" onError={expired} /> : <div class="placeholder">{d.workflowType === 'TEXT_TO_VIDEO' ? 'Text to video: no source image' : 'Source image not available'}</div>}
           <figcaption>Source image</figcaption>
         </figure>
       </div>

@@ -11,7 +11,7 @@ export function dateTime(iso: string | null | undefined): string {
 
 /** LABEL_UNREADABLE → "Label unreadable". */
 export function words(code: string): string {
-  const s = code.toLowerCase().replace(/_/g, ' ');
+  const s = code.toLowerCase().replace(/_/g, ' ').replace(/\bai\b/g, 'AI');
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createJob, gql, repo, startVidgate } from './vidgate.js';
+import { createJob, gql, gradientPNG, repo, startVidgate, uploadImage } from './vidgate.js';
 import { launch } from './browser.js';
 
 let vg, browser, shots;
@@ -55,11 +55,11 @@ async function statusOf(id) {
   return d.job;
 }
 
-test('a new video arrives live, plays, and is approved from the keyboard', async () => {
+test('a new video arrives live, plays beside its source image and prompt, and is approved from the keyboard', async () => {
   // Sign-in: a bad token is refused with a message, a user's token too.
   const page = await browser.context.newPage();
   await page.goto(`${vg.base}/review`);
-  await page.screenshot({ path: join(shots, 'sign-in.png') });
+  await page.screenshot({ path: join(shots, 'sign-in.png'), fullPage: true });
   await page.fill('#token', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.bad-signature');
   await page.click('button[type=submit]');
   await page.locator('[role=alert]', { hasText: 'vidgate refused the token' }).waitFor();
@@ -71,13 +71,16 @@ test('a new video arrives live, plays, and is approved from the keyboard', async
   await page.waitForSelector('[data-live="live"]');
 
   // The job is created after the dashboard is open: it can only come live.
-  const id = await createJob(vg.base, tokens.alice, 'a paper boat drifting down a rainy street');
+  const image = await uploadImage(vg.base, tokens.alice, gradientPNG(320, 180));
+  const id = await createJob(vg.base, tokens.alice, 'a paper boat drifting down a rainy street', image);
   await page.waitForSelector(`.queue [data-job="${id}"]`, { timeout: 60_000 });
-  await page.screenshot({ path: join(shots, 'queue.png') });
+  await page.screenshot({ path: join(shots, 'queue.png'), fullPage: true });
 
   await page.keyboard.press('j');
   await page.waitForSelector(`article[data-job="${id}"] [data-claim="mine"]`);
   assert.equal(await page.textContent('.prompt-text'), 'a paper boat drifting down a rainy street');
+  // The source image, read through the API by the reviewer, is shown.
+  await page.waitForFunction(() => document.querySelector('img[alt="Source image"]')?.naturalWidth === 320);
 
   // The video plays: play() resolves, it has a duration, and time moves on.
   const duration = await page.evaluate(async () => {
@@ -90,21 +93,21 @@ test('a new video arrives live, plays, and is approved from the keyboard', async
     const v = document.querySelector('video');
     return v.readyState >= 2 && v.currentTime > 0.3;
   }, null, { timeout: 15_000 });
-  await page.screenshot({ path: join(shots, 'review.png') });
+  await page.screenshot({ path: join(shots, 'review.png'), fullPage: true });
 
   // Reject's reasons, by digits; Esc cancels.
   await page.keyboard.press('r');
   await page.keyboard.press('2');
   await page.keyboard.press('5');
   assert.deepEqual(await page.$$eval('[data-reason]:checked', (els) => els.map((e) => e.dataset.reason)), ['LABEL_UNREADABLE', 'NEEDS_AI_DISCLOSURE']);
-  await page.screenshot({ path: join(shots, 'reject.png') });
+  await page.screenshot({ path: join(shots, 'reject.png'), fullPage: true });
   await page.keyboard.press('Escape');
   await page.waitForSelector('form.decision', { state: 'detached' });
 
   // ? shows the shortcuts.
   await page.keyboard.press('?');
   await page.waitForSelector('[role=dialog]');
-  await page.screenshot({ path: join(shots, 'shortcuts.png') });
+  await page.screenshot({ path: join(shots, 'shortcuts.png'), fullPage: true });
   await page.keyboard.press('Escape');
 
   // a, a note, Enter: approved, and gone from the queue.
@@ -138,7 +141,7 @@ test("a colleague's claim: the second reviewer sees who holds it and cannot deci
   assert.equal(await rob.isDisabled('button.reject'), true);
   await rob.keyboard.press('a');
   assert.equal(await rob.$('form.decision'), null, 'a opened a decision form without the claim');
-  await rob.screenshot({ path: join(shots, 'claimed.png') });
+  await rob.screenshot({ path: join(shots, 'claimed.png'), fullPage: true });
   assert.equal((await statusOf(id)).status, 'COMPLETED');
 
   // Rita decides; rob's page sees the job leave review.

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 
 export const repo = resolve(import.meta.dirname, '../../..');
 const run = promisify(execFile);
@@ -69,9 +70,57 @@ export async function gql(base, token, query, variables = {}) {
   return body.data;
 }
 
-/** Creates a text-to-video job with the simulated provider. */
-export async function createJob(base, token, prompt) {
+/** Creates a job with the simulated provider: image to video with sourceAssetId, else text to video. */
+export async function createJob(base, token, prompt, sourceAssetId = null) {
+  const input = sourceAssetId
+    ? { workflowType: 'IMAGE_TO_VIDEO', sourceAssetId }
+    : { workflowType: 'TEXT_TO_VIDEO' };
   const d = await gql(base, token, `mutation($in: CreateVideoJobInput!) { createVideoJob(input: $in) { job { id status } } }`,
-    { in: { workflowType: 'TEXT_TO_VIDEO', provider: 'sim', prompt, durationSeconds: 5 } });
+    { in: { ...input, provider: 'sim', prompt, durationSeconds: 5 } });
   return d.createVideoJob.job.id;
+}
+
+/** A PNG of width × height: a diagonal gradient, so a screenshot shows it. */
+export function gradientPNG(width, height) {
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3); // filter byte 0, then RGB
+    for (let x = 0; x < width; x++) {
+      row[1 + x * 3] = (x * 255) / width;
+      row[2 + x * 3] = (y * 255) / height;
+      row[3 + x * 3] = 160;
+    }
+    rows.push(row);
+  }
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // truecolour
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Uploads a source image as token's owner (GraphQL multipart request); returns its id. */
+export async function uploadImage(base, token, png) {
+  const form = new FormData();
+  form.append('operations', JSON.stringify({ query: 'mutation($f: Upload!) { uploadSourceAsset(file: $f) { id } }', variables: { f: null } }));
+  form.append('map', JSON.stringify({ 0: ['variables.f'] }));
+  form.append('0', new Blob([png], { type: 'image/png' }), 'product.png');
+  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
+  const body = await res.json();
+  if (body.errors) throw new Error(`uploadSourceAsset: ${JSON.stringify(body.errors)}`);
+  return body.data.uploadSourceAsset.id;
 }
