@@ -44,7 +44,8 @@ export function App() {
 /** What to tell a reviewer whose token was refused. */
 function authText(e: unknown): string {
   if (api.isAuthError(e)) {
-    return `vidgate refused the token (${e.message}). It may have expired: paste a fresh reviewer token.`;
+    if (/expired/i.test(e.message)) return `This token has expired (${e.message}). Paste a fresh reviewer token.`;
+    return `vidgate refused the token (${e.message}). Paste a valid reviewer token.`;
   }
   return e instanceof Error ? e.message : String(e);
 }

@@ -19,8 +19,8 @@ before(async () => {
   shots = process.env.REVIEW_SCREENSHOTS === '1' ? join(repo, 'docs/review') : await mkdtemp(join(tmpdir(), 'review-shots-'));
   await mkdir(shots, { recursive: true });
   vg = await startVidgate();
-  [tokens.alice, tokens.rita, tokens.rob] = await Promise.all([
-    vg.token('alice', 'user'), vg.token('rita', 'reviewer'), vg.token('rob', 'reviewer'),
+  [tokens.alice, tokens.rita, tokens.rob, tokens.expired] = await Promise.all([
+    vg.token('alice', 'user'), vg.token('rita', 'reviewer'), vg.token('rob', 'reviewer'), vg.token('rita', 'reviewer', '-1h'),
   ]);
   browser = await launch();
   // Anything the page's Content-Security-Policy blocks is a defect.
@@ -63,6 +63,9 @@ test('a new video arrives live, plays beside its source image and prompt, and is
   await page.fill('#token', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.bad-signature');
   await page.click('button[type=submit]');
   await page.locator('[role=alert]', { hasText: 'vidgate refused the token' }).waitFor();
+  await page.fill('#token', tokens.expired);
+  await page.click('button[type=submit]');
+  await page.locator('[role=alert]', { hasText: /^This token has expired \(.+\)\. Paste a fresh reviewer token\.$/ }).waitFor();
   await page.fill('#token', tokens.alice);
   await page.click('button[type=submit]');
   await page.locator('[role=alert]', { hasText: 'a user: the review dashboard needs a reviewer' }).waitFor();

@@ -41,8 +41,8 @@ export async function startVidgate(...extraArgs) {
     dataDir,
     logs: () => logs,
     /** A bearer token from `vidgate token`, signed with this instance's secret. */
-    async token(sub, role) {
-      const { stdout } = await run('go', ['run', './cmd/vidgate', 'token', '--sub', sub, '--role', role, '--ttl', '1h', '--data-dir', dataDir], { cwd: repo });
+    async token(sub, role, ttl = '1h') {
+      const { stdout } = await run('go', ['run', './cmd/vidgate', 'token', '--sub', sub, '--role', role, `--ttl=${ttl}`, '--data-dir', dataDir], { cwd: repo });
       return stdout.trim();
     },
     async stop() {
