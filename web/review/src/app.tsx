@@ -122,6 +122,8 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
   const queueHasListing = useRef(new Set<string>());
   const noteRef = useRef<HTMLTextAreaElement>(null);
   const onKey = useRef<(e: KeyboardEvent) => void>(() => {});
+  // Claims the open job again now (a colleague may have left it).
+  const retryClaim = useRef<() => void>(() => {});
 
   const fail = useCallback((e: unknown): boolean => {
     if (api.isAuthError(e)) {
@@ -225,6 +227,11 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
       });
     };
     take();
+    retryClaim.current = () => {
+      clearTimeout(renew);
+      setClaim({ kind: 'claiming' });
+      take();
+    };
     const leave = () => { if (held) api.releaseReview(token, selected, true).catch(() => {}); held = false; };
     addEventListener('pagehide', leave);
     return () => {
@@ -387,7 +394,8 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
             reasons={reasons} toggleReason={toggleReason} note={note} setNote={setNote} noteRef={noteRef}
             formError={formError} busy={busy} start={startDecision} confirm={confirm}
             cancel={() => { setMode('idle'); setFormError(null); }}
-            reload={() => api.jobDetail(token, detail.id).then((d) => d && setDetail(d), fail)} />
+            reload={() => api.jobDetail(token, detail.id).then((d) => d && setDetail(d), fail)}
+            retryClaim={() => retryClaim.current()} />
         )}
       </main>
       {help && <Help close={() => setHelp(false)} />}
@@ -429,6 +437,7 @@ interface DetailProps {
   confirm: () => void;
   cancel: () => void;
   reload: () => void;
+  retryClaim: () => void;
 }
 
 function Detail(p: DetailProps) {
@@ -447,7 +456,7 @@ function Detail(p: DetailProps) {
       <div class="title">
         <h2>Job {shortId(d.id)}</h2>
         <span class={`status s-${d.status.toLowerCase()}`}>{d.status === 'COMPLETED' ? 'Ready for review' : words(d.status)}</span>
-        <ClaimBanner claim={p.claim} status={d.status} />
+        <ClaimBanner claim={p.claim} status={d.status} retry={p.retryClaim} />
       </div>
       <div class="media">
         <figure>
@@ -521,7 +530,7 @@ function Detail(p: DetailProps) {
   );
 }
 
-function ClaimBanner(p: { claim: ClaimState | null; status: string }) {
+function ClaimBanner(p: { claim: ClaimState | null; status: string; retry: () => void }) {
   const c = p.claim;
   if (p.status !== 'COMPLETED' || !c) return null;
   switch (c.kind) {
@@ -533,6 +542,7 @@ function ClaimBanner(p: { claim: ClaimState | null; status: string }) {
       return (
         <span class="banner held" role="status" data-claim="held">
           Being reviewed by <strong>{c.reviewerId}</strong> until {time(c.expiresAt)}: decisions are off until then
+          {' '}<button class="link" data-retry onClick={p.retry}>Try again</button>
         </span>
       );
     case 'closed':

@@ -126,7 +126,7 @@ test('a new video arrives live, plays beside its source image and prompt, and is
   await page.close();
 });
 
-test("a colleague's claim: the second reviewer sees who holds it and cannot decide", async () => {
+test("a colleague's claim: the second reviewer sees who holds it and cannot decide until it is given back", async () => {
   const rita = await signIn(tokens.rita);
   const rob = await signIn(tokens.rob);
   const id = await createJob(vg.base, tokens.alice, 'a lighthouse in fog, slow pan');
@@ -147,16 +147,32 @@ test("a colleague's claim: the second reviewer sees who holds it and cannot deci
   await rob.screenshot({ path: join(shots, 'claimed.png'), fullPage: true });
   assert.equal((await statusOf(id)).status, 'COMPLETED');
 
-  // Rita decides; rob's page sees the job leave review.
-  await rita.keyboard.press('r');
-  await rita.keyboard.press('3');
-  await rita.keyboard.press('Enter');
-  await rob.waitForSelector(`article[data-job="${id}"][data-status="REJECTED"]`);
+  // Rita leaves (signs out): her claim is given back, and rob can take the job.
+  await noCSPViolations(rita);
+  await Promise.all([
+    rita.waitForResponse((r) => r.request().postData()?.includes('releaseReview') && r.ok()),
+    rita.click('text=Sign out'),
+  ]);
+  assert.equal((await gql(vg.base, tokens.rita, 'query($id: ID!) { job(id: $id) { reviewClaim { reviewerId } } }', { id })).job.reviewClaim, null);
+  await rita.close();
+  await rob.click('[data-retry]');
+  await rob.waitForSelector(`article[data-job="${id}"] [data-claim="mine"]`);
+  assert.equal(await rob.isDisabled('button.reject'), false);
+
+  // Now rita, back, sees rob's claim; rob rejects and her page sees the job leave review.
+  const rita2 = await signIn(tokens.rita);
+  await rita2.waitForSelector(`.queue [data-job="${id}"] .claim:has-text("open by rob")`);
+  await rita2.click(`.queue [data-job="${id}"]`);
+  await rita2.waitForSelector(`article[data-job="${id}"] [data-claim="held"]`);
+  await rob.keyboard.press('r');
+  await rob.keyboard.press('3');
+  await rob.keyboard.press('Enter');
+  await rita2.waitForSelector(`article[data-job="${id}"][data-status="REJECTED"]`);
   const job = await statusOf(id);
   assert.equal(job.status, 'REJECTED');
-  assert.equal(job.reviews[0].reviewerId, 'rita');
-  await noCSPViolations(rita);
+  assert.deepEqual(job.reviews.map((r) => r.reviewerId), ['rob']);
+  await noCSPViolations(rita2);
   await noCSPViolations(rob);
-  await rita.close();
+  await rita2.close();
   await rob.close();
 });
