@@ -27,6 +27,7 @@ import (
 	"github.com/vidgate/vidgate/resolvers"
 	"github.com/vidgate/vidgate/server/auth"
 	"github.com/vidgate/vidgate/server/gqlws"
+	"github.com/vidgate/vidgate/server/review"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
@@ -178,6 +179,9 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	idePage, ideAssets := ideHandler()
 	mux.Handle("GET /{$}", idePage)
 	mux.Handle("GET /ide/", ideAssets)
+	dashboard := review.Handler()
+	mux.Handle("GET "+review.Prefix, dashboard)
+	mux.Handle("GET "+review.Prefix+"/", dashboard)
 	mux.Handle("/files/", files.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

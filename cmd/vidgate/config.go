@@ -49,6 +49,7 @@ type config struct {
 	MaxConnsPerIdent int
 	CreateRate       int
 	MaxActiveJobs    int
+	ReviewClaimTTL   time.Duration
 	RedisURL         string
 	RedisPrefix      string
 
@@ -158,6 +159,7 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token a Prometheus scraper sends to GET /metrics (admins' tokens work too)")
 		fs.IntVar(&c.CreateRate, "create-rate", 60, "jobs an owner may create per minute, across every API process (0: no limit)")
 		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", 100, "an owner's jobs still generating at once (0: no cap)")
+		fs.DurationVar(&c.ReviewClaimTTL, "review-claim-ttl", jobs.DefaultReviewClaimTTL, "how long a reviewer's claim on a job (claimReview) lasts unless renewed; the review dashboard renews it every third of this")
 		fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 20, "subscriptions one WebSocket connection may hold at once")
 		fs.IntVar(&c.MaxConnsPerIdent, "max-connections-per-identity", 20, "WebSockets and SSE subscription streams one identity (subject) may hold open at once, per API process (0: no cap)")
 		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call /graphql over HTTP (CORS), comma separated exact origins, or * for any (tokens travel in headers, never cookies); empty: the --allowed-origins list")
@@ -362,6 +364,9 @@ func (c *config) check(r role) error {
 		}
 		if c.SourceAssetTTL <= 0 {
 			errs = append(errs, fmt.Errorf("--source-asset-ttl %s: want a positive duration", c.SourceAssetTTL))
+		}
+		if c.ReviewClaimTTL <= 0 {
+			errs = append(errs, fmt.Errorf("--review-claim-ttl %s: want a positive duration", c.ReviewClaimTTL))
 		}
 		// Upload memory and quotas.
 		if c.UploadDecodeMemory < 1 {

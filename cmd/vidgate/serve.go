@@ -73,7 +73,8 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	svc, err := jobs.NewService(a.store, a.vault, jobs.ServiceConfig{
 		Providers: a.reg.Names(), DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge,
 		Choose: a.choose, Queue: a.queue, Logger: log, MaxActiveJobs: cfg.MaxActiveJobs,
-		Drivers: a.reg, AllowUnlistedModels: a.vendors.AllowsUnlistedModels,
+		ReviewClaimTTL: cfg.ReviewClaimTTL,
+		Drivers:        a.reg, AllowUnlistedModels: a.vendors.AllowsUnlistedModels,
 		CreateLimit: ratelimit.New(a.rdb, cfg.RedisPrefix, "create", cfg.CreateRate, time.Minute),
 		Files:       a.bucket, SourceAssetTTL: cfg.SourceAssetTTL,
 		Uploads: imgcheck.Limits{MaxBytes: cfg.MaxUploadBytes, MinSide: cfg.MinImageSide, MaxSide: cfg.MaxImageSide,
@@ -264,6 +265,7 @@ vidgate is running with embedded defaults (data in %s)
 
   GraphQL IDE   %s/
   GraphQL API   %s/graphql
+  Review dashboard  %s/review  (sign in with the reviewer token)
   Simulated provider  %s
 
   User token (alice, user; valid 7 days):
@@ -277,7 +279,7 @@ vidgate is running with embedded defaults (data in %s)
     curl -s %s/graphql -H "Authorization: Bearer $USER_TOKEN" -H 'Content-Type: application/json' \
       -d '{"query":"{ viewer { id role } }"}'
 
-`, dataDir, base, base, simLine, user, reviewer, user, base)
+`, dataDir, base, base, base, simLine, user, reviewer, user, base)
 	return err
 }
 
