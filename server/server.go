@@ -86,6 +86,9 @@ type Config struct {
 	// They authenticate their callers themselves.
 	Mount  map[string]http.Handler
 	Logger *slog.Logger
+	// Metrics, when set, counts and times HTTP requests and GraphQL
+	// operations.
+	Metrics Metrics
 }
 
 func (c *Config) defaults() {
@@ -205,7 +208,15 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, string(jobs.CodeNotFound), "no such endpoint: the API is POST /graphql")
 	})
-	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, withRecover(cfg.Logger, mux))), ws: ws, gqlws: wst, slots: slots, streams: streams}
+	return &Server{Handler: withRequestID(withAccessLog(cfg.Logger, cfg.TrustedProxies, cfg.Metrics, routeOf(mux), withRecover(cfg.Logger, mux))), ws: ws, gqlws: wst, slots: slots, streams: streams}
+}
+
+// routeOf names the mux pattern that serves a request: a bounded label.
+func routeOf(mux *http.ServeMux) func(*http.Request) string {
+	return func(r *http.Request) string {
+		_, pattern := mux.Handler(r)
+		return pattern
+	}
 }
 
 func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transport, cfg Config) *handler.Server {
@@ -243,6 +254,7 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transp
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.MaxDepth})
 	srv.Use(fieldLimit{maxFields: cfg.MaxFields, maxIntrospectionLists: maxIntrospectionLists})
+	srv.Use(observeOperations{metrics: cfg.Metrics})
 	srv.AroundOperations(resolvers.LoaderMiddleware(svc))
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {

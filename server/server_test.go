@@ -88,7 +88,9 @@ func newEnvService(t *testing.T, db *bun.DB, cfg server.Config, authn *auth.Auth
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Logger = log
+	if cfg.Logger == nil {
+		cfg.Logger = log
+	}
 	e.srv = server.New(svc, e.bucket, authn, cfg)
 	mux.Handle("/", e.srv)
 	if !issue {

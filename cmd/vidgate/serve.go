@@ -98,7 +98,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 		mount["/sim/"] = simsrv
 	}
 	handler := server.New(svc, a.bucket, authn, server.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes, DownloadURLTTL: cfg.DownloadURLTTL, Mount: mount, Logger: log, Metrics: a.metrics,
 		Broker: a.broker, AllowedOrigins: cfg.allowedOrigins(), MaxSubscriptions: cfg.MaxSubscriptions,
 		CORSOrigins: cfg.corsOrigins(), TrustedProxies: cfg.trustedProxies(),
 		MaxConnectionsPerIdentity: cfg.connCap(),

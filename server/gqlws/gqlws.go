@@ -281,6 +281,9 @@ type conn struct {
 	started  time.Time
 	opCount  int          // operations started (reader only)
 	sentCode atomic.Int32 // the close code the server sent, if it closed
+	// sentReason is the reason sent with sentCode; written once, by the
+	// closeWith that set sentCode.
+	sentReason atomic.Pointer[string]
 
 	writeMu sync.Mutex
 
@@ -511,7 +514,9 @@ func (c *conn) write(m outMessage) {
 // closeWith sends a close frame and closes the socket; the reader then
 // ends the connection.
 func (c *conn) closeWith(code int, reason string) {
-	c.sentCode.CompareAndSwap(0, int32(code))
+	if c.sentCode.CompareAndSwap(0, int32(code)) {
+		c.sentReason.Store(&reason)
+	}
 	c.writeMu.Lock()
 	_ = c.ws.WriteClose(code, reason)
 	c.writeMu.Unlock()
@@ -559,12 +564,17 @@ func (c *conn) shutdown() {
 		if c.legacy {
 			proto = GraphQLWS
 		}
+		reason := ""
+		if r := c.sentReason.Load(); r != nil {
+			reason = *r
+		}
 		l.LogAttrs(c.ctx, slog.LevelInfo, "websocket closed",
 			slog.String("subprotocol", proto),
 			slog.Int64("duration_ms", time.Since(c.started).Milliseconds()),
 			slog.Bool("acknowledged", c.acked.Load()),
 			slog.Int("operations", c.opCount),
-			slog.Int("server_close_code", int(c.sentCode.Load()))) // 0: the client left, or the socket broke
+			slog.Int("server_close_code", int(c.sentCode.Load())), // 0: the client left, or the socket broke
+			slog.String("server_close_reason", reason))
 	}
 }
 

@@ -653,8 +653,8 @@ func TestCloseIsLogged(t *testing.T) {
 	if l := byCode[0]; l == nil || l["operations"] != 1.0 || l["acknowledged"] != true {
 		t.Errorf("the client's close: %v, want operations 1, acknowledged, server_close_code 0", l)
 	}
-	if l := byCode[4400]; l == nil || l["acknowledged"] != false {
-		t.Errorf("the refused connection: %v, want server_close_code 4400, not acknowledged", l)
+	if l := byCode[4400]; l == nil || l["acknowledged"] != false || !strings.HasPrefix(fmt.Sprint(l["server_close_reason"]), "Invalid message") {
+		t.Errorf("the refused connection: %v, want server_close_code 4400 with its reason, not acknowledged", l)
 	}
 	if strings.Contains(buf.String(), "secret-token") {
 		t.Error("the log holds the connection_init token")
