@@ -31,12 +31,9 @@ const AppQueryParam = "fal_app"
 type Config struct {
 	// APIKey (the fal key, "key_id:key_secret"; required), BaseURL (the
 	// queue API root; "" means DefaultBaseURL), Timeout, HTTPClient and Now
-	// are as in providers.APIConfig; Timeout bounds the JWKS fetch too, and
+	// are as in providers.Conn; Timeout bounds the JWKS fetch too, and
 	// Now also times webhook timestamps and the key cache.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models are the model ids per workflow; a missing workflow uses
 	// DefaultTextToVideoModel or DefaultImageToVideoModel.
 	Models map[providers.Workflow]string
@@ -76,11 +73,13 @@ var (
 // id it cannot parse or a workflow it does not know: wiring mistakes, better
 // found at start-up.
 func New(cfg Config) (*Driver, error) {
+	conn := cfg.Conn
+	conn.BaseURL = "" // calls name absolute URLs: fal returns some
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "fal", APIKey: cfg.APIKey,
+		Conn:       conn,
+		Vendor:     "fal",
 		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Key " + key}} },
-		ParseError: parseError, Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-	})
+		ParseError: parseError})
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/vidgate/vidgate/providers"
 )
 
 // fakeFal is a fake of fal's queue API and webhook keys, following its
@@ -110,7 +111,7 @@ func newFakeFal(t *testing.T) *fakeFal {
 
 // config returns a Config for the fake.
 func (f *fakeFal) config() Config {
-	return Config{APIKey: f.key, BaseURL: f.srv.URL, JWKSURL: f.srv.URL + "/.well-known/jwks.json", HTTPClient: f.srv.Client()}
+	return Config{Conn: providers.Conn{APIKey: f.key, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}, JWKSURL: f.srv.URL + "/.well-known/jwks.json"}
 }
 
 func (f *fakeFal) driver(t *testing.T) *Driver {

@@ -35,12 +35,9 @@ const (
 type Config struct {
 	// APIKey (required), BaseURL (up to and including /dream-machine/v1;
 	// "" means DefaultBaseURL), Timeout, HTTPClient and Now are as in
-	// providers.APIConfig; Now also times the memory of deleted
+	// providers.Conn; Now also times the memory of deleted
 	// generations.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultModel.
 	Models map[providers.Workflow]string
@@ -75,10 +72,10 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "luma", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Conn:   cfg.Conn,
+		Vendor: "luma", DefaultBaseURL: DefaultBaseURL,
 		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
 		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
-		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -25,18 +25,18 @@ func TestNew(t *testing.T) {
 		cfg     Config
 		wantErr bool
 	}{
-		{"defaults", Config{APIKey: "k"}, false},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "k"}}, false},
 		{"no API key", Config{}, true},
-		{"relative base URL", Config{APIKey: "k", BaseURL: "api.replicate.com/v1"}, true},
-		{"ftp base URL", Config{APIKey: "k", BaseURL: "ftp://api.replicate.com"}, true},
-		{"pinned model", Config{APIKey: "k", Models: map[providers.Workflow]string{
+		{"relative base URL", Config{Conn: providers.Conn{APIKey: "k", BaseURL: "api.replicate.com/v1"}}, true},
+		{"ftp base URL", Config{Conn: providers.Conn{APIKey: "k", BaseURL: "ftp://api.replicate.com"}}, true},
+		{"pinned model", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo: "owner/model:" + strings.Repeat("ab", 32)}}, false},
-		{"model without owner", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "seedance"}}, true},
-		{"model with a path", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/../b"}}, true},
-		{"short version", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/b:1234"}}, true},
-		{"unknown workflow", Config{APIKey: "k", Models: map[providers.Workflow]string{"text_to_audio": "a/b"}}, true},
-		{"bad secret", Config{APIKey: "k", WebhookSecrets: []string{"whsec_not base64!"}}, true},
-		{"two secrets", Config{APIKey: "k", WebhookSecrets: []string{testSecret, stdwebhooks.NewSecret()}}, false},
+		{"model without owner", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "seedance"}}, true},
+		{"model with a path", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/../b"}}, true},
+		{"short version", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/b:1234"}}, true},
+		{"unknown workflow", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{"text_to_audio": "a/b"}}, true},
+		{"bad secret", Config{Conn: providers.Conn{APIKey: "k"}, WebhookSecrets: []string{"whsec_not base64!"}}, true},
+		{"two secrets", Config{Conn: providers.Conn{APIKey: "k"}, WebhookSecrets: []string{testSecret, stdwebhooks.NewSecret()}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestNew(t *testing.T) {
 
 func TestHonorsIdempotencyKeys(t *testing.T) {
 	t.Parallel()
-	d, err := New(Config{APIKey: "k"})
+	d, err := New(Config{Conn: providers.Conn{APIKey: "k"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestSubmitErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := answerServer(t, tt.answer)
-			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,7 +425,7 @@ func TestCallFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := New(Config{APIKey: fakeKey, BaseURL: tt.base, Timeout: 100 * time.Millisecond})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: tt.base, Timeout: 100 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -585,7 +585,7 @@ func TestStatusAndCancelErrors(t *testing.T) {
 	t.Parallel()
 	f := newFakeReplicate(t, testSecret)
 	d := f.driver(t)
-	wrongKey, err := New(Config{APIKey: "r8_wrong", BaseURL: f.srv.URL})
+	wrongKey, err := New(Config{Conn: providers.Conn{APIKey: "r8_wrong", BaseURL: f.srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +645,7 @@ func TestVerifyWebhookVector(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := New(Config{APIKey: "k", WebhookSecrets: tt.secrets, Now: func() time.Time { return tt.now }})
+			d, err := New(Config{Conn: providers.Conn{APIKey: "k", Now: func() time.Time { return tt.now }}, WebhookSecrets: tt.secrets})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -681,7 +681,7 @@ func TestVerifyWebhookPrediction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := New(Config{APIKey: "k", WebhookSecrets: []string{newSecret, oldSecret}, Now: func() time.Time { return now }})
+			d, err := New(Config{Conn: providers.Conn{APIKey: "k", Now: func() time.Time { return now }}, WebhookSecrets: []string{newSecret, oldSecret}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
 )
 
@@ -88,7 +89,7 @@ func newFakeReplicate(t *testing.T, secret string) *fakeReplicate {
 // driver returns a Driver for the fake.
 func (f *fakeReplicate) driver(t *testing.T, secrets ...string) *Driver {
 	t.Helper()
-	d, err := New(Config{APIKey: f.key, BaseURL: f.srv.URL, WebhookSecrets: secrets, HTTPClient: f.srv.Client()})
+	d, err := New(Config{Conn: providers.Conn{APIKey: f.key, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}, WebhookSecrets: secrets})
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
 	}

@@ -31,12 +31,9 @@ const (
 // Config configures a Driver.
 type Config struct {
 	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
-	// HTTPClient and Now are as in providers.APIConfig; Now also times the
+	// HTTPClient and Now are as in providers.Conn; Now also times the
 	// memory of canceled tasks.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultTextToVideoModel and
 	// DefaultImageToVideoModel.
@@ -60,12 +57,12 @@ var (
 // malformed BaseURL or a negative Timeout.
 func New(cfg Config) (*Driver, error) {
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "runway", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Conn:   cfg.Conn,
+		Vendor: "runway", DefaultBaseURL: DefaultBaseURL,
 		Header: func(key string) http.Header {
 			return http.Header{"Authorization": {"Bearer " + key}, "X-Runway-Version": {APIVersion}}
 		},
-		ParseError: parseError, Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-	})
+		ParseError: parseError})
 	if err != nil {
 		return nil, err
 	}

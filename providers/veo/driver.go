@@ -52,14 +52,11 @@ const (
 // Config configures a Driver.
 type Config struct {
 	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
-	// HTTPClient and Now are as in providers.APIConfig. The key
+	// HTTPClient and Now are as in providers.Conn. The key
 	// authenticates every call and output download (x-goog-api-key) and is
 	// never put in a URL; Timeout bounds the source image download too, and
 	// HTTPClient makes it; Now also dates output expiry.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultModel.
 	Models map[providers.Workflow]string
@@ -103,12 +100,12 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "veo", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Conn:   cfg.Conn,
+		Vendor: "veo", DefaultBaseURL: DefaultBaseURL,
 		// The key goes in a header, never the URL, so that no *url.Error
 		// (which quotes the URL) can carry it.
 		Header:     func(key string) http.Header { return http.Header{"X-Goog-Api-Key": {key}} },
 		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
-		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -65,12 +65,12 @@ func TestNew(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"defaults", Config{APIKey: "key"}, true},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "key"}}, true},
 		{"no key", Config{}, false},
-		{"bad base", Config{APIKey: "key", BaseURL: "generativelanguage.googleapis.com"}, false},
-		{"negative timeout", Config{APIKey: "key", Timeout: -1}, false},
-		{"callback token", Config{APIKey: "key", CallbackToken: "0123456789abcdef"}, true},
-		{"short callback token", Config{APIKey: "key", CallbackToken: "0123456789abcde"}, false},
+		{"bad base", Config{Conn: providers.Conn{APIKey: "key", BaseURL: "generativelanguage.googleapis.com"}}, false},
+		{"negative timeout", Config{Conn: providers.Conn{APIKey: "key", Timeout: -1}}, false},
+		{"callback token", Config{Conn: providers.Conn{APIKey: "key"}, CallbackToken: "0123456789abcdef"}, true},
+		{"short callback token", Config{Conn: providers.Conn{APIKey: "key"}, CallbackToken: "0123456789abcde"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,7 +144,7 @@ func TestStatusMapping(t *testing.T) {
 		{"operation_cancelled.json", providers.StateCanceled, "", "", "", 0},
 	}
 	f := newFake(t)
-	d := f.driver(t, Config{Now: func() time.Time { return now }})
+	d := f.driver(t, Config{Conn: providers.Conn{Now: func() time.Time { return now }}})
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
@@ -271,7 +271,7 @@ func TestDownloadKeyStaysHome(t *testing.T) {
 		conn.Close()
 	}))
 	defer dead.Close()
-	d2, err := New(Config{APIKey: fakeKey, BaseURL: dead.URL, HTTPClient: dead.Client()})
+	d2, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: dead.URL, HTTPClient: dead.Client()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			d := f.driver(t, Config{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond})
+			d := f.driver(t, Config{Conn: providers.Conn{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond}})
 			if tt.reply != nil {
 				f.failNextPredict(*tt.reply)
 			}
@@ -454,7 +454,7 @@ func TestErrors(t *testing.T) {
 func TestKeyNeverInErrors(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	d := f.driver(t, Config{Timeout: 100 * time.Millisecond})
+	d := f.driver(t, Config{Conn: providers.Conn{Timeout: 100 * time.Millisecond}})
 	var errs []error
 
 	f.failNextPredict(fakeReply{status: 400, fixture: "error_400_invalid.json", message: "API key " + fakeKey + " has no access to this model"})
@@ -520,7 +520,7 @@ func TestRPCClass(t *testing.T) {
 func TestDownloadTimeout(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	d := f.driver(t, Config{Timeout: 200 * time.Millisecond})
+	d := f.driver(t, Config{Conn: providers.Conn{Timeout: 200 * time.Millisecond}})
 	u := f.srv.URL + "/v1beta/files/x:download?alt=media"
 	resp, err := d.Download(t.Context(), u)
 	if err != nil {
