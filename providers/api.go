@@ -279,3 +279,9 @@ func WithoutURL(err error) error {
 	}
 	return err
 }
+
+// BearerAuth is an APIConfig.Header for vendors that take the key as a
+// bearer token.
+func BearerAuth(apiKey string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + apiKey}}
+}

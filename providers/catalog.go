@@ -155,3 +155,15 @@ func (c Catalog) CheckOptions(op, model string, req Request) error {
 	}
 	return nil
 }
+
+// ModelsFor returns the model each workflow uses when a request names
+// none: configured's non-empty entries, over textToVideo and imageToVideo.
+func ModelsFor(textToVideo, imageToVideo string, configured map[Workflow]string) map[Workflow]string {
+	models := map[Workflow]string{WorkflowTextToVideo: textToVideo, WorkflowImageToVideo: imageToVideo}
+	for wf, m := range configured {
+		if m != "" {
+			models[wf] = m
+		}
+	}
+	return models
+}

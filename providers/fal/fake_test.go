@@ -26,6 +26,13 @@ import (
 	"github.com/vidgate/vidgate/providers"
 )
 
+// Queue statuses, as fal-js QueueStatus names them.
+const (
+	statusInQueue    = "IN_QUEUE"
+	statusInProgress = "IN_PROGRESS"
+	statusCompleted  = "COMPLETED"
+)
+
 // fakeFal is a fake of fal's queue API and webhook keys, following its
 // documented paths, headers, bodies and status codes; its answers are the
 // fixtures in testdata/ with ids and URLs filled in. Requests stay IN_QUEUE

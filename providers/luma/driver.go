@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,12 +22,7 @@ const (
 	// does text- and image-to-video.
 	DefaultModel = "ray-2"
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
-	DefaultTimeout = 30 * time.Second
-	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
-	MinCallbackTokenLen = providers.MinCallbackTokenLen
-	// ConfirmTimeout bounds the GET with which VerifyWebhook confirms a
-	// callback: Luma gives up on a callback after 5 seconds.
-	ConfirmTimeout = 4 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 )
 
 // Config configures a Driver.
@@ -67,34 +61,21 @@ var (
 // New returns a Driver for cfg, or an error if cfg has no API key, a
 // malformed BaseURL, a negative Timeout or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
-	token, err := providers.NewCallbackToken("luma", cfg.CallbackToken)
-	if err != nil {
-		return nil, err
-	}
-	api, err := providers.NewAPI(providers.APIConfig{
+	api, token, err := providers.NewCallbackAPI(providers.APIConfig{
 		Conn:   cfg.Conn,
 		Vendor: "luma", DefaultBaseURL: DefaultBaseURL,
-		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
-		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
-	})
+		Header:     providers.BearerAuth,
+		ParseError: parseError,
+	}, cfg.CallbackToken)
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{
+	return &Driver{
 		api:     api,
 		token:   token,
-		deleted: providers.NewCancelByDelete(api),
-		models: map[providers.Workflow]string{
-			providers.WorkflowTextToVideo:  DefaultModel,
-			providers.WorkflowImageToVideo: DefaultModel,
-		},
-	}
-	for wf, m := range cfg.Models {
-		if m != "" {
-			d.models[wf] = m
-		}
-	}
-	return d, nil
+		deleted: providers.NewCancelByDelete[generation](api, "/generations/"),
+		models:  providers.ModelsFor(DefaultModel, DefaultModel, cfg.Models),
+	}, nil
 }
 
 // Name returns "luma".
@@ -232,7 +213,7 @@ func durationFor(model string, secs int) (int, error) {
 // driver deleted (canceled) reports StateCanceled (see
 // providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	return d.deleted.Status(ctx, requestID, d.reader(requestID))
+	return d.deleted.Status(ctx, requestID)
 }
 
 // Cancel stops generation requestID by deleting it, if it has not
@@ -240,19 +221,12 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // generation whatever its state, outputs included, so Cancel reads it first
 // and leaves a finished one alone.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	return d.deleted.Cancel(ctx, requestID, "/generations/"+url.PathEscape(requestID), d.reader(requestID))
+	return d.deleted.Cancel(ctx, requestID)
 }
 
-// reader reads generation id's state.
-func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
-	return func(ctx context.Context, op string) (providers.Status, error) {
-		g, err := d.get(ctx, op, id)
-		if err != nil {
-			return providers.Status{}, err
-		}
-		return g.status(id, d.api.Redactor())
-	}
-}
+// ConfirmTimeout bounds the GET with which VerifyWebhook confirms a
+// callback: Luma gives up on a callback after 5 seconds.
+const ConfirmTimeout = 4 * time.Second
 
 // VerifyWebhook authenticates a Luma callback and returns the state of its
 // generation as Luma reports it now. Luma signs nothing, so:
@@ -286,11 +260,11 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.api.Timeout()))
 	defer cancel()
-	g, err := d.get(ctx, "webhook confirm", claimed.ID)
-	if err != nil {
+	var g generation
+	if err := d.deleted.Get(ctx, "webhook confirm", claimed.ID, &g); err != nil {
 		return providers.Webhook{}, err
 	}
-	st, err := g.status(claimed.ID, d.api.Redactor())
+	st, err := g.AsStatus(claimed.ID, d.api.Redactor())
 	if err != nil {
 		return providers.Webhook{}, err
 	}
@@ -300,17 +274,6 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 // idPattern is what a generation id may look like (Luma's are UUIDs); it
 // keeps a forged body from steering the confirming GET elsewhere.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
-
-func (d *Driver) get(ctx context.Context, op, id string) (*generation, error) {
-	if id == "" {
-		return nil, providers.Errorf(providers.CodeNotFound, "luma %s: empty generation id", op)
-	}
-	var g generation
-	if err := d.api.Call(ctx, op, http.MethodGet, "/generations/"+url.PathEscape(id), nil, &g); err != nil {
-		return nil, err
-	}
-	return &g, nil
-}
 
 // parseError reads a non-2xx answer: its status classifies, refined by the
 // text of its detail: a 400 or 422 whose detail reads like a moderation refusal is
@@ -347,13 +310,4 @@ func parseError(status int, _ http.Header, data []byte) providers.VendorError {
 		ve.Code = providers.CodeContentPolicy
 	}
 	return ve
-}
-
-// clip shortens a vendor's text for an error message.
-func clip(s string) string {
-	const n = 300
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

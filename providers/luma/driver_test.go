@@ -363,7 +363,7 @@ func TestFixturesParse(t *testing.T) {
 		if err := json.Unmarshal(data, &g); err != nil {
 			t.Fatalf("json.Unmarshal(%s) error = %v", name, err)
 		}
-		if _, err := g.status(g.ID, providers.Redactor{}); err != nil || g.ID == "" {
+		if _, err := g.AsStatus(g.ID, providers.Redactor{}); err != nil || g.ID == "" {
 			t.Errorf("status(%s) error = %v (id %q), want a known state and an id", name, err, g.ID)
 		}
 	}

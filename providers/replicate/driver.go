@@ -19,7 +19,7 @@ const (
 	// DefaultModel serves both workflows: a prompt, and optionally a first
 	// frame ("image").
 	DefaultModel   = "bytedance/seedance-1-pro"
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 	// OutputTTL is how long Replicate keeps the outputs of an API prediction
 	// after it finishes.
 	OutputTTL = time.Hour
@@ -64,7 +64,7 @@ func New(cfg Config) (*Driver, error) {
 	api, err := providers.NewAPI(providers.APIConfig{
 		Conn:   cfg.Conn,
 		Vendor: "replicate", DefaultBaseURL: DefaultBaseURL,
-		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
+		Header:     providers.BearerAuth,
 		ParseError: parseError, Secrets: cfg.WebhookSecrets,
 	})
 	if err != nil {

@@ -21,6 +21,16 @@ import (
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
 )
 
+// Prediction statuses, as Replicate's OpenAPI schema names them.
+const (
+	statusStarting   = "starting"
+	statusProcessing = "processing"
+	statusSucceeded  = "succeeded"
+	statusFailed     = "failed"
+	statusCanceled   = "canceled"
+	statusAborted    = "aborted"
+)
+
 // fakeReplicate is a fake of Replicate's prediction API, following its
 // documented paths, headers, bodies and status codes; its answers are the
 // fixtures in testdata/ with ids, inputs, URLs and times filled in.

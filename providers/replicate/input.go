@@ -194,7 +194,7 @@ func buildInput(ref modelRef, req providers.Request) (map[string]any, error) {
 	if a := req.AspectRatio; a != "" && !spec.noAspectField && (!withImage || spec.aspectWithImage) {
 		if spec.aspectRatios != nil && !slices.Contains(spec.aspectRatios, a) {
 			return nil, providers.Errorf(providers.CodeInvalidInput,
-				"replicate submit: %s takes aspect ratio %s, not %q", name, strings.Join(spec.aspectRatios, ", "), truncate(a, 20))
+				"replicate submit: %s takes aspect ratio %s, not %q", name, strings.Join(spec.aspectRatios, ", "), providers.Clip(a, 20))
 		}
 		in["aspect_ratio"] = a
 	}
@@ -202,7 +202,7 @@ func buildInput(ref modelRef, req providers.Request) (map[string]any, error) {
 		fields, ok := spec.resolutions[r]
 		if !ok {
 			return nil, providers.Errorf(providers.CodeInvalidInput,
-				"replicate submit: %s makes %s videos, not %q", name, strings.Join(sortedResolutions(spec.resolutions), ", "), truncate(r, 20))
+				"replicate submit: %s makes %s videos, not %q", name, strings.Join(sortedResolutions(spec.resolutions), ", "), providers.Clip(r, 20))
 		}
 		maps.Copy(in, fields)
 	} else if r != "" && spec.passResolution {
@@ -235,13 +235,6 @@ func (spec modelSpec) checkDuration(name string, d int) error {
 			"replicate submit: %s makes videos of %d to %d s, not %d s", name, spec.minDuration, spec.maxDuration, d)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }
 
 // model is spec as a catalog entry for the model named name.

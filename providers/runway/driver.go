@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -25,7 +24,7 @@ const (
 	// does.
 	MinPollInterval = 5 * time.Second
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 )
 
 // Config configures a Driver.
@@ -68,16 +67,8 @@ func New(cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		api:      api,
-		canceled: providers.NewCancelByDelete(api),
-		models: map[providers.Workflow]string{
-			providers.WorkflowTextToVideo:  DefaultTextToVideoModel,
-			providers.WorkflowImageToVideo: DefaultImageToVideoModel,
-		},
-	}
-	for wf, m := range cfg.Models {
-		if m != "" {
-			d.models[wf] = m
-		}
+		canceled: providers.NewCancelByDelete[task](api, "/v1/tasks/"),
+		models:   providers.ModelsFor(DefaultTextToVideoModel, DefaultImageToVideoModel, cfg.Models),
 	}
 	return d, nil
 }
@@ -155,7 +146,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 // that Runway no longer returns reports StateCanceled (see
 // providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	return d.canceled.Status(ctx, requestID, d.reader(requestID))
+	return d.canceled.Status(ctx, requestID)
 }
 
 // Cancel aborts task requestID if it has not finished. Runway's DELETE
@@ -164,18 +155,7 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // alone; a task that finishes between the two calls is deleted, which is
 // what canceling it asked for anyway.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	return d.canceled.Cancel(ctx, requestID, "/v1/tasks/"+url.PathEscape(requestID), d.reader(requestID))
-}
-
-// reader reads task id's state.
-func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
-	return func(ctx context.Context, op string) (providers.Status, error) {
-		t, err := d.task(ctx, op, id)
-		if err != nil {
-			return providers.Status{}, err
-		}
-		return t.status(id, d.api.Redactor())
-	}
+	return d.canceled.Cancel(ctx, requestID)
 }
 
 // task is a task as GET /v1/tasks/{id} returns it.
@@ -188,18 +168,7 @@ type task struct {
 	Progress    *float64 `json:"progress"`
 }
 
-func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
-	if id == "" {
-		return nil, providers.Errorf(providers.CodeNotFound, "runway %s: empty task id", op)
-	}
-	var t task
-	if err := d.api.Call(ctx, op, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
-
-// status converts a task to a providers.Status:
+// AsStatus converts a task to a providers.Status:
 //
 //	PENDING, THROTTLED  StateQueued
 //	RUNNING             StateProcessing, Progress = progress × 100 (at most 99)
@@ -211,7 +180,7 @@ func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
 //
 // Failure text passes through r. It returns an error for which ErrorCode is CodeUnknown for a status it
 // does not know.
-func (t *task) status(id string, r providers.Redactor) (providers.Status, error) {
+func (t *task) AsStatus(id string, r providers.Redactor) (providers.Status, error) {
 	st := providers.Status{RequestID: id}
 	switch t.Status {
 	case "PENDING", "THROTTLED":
@@ -248,7 +217,7 @@ func (t *task) status(id string, r providers.Redactor) (providers.Status, error)
 	case "CANCELLED":
 		st.State = providers.StateCanceled
 	default:
-		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "runway status: unknown task status %q", clip(t.Status))
+		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "runway status: unknown task status %q", providers.Clip(t.Status, providers.QuoteLen))
 	}
 	return st, nil
 }
@@ -287,13 +256,4 @@ func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 	}
 	_ = json.Unmarshal(data, &body) // a proxy's HTML page classifies by status alone
 	return providers.VendorError{Message: body.Error}
-}
-
-// clip shortens a vendor's text for an error message.
-func clip(s string) string {
-	const n = 300
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -27,7 +27,7 @@ const (
 	// can be set in Config.Models.
 	DefaultModel = "veo-3.0-generate-001"
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 	// MaxImageBytes caps the source image Submit downloads and inlines.
 	// Base64 makes the request about a third larger; Google refuses an
 	// oversized request with a 400 (CodeInvalidInput).
@@ -42,11 +42,6 @@ const (
 	// Driver.MinPollInterval (providers.PollPacer); the engine, which
 	// schedules polls, honours it.
 	MinPollInterval = 10 * time.Second
-	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
-	MinCallbackTokenLen = providers.MinCallbackTokenLen
-	// ConfirmTimeout bounds the GET of the operation with which
-	// VerifyWebhook confirms a notification.
-	ConfirmTimeout = 5 * time.Second
 )
 
 // Config configures a Driver.
@@ -73,11 +68,11 @@ type Config struct {
 // Driver is the providers.Driver of Veo on the Gemini API. It is safe for
 // concurrent use.
 type Driver struct {
+	models map[providers.Workflow]string
 	api    *providers.API
 	base   *url.URL
 	apiKey string
 	token  providers.CallbackToken
-	models map[providers.Workflow]string
 	// downloads is the API's client for Download: see downloadClient.
 	downloads *http.Client
 	maxImage  int64
@@ -95,18 +90,13 @@ var (
 // New returns a Driver for cfg, or an error if cfg has no API key, a
 // malformed BaseURL, a negative Timeout or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
-	token, err := providers.NewCallbackToken("veo", cfg.CallbackToken)
-	if err != nil {
-		return nil, err
-	}
-	api, err := providers.NewAPI(providers.APIConfig{
-		Conn:   cfg.Conn,
-		Vendor: "veo", DefaultBaseURL: DefaultBaseURL,
+	api, token, err := providers.NewCallbackAPI(providers.APIConfig{
+		Conn: cfg.Conn, Vendor: "veo", DefaultBaseURL: DefaultBaseURL,
 		// The key goes in a header, never the URL, so that no *url.Error
 		// (which quotes the URL) can carry it.
 		Header:     func(key string) http.Header { return http.Header{"X-Goog-Api-Key": {key}} },
-		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
-	})
+		ParseError: parseError,
+	}, cfg.CallbackToken)
 	if err != nil {
 		return nil, err
 	}
@@ -116,15 +106,7 @@ func New(cfg Config) (*Driver, error) {
 		apiKey:   cfg.APIKey,
 		token:    token,
 		maxImage: MaxImageBytes,
-		models: map[providers.Workflow]string{
-			providers.WorkflowTextToVideo:  DefaultModel,
-			providers.WorkflowImageToVideo: DefaultModel,
-		},
-	}
-	for wf, m := range cfg.Models {
-		if m != "" {
-			d.models[wf] = m
-		}
+		models:   providers.ModelsFor(DefaultModel, DefaultModel, cfg.Models),
 	}
 	d.downloads = d.downloadClient(api.Client())
 	return d, nil
@@ -211,7 +193,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		model = d.models[req.Workflow]
 	}
 	if !modelPattern.MatchString(model) {
-		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: malformed model id %q", clip(model))
+		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: malformed model id %q", providers.Clip(model, providers.QuoteLen))
 	}
 	inst := instance{Prompt: req.Prompt}
 	switch req.Workflow {
@@ -396,7 +378,7 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 // (providers.Downloader), which sends the key in a header.
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
 	if !opPattern.MatchString(requestID) {
-		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", clip(requestID))
+		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", providers.Clip(requestID, providers.QuoteLen))
 	}
 	var op operation
 	if err := d.api.Call(ctx, "status", http.MethodGet, "/v1beta/"+escapePath(requestID), nil, &op); err != nil {
@@ -532,13 +514,4 @@ func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 		}
 	}
 	return ve
-}
-
-// clip shortens a vendor's text for an error message.
-func clip(s string) string {
-	const n = 300
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
