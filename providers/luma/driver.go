@@ -132,17 +132,17 @@ type keyframe struct {
 	URL  string `json:"url"`
 }
 
-// Submit creates a generation. A duration is rounded up to the next length
-// the model makes (ray-2 and ray-flash-2: 5 or 9 s); longer than the
-// longest, or an aspect ratio or resolution Luma does not offer, is refused
-// with CodeInvalidInput before calling. With a CallbackToken, the callback
+// Submit creates a generation. What the catalog says a model does not make
+// (ray-2 and ray-flash-2: 5 or 9 s; Catalog.Check), or an aspect ratio or
+// resolution Luma does not offer, is refused with CodeInvalidInput before
+// calling: a length is never rounded into a longer, billed clip. With a CallbackToken, the callback
 // URL is Request.WebhookURL with ?token=<CallbackToken> added.
 func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
 	model := req.Model
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
-	if err := d.Catalog().CheckOptions("luma submit", model, req); err != nil {
+	if err := d.Catalog().Check("luma submit", model, req); err != nil {
 		return "", err
 	}
 	body := createRequest{Prompt: req.Prompt, Model: model, AspectRatio: req.AspectRatio, Resolution: req.Resolution}

@@ -150,7 +150,13 @@ type fieldSchema struct {
 type modelSchema struct {
 	fields   map[string]fieldSchema
 	required []string
+	// needs: a field that may be set only with another set to a value
+	// ("" for any value).
+	needs []need
 }
+
+// need is one of modelSchema.needs: field needs other (= value).
+type need struct{ field, other, value, desc string }
 
 func str() fieldSchema             { return fieldSchema{typ: "string"} }
 func enumStr(v ...any) fieldSchema { return fieldSchema{typ: "string", enum: v} }
@@ -169,14 +175,14 @@ var fakeSchemas = map[string]modelSchema{
 		"fps":          {typ: "integer", enum: []any{24.0}},
 		"camera_fixed": {typ: "boolean"},
 		"seed":         {typ: "integer"},
-	}},
+	}, needs: []need{{"last_frame_image", "image", "", "last_frame_image only works if an image start frame is given"}}},
 	// kwaivgi/kling-v2.1 [daad218f]: "You must use a start image with
 	// kling-v2.1"; mode standard is 720p, pro 1080p; duration 5 or 10.
 	"kwaivgi/kling-v2.1": {required: []string{"prompt", "start_image"}, fields: map[string]fieldSchema{
 		"prompt": str(), "start_image": str(), "end_image": str(), "negative_prompt": str(),
 		"mode":     enumStr("standard", "pro"),
 		"duration": {typ: "integer", enum: []any{5.0, 10.0}},
-	}},
+	}, needs: []need{{"end_image", "mode", "pro", "pro mode is required when end_image is set"}}},
 	// google/veo-3 [653d8e12]: no duration input.
 	"google/veo-3": {required: []string{"prompt"}, fields: map[string]fieldSchema{
 		"prompt": str(), "image": str(), "negative_prompt": str(),
@@ -244,6 +250,14 @@ func validate(model string, input map[string]any) []invalidField {
 		}
 		if n, _ := v.(float64); fs.bounded && (n < fs.min || n > fs.max) {
 			add("number_any_of", name, fmt.Sprintf("%s must be between %g and %g", name, fs.min, fs.max))
+		}
+	}
+	for _, n := range schema.needs {
+		if _, set := input[n.field]; !set {
+			continue
+		}
+		if v, ok := input[n.other]; !ok || (n.value != "" && v != n.value) {
+			add("invalid", n.field, n.desc)
 		}
 	}
 	return bad

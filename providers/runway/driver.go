@@ -87,13 +87,21 @@ func (d *Driver) HonorsIdempotencyKeys() bool { return false }
 // taskRequest is the body of POST /v1/text_to_video and
 // POST /v1/image_to_video.
 type taskRequest struct {
-	Model       string `json:"model"`
-	PromptImage string `json:"promptImage,omitempty"`
+	Model string `json:"model"`
+	// PromptImage is the first frame's URL, or with an end frame a list of
+	// promptFrame (PromptImage in sdk-node's image-to-video.ts).
+	PromptImage any    `json:"promptImage,omitempty"`
 	PromptText  string `json:"promptText,omitempty"`
 	Ratio       string `json:"ratio"`
 	Duration    int    `json:"duration"`
 	Seed        *int64 `json:"seed,omitempty"`
 	Audio       *bool  `json:"audio,omitempty"`
+}
+
+// promptFrame is one item of promptImage's list form.
+type promptFrame struct {
+	URI      string `json:"uri"`
+	Position string `json:"position"` // "first" or "last"
 }
 
 // Submit starts a task. It refuses, with CodeInvalidInput and before
@@ -105,7 +113,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
-	if err := d.Catalog().CheckOptions("runway submit", model, req); err != nil {
+	if err := d.Catalog().Check("runway submit", model, req); err != nil {
 		return "", err
 	}
 	body := taskRequest{Model: model, PromptText: req.Prompt, Seed: req.Seed, Audio: req.Audio}
@@ -118,6 +126,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 			return "", providers.Errorf(providers.CodeInvalidInput, "runway submit: image_to_video needs a source image URL")
 		}
 		path, body.PromptImage = "/v1/image_to_video", req.SourceImageURL
+		if req.EndFrameURL != "" {
+			body.PromptImage = []promptFrame{{URI: req.SourceImageURL, Position: "first"}, {URI: req.EndFrameURL, Position: "last"}}
+		}
 	default:
 		return "", providers.Errorf(providers.CodeUnimplemented, "runway submit: workflow %q is not offered", req.Workflow)
 	}
@@ -131,7 +142,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	var created struct {
 		ID string `json:"id"`
 	}
-	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &created, req.Prompt, req.SourceImageURL); err != nil {
+	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &created, req.Prompt, req.SourceImageURL, req.EndFrameURL); err != nil {
 		return "", err
 	}
 	if created.ID == "" {
