@@ -215,7 +215,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		return "", providers.Errorf(providers.CodeUnimplemented, "fal submit: workflow %q not supported", req.Workflow)
 	}
 	model = cmp.Or(req.Model, model)
-	if err := d.Catalog().CheckOptions("fal submit", model, req); err != nil {
+	if err := d.Catalog().Check("fal submit", model, req); err != nil {
 		return "", err
 	}
 	app, err := appOf(model)
