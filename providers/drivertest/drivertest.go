@@ -129,6 +129,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"Webhook", testWebhook},
 		{"IdempotencyKey", testIdempotencyKey},
 		{"Redaction", testRedaction},
+		{"Catalog", testCatalog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,17 +139,35 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	}
 }
 
-// request is a plain text-to-video request every vendor accepts, with a
-// fresh idempotency key.
-func request() providers.Request {
-	return providers.Request{
+// request is a plain text-to-video request d accepts, with a fresh
+// idempotency key: 5 s, 16:9 and 720p, or what d's catalog says its
+// default model makes instead.
+func request(d providers.Driver) providers.Request {
+	return requestFor(d, providers.WorkflowTextToVideo)
+}
+
+// requestFor is request for workflow wf (without its source image).
+func requestFor(d providers.Driver, wf providers.Workflow) providers.Request {
+	req := providers.Request{
 		IdempotencyKey:  "drivertest-" + rand.Text(),
-		Workflow:        providers.WorkflowTextToVideo,
+		Workflow:        wf,
 		Prompt:          "A lighthouse on a cliff at dusk, waves breaking below, slow aerial orbit.",
 		DurationSeconds: 5,
 		AspectRatio:     "16:9",
 		Resolution:      "720p",
 	}
+	c, ok := providers.CatalogOf(d)
+	if !ok {
+		return req
+	}
+	m, listed := c.Model(c.Defaults[wf])
+	if !listed {
+		return req
+	}
+	if sizes := sizesOf(m, req); len(sizes) > 0 {
+		req.DurationSeconds, req.AspectRatio, req.Resolution = sizes[0].secs, sizes[0].aspect, sizes[0].res
+	}
+	return req
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -160,7 +179,7 @@ func ctxFor(t *testing.T) context.Context {
 // submit starts a request and fails t if it cannot.
 func submit(t *testing.T, ctx context.Context, d providers.Driver) string {
 	t.Helper()
-	req := request()
+	req := request(d)
 	id, err := d.Submit(ctx, req)
 	if err != nil {
 		t.Fatalf("Submit(%+v) error = %v, want nil", req, err)
@@ -206,8 +225,7 @@ func testSubmitThenStatus(t *testing.T, h Harness) {
 func testImageToVideo(t *testing.T, h Harness) {
 	d := h.Driver(t)
 	ctx := ctxFor(t)
-	req := request()
-	req.Workflow = providers.WorkflowImageToVideo
+	req := requestFor(d, providers.WorkflowImageToVideo)
 	req.Prompt = "The lighthouse's beam sweeps slowly across the fog."
 	req.SourceImageURL = sourceImage(t) + "/files/sources/3f9c2a.png?expires=1795000000&sig=q2Jx0Vb4"
 	if sh, ok := h.(SourceImageHarness); ok {
@@ -352,7 +370,7 @@ func testSubmitErrors(t *testing.T, h Harness) {
 			d := h.Driver(t)
 			ctx := ctxFor(t)
 			h.FailNextSubmit(t, tt.code, tt.retryAfter)
-			req := request()
+			req := request(d)
 			id, err := d.Submit(ctx, req)
 			if got := providers.ErrorCode(err); got != tt.code {
 				t.Fatalf("Submit() = %q, %v; want an error with code %s", id, err, tt.code)
@@ -554,7 +572,7 @@ func testIdempotencyKey(t *testing.T, h Harness) {
 	}
 	d := h.Driver(t)
 	ctx := ctxFor(t)
-	req := request()
+	req := request(d)
 	first, err := d.Submit(ctx, req)
 	if err != nil {
 		t.Fatalf("Submit(%+v) error = %v, want nil", req, err)
@@ -580,7 +598,7 @@ func testRedaction(t *testing.T, h Harness) {
 	}
 	d := h.Driver(t)
 	ctx := ctxFor(t)
-	req := request()
+	req := request(d)
 	req.Prompt = "A red fox trots across a snowy meadow at golden hour, breath misting, camera tracking low beside it."
 	words := strings.Fields(req.Prompt)
 	echoes := map[string]string{

@@ -45,6 +45,7 @@ type fakeFal struct {
 	srv *httptest.Server
 
 	mu          sync.Mutex
+	calls       int // API requests received
 	reqs        map[string]*fakeRequest
 	failNext    *fakeFailure
 	submits     []fakeSubmit
@@ -142,6 +143,9 @@ func readFixture(t testing.TB, name string) []byte {
 func (f *fakeFal) authed(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte("Key " + f.key)
 	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.calls++
+		f.mu.Unlock()
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			f.write(w, http.StatusUnauthorized, readFixture(f.t, "error_401.json"), nil)
 			return
@@ -504,4 +508,11 @@ func (f *fakeFal) fetches() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.jwksFetches
+}
+
+// requests returns how many API requests the fake has received.
+func (f *fakeFal) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }

@@ -42,6 +42,7 @@ type fakeReplicate struct {
 	srv    *httptest.Server
 
 	mu       sync.Mutex
+	calls    int // API requests received
 	preds    map[string]*fakePrediction
 	failNext *fakeFailure
 	creates  []fakeCreate
@@ -118,6 +119,9 @@ func readFixture(t testing.TB, name string) []byte {
 func (f *fakeReplicate) authed(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte("Bearer " + f.key)
 	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.calls++
+		f.mu.Unlock()
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			f.writeFixture(w, http.StatusUnauthorized, "error_401.json")
 			return
@@ -516,4 +520,11 @@ func (f *fakeReplicate) webhook(id, target string) (*http.Request, error) {
 // base32 characters.
 func newPredictionID() string {
 	return strings.ToLower(rand.Text())[:26]
+}
+
+// requests returns how many API requests the fake has received.
+func (f *fakeReplicate) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }

@@ -93,3 +93,6 @@ func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	f.failNext = &fakeFailure{status: http.StatusUnprocessableEntity, body: body}
 	f.mu.Unlock()
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return h.fake(t).requests() }

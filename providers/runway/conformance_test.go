@@ -80,3 +80,6 @@ func (h *harness) APIKey() string { return fakeKey }
 func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	h.fake(t).failNextCreate(fakeReply{status: http.StatusBadRequest, message: text})
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return len(h.fake(t).seen()) }

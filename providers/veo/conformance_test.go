@@ -82,3 +82,6 @@ func (h *harness) APIKey() string { return fakeKey }
 func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	h.fake(t).failNextPredict(fakeReply{status: http.StatusBadRequest, fixture: "error_400_invalid.json", message: text})
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return len(h.fake(t).seen()) }
