@@ -130,6 +130,8 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"IdempotencyKey", testIdempotencyKey},
 		{"Redaction", testRedaction},
 		{"Catalog", testCatalog},
+		{"CancelPhases", testCancelPhases},
+		{"WebhookReplays", testWebhookReplays},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -638,5 +640,163 @@ func testRedaction(t *testing.T, h Harness) {
 	}
 	if !strings.Contains(err.Error(), "request refused") {
 		t.Errorf("Submit() error %q lost the vendor's own words, want them kept", err)
+	}
+}
+
+// CancelPhase is when the suite cancels a request.
+type CancelPhase string
+
+// Cancel phases.
+const (
+	CancelQueued   CancelPhase = "queued"
+	CancelRunning  CancelPhase = "running"
+	CancelFinished CancelPhase = "finished"
+)
+
+// CancelOutcome is what a vendor documents for a cancel.
+type CancelOutcome struct {
+	// Code is what Cancel returns: "" for nil.
+	Code providers.Code
+	// State is what Status reports right after (the fake applies a cancel
+	// at once). "" means the vendor documents no canceled state for the
+	// phase: Status must still answer, and not with StateCanceled, which
+	// the driver would have invented.
+	State providers.State
+}
+
+// CancelHarness is an optional Harness capability that turns on the
+// cancel phases (RunConformanceTests' "CancelPhases" test): a request is
+// canceled while queued, while running and after it finished, twice each,
+// and each outcome must be the one the vendor documents.
+type CancelHarness interface {
+	// Start makes the fake vendor start requestID: running, not finished.
+	// For a vendor that reports no queued phase, it does nothing.
+	Start(t *testing.T, requestID string)
+	// CancelOutcome is what the vendor documents for a cancel in phase.
+	CancelOutcome(phase CancelPhase) CancelOutcome
+}
+
+func testCancelPhases(t *testing.T, h Harness) {
+	ch, ok := h.(CancelHarness)
+	if !ok {
+		t.Skip("the harness declares no cancel outcomes (no CancelHarness)")
+	}
+	for _, phase := range []CancelPhase{CancelQueued, CancelRunning, CancelFinished} {
+		t.Run(string(phase), func(t *testing.T) {
+			t.Parallel()
+			d := h.Driver(t)
+			ctx := ctxFor(t)
+			id := submit(t, ctx, d)
+			switch phase {
+			case CancelRunning:
+				ch.Start(t, id)
+			case CancelFinished:
+				h.Succeed(t, id)
+			}
+			want := ch.CancelOutcome(phase)
+			// Twice: a user's second click, a retried cancel task.
+			for range 2 {
+				if err := d.Cancel(ctx, id); providers.ErrorCode(err) != want.Code {
+					t.Errorf("Cancel(%q) while %s error = %v, want code %q", id, phase, err, want.Code)
+				}
+				st := status(t, ctx, d, id)
+				switch {
+				case want.State != "" && st.State != want.State:
+					t.Errorf("Status(%q).State after Cancel while %s = %q, want %q", id, phase, st.State, want.State)
+				case want.State == "" && st.State == providers.StateCanceled:
+					t.Errorf("Status(%q).State after Cancel while %s = %q, want the vendor's own state: it documents no canceled one", id, phase, st.State)
+				}
+			}
+		})
+	}
+}
+
+// WebhookAtHarness is an optional Harness capability for vendors whose
+// webhooks carry a signed timestamp: the suite checks that a delivery
+// signed too long ago (a replay) or too far ahead is refused.
+type WebhookAtHarness interface {
+	// WebhookAt is WebhookFor, signed as sent at at.
+	WebhookAt(t *testing.T, requestID string, at time.Time) *http.Request
+}
+
+// AccountHarness is an optional Harness capability for vendors whose
+// webhooks name the account they are for (fal's X-Fal-Webhook-User-Id):
+// the driver under test is configured with the fake's account, and the
+// suite checks that a delivery genuinely signed for another account is
+// refused.
+type AccountHarness interface {
+	// WebhookForAccount is WebhookFor, for account.
+	WebhookForAccount(t *testing.T, requestID, account string) *http.Request
+}
+
+// testWebhookReplays checks a genuine delivery sent twice (a vendor's
+// retry: the same event id, which the engine deduplicates on), replayed
+// deliveries and, where the vendor names the account, another account's.
+func testWebhookReplays(t *testing.T, h Harness) {
+	d := h.Driver(t)
+	v, ok := d.(providers.WebhookVerifier)
+	if !ok {
+		t.Skipf("%T is not a providers.WebhookVerifier", d)
+	}
+	ctx := ctxFor(t)
+	id := submit(t, ctx, d)
+	h.Succeed(t, id)
+	r := h.WebhookFor(t, id)
+	if r == nil {
+		t.Skipf("WebhookFor(%q) = nil: the vendor sends no webhooks", id)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		again := r.Clone(ctx)
+		again.Body = io.NopCloser(bytes.NewReader(body))
+		wh, err := v.VerifyWebhook(again, body)
+		if err != nil {
+			t.Fatalf("VerifyWebhook(WebhookFor(%q)) error = %v, want nil", id, err)
+		}
+		ids = append(ids, wh.EventID)
+	}
+	if ids[0] == "" || ids[0] != ids[1] {
+		t.Errorf("VerifyWebhook of one delivery sent twice: EventIDs %q, want one, the same, to deduplicate on", ids)
+	}
+
+	if wh, ok := h.(WebhookAtHarness); ok {
+		for _, tt := range []struct {
+			name string
+			skew time.Duration
+			ok   bool
+		}{
+			{"a minute ago", -time.Minute, true},
+			{"an hour ago (a replay)", -time.Hour, false},
+			{"ten minutes ago", -10 * time.Minute, false},
+			{"ten minutes ahead", 10 * time.Minute, false},
+		} {
+			r := wh.WebhookAt(t, id, time.Now().Add(tt.skew))
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.VerifyWebhook(r, body)
+			if tt.ok && err != nil {
+				t.Errorf("VerifyWebhook(delivery signed %s) error = %v, want nil", tt.name, err)
+			}
+			if !tt.ok && providers.ErrorCode(err) != providers.CodeUnauthenticated {
+				t.Errorf("VerifyWebhook(delivery signed %s) error = %v, want code %s", tt.name, err, providers.CodeUnauthenticated)
+			}
+		}
+	}
+
+	if ah, ok := h.(AccountHarness); ok {
+		r := ah.WebhookForAccount(t, id, "github|someone-else")
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.VerifyWebhook(r, body); providers.ErrorCode(err) != providers.CodeUnauthenticated {
+			t.Errorf("VerifyWebhook(delivery signed for another account) error = %v, want code %s", err, providers.CodeUnauthenticated)
+		}
 	}
 }

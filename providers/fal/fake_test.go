@@ -458,6 +458,11 @@ func (f *fakeFal) webhookBody(id string) ([]byte, error) {
 // to the fal_webhook it was submitted with, or else to target with the
 // app path the driver adds; signed with the fake's current key at ts.
 func (f *fakeFal) webhook(id, target string, ts time.Time) (*http.Request, error) {
+	return f.webhookAs(id, target, fakeUser, ts)
+}
+
+// webhookAs is webhook, for the fal account user.
+func (f *fakeFal) webhookAs(id, target, user string, ts time.Time) (*http.Request, error) {
 	body, err := f.webhookBody(id)
 	if err != nil {
 		return nil, err
@@ -476,7 +481,7 @@ func (f *fakeFal) webhook(id, target string, ts time.Time) (*http.Request, error
 		return nil, err
 	}
 	r.Header.Set("Content-Type", "application/json")
-	signWebhook(r.Header, key, id, fakeUser, ts, body)
+	signWebhook(r.Header, key, id, user, ts, body)
 	return r, nil
 }
 

@@ -78,3 +78,16 @@ func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 
 // Requests counts the fake's API requests, for the catalog matrix.
 func (h *harness) Requests(t *testing.T) int { return len(h.fake(t).seen()) }
+
+// Start moves the request to generation_dreaming.json.
+func (h *harness) Start(t *testing.T, id string) { h.fake(t).set(t, id, "generation_dreaming.json") }
+
+// CancelOutcome: Luma has no cancel; the driver deletes an unfinished
+// generation (DELETE /generations/{id}, 204) and reports it canceled, and
+// leaves a finished one alone.
+func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
+	if phase == drivertest.CancelFinished {
+		return drivertest.CancelOutcome{State: providers.StateSucceeded}
+	}
+	return drivertest.CancelOutcome{State: providers.StateCanceled}
+}

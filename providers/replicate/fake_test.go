@@ -464,6 +464,18 @@ func (f *fakeReplicate) finish(id, status, fixture string) error {
 	return nil
 }
 
+// start moves starting prediction id to processing.
+func (f *fakeReplicate) start(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.preds[id]
+	if p == nil || p.status != statusStarting {
+		return fmt.Errorf("no starting prediction %q", id)
+	}
+	p.status, p.started = statusProcessing, time.Now().UTC()
+	return nil
+}
+
 // cleanup deletes the files of finished prediction id, as Replicate does
 // an hour after an API prediction ends: "output" becomes null and
 // "data_removed" true.
@@ -497,6 +509,11 @@ func (f *fakeReplicate) lastCreate() fakeCreate {
 // prediction id's current state: the prediction, signed with Standard
 // Webhooks under a fresh webhook-id.
 func (f *fakeReplicate) webhook(id, target string) (*http.Request, error) {
+	return f.webhookAt(id, target, time.Now())
+}
+
+// webhookAt is webhook, signed as sent at ts.
+func (f *fakeReplicate) webhookAt(id, target string, ts time.Time) (*http.Request, error) {
 	f.mu.Lock()
 	p := f.preds[id]
 	var body []byte
@@ -512,7 +529,7 @@ func (f *fakeReplicate) webhook(id, target string) (*http.Request, error) {
 		return nil, err
 	}
 	r.Header.Set("Content-Type", "application/json")
-	f.signer.SetHeaders(r.Header, "msg_"+rand.Text(), time.Now(), body)
+	f.signer.SetHeaders(r.Header, "msg_"+rand.Text(), ts, body)
 	return r, nil
 }
 
