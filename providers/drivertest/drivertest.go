@@ -450,7 +450,10 @@ func testCancelFinished(t *testing.T, h Harness) {
 	}
 }
 
-func testWebhook(t *testing.T, h Harness) {
+// finishedForWebhooks returns the driver under test, as itself and as a
+// WebhookVerifier, its context and a request it has finished; it skips t
+// when the driver verifies no webhooks.
+func finishedForWebhooks(t *testing.T, h Harness) (providers.Driver, providers.WebhookVerifier, context.Context, string) {
 	d := h.Driver(t)
 	v, ok := d.(providers.WebhookVerifier)
 	if !ok {
@@ -459,6 +462,21 @@ func testWebhook(t *testing.T, h Harness) {
 	ctx := ctxFor(t)
 	id := submit(t, ctx, d)
 	h.Succeed(t, id)
+	return d, v, ctx, id
+}
+
+// readBody reads the body of a delivery.
+func readBody(t *testing.T, r *http.Request) []byte {
+	t.Helper()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatalf("reading a delivery's body: %v", err)
+	}
+	return body
+}
+
+func testWebhook(t *testing.T, h Harness) {
+	d, v, ctx, id := finishedForWebhooks(t, h)
 	want := status(t, ctx, d, id)
 
 	// webhook returns a fresh copy of the delivery and its body.
@@ -733,22 +751,12 @@ type AccountHarness interface {
 // retry: the same event id, which the engine deduplicates on), replayed
 // deliveries and, where the vendor names the account, another account's.
 func testWebhookReplays(t *testing.T, h Harness) {
-	d := h.Driver(t)
-	v, ok := d.(providers.WebhookVerifier)
-	if !ok {
-		t.Skipf("%T is not a providers.WebhookVerifier", d)
-	}
-	ctx := ctxFor(t)
-	id := submit(t, ctx, d)
-	h.Succeed(t, id)
+	_, v, ctx, id := finishedForWebhooks(t, h)
 	r := h.WebhookFor(t, id)
 	if r == nil {
 		t.Skipf("WebhookFor(%q) = nil: the vendor sends no webhooks", id)
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := readBody(t, r)
 	var ids []string
 	for range 2 {
 		again := r.Clone(ctx)
@@ -775,11 +783,7 @@ func testWebhookReplays(t *testing.T, h Harness) {
 			{"ten minutes ahead", 10 * time.Minute, false},
 		} {
 			r := wh.WebhookAt(t, id, time.Now().Add(tt.skew))
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = v.VerifyWebhook(r, body)
+			_, err := v.VerifyWebhook(r, readBody(t, r))
 			if tt.ok && err != nil {
 				t.Errorf("VerifyWebhook(delivery signed %s) error = %v, want nil", tt.name, err)
 			}
@@ -791,12 +795,18 @@ func testWebhookReplays(t *testing.T, h Harness) {
 
 	if ah, ok := h.(AccountHarness); ok {
 		r := ah.WebhookForAccount(t, id, "github|someone-else")
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.VerifyWebhook(r, body); providers.ErrorCode(err) != providers.CodeUnauthenticated {
+		if _, err := v.VerifyWebhook(r, readBody(t, r)); providers.ErrorCode(err) != providers.CodeUnauthenticated {
 			t.Errorf("VerifyWebhook(delivery signed for another account) error = %v, want code %s", err, providers.CodeUnauthenticated)
 		}
 	}
+}
+
+// StopsUnfinished is the CancelOutcome of a vendor that stops a request
+// that has not finished, which then reports StateCanceled, and leaves a
+// finished one as it is.
+func StopsUnfinished(phase CancelPhase) CancelOutcome {
+	if phase == CancelFinished {
+		return CancelOutcome{State: providers.StateSucceeded}
+	}
+	return CancelOutcome{State: providers.StateCanceled}
 }

@@ -86,8 +86,5 @@ func (h *harness) Start(t *testing.T, id string) { h.fake(t).set(t, id, "generat
 // generation (DELETE /generations/{id}, 204) and reports it canceled, and
 // leaves a finished one alone.
 func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
-	if phase == drivertest.CancelFinished {
-		return drivertest.CancelOutcome{State: providers.StateSucceeded}
-	}
-	return drivertest.CancelOutcome{State: providers.StateCanceled}
+	return drivertest.StopsUnfinished(phase)
 }

@@ -113,8 +113,5 @@ func (h *harness) Start(t *testing.T, id string) {
 // OpenAPI schema's predictions.cancel): a starting or processing
 // prediction turns canceled; a finished one is answered unchanged.
 func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
-	if phase == drivertest.CancelFinished {
-		return drivertest.CancelOutcome{State: providers.StateSucceeded}
-	}
-	return drivertest.CancelOutcome{State: providers.StateCanceled}
+	return drivertest.StopsUnfinished(phase)
 }

@@ -91,8 +91,5 @@ func (h *harness) Start(t *testing.T, id string) { h.fake(t).set(t, id, "task_ru
 // (reported CANCELLED, or gone); the driver reads a finished one first and
 // leaves it alone, since the same DELETE would delete its outputs.
 func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
-	if phase == drivertest.CancelFinished {
-		return drivertest.CancelOutcome{State: providers.StateSucceeded}
-	}
-	return drivertest.CancelOutcome{State: providers.StateCanceled}
+	return drivertest.StopsUnfinished(phase)
 }
