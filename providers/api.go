@@ -174,6 +174,23 @@ func (a *API) Now() time.Time { return a.now() }
 // request's prompt and other texts.
 func (a *API) Redactor() Redactor { return a.redactor }
 
+// Create POSTs in to target (as Call, op "submit") and returns the "id"
+// of what the vendor created, a noun ("task") for messages. An answer
+// without an id is CodeUnknown, not transient: the request may exist, and
+// the engine must not start (and pay for) another one on a guess.
+func (a *API) Create(ctx context.Context, target, noun string, in any, texts ...string) (string, error) {
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := a.Call(ctx, "submit", http.MethodPost, target, in, &created, texts...); err != nil {
+		return "", err
+	}
+	if created.ID == "" {
+		return "", Errorf(CodeUnknown, "%s submit: answer without a %s id", a.vendor, noun)
+	}
+	return created.ID, nil
+}
+
 // Call makes one call — method on the base URL followed by target, with in
 // (if not nil) as its JSON body — and decodes a 2xx answer into out (if
 // not nil; an empty body leaves out as it is). op names the call in

@@ -1,6 +1,9 @@
 package providers
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -80,5 +83,41 @@ func TestClip(t *testing.T) {
 	}
 	if got := Clip("short", 5); got != "short" {
 		t.Errorf("Clip = %q, want it unchanged", got)
+	}
+}
+
+// TestAPICreate: Create returns the id the vendor answers, and an answer
+// without one is CodeUnknown (the request may exist: not worth a second,
+// paid, attempt).
+func TestAPICreate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		answer, id string
+		code       Code
+	}{
+		{`{"id":"task-1","status":"PENDING"}`, "task-1", ""},
+		{`{"status":"PENDING"}`, "", CodeUnknown},
+		{`{"id":""}`, "", CodeUnknown},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost || r.URL.Path != "/v1/tasks" {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, tt.answer)
+		}))
+		api, err := NewAPI(APIConfig{Conn: Conn{APIKey: "k", BaseURL: srv.URL, HTTPClient: srv.Client()}, Vendor: "acme", Header: BearerAuth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := api.Create(t.Context(), "/v1/tasks", "task", map[string]string{"prompt": "p"})
+		srv.Close()
+		if id != tt.id || ErrorCode(err) != tt.code || (tt.code == "") != (err == nil) {
+			t.Errorf("Create() answered %s = %q, %v; want %q with code %q", tt.answer, id, err, tt.id, tt.code)
+		}
+		if tt.code != "" && !strings.Contains(err.Error(), "acme submit: answer without a task id") {
+			t.Errorf("Create() error = %q, want it to say the answer had no task id", err)
+		}
 	}
 }

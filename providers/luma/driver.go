@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -85,32 +83,6 @@ func (d *Driver) Name() string { return "luma" }
 // so a Submit retried after a lost answer may start a second generation.
 func (d *Driver) HonorsIdempotencyKeys() bool { return false }
 
-// Catalog lists the models whose lengths the driver knows (durations),
-// with Luma's aspect ratios and resolutions, and the driver's defaults.
-// They take an end frame (keyframes.frame1); no seed, negative prompt or
-// audio switch.
-func (d *Driver) Catalog() providers.Catalog {
-	c := providers.Catalog{Defaults: maps.Clone(d.models)}
-	for _, id := range slices.Sorted(maps.Keys(durations)) {
-		c.Models = append(c.Models, providers.Model{
-			ID: id, Name: id, Workflows: []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo},
-			Durations: durations[id], AspectRatios: aspectRatios, Resolutions: resolutions, EndFrame: true,
-		})
-	}
-	return c
-}
-
-var _ providers.Cataloger = (*Driver)(nil)
-
-// Luma's documented values.
-var (
-	aspectRatios = []string{"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
-	resolutions  = []string{"540p", "720p", "1080p", "4k"}
-	// durations are the lengths, in seconds, of the models whose limits the
-	// driver knows; other models get the asked length as "<n>s".
-	durations = map[string][]int{"ray-2": {5, 9}, "ray-flash-2": {5, 9}}
-)
-
 type createRequest struct {
 	Prompt      string     `json:"prompt,omitempty"`
 	Model       string     `json:"model"`
@@ -163,13 +135,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if frames != (keyframes{}) {
 		body.Keyframes = &frames
 	}
-	if !slices.Contains(aspectRatios, req.AspectRatio) {
-		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no aspect ratio %q", req.AspectRatio)
-	}
-	if !slices.Contains(resolutions, req.Resolution) {
-		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no resolution %q", req.Resolution)
-	}
-	secs, err := durationFor(model, req.DurationSeconds)
+	secs, err := sizeFor(model, req)
 	if err != nil {
 		return "", err
 	}
@@ -179,34 +145,10 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 			return "", err
 		}
 	}
-	var g generation
 	// POST /generations/video is the create route of Luma's API (the
 	// official SDKs' generations.create); /generations itself only lists.
-	if err := d.api.Call(ctx, "submit", http.MethodPost, "/generations/video", body, &g,
-		req.Prompt, req.SourceImageURL, req.EndFrameURL, body.CallbackURL); err != nil {
-		return "", err
-	}
-	if g.ID == "" {
-		// The generation may exist: not transient, so the engine does not
-		// start (and pay for) another one on a guess.
-		return "", providers.Errorf(providers.CodeUnknown, "luma submit: answer without a generation id")
-	}
-	return g.ID, nil
-}
-
-// durationFor returns secs rounded up to the next length model makes, or
-// an error for which ErrorCode is CodeInvalidInput.
-func durationFor(model string, secs int) (int, error) {
-	if secs <= 0 {
-		return 0, providers.Errorf(providers.CodeInvalidInput, "luma submit: duration must be positive, got %d", secs)
-	}
-	ds, known := durations[model]
-	if !known || slices.Contains(ds, secs) {
-		return secs, nil // an unknown model: Luma judges
-	}
-	// Never rounded: a longer clip is billed as one.
-	return 0, providers.Errorf(providers.CodeInvalidInput,
-		"luma submit: model %s makes videos of %s seconds, not %d", model, providers.Model{Durations: ds}.DescribeDurations(), secs)
+	return d.api.Create(ctx, "/generations/video", "generation", body,
+		req.Prompt, req.SourceImageURL, req.EndFrameURL, body.CallbackURL)
 }
 
 // Status returns the state of generation requestID. A generation this

@@ -139,18 +139,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if body.Duration, err = durationFor(model, req.DurationSeconds); err != nil {
 		return "", err
 	}
-	var created struct {
-		ID string `json:"id"`
-	}
-	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &created, req.Prompt, req.SourceImageURL, req.EndFrameURL); err != nil {
-		return "", err
-	}
-	if created.ID == "" {
-		// The task may exist: not transient, so the engine does not start
-		// (and pay for) another one on a guess.
-		return "", providers.Errorf(providers.CodeUnknown, "runway submit: answer without a task id")
-	}
-	return created.ID, nil
+	return d.api.Create(ctx, path, "task", body, req.Prompt, req.SourceImageURL, req.EndFrameURL)
 }
 
 // Status returns the state of task requestID. A task this driver canceled
