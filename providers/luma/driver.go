@@ -107,8 +107,9 @@ type keyframe struct {
 // Submit creates a generation. What the catalog says a model does not make
 // (ray-2 and ray-flash-2: 5 or 9 s; Catalog.Check), or an aspect ratio or
 // resolution Luma does not offer, is refused with CodeInvalidInput before
-// calling: a length is never rounded into a longer, billed clip. With a CallbackToken, the callback
-// URL is Request.WebhookURL with ?token=<CallbackToken> added.
+// calling: a length is never rounded into a longer, billed clip. With a
+// CallbackToken, the callback URL is Request.WebhookURL with
+// ?token=<CallbackToken> added.
 func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
 	model := req.Model
 	if model == "" {

@@ -155,7 +155,10 @@ type modelSchema struct {
 	fields   map[string]fieldSchema
 	required []string
 	// needs: a field that may be set only with another set to a value
-	// ("" for any value).
+	// ("" for any value), as the field's description on the model's API
+	// page says (kling-v2.1's end_image: "pro mode is required when this
+	// parameter is set"; seedance-1-pro's last_frame_image: "only works if
+	// an image start frame is given").
 	needs []need
 }
 
