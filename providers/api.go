@@ -23,21 +23,38 @@ const (
 	DefaultMaxResponseBytes = 1 << 20
 )
 
-// APIConfig describes one vendor's JSON API to NewAPI. A vendor package
-// fills in its name, base URL, auth headers and how to read its error
-// body; every vendor's Config carries APIKey, BaseURL, Timeout, HTTPClient
-// and Now with the meanings given here.
-type APIConfig struct {
-	// Vendor names the vendor in every message ("luma submit: HTTP 400: …").
-	Vendor string
+// Conn is how a driver reaches its vendor: the connection settings every
+// vendor's Config embeds, with the same meaning in each.
+type Conn struct {
 	// APIKey is the vendor's API key (required). It is sent only through
-	// Header and removed from every message.
+	// the vendor's auth headers and removed from every message.
 	APIKey string
 	// BaseURL is the API root, prefixed to every target a call names; ""
-	// means DefaultBaseURL. It must be an absolute http(s) URL; a trailing
-	// slash is dropped. DefaultBaseURL "" with BaseURL "" lets calls name
-	// absolute URLs.
-	BaseURL, DefaultBaseURL string
+	// means the vendor's default. It must be an absolute http(s) URL; a
+	// trailing slash is dropped.
+	BaseURL string
+	// Timeout bounds each call; 0 means DefaultTimeout; negative is an
+	// error.
+	Timeout time.Duration
+	// HTTPClient makes the calls; nil means a new http.Client.
+	HTTPClient *http.Client
+	// Now is the clock for Retry-After dates (and the driver's own uses:
+	// webhook timestamps, output expiry, memories of canceled requests);
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// APIConfig describes one vendor's JSON API to NewAPI: the connection
+// settings of the vendor's Config (Conn), and what the vendor package
+// fills in: its name, default base URL, auth headers and how to read its
+// error body.
+type APIConfig struct {
+	Conn
+	// Vendor names the vendor in every message ("luma submit: HTTP 400: …").
+	Vendor string
+	// DefaultBaseURL is used when Conn.BaseURL is ""; both "" lets calls
+	// name absolute URLs.
+	DefaultBaseURL string
 	// Header returns the headers every call carries (auth, API version),
 	// given the API key.
 	Header func(apiKey string) http.Header
@@ -48,14 +65,6 @@ type APIConfig struct {
 	// Secrets are the other secrets the driver holds (webhook secrets,
 	// callback tokens), removed from every message as the API key is.
 	Secrets []string
-	// Timeout bounds each call; 0 means DefaultTimeout; negative is an
-	// error.
-	Timeout time.Duration
-	// HTTPClient makes the calls; nil means a new http.Client.
-	HTTPClient *http.Client
-	// Now is the clock for Retry-After dates (and the driver's own uses);
-	// nil means time.Now.
-	Now func() time.Time
 	// MaxResponseBytes caps an answer's body; 0 means
 	// DefaultMaxResponseBytes. A longer answer is an error.
 	MaxResponseBytes int64
@@ -165,6 +174,23 @@ func (a *API) Now() time.Time { return a.now() }
 // request's prompt and other texts.
 func (a *API) Redactor() Redactor { return a.redactor }
 
+// Create POSTs in to target (as Call, op "submit") and returns the "id"
+// of what the vendor created, a noun ("task") for messages. An answer
+// without an id is CodeUnknown, not transient: the request may exist, and
+// the engine must not start (and pay for) another one on a guess.
+func (a *API) Create(ctx context.Context, target, noun string, in any, texts ...string) (string, error) {
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := a.Call(ctx, "submit", http.MethodPost, target, in, &created, texts...); err != nil {
+		return "", err
+	}
+	if created.ID == "" {
+		return "", Errorf(CodeUnknown, "%s submit: answer without a %s id", a.vendor, noun)
+	}
+	return created.ID, nil
+}
+
 // Call makes one call — method on the base URL followed by target, with in
 // (if not nil) as its JSON body — and decodes a 2xx answer into out (if
 // not nil; an empty body leaves out as it is). op names the call in
@@ -269,4 +295,10 @@ func WithoutURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// BearerAuth is an APIConfig.Header for vendors that take the key as a
+// bearer token.
+func BearerAuth(apiKey string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + apiKey}}
 }

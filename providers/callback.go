@@ -70,3 +70,21 @@ func (c CallbackToken) Verify(vendor string, r *http.Request) error {
 // Secret returns the token itself, for drivers that remove it from vendor
 // text quoting the callback URL.
 func (c CallbackToken) Secret() string { return c.token }
+
+// NewCallbackAPI is NewAPI for a vendor whose callbacks carry no
+// signature, authenticated by a CallbackToken instead: it returns the API
+// for cfg and the CallbackToken for secret ("" is off), which the API
+// removes from every message as it does the key. A short secret is an
+// error, as NewCallbackToken says.
+func NewCallbackAPI(cfg APIConfig, secret string) (*API, CallbackToken, error) {
+	token, err := NewCallbackToken(cfg.Vendor, secret)
+	if err != nil {
+		return nil, CallbackToken{}, err
+	}
+	cfg.Secrets = append(cfg.Secrets, secret)
+	api, err := NewAPI(cfg)
+	if err != nil {
+		return nil, CallbackToken{}, err
+	}
+	return api, token, nil
+}

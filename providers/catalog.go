@@ -38,6 +38,68 @@ type Model struct {
 	NegativePrompt bool
 	// Seed: takes Request.Seed.
 	Seed bool
+	// Limits narrow the lists above for some requests (1080p at 16:9
+	// only, an end frame at 1080p only …); a request outside one is
+	// refused like a value outside the lists.
+	Limits []Limit
+}
+
+// Limit narrows what a model makes for the requests it applies to: those
+// of Workflow (when set), at Resolution (when set) and with an end frame
+// (when EndFrame), all that are set. Such a request must also be within
+// each list that is not nil.
+type Limit struct {
+	Workflow   Workflow
+	Resolution string
+	EndFrame   bool
+
+	Workflows    []Workflow
+	Durations    []int
+	AspectRatios []string
+	Resolutions  []string
+}
+
+// Applies reports whether l limits req.
+func (l Limit) Applies(req Request) bool {
+	switch {
+	case l.Workflow == "" && l.Resolution == "" && !l.EndFrame:
+		return false
+	case l.Workflow != "" && req.Workflow != l.Workflow,
+		l.Resolution != "" && req.Resolution != l.Resolution,
+		l.EndFrame && req.EndFrameURL == "":
+		return false
+	}
+	return true
+}
+
+// String says l for a person: "at 1080p: 16:9 or 9:16 only",
+// "text_to_video at 720p: 16:9 or 9:16 only", "with an end frame:
+// image_to_video, 1080p only".
+func (l Limit) String() string {
+	var when []string
+	if l.Workflow != "" {
+		when = append(when, string(l.Workflow))
+	}
+	if l.Resolution != "" {
+		when = append(when, "at "+l.Resolution)
+	}
+	if l.EndFrame {
+		when = append(when, "with an end frame")
+	}
+	var only []string
+	for _, wf := range l.Workflows {
+		only = append(only, string(wf))
+	}
+	if l.Durations != nil {
+		only = append(only, Model{Durations: l.Durations}.DescribeDurations()+" seconds")
+	}
+	if l.AspectRatios != nil {
+		only = append(only, JoinOr(l.AspectRatios))
+	}
+	if l.Resolutions != nil {
+		only = append(only, JoinOr(l.Resolutions))
+	}
+	return strings.Join(when, " ") + ": " + strings.Join(only, ", ") + " only"
 }
 
 // MakesDuration reports whether m makes clips of secs seconds: in
@@ -139,6 +201,68 @@ func (m Model) Options(req Request) []string {
 	return missing
 }
 
+// Check returns an error for which ErrorCode is CodeInvalidInput, naming
+// what the model makes, when req asks model (the model Submit sends, after
+// defaults) for what c says it does not make or take: a workflow,
+// duration, aspect ratio or resolution outside its lists (an empty value
+// is not asked for), a request outside one of its Limits, or an option
+// (see CheckOptions). For a model c does not list, only options are
+// checked. Drivers call it in Submit, before anything is sent, so that a
+// request is refused at once rather than billed, rounded or dropped. op
+// begins the message ("runway submit").
+func (c Catalog) Check(op, model string, req Request) error {
+	m, listed := c.Model(model)
+	if !listed {
+		return c.CheckOptions(op, model, req)
+	}
+	return m.Check(op, req)
+}
+
+// Check is Catalog.Check for a listed model.
+func (m Model) Check(op string, req Request) error {
+	bad := func(format string, args ...any) error {
+		return Errorf(CodeInvalidInput, "%s: model %.64q "+format, append([]any{op, m.ID}, args...)...)
+	}
+	if err := m.within(req, m.Workflows, m.Durations, m.AspectRatios, m.Resolutions, bad, ""); err != nil {
+		return err
+	}
+	if m.Durations == nil && m.MaxDurationSeconds > 0 && req.DurationSeconds != 0 && !m.MakesDuration(req.DurationSeconds) {
+		return bad("makes videos of %s seconds, not %d", m.DescribeDurations(), req.DurationSeconds)
+	}
+	if missing := m.Options(req); missing != nil {
+		return bad("does not take %s", strings.Join(missing, ", "))
+	}
+	for _, l := range m.Limits {
+		if !l.Applies(req) {
+			continue
+		}
+		if err := m.within(req, l.Workflows, l.Durations, l.AspectRatios, l.Resolutions, bad, " ("+l.String()+")"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// within returns bad's error when req is outside one of the lists that
+// is not nil; why ends the message.
+func (m Model) within(req Request, wfs []Workflow, durations []int, aspects, resolutions []string, bad func(string, ...any) error, why string) error {
+	switch {
+	case wfs != nil && !slices.Contains(wfs, req.Workflow):
+		names := make([]string, len(wfs))
+		for i, wf := range wfs {
+			names[i] = string(wf)
+		}
+		return bad("offers %s, not %.32q%s", JoinOr(names), req.Workflow, why)
+	case durations != nil && req.DurationSeconds != 0 && !slices.Contains(durations, req.DurationSeconds):
+		return bad("makes videos of %s seconds, not %d%s", Model{Durations: durations}.DescribeDurations(), req.DurationSeconds, why)
+	case aspects != nil && req.AspectRatio != "" && !slices.Contains(aspects, req.AspectRatio):
+		return bad("makes aspect ratio %s, not %.16q%s", JoinOr(aspects), req.AspectRatio, why)
+	case resolutions != nil && req.Resolution != "" && !slices.Contains(resolutions, req.Resolution):
+		return bad("makes %s video, not %.16q%s", JoinOr(resolutions), req.Resolution, why)
+	}
+	return nil
+}
+
 // CheckOptions returns an error for which ErrorCode is CodeInvalidInput
 // when req asks model (the model Submit sends, after defaults) for an
 // option it does not take according to c — any option, for a model c does
@@ -154,4 +278,16 @@ func (c Catalog) CheckOptions(op, model string, req Request) error {
 		return Errorf(CodeInvalidInput, "%s: model %.64q does not take %s", op, model, strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// ModelsFor returns the model each workflow uses when a request names
+// none: configured's non-empty entries, over textToVideo and imageToVideo.
+func ModelsFor(textToVideo, imageToVideo string, configured map[Workflow]string) map[Workflow]string {
+	models := map[Workflow]string{WorkflowTextToVideo: textToVideo, WorkflowImageToVideo: imageToVideo}
+	for wf, m := range configured {
+		if m != "" {
+			models[wf] = m
+		}
+	}
+	return models
 }

@@ -199,3 +199,16 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// QuoteLen is how many characters of a vendor's text (an error body, a
+// failure reason) a message quotes.
+const QuoteLen = 300
+
+// Clip shortens s to its first n characters, marked with "…" when cut, for
+// a message that quotes a value or a vendor's text.
+func Clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

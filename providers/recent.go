@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -68,28 +69,59 @@ func (s *RecentSet[K]) Has(key K, now time.Time) bool {
 // request.
 type CancelByDelete struct {
 	api     *API
+	prefix  string
+	read    func(ctx context.Context, op, id string) (Status, error)
 	deleted *RecentSet[string]
 }
 
-// NewCancelByDelete returns a CancelByDelete whose DELETEs go through api.
-func NewCancelByDelete(api *API) *CancelByDelete {
-	return &CancelByDelete{api: api, deleted: NewRecentSet[string](24*time.Hour, 10000)}
+// Reported is a vendor's request object (a Luma generation, a Runway
+// task) as a GET answers it, which says its Status; r redacts the vendor's
+// text.
+type Reported interface {
+	AsStatus(id string, r Redactor) (Status, error)
 }
 
-// Status returns read's answer for request id, or StateCanceled when the
+// NewCancelByDelete returns a CancelByDelete for the requests at
+// prefix+id on api's base URL: a GET there answers a T, a DELETE removes
+// the request.
+func NewCancelByDelete[T any, P interface {
+	*T
+	Reported
+}](api *API, prefix string) *CancelByDelete {
+	c := &CancelByDelete{api: api, prefix: prefix, deleted: NewRecentSet[string](24*time.Hour, 10000)}
+	c.read = func(ctx context.Context, op, id string) (Status, error) {
+		var v T
+		if err := c.Get(ctx, op, id, &v); err != nil {
+			return Status{}, err
+		}
+		return P(&v).AsStatus(id, api.Redactor())
+	}
+	return c
+}
+
+// Get reads request id into v (GET prefix+id). An empty id is
+// CodeNotFound without a call.
+func (c *CancelByDelete) Get(ctx context.Context, op, id string, v any) error {
+	if id == "" {
+		return Errorf(CodeNotFound, "%s %s: empty request id", c.api.vendor, op)
+	}
+	return c.api.Call(ctx, op, http.MethodGet, c.prefix+url.PathEscape(id), nil, v)
+}
+
+// Status returns the Status of request id, or StateCanceled when the
 // vendor no longer knows a request this CancelByDelete deleted.
-func (c *CancelByDelete) Status(ctx context.Context, id string, read func(ctx context.Context, op string) (Status, error)) (Status, error) {
-	st, err := read(ctx, "status")
+func (c *CancelByDelete) Status(ctx context.Context, id string) (Status, error) {
+	st, err := c.read(ctx, "status", id)
 	if err != nil && ErrorCode(err) == CodeNotFound && c.deleted.Has(id, c.api.Now()) {
 		return Status{RequestID: id, State: StateCanceled}, nil
 	}
 	return st, err
 }
 
-// Cancel deletes request id (DELETE on the API's base URL followed by
-// path) unless read says it has finished; one deleted already is nil.
-func (c *CancelByDelete) Cancel(ctx context.Context, id, path string, read func(ctx context.Context, op string) (Status, error)) error {
-	st, err := read(ctx, "cancel")
+// Cancel deletes request id unless it has finished; one deleted already
+// is nil.
+func (c *CancelByDelete) Cancel(ctx context.Context, id string) error {
+	st, err := c.read(ctx, "cancel", id)
 	switch {
 	case err != nil && ErrorCode(err) == CodeNotFound && c.deleted.Has(id, c.api.Now()):
 		return nil
@@ -98,7 +130,7 @@ func (c *CancelByDelete) Cancel(ctx context.Context, id, path string, read func(
 	case st.State.Terminal():
 		return nil
 	}
-	if err := c.api.Call(ctx, "cancel", http.MethodDelete, path, nil, nil); err != nil {
+	if err := c.api.Call(ctx, "cancel", http.MethodDelete, c.prefix+url.PathEscape(id), nil, nil); err != nil {
 		return err
 	}
 	c.deleted.Add(id, c.api.Now())

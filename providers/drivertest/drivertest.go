@@ -129,6 +129,9 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"Webhook", testWebhook},
 		{"IdempotencyKey", testIdempotencyKey},
 		{"Redaction", testRedaction},
+		{"Catalog", testCatalog},
+		{"CancelPhases", testCancelPhases},
+		{"WebhookReplays", testWebhookReplays},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,17 +141,35 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	}
 }
 
-// request is a plain text-to-video request every vendor accepts, with a
-// fresh idempotency key.
-func request() providers.Request {
-	return providers.Request{
+// request is a plain text-to-video request d accepts, with a fresh
+// idempotency key: 5 s, 16:9 and 720p, or what d's catalog says its
+// default model makes instead.
+func request(d providers.Driver) providers.Request {
+	return requestFor(d, providers.WorkflowTextToVideo)
+}
+
+// requestFor is request for workflow wf (without its source image).
+func requestFor(d providers.Driver, wf providers.Workflow) providers.Request {
+	req := providers.Request{
 		IdempotencyKey:  "drivertest-" + rand.Text(),
-		Workflow:        providers.WorkflowTextToVideo,
+		Workflow:        wf,
 		Prompt:          "A lighthouse on a cliff at dusk, waves breaking below, slow aerial orbit.",
 		DurationSeconds: 5,
 		AspectRatio:     "16:9",
 		Resolution:      "720p",
 	}
+	c, ok := providers.CatalogOf(d)
+	if !ok {
+		return req
+	}
+	m, listed := c.Model(c.Defaults[wf])
+	if !listed {
+		return req
+	}
+	if sizes := sizesOf(m, req); len(sizes) > 0 {
+		req.DurationSeconds, req.AspectRatio, req.Resolution = sizes[0].secs, sizes[0].aspect, sizes[0].res
+	}
+	return req
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -160,7 +181,7 @@ func ctxFor(t *testing.T) context.Context {
 // submit starts a request and fails t if it cannot.
 func submit(t *testing.T, ctx context.Context, d providers.Driver) string {
 	t.Helper()
-	req := request()
+	req := request(d)
 	id, err := d.Submit(ctx, req)
 	if err != nil {
 		t.Fatalf("Submit(%+v) error = %v, want nil", req, err)
@@ -206,8 +227,7 @@ func testSubmitThenStatus(t *testing.T, h Harness) {
 func testImageToVideo(t *testing.T, h Harness) {
 	d := h.Driver(t)
 	ctx := ctxFor(t)
-	req := request()
-	req.Workflow = providers.WorkflowImageToVideo
+	req := requestFor(d, providers.WorkflowImageToVideo)
 	req.Prompt = "The lighthouse's beam sweeps slowly across the fog."
 	req.SourceImageURL = sourceImage(t) + "/files/sources/3f9c2a.png?expires=1795000000&sig=q2Jx0Vb4"
 	if sh, ok := h.(SourceImageHarness); ok {
@@ -352,7 +372,7 @@ func testSubmitErrors(t *testing.T, h Harness) {
 			d := h.Driver(t)
 			ctx := ctxFor(t)
 			h.FailNextSubmit(t, tt.code, tt.retryAfter)
-			req := request()
+			req := request(d)
 			id, err := d.Submit(ctx, req)
 			if got := providers.ErrorCode(err); got != tt.code {
 				t.Fatalf("Submit() = %q, %v; want an error with code %s", id, err, tt.code)
@@ -430,7 +450,10 @@ func testCancelFinished(t *testing.T, h Harness) {
 	}
 }
 
-func testWebhook(t *testing.T, h Harness) {
+// finishedForWebhooks returns the driver under test, as itself and as a
+// WebhookVerifier, its context and a request it has finished; it skips t
+// when the driver verifies no webhooks.
+func finishedForWebhooks(t *testing.T, h Harness) (providers.Driver, providers.WebhookVerifier, context.Context, string) {
 	d := h.Driver(t)
 	v, ok := d.(providers.WebhookVerifier)
 	if !ok {
@@ -439,6 +462,21 @@ func testWebhook(t *testing.T, h Harness) {
 	ctx := ctxFor(t)
 	id := submit(t, ctx, d)
 	h.Succeed(t, id)
+	return d, v, ctx, id
+}
+
+// readBody reads the body of a delivery.
+func readBody(t *testing.T, r *http.Request) []byte {
+	t.Helper()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatalf("reading a delivery's body: %v", err)
+	}
+	return body
+}
+
+func testWebhook(t *testing.T, h Harness) {
+	d, v, ctx, id := finishedForWebhooks(t, h)
 	want := status(t, ctx, d, id)
 
 	// webhook returns a fresh copy of the delivery and its body.
@@ -554,7 +592,7 @@ func testIdempotencyKey(t *testing.T, h Harness) {
 	}
 	d := h.Driver(t)
 	ctx := ctxFor(t)
-	req := request()
+	req := request(d)
 	first, err := d.Submit(ctx, req)
 	if err != nil {
 		t.Fatalf("Submit(%+v) error = %v, want nil", req, err)
@@ -580,7 +618,7 @@ func testRedaction(t *testing.T, h Harness) {
 	}
 	d := h.Driver(t)
 	ctx := ctxFor(t)
-	req := request()
+	req := request(d)
 	req.Prompt = "A red fox trots across a snowy meadow at golden hour, breath misting, camera tracking low beside it."
 	words := strings.Fields(req.Prompt)
 	echoes := map[string]string{
@@ -621,4 +659,154 @@ func testRedaction(t *testing.T, h Harness) {
 	if !strings.Contains(err.Error(), "request refused") {
 		t.Errorf("Submit() error %q lost the vendor's own words, want them kept", err)
 	}
+}
+
+// CancelPhase is when the suite cancels a request.
+type CancelPhase string
+
+// Cancel phases.
+const (
+	CancelQueued   CancelPhase = "queued"
+	CancelRunning  CancelPhase = "running"
+	CancelFinished CancelPhase = "finished"
+)
+
+// CancelOutcome is what a vendor documents for a cancel.
+type CancelOutcome struct {
+	// Code is what Cancel returns: "" for nil.
+	Code providers.Code
+	// State is what Status reports right after (the fake applies a cancel
+	// at once). "" means the vendor documents no canceled state for the
+	// phase: Status must still answer, and not with StateCanceled, which
+	// the driver would have invented.
+	State providers.State
+}
+
+// CancelHarness is an optional Harness capability that turns on the
+// cancel phases (RunConformanceTests' "CancelPhases" test): a request is
+// canceled while queued, while running and after it finished, twice each,
+// and each outcome must be the one the vendor documents.
+type CancelHarness interface {
+	// Start makes the fake vendor start requestID: running, not finished.
+	// For a vendor that reports no queued phase, it does nothing.
+	Start(t *testing.T, requestID string)
+	// CancelOutcome is what the vendor documents for a cancel in phase.
+	CancelOutcome(phase CancelPhase) CancelOutcome
+}
+
+func testCancelPhases(t *testing.T, h Harness) {
+	ch, ok := h.(CancelHarness)
+	if !ok {
+		t.Skip("the harness declares no cancel outcomes (no CancelHarness)")
+	}
+	for _, phase := range []CancelPhase{CancelQueued, CancelRunning, CancelFinished} {
+		t.Run(string(phase), func(t *testing.T) {
+			t.Parallel()
+			d := h.Driver(t)
+			ctx := ctxFor(t)
+			id := submit(t, ctx, d)
+			switch phase {
+			case CancelRunning:
+				ch.Start(t, id)
+			case CancelFinished:
+				h.Succeed(t, id)
+			}
+			want := ch.CancelOutcome(phase)
+			// Twice: a user's second click, a retried cancel task.
+			for range 2 {
+				if err := d.Cancel(ctx, id); providers.ErrorCode(err) != want.Code {
+					t.Errorf("Cancel(%q) while %s error = %v, want code %q", id, phase, err, want.Code)
+				}
+				st := status(t, ctx, d, id)
+				switch {
+				case want.State != "" && st.State != want.State:
+					t.Errorf("Status(%q).State after Cancel while %s = %q, want %q", id, phase, st.State, want.State)
+				case want.State == "" && st.State == providers.StateCanceled:
+					t.Errorf("Status(%q).State after Cancel while %s = %q, want the vendor's own state: it documents no canceled one", id, phase, st.State)
+				}
+			}
+		})
+	}
+}
+
+// WebhookAtHarness is an optional Harness capability for vendors whose
+// webhooks carry a signed timestamp: the suite checks that a delivery
+// signed too long ago (a replay) or too far ahead is refused.
+type WebhookAtHarness interface {
+	// WebhookAt is WebhookFor, signed as sent at at.
+	WebhookAt(t *testing.T, requestID string, at time.Time) *http.Request
+}
+
+// AccountHarness is an optional Harness capability for vendors whose
+// webhooks name the account they are for (fal's X-Fal-Webhook-User-Id):
+// the driver under test is configured with the fake's account, and the
+// suite checks that a delivery genuinely signed for another account is
+// refused.
+type AccountHarness interface {
+	// WebhookForAccount is WebhookFor, for account.
+	WebhookForAccount(t *testing.T, requestID, account string) *http.Request
+}
+
+// testWebhookReplays checks a genuine delivery sent twice (a vendor's
+// retry: the same event id, which the engine deduplicates on), replayed
+// deliveries and, where the vendor names the account, another account's.
+func testWebhookReplays(t *testing.T, h Harness) {
+	_, v, ctx, id := finishedForWebhooks(t, h)
+	r := h.WebhookFor(t, id)
+	if r == nil {
+		t.Skipf("WebhookFor(%q) = nil: the vendor sends no webhooks", id)
+	}
+	body := readBody(t, r)
+	var ids []string
+	for range 2 {
+		again := r.Clone(ctx)
+		again.Body = io.NopCloser(bytes.NewReader(body))
+		wh, err := v.VerifyWebhook(again, body)
+		if err != nil {
+			t.Fatalf("VerifyWebhook(WebhookFor(%q)) error = %v, want nil", id, err)
+		}
+		ids = append(ids, wh.EventID)
+	}
+	if ids[0] == "" || ids[0] != ids[1] {
+		t.Errorf("VerifyWebhook of one delivery sent twice: EventIDs %q, want one, the same, to deduplicate on", ids)
+	}
+
+	if wh, ok := h.(WebhookAtHarness); ok {
+		for _, tt := range []struct {
+			name string
+			skew time.Duration
+			ok   bool
+		}{
+			{"a minute ago", -time.Minute, true},
+			{"an hour ago (a replay)", -time.Hour, false},
+			{"ten minutes ago", -10 * time.Minute, false},
+			{"ten minutes ahead", 10 * time.Minute, false},
+		} {
+			r := wh.WebhookAt(t, id, time.Now().Add(tt.skew))
+			_, err := v.VerifyWebhook(r, readBody(t, r))
+			if tt.ok && err != nil {
+				t.Errorf("VerifyWebhook(delivery signed %s) error = %v, want nil", tt.name, err)
+			}
+			if !tt.ok && providers.ErrorCode(err) != providers.CodeUnauthenticated {
+				t.Errorf("VerifyWebhook(delivery signed %s) error = %v, want code %s", tt.name, err, providers.CodeUnauthenticated)
+			}
+		}
+	}
+
+	if ah, ok := h.(AccountHarness); ok {
+		r := ah.WebhookForAccount(t, id, "github|someone-else")
+		if _, err := v.VerifyWebhook(r, readBody(t, r)); providers.ErrorCode(err) != providers.CodeUnauthenticated {
+			t.Errorf("VerifyWebhook(delivery signed for another account) error = %v, want code %s", err, providers.CodeUnauthenticated)
+		}
+	}
+}
+
+// StopsUnfinished is the CancelOutcome of a vendor that stops a request
+// that has not finished, which then reports StateCanceled, and leaves a
+// finished one as it is.
+func StopsUnfinished(phase CancelPhase) CancelOutcome {
+	if phase == CancelFinished {
+		return CancelOutcome{State: providers.StateSucceeded}
+	}
+	return CancelOutcome{State: providers.StateCanceled}
 }

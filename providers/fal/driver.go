@@ -1,15 +1,14 @@
 package fal
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/vidgate/vidgate/providers"
 )
@@ -20,7 +19,7 @@ const (
 	DefaultJWKSURL           = "https://rest.alpha.fal.ai/.well-known/jwks.json"
 	DefaultTextToVideoModel  = "fal-ai/bytedance/seedance/v1/pro/text-to-video"
 	DefaultImageToVideoModel = "fal-ai/bytedance/seedance/v1/pro/image-to-video"
-	DefaultTimeout           = 30 * time.Second
+	DefaultTimeout           = providers.DefaultTimeout
 )
 
 // AppQueryParam is the query parameter of the webhook URL that carries the
@@ -31,12 +30,9 @@ const AppQueryParam = "fal_app"
 type Config struct {
 	// APIKey (the fal key, "key_id:key_secret"; required), BaseURL (the
 	// queue API root; "" means DefaultBaseURL), Timeout, HTTPClient and Now
-	// are as in providers.APIConfig; Timeout bounds the JWKS fetch too, and
+	// are as in providers.Conn; Timeout bounds the JWKS fetch too, and
 	// Now also times webhook timestamps and the key cache.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models are the model ids per workflow; a missing workflow uses
 	// DefaultTextToVideoModel or DefaultImageToVideoModel.
 	Models map[providers.Workflow]string
@@ -76,20 +72,22 @@ var (
 // id it cannot parse or a workflow it does not know: wiring mistakes, better
 // found at start-up.
 func New(cfg Config) (*Driver, error) {
+	conn := cfg.Conn
+	conn.BaseURL = "" // calls name absolute URLs: fal returns some
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "fal", APIKey: cfg.APIKey,
+		Conn:       conn,
+		Vendor:     "fal",
 		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Key " + key}} },
-		ParseError: parseError, Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-	})
+		ParseError: parseError})
 	if err != nil {
 		return nil, err
 	}
-	base, err := absURL(cmpOr(cfg.BaseURL, DefaultBaseURL))
+	base, err := absURL(cmp.Or(cfg.BaseURL, DefaultBaseURL))
 	if err != nil {
 		return nil, fmt.Errorf("fal: base URL: %w", err)
 	}
 	base.Path = strings.TrimSuffix(base.Path, "/")
-	jwks, err := absURL(cmpOr(cfg.JWKSURL, DefaultJWKSURL))
+	jwks, err := absURL(cmp.Or(cfg.JWKSURL, DefaultJWKSURL))
 	if err != nil {
 		return nil, fmt.Errorf("fal: JWKS URL: %w", err)
 	}
@@ -142,15 +140,6 @@ func absURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-func cmpOr(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // Name returns "fal".
 func (d *Driver) Name() string { return "fal" }
 
@@ -189,7 +178,7 @@ func appOf(model string) (string, error) {
 	}
 	app := strings.Join(segs[:n], "/")
 	if len(app) > maxAppLen {
-		return "", fmt.Errorf("app path of model id %q is over %d characters", truncate(model, 60), maxAppLen)
+		return "", fmt.Errorf("app path of model id %q is over %d characters", providers.Clip(model, 60), maxAppLen)
 	}
 	return app, nil
 }
@@ -206,7 +195,7 @@ func (d *Driver) parseRequestID(id string) (app, rid string, err error) {
 		app, rid = d.defaultApp, id
 	}
 	if a, err := appOf(app); err != nil || a != app || !requestIDRE.MatchString(rid) {
-		return "", "", providers.Errorf(providers.CodeNotFound, "fal: %q is not a fal request id", truncate(id, 100))
+		return "", "", providers.Errorf(providers.CodeNotFound, "fal: %q is not a fal request id", providers.Clip(id, 100))
 	}
 	return app, rid, nil
 }
@@ -225,8 +214,8 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if !ok {
 		return "", providers.Errorf(providers.CodeUnimplemented, "fal submit: workflow %q not supported", req.Workflow)
 	}
-	model = cmpOr(req.Model, model)
-	if err := d.Catalog().CheckOptions("fal submit", model, req); err != nil {
+	model = cmp.Or(req.Model, model)
+	if err := d.Catalog().Check("fal submit", model, req); err != nil {
 		return "", err
 	}
 	app, err := appOf(model)
@@ -280,47 +269,4 @@ func (d *Driver) endpoint(path string) *url.URL {
 func (d *Driver) sameOrigin(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == d.base.Scheme && u.Host == d.base.Host && u.User == nil
-}
-
-// Cancel asks fal to cancel request id. fal documents three answers (see
-// the package doc): 202 CANCELLATION_REQUESTED and 400 ALREADY_COMPLETED
-// return nil, 404 NOT_FOUND CodeNotFound; anything else is classified as
-// any other call's answer. A nil return says only that fal took the
-// request: fal reports no canceled state afterwards, and the engine decides
-// the job's state itself.
-func (d *Driver) Cancel(ctx context.Context, id string) error {
-	app, rid, err := d.parseRequestID(id)
-	if err != nil {
-		return err
-	}
-	resp, data, err := d.api.Do(ctx, "cancel", http.MethodPut, d.endpoint(requestIDOf(app, rid)+"/cancel").String(), nil)
-	if err != nil {
-		return err
-	}
-	var body struct {
-		Status string `json:"status"`
-	}
-	_ = json.Unmarshal(data, &body)
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
-		// 202 CANCELLATION_REQUESTED: removed from the queue, or the
-		// runner signalled (it may still complete).
-		return nil
-	case resp.StatusCode == http.StatusBadRequest && body.Status == cancelAlreadyCompleted:
-		return nil
-	case resp.StatusCode == http.StatusNotFound:
-		return providers.Errorf(providers.CodeNotFound, "fal cancel: no request %s", rid)
-	}
-	return d.api.Error("cancel", resp, data)
-}
-
-// cancelAlreadyCompleted is the status of fal's 400 answer to canceling a
-// request that has finished.
-const cancelAlreadyCompleted = "ALREADY_COMPLETED"
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }

@@ -24,16 +24,16 @@ func TestNew(t *testing.T) {
 		cfg     Config
 		wantErr bool
 	}{
-		{"defaults", Config{APIKey: "k"}, false},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "k"}}, false},
 		{"no API key", Config{}, true},
-		{"relative base URL", Config{APIKey: "k", BaseURL: "queue.fal.run"}, true},
-		{"relative JWKS URL", Config{APIKey: "k", JWKSURL: "/.well-known/jwks.json"}, true},
-		{"other JWKS host", Config{APIKey: "k", JWKSURL: "https://rest.fal.ai/.well-known/jwks.json"}, false},
-		{"model with a sub-path", Config{APIKey: "k", Models: map[providers.Workflow]string{
+		{"relative base URL", Config{Conn: providers.Conn{APIKey: "k", BaseURL: "queue.fal.run"}}, true},
+		{"relative JWKS URL", Config{Conn: providers.Conn{APIKey: "k"}, JWKSURL: "/.well-known/jwks.json"}, true},
+		{"other JWKS host", Config{Conn: providers.Conn{APIKey: "k"}, JWKSURL: "https://rest.fal.ai/.well-known/jwks.json"}, false},
+		{"model with a sub-path", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{
 			providers.WorkflowImageToVideo: "fal-ai/kling-video/v2.1/master/image-to-video"}}, false},
-		{"model without an app", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "fal-ai"}}, true},
-		{"model with a dot-dot", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "fal-ai/../x"}}, true},
-		{"unknown workflow", Config{APIKey: "k", Models: map[providers.Workflow]string{"text_to_audio": "fal-ai/x"}}, true},
+		{"model without an app", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "fal-ai"}}, true},
+		{"model with a dot-dot", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "fal-ai/../x"}}, true},
+		{"unknown workflow", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{"text_to_audio": "fal-ai/x"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestNew(t *testing.T) {
 
 func TestHonorsIdempotencyKeys(t *testing.T) {
 	t.Parallel()
-	d, err := New(Config{APIKey: "k"})
+	d, err := New(Config{Conn: providers.Conn{APIKey: "k"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestAppOf(t *testing.T) {
 
 func TestParseRequestID(t *testing.T) {
 	t.Parallel()
-	d, err := New(Config{APIKey: "k"})
+	d, err := New(Config{Conn: providers.Conn{APIKey: "k"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestSubmitErrors(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tt.answer.write(w) }))
 			t.Cleanup(srv.Close)
-			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +317,7 @@ func TestSubmitTimeout(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL, Timeout: 100 * time.Millisecond})
+	d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL, Timeout: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestStatusMapping(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newQueueServer(t, tt.status, tt.result)
-			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -485,7 +485,7 @@ func TestStatusResultURL(t *testing.T) {
 			})
 			srv.Start()
 			t.Cleanup(srv.Close)
-			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -590,7 +590,7 @@ func TestCancelAnswers(t *testing.T) {
 				tt.ans.write(w)
 			}))
 			t.Cleanup(srv.Close)
-			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}

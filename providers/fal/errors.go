@@ -1,6 +1,7 @@
 package fal
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,7 +44,7 @@ type failure struct {
 func classify(httpStatus int, headerType string, body []byte, redact func(string) string) failure {
 	var eb errorBody
 	_ = json.Unmarshal(body, &eb) // a proxy's page classifies by status
-	errType := cmpOr(headerType, eb.ErrorType)
+	errType := cmp.Or(headerType, eb.ErrorType)
 	var entries []detailEntry
 	var detail string
 	if json.Unmarshal(eb.Detail, &entries) != nil {

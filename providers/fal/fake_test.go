@@ -23,6 +23,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/vidgate/vidgate/providers"
+)
+
+// Queue statuses, as fal-js QueueStatus names them.
+const (
+	statusInQueue    = "IN_QUEUE"
+	statusInProgress = "IN_PROGRESS"
+	statusCompleted  = "COMPLETED"
 )
 
 // fakeFal is a fake of fal's queue API and webhook keys, following its
@@ -37,6 +45,7 @@ type fakeFal struct {
 	srv *httptest.Server
 
 	mu          sync.Mutex
+	calls       int // API requests received
 	reqs        map[string]*fakeRequest
 	failNext    *fakeFailure
 	submits     []fakeSubmit
@@ -110,7 +119,7 @@ func newFakeFal(t *testing.T) *fakeFal {
 
 // config returns a Config for the fake.
 func (f *fakeFal) config() Config {
-	return Config{APIKey: f.key, BaseURL: f.srv.URL, JWKSURL: f.srv.URL + "/.well-known/jwks.json", HTTPClient: f.srv.Client()}
+	return Config{Conn: providers.Conn{APIKey: f.key, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}, JWKSURL: f.srv.URL + "/.well-known/jwks.json"}
 }
 
 func (f *fakeFal) driver(t *testing.T) *Driver {
@@ -134,6 +143,9 @@ func readFixture(t testing.TB, name string) []byte {
 func (f *fakeFal) authed(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte("Key " + f.key)
 	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.calls++
+		f.mu.Unlock()
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			f.write(w, http.StatusUnauthorized, readFixture(f.t, "error_401.json"), nil)
 			return
@@ -446,6 +458,11 @@ func (f *fakeFal) webhookBody(id string) ([]byte, error) {
 // to the fal_webhook it was submitted with, or else to target with the
 // app path the driver adds; signed with the fake's current key at ts.
 func (f *fakeFal) webhook(id, target string, ts time.Time) (*http.Request, error) {
+	return f.webhookAs(id, target, fakeUser, ts)
+}
+
+// webhookAs is webhook, for the fal account user.
+func (f *fakeFal) webhookAs(id, target, user string, ts time.Time) (*http.Request, error) {
 	body, err := f.webhookBody(id)
 	if err != nil {
 		return nil, err
@@ -464,7 +481,7 @@ func (f *fakeFal) webhook(id, target string, ts time.Time) (*http.Request, error
 		return nil, err
 	}
 	r.Header.Set("Content-Type", "application/json")
-	signWebhook(r.Header, key, id, fakeUser, ts, body)
+	signWebhook(r.Header, key, id, user, ts, body)
 	return r, nil
 }
 
@@ -496,4 +513,11 @@ func (f *fakeFal) fetches() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.jwksFetches
+}
+
+// requests returns how many API requests the fake has received.
+func (f *fakeFal) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }

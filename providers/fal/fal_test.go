@@ -27,7 +27,13 @@ func (h *harness) Driver(t *testing.T) providers.Driver {
 	h.mu.Lock()
 	h.fakes[t] = f
 	h.mu.Unlock()
-	return f.driver(t)
+	cfg := f.config()
+	cfg.UserID = fakeUser // deliveries for another account are refused
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New() error = %v", err)
+	}
+	return d
 }
 
 func (h *harness) fake(t *testing.T) *fakeFal {
@@ -71,12 +77,47 @@ func (h *harness) FailNextSubmit(t *testing.T, code providers.Code, retryAfter t
 }
 
 func (h *harness) WebhookFor(t *testing.T, id string) *http.Request {
+	return h.WebhookAt(t, id, time.Now())
+}
+
+// WebhookAt is the delivery signed with X-Fal-Webhook-Timestamp at.
+func (h *harness) WebhookAt(t *testing.T, id string, at time.Time) *http.Request {
+	return h.webhookAs(t, id, fakeUser, at)
+}
+
+// WebhookForAccount is the delivery for another fal account, signed with
+// fal's key all the same (fal signs every account's deliveries alike).
+func (h *harness) WebhookForAccount(t *testing.T, id, account string) *http.Request {
+	return h.webhookAs(t, id, account, time.Now())
+}
+
+func (h *harness) webhookAs(t *testing.T, id, user string, at time.Time) *http.Request {
 	_, rid, _ := (&Driver{}).parseRequestID(id)
-	r, err := h.fake(t).webhook(rid, "http://vidgate.test/webhooks/fal", time.Now())
+	r, err := h.fake(t).webhookAs(rid, "http://vidgate.test/webhooks/fal", user, at)
 	if err != nil {
 		t.Fatalf("webhook(%q) error = %v", id, err)
 	}
 	return r
+}
+
+// Start moves the request IN_PROGRESS.
+func (h *harness) Start(t *testing.T, id string) {
+	_, rid, _ := (&Driver{}).parseRequestID(id)
+	if err := h.fake(t).start(rid); err != nil {
+		t.Fatalf("start(%q) error = %v", id, err)
+	}
+}
+
+// CancelOutcome is fal's documented answer (docs "Handle
+// cancellations"): 202 CANCELLATION_REQUESTED while queued (the request
+// never runs) or running (the runner is signalled and may still finish),
+// 400 ALREADY_COMPLETED once done; fal reports no canceled status in any
+// case, and the driver invents none.
+func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
+	if phase == drivertest.CancelFinished {
+		return drivertest.CancelOutcome{State: providers.StateSucceeded}
+	}
+	return drivertest.CancelOutcome{}
 }
 
 func (h *harness) HonorsIdempotencyKeys() bool { return false }
@@ -100,3 +141,6 @@ func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	f.failNext = &fakeFailure{status: http.StatusUnprocessableEntity, body: body}
 	f.mu.Unlock()
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return h.fake(t).requests() }

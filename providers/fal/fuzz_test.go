@@ -78,8 +78,7 @@ func FuzzVerifyWebhook(f *testing.F) {
 		}})
 	}))
 	f.Cleanup(jwks.Close)
-	d, err := New(Config{APIKey: "key_id:key_secret", BaseURL: "http://127.0.0.1:1", JWKSURL: jwks.URL,
-		HTTPClient: jwks.Client(), Timeout: 5 * time.Second, Now: func() time.Time { return fuzzNow }})
+	d, err := New(Config{Conn: providers.Conn{APIKey: "key_id:key_secret", BaseURL: "http://127.0.0.1:1", HTTPClient: jwks.Client(), Timeout: 5 * time.Second, Now: func() time.Time { return fuzzNow }}, JWKSURL: jwks.URL})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -227,8 +226,7 @@ func FuzzStatus(f *testing.F) {
 			}
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 		})}
-		d, err := New(Config{APIKey: "key_id:key_secret", BaseURL: "http://fal.test", HTTPClient: client,
-			Now: func() time.Time { return fuzzNow }})
+		d, err := New(Config{Conn: providers.Conn{APIKey: "key_id:key_secret", BaseURL: "http://fal.test", HTTPClient: client, Now: func() time.Time { return fuzzNow }}})
 		if err != nil {
 			t.Fatal(err)
 		}

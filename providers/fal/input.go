@@ -69,22 +69,41 @@ func buildInput(model string, req providers.Request) map[string]any {
 	return in
 }
 
-// Catalog lists the driver's default models, each for the workflows it is
-// the default of. fal's models differ per family in ways no table here
-// records (durations, sizes), so those are not listed, and no model is
-// known to take an option: any is refused rather than dropped.
+// knownModels are the models whose input the driver knows, from their
+// pages on fal.ai (the API tab's input schema): Seedance 1.0 Pro's text-
+// and image-to-video endpoints take duration "2" to "12", aspect_ratio
+// 21:9, 16:9, 4:3, 1:1, 3:4 or 9:16, and resolution 480p, 720p or 1080p.
+// Options they take beyond those (seed, camera_fixed) are not sent, so the
+// catalog says they take none.
+var knownModels = []providers.Model{
+	seedance("fal-ai/bytedance/seedance/v1/pro/text-to-video", providers.WorkflowTextToVideo),
+	seedance("fal-ai/bytedance/seedance/v1/pro/image-to-video", providers.WorkflowImageToVideo),
+}
+
+func seedance(id string, wf providers.Workflow) providers.Model {
+	return providers.Model{
+		ID: id, Name: id, Workflows: []providers.Workflow{wf}, MinDurationSeconds: 2, MaxDurationSeconds: 12,
+		AspectRatios: []string{"21:9", "16:9", "4:3", "1:1", "3:4", "9:16"}, Resolutions: []string{"480p", "720p", "1080p"},
+	}
+}
+
+// Catalog lists knownModels, and the driver's default models it does not
+// know, each for the workflows it is the default of, with nothing known of
+// what they make, and no option: any is refused rather than dropped.
 func (d *Driver) Catalog() providers.Catalog {
-	c := providers.Catalog{Defaults: maps.Clone(d.models)}
+	c := providers.Catalog{Defaults: maps.Clone(d.models), Models: slices.Clone(knownModels)}
 	for _, wf := range []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo} {
 		id, ok := d.models[wf]
 		if !ok {
 			continue
 		}
-		if i := slices.IndexFunc(c.Models, func(m providers.Model) bool { return m.ID == id }); i >= 0 {
-			c.Models[i].Workflows = append(c.Models[i].Workflows, wf)
-			continue
+		i := slices.IndexFunc(c.Models, func(m providers.Model) bool { return m.ID == id })
+		switch {
+		case i < 0:
+			c.Models = append(c.Models, providers.Model{ID: id, Name: id, Workflows: []providers.Workflow{wf}})
+		case !slices.Contains(c.Models[i].Workflows, wf):
+			c.Models[i].Workflows = append(slices.Clone(c.Models[i].Workflows), wf)
 		}
-		c.Models = append(c.Models, providers.Model{ID: id, Name: id, Workflows: []providers.Workflow{wf}})
 	}
 	return c
 }

@@ -9,13 +9,6 @@ import (
 	"github.com/vidgate/vidgate/providers"
 )
 
-// Queue statuses.
-const (
-	statusInQueue    = "IN_QUEUE"
-	statusInProgress = "IN_PROGRESS"
-	statusCompleted  = "COMPLETED"
-)
-
 // statusResponse is fal's answer to a status call.
 type statusResponse struct {
 	Status        string `json:"status"`
@@ -42,17 +35,17 @@ func (d *Driver) Status(ctx context.Context, id string) (providers.Status, error
 	}
 	st := providers.Status{RequestID: id}
 	switch strings.ToUpper(sr.Status) {
-	case statusInQueue:
+	case "IN_QUEUE":
 		st.State = providers.StateQueued
 		return st, nil
-	case statusInProgress:
+	case "IN_PROGRESS":
 		st.State = providers.StateProcessing
 		return st, nil
-	case statusCompleted:
+	case "COMPLETED":
 	default:
 		// fal's clients know these three statuses only; fal documents no
 		// canceled one, and the driver invents none.
-		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "fal status: unknown status %q", truncate(sr.Status, 40))
+		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "fal status: unknown status %q", providers.Clip(sr.Status, 40))
 	}
 	if sr.Error != "" || sr.ErrorType != "" {
 		f := classify(0, sr.ErrorType, []byte(`{"detail":`+quote(sr.Error)+`}`), d.api.Redactor().Redact)
@@ -146,3 +139,39 @@ func resultStatus(id string, payload []byte) providers.Status {
 func httpURL(s string) bool {
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
 }
+
+// Cancel asks fal to cancel request id. fal documents three answers (see
+// the package doc): 202 CANCELLATION_REQUESTED and 400 ALREADY_COMPLETED
+// return nil, 404 NOT_FOUND CodeNotFound; anything else is classified as
+// any other call's answer. A nil return says only that fal took the
+// request: fal reports no canceled state afterwards, and the engine decides
+// the job's state itself.
+func (d *Driver) Cancel(ctx context.Context, id string) error {
+	app, rid, err := d.parseRequestID(id)
+	if err != nil {
+		return err
+	}
+	resp, data, err := d.api.Do(ctx, "cancel", http.MethodPut, d.endpoint(requestIDOf(app, rid)+"/cancel").String(), nil)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(data, &body)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		// 202 CANCELLATION_REQUESTED: removed from the queue, or the
+		// runner signalled (it may still complete).
+		return nil
+	case resp.StatusCode == http.StatusBadRequest && body.Status == cancelAlreadyCompleted:
+		return nil
+	case resp.StatusCode == http.StatusNotFound:
+		return providers.Errorf(providers.CodeNotFound, "fal cancel: no request %s", rid)
+	}
+	return d.api.Error("cancel", resp, data)
+}
+
+// cancelAlreadyCompleted is the status of fal's 400 answer to canceling a
+// request that has finished.
+const cancelAlreadyCompleted = "ALREADY_COMPLETED"

@@ -1,6 +1,7 @@
 package fal
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -88,11 +89,11 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 	}
 	app := d.defaultApp
 	if r.URL != nil {
-		app = cmpOr(r.URL.Query().Get(AppQueryParam), app)
+		app = cmp.Or(r.URL.Query().Get(AppQueryParam), app)
 	}
 	if a, err := appOf(app); err != nil || a != app || !requestIDRE.MatchString(wb.RequestID) {
 		return providers.Webhook{}, providers.Errorf(providers.CodeInvalidInput,
-			"fal webhook: request %q of app %q is not a request id", truncate(wb.RequestID, 60), truncate(app, 60))
+			"fal webhook: request %q of app %q is not a request id", providers.Clip(wb.RequestID, 60), providers.Clip(app, 60))
 	}
 	id := requestIDOf(app, wb.RequestID)
 	var st providers.Status
@@ -117,7 +118,7 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 		st = classify(code, "", payload, d.api.Redactor().Redact).status(id)
 	default:
 		return providers.Webhook{}, providers.Errorf(providers.CodeInvalidInput,
-			"fal webhook: unknown status %q", truncate(wb.Status, 20))
+			"fal webhook: unknown status %q", providers.Clip(wb.Status, 20))
 	}
 	return providers.Webhook{EventID: id + "#" + wb.Status, Status: st}, nil
 }
@@ -131,7 +132,7 @@ func (d *Driver) verifySignature(r *http.Request, body []byte) error {
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: %q", ErrTimestamp, truncate(tsText, 20))
+		return fmt.Errorf("%w: %q", ErrTimestamp, providers.Clip(tsText, 20))
 	}
 	if skew := d.api.Now().Sub(time.Unix(ts, 0)); skew > WebhookTolerance || skew < -WebhookTolerance {
 		return fmt.Errorf("%w: %s off", ErrTimestamp, skew.Round(time.Second))

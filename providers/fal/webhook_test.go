@@ -368,7 +368,7 @@ func TestWebhookUserID(t *testing.T) {
 func TestNewRefusesMalformedUserID(t *testing.T) {
 	t.Parallel()
 	for _, id := range []string{"github| spaces", "tab\tid", strings.Repeat("x", 201), "caf\u00e9"} {
-		if _, err := New(Config{APIKey: fakeKey, UserID: id}); err == nil {
+		if _, err := New(Config{Conn: providers.Conn{APIKey: fakeKey}, UserID: id}); err == nil {
 			t.Errorf("New(UserID %q) error = nil, want an error", id)
 		}
 	}

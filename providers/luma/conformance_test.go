@@ -75,3 +75,16 @@ func (h *harness) APIKey() string { return fakeKey }
 func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	h.fake(t).failNextCreate(fakeReply{status: http.StatusBadRequest, detail: text})
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return len(h.fake(t).seen()) }
+
+// Start moves the request to generation_dreaming.json.
+func (h *harness) Start(t *testing.T, id string) { h.fake(t).set(t, id, "generation_dreaming.json") }
+
+// CancelOutcome: Luma has no cancel; the driver deletes an unfinished
+// generation (DELETE /generations/{id}, 204) and reports it canceled, and
+// leaves a finished one alone.
+func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
+	return drivertest.StopsUnfinished(phase)
+}

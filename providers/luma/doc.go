@@ -21,13 +21,13 @@
 //
 // Models: Request.Model, else Config.Models[workflow], else ray-2
 // (DefaultModel) for both workflows. Aspect ratios and resolutions pass
-// through unchanged (Luma offers all of ours: 16:9, 9:16, 1:1, 4:3, 3:4,
-// 21:9 at 720p or 1080p); anything Luma does not offer is refused with
-// CodeInvalidInput before calling. Durations are sent as "<n>s"; for ray-2
-// and ray-flash-2, which make 5 s and 9 s videos, a request is rounded up
-// to the next of these (a clip can be trimmed, not lengthened) and one
-// longer than 9 s is refused. Request.SourceImageURL becomes keyframe
-// frame0, which Luma fetches itself. Request.Model's other models pass
+// through unchanged (Luma offers all of ours, and 9:21, at 540p, 720p,
+// 1080p or 4k); anything Luma does not offer is refused with
+// CodeInvalidInput before calling. Durations are sent as "<n>s"; ray-2 and
+// ray-flash-2 make 5 s and 9 s videos, and any other length is refused,
+// never rounded into a longer, billed clip (the catalog, models.go).
+// Request.SourceImageURL becomes keyframe frame0 and Request.EndFrameURL
+// frame1, which Luma fetches itself. Request.Model's other models pass
 // through for Luma to judge.
 //
 // # States and errors

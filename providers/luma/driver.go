@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,24 +20,16 @@ const (
 	// does text- and image-to-video.
 	DefaultModel = "ray-2"
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
-	DefaultTimeout = 30 * time.Second
-	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
-	MinCallbackTokenLen = providers.MinCallbackTokenLen
-	// ConfirmTimeout bounds the GET with which VerifyWebhook confirms a
-	// callback: Luma gives up on a callback after 5 seconds.
-	ConfirmTimeout = 4 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 )
 
 // Config configures a Driver.
 type Config struct {
 	// APIKey (required), BaseURL (up to and including /dream-machine/v1;
 	// "" means DefaultBaseURL), Timeout, HTTPClient and Now are as in
-	// providers.APIConfig; Now also times the memory of deleted
+	// providers.Conn; Now also times the memory of deleted
 	// generations.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultModel.
 	Models map[providers.Workflow]string
@@ -70,34 +59,21 @@ var (
 // New returns a Driver for cfg, or an error if cfg has no API key, a
 // malformed BaseURL, a negative Timeout or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
-	token, err := providers.NewCallbackToken("luma", cfg.CallbackToken)
+	api, token, err := providers.NewCallbackAPI(providers.APIConfig{
+		Conn:   cfg.Conn,
+		Vendor: "luma", DefaultBaseURL: DefaultBaseURL,
+		Header:     providers.BearerAuth,
+		ParseError: parseError,
+	}, cfg.CallbackToken)
 	if err != nil {
 		return nil, err
 	}
-	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "luma", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
-		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
-		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
-		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	d := &Driver{
+	return &Driver{
 		api:     api,
 		token:   token,
-		deleted: providers.NewCancelByDelete(api),
-		models: map[providers.Workflow]string{
-			providers.WorkflowTextToVideo:  DefaultModel,
-			providers.WorkflowImageToVideo: DefaultModel,
-		},
-	}
-	for wf, m := range cfg.Models {
-		if m != "" {
-			d.models[wf] = m
-		}
-	}
-	return d, nil
+		deleted: providers.NewCancelByDelete[generation](api, "/generations/"),
+		models:  providers.ModelsFor(DefaultModel, DefaultModel, cfg.Models),
+	}, nil
 }
 
 // Name returns "luma".
@@ -106,32 +82,6 @@ func (d *Driver) Name() string { return "luma" }
 // HonorsIdempotencyKeys reports false: Luma documents no idempotency key,
 // so a Submit retried after a lost answer may start a second generation.
 func (d *Driver) HonorsIdempotencyKeys() bool { return false }
-
-// Catalog lists the models whose lengths the driver knows (durations),
-// with Luma's aspect ratios and resolutions, and the driver's defaults.
-// They take an end frame (keyframes.frame1); no seed, negative prompt or
-// audio switch.
-func (d *Driver) Catalog() providers.Catalog {
-	c := providers.Catalog{Defaults: maps.Clone(d.models)}
-	for _, id := range slices.Sorted(maps.Keys(durations)) {
-		c.Models = append(c.Models, providers.Model{
-			ID: id, Name: id, Workflows: []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo},
-			Durations: durations[id], AspectRatios: aspectRatios, Resolutions: resolutions, EndFrame: true,
-		})
-	}
-	return c
-}
-
-var _ providers.Cataloger = (*Driver)(nil)
-
-// Luma's documented values.
-var (
-	aspectRatios = []string{"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
-	resolutions  = []string{"540p", "720p", "1080p", "4k"}
-	// durations are the lengths, in seconds, of the models whose limits the
-	// driver knows; other models get the asked length as "<n>s".
-	durations = map[string][]int{"ray-2": {5, 9}, "ray-flash-2": {5, 9}}
-)
 
 type createRequest struct {
 	Prompt      string     `json:"prompt,omitempty"`
@@ -154,17 +104,18 @@ type keyframe struct {
 	URL  string `json:"url"`
 }
 
-// Submit creates a generation. A duration is rounded up to the next length
-// the model makes (ray-2 and ray-flash-2: 5 or 9 s); longer than the
-// longest, or an aspect ratio or resolution Luma does not offer, is refused
-// with CodeInvalidInput before calling. With a CallbackToken, the callback
-// URL is Request.WebhookURL with ?token=<CallbackToken> added.
+// Submit creates a generation. What the catalog says a model does not make
+// (ray-2 and ray-flash-2: 5 or 9 s; Catalog.Check), or an aspect ratio or
+// resolution Luma does not offer, is refused with CodeInvalidInput before
+// calling: a length is never rounded into a longer, billed clip. With a
+// CallbackToken, the callback URL is Request.WebhookURL with
+// ?token=<CallbackToken> added.
 func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
 	model := req.Model
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
-	if err := d.Catalog().CheckOptions("luma submit", model, req); err != nil {
+	if err := d.Catalog().Check("luma submit", model, req); err != nil {
 		return "", err
 	}
 	body := createRequest{Prompt: req.Prompt, Model: model, AspectRatio: req.AspectRatio, Resolution: req.Resolution}
@@ -185,13 +136,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if frames != (keyframes{}) {
 		body.Keyframes = &frames
 	}
-	if !slices.Contains(aspectRatios, req.AspectRatio) {
-		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no aspect ratio %q", req.AspectRatio)
-	}
-	if !slices.Contains(resolutions, req.Resolution) {
-		return "", providers.Errorf(providers.CodeInvalidInput, "luma submit: Luma offers no resolution %q", req.Resolution)
-	}
-	secs, err := durationFor(model, req.DurationSeconds)
+	secs, err := sizeFor(model, req)
 	if err != nil {
 		return "", err
 	}
@@ -201,41 +146,17 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 			return "", err
 		}
 	}
-	var g generation
 	// POST /generations/video is the create route of Luma's API (the
 	// official SDKs' generations.create); /generations itself only lists.
-	if err := d.api.Call(ctx, "submit", http.MethodPost, "/generations/video", body, &g,
-		req.Prompt, req.SourceImageURL, req.EndFrameURL, body.CallbackURL); err != nil {
-		return "", err
-	}
-	if g.ID == "" {
-		// The generation may exist: not transient, so the engine does not
-		// start (and pay for) another one on a guess.
-		return "", providers.Errorf(providers.CodeUnknown, "luma submit: answer without a generation id")
-	}
-	return g.ID, nil
-}
-
-// durationFor returns secs rounded up to the next length model makes, or
-// an error for which ErrorCode is CodeInvalidInput.
-func durationFor(model string, secs int) (int, error) {
-	if secs <= 0 {
-		return 0, providers.Errorf(providers.CodeInvalidInput, "luma submit: duration must be positive, got %d", secs)
-	}
-	ds, known := durations[model]
-	if !known || slices.Contains(ds, secs) {
-		return secs, nil // an unknown model: Luma judges
-	}
-	// Never rounded: a longer clip is billed as one.
-	return 0, providers.Errorf(providers.CodeInvalidInput,
-		"luma submit: model %s makes videos of %s seconds, not %d", model, providers.Model{Durations: ds}.DescribeDurations(), secs)
+	return d.api.Create(ctx, "/generations/video", "generation", body,
+		req.Prompt, req.SourceImageURL, req.EndFrameURL, body.CallbackURL)
 }
 
 // Status returns the state of generation requestID. A generation this
 // driver deleted (canceled) reports StateCanceled (see
 // providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	return d.deleted.Status(ctx, requestID, d.reader(requestID))
+	return d.deleted.Status(ctx, requestID)
 }
 
 // Cancel stops generation requestID by deleting it, if it has not
@@ -243,19 +164,12 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // generation whatever its state, outputs included, so Cancel reads it first
 // and leaves a finished one alone.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	return d.deleted.Cancel(ctx, requestID, "/generations/"+url.PathEscape(requestID), d.reader(requestID))
+	return d.deleted.Cancel(ctx, requestID)
 }
 
-// reader reads generation id's state.
-func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
-	return func(ctx context.Context, op string) (providers.Status, error) {
-		g, err := d.get(ctx, op, id)
-		if err != nil {
-			return providers.Status{}, err
-		}
-		return g.status(id, d.api.Redactor())
-	}
-}
+// ConfirmTimeout bounds the GET with which VerifyWebhook confirms a
+// callback: Luma gives up on a callback after 5 seconds.
+const ConfirmTimeout = 4 * time.Second
 
 // VerifyWebhook authenticates a Luma callback and returns the state of its
 // generation as Luma reports it now. Luma signs nothing, so:
@@ -289,11 +203,11 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), min(ConfirmTimeout, d.api.Timeout()))
 	defer cancel()
-	g, err := d.get(ctx, "webhook confirm", claimed.ID)
-	if err != nil {
+	var g generation
+	if err := d.deleted.Get(ctx, "webhook confirm", claimed.ID, &g); err != nil {
 		return providers.Webhook{}, err
 	}
-	st, err := g.status(claimed.ID, d.api.Redactor())
+	st, err := g.AsStatus(claimed.ID, d.api.Redactor())
 	if err != nil {
 		return providers.Webhook{}, err
 	}
@@ -303,17 +217,6 @@ func (d *Driver) VerifyWebhook(r *http.Request, body []byte) (providers.Webhook,
 // idPattern is what a generation id may look like (Luma's are UUIDs); it
 // keeps a forged body from steering the confirming GET elsewhere.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
-
-func (d *Driver) get(ctx context.Context, op, id string) (*generation, error) {
-	if id == "" {
-		return nil, providers.Errorf(providers.CodeNotFound, "luma %s: empty generation id", op)
-	}
-	var g generation
-	if err := d.api.Call(ctx, op, http.MethodGet, "/generations/"+url.PathEscape(id), nil, &g); err != nil {
-		return nil, err
-	}
-	return &g, nil
-}
 
 // parseError reads a non-2xx answer: its status classifies, refined by the
 // text of its detail: a 400 or 422 whose detail reads like a moderation refusal is
@@ -350,13 +253,4 @@ func parseError(status int, _ http.Header, data []byte) providers.VendorError {
 		ve.Code = providers.CodeContentPolicy
 	}
 	return ve
-}
-
-// clip shortens a vendor's text for an error message.
-func clip(s string) string {
-	const n = 300
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

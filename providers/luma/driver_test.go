@@ -28,12 +28,12 @@ func TestNew(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"defaults", Config{APIKey: "key"}, true},
-		{"with token", Config{APIKey: "key", CallbackToken: fakeToken}, true},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "key"}}, true},
+		{"with token", Config{Conn: providers.Conn{APIKey: "key"}, CallbackToken: fakeToken}, true},
 		{"no key", Config{CallbackToken: fakeToken}, false},
-		{"short token", Config{APIKey: "key", CallbackToken: "secret"}, false},
-		{"bad base", Config{APIKey: "key", BaseURL: "api.lumalabs.ai"}, false},
-		{"negative timeout", Config{APIKey: "key", Timeout: -1}, false},
+		{"short token", Config{Conn: providers.Conn{APIKey: "key"}, CallbackToken: "secret"}, false},
+		{"bad base", Config{Conn: providers.Conn{APIKey: "key", BaseURL: "api.lumalabs.ai"}}, false},
+		{"negative timeout", Config{Conn: providers.Conn{APIKey: "key", Timeout: -1}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +200,7 @@ func TestSubmitBody(t *testing.T) {
 func TestSubmitWithoutTokenSendsNoCallback(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	d, err := New(Config{APIKey: fakeKey, BaseURL: f.srv.URL + prefix, HTTPClient: f.srv.Client()})
+	d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: f.srv.URL + prefix, HTTPClient: f.srv.Client()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			d := f.driver(t, Config{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond})
+			d := f.driver(t, Config{Conn: providers.Conn{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond}})
 			if tt.reply != nil {
 				f.failNextCreate(*tt.reply)
 			}
@@ -363,7 +363,7 @@ func TestFixturesParse(t *testing.T) {
 		if err := json.Unmarshal(data, &g); err != nil {
 			t.Fatalf("json.Unmarshal(%s) error = %v", name, err)
 		}
-		if _, err := g.status(g.ID, providers.Redactor{}); err != nil || g.ID == "" {
+		if _, err := g.AsStatus(g.ID, providers.Redactor{}); err != nil || g.ID == "" {
 			t.Errorf("status(%s) error = %v (id %q), want a known state and an id", name, err, g.ID)
 		}
 	}

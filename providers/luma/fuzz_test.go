@@ -80,8 +80,7 @@ func FuzzVerifyWebhook(f *testing.F) {
 		w.Write(generation)
 	}))
 	f.Cleanup(srv.Close)
-	d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL + prefix, CallbackToken: fakeToken,
-		HTTPClient: srv.Client(), Timeout: 5 * time.Second, Now: func() time.Time { return fuzzNow }})
+	d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL + prefix, HTTPClient: srv.Client(), Timeout: 5 * time.Second, Now: func() time.Time { return fuzzNow }}, CallbackToken: fakeToken})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -173,8 +172,7 @@ func FuzzStatus(f *testing.F) {
 			h := http.Header{"Content-Type": {"application/json"}, "Retry-After": {"86401"}}
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 		})}
-		d, err := New(Config{APIKey: fakeKey, BaseURL: "http://luma.test" + prefix, HTTPClient: client,
-			Now: func() time.Time { return fuzzNow }})
+		d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: "http://luma.test" + prefix, HTTPClient: client, Now: func() time.Time { return fuzzNow }}})
 		if err != nil {
 			t.Fatal(err)
 		}

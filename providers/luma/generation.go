@@ -7,14 +7,6 @@ import (
 	"github.com/vidgate/vidgate/providers"
 )
 
-// Generation states.
-const (
-	stateQueued    = "queued"
-	stateDreaming  = "dreaming"
-	stateCompleted = "completed"
-	stateFailed    = "failed"
-)
-
 // generation is a generation as GET /generations/{id} returns it (and as a
 // callback posts it). Of its request, which holds the prompt and the
 // callback URL with its token, only the prompt is read: to keep it out of
@@ -32,7 +24,7 @@ type generation struct {
 	} `json:"request"`
 }
 
-// status converts a generation to a providers.Status:
+// AsStatus converts a generation to a providers.Status:
 //
 //	queued     StateQueued
 //	dreaming   StateProcessing (Luma reports no progress)
@@ -43,14 +35,14 @@ type generation struct {
 // Failure text passes through r, and the generation's prompt with it. It
 // returns an error for which ErrorCode is CodeUnknown for a state it
 // does not know.
-func (g *generation) status(id string, r providers.Redactor) (providers.Status, error) {
+func (g *generation) AsStatus(id string, r providers.Redactor) (providers.Status, error) {
 	st := providers.Status{RequestID: id}
 	switch g.State {
-	case stateQueued:
+	case "queued":
 		st.State = providers.StateQueued
-	case stateDreaming:
+	case "dreaming":
 		st.State = providers.StateProcessing
-	case stateCompleted:
+	case "completed":
 		st.State = providers.StateSucceeded
 		if g.Assets != nil && g.Assets.Video != "" {
 			st.Outputs = append(st.Outputs, providers.Output{URL: g.Assets.Video, Kind: providers.OutputVideo, ContentType: "video/mp4"})
@@ -62,7 +54,7 @@ func (g *generation) status(id string, r providers.Redactor) (providers.Status, 
 			st.State = providers.StateFailed
 			st.Error = providers.Errorf(providers.CodeUnavailable, "luma reported completion without a video")
 		}
-	case stateFailed:
+	case "failed":
 		st.State = providers.StateFailed
 		msg := "luma generation failed"
 		if g.FailureReason != "" {
@@ -70,7 +62,7 @@ func (g *generation) status(id string, r providers.Redactor) (providers.Status, 
 		}
 		st.Error = &providers.Error{Code: failureClass(g.FailureReason), Message: msg}
 	default:
-		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "luma status: unknown generation state %q", clip(g.State))
+		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "luma status: unknown generation state %q", providers.Clip(g.State, providers.QuoteLen))
 	}
 	return st, nil
 }

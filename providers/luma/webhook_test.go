@@ -93,7 +93,7 @@ func TestWebhookWithoutCallbackToken(t *testing.T) {
 	d := f.driver(t, Config{})
 	id := submitHooked(t, d)
 	r := f.callback(t, id, nil)
-	off, err := New(Config{APIKey: fakeKey, BaseURL: f.srv.URL + prefix, HTTPClient: f.srv.Client()})
+	off, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: f.srv.URL + prefix, HTTPClient: f.srv.Client()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestWebhookBadBodies(t *testing.T) {
 func TestWebhookConfirmUnavailable(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	d := f.driver(t, Config{Timeout: 100 * time.Millisecond})
+	d := f.driver(t, Config{Conn: providers.Conn{Timeout: 100 * time.Millisecond}})
 	id := submitHooked(t, d)
 	r := f.callback(t, id, nil)
 	body := mustBody(t, r)

@@ -19,7 +19,7 @@ const (
 	// DefaultModel serves both workflows: a prompt, and optionally a first
 	// frame ("image").
 	DefaultModel   = "bytedance/seedance-1-pro"
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 	// OutputTTL is how long Replicate keeps the outputs of an API prediction
 	// after it finishes.
 	OutputTTL = time.Hour
@@ -28,12 +28,9 @@ const (
 // Config configures a Driver.
 type Config struct {
 	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
-	// HTTPClient and Now are as in providers.APIConfig; Now also times
+	// HTTPClient and Now are as in providers.Conn; Now also times
 	// webhook timestamps and output expiry.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models are the model ids per workflow ("owner/name",
 	// "owner/name:<version>" or a bare version id); a missing workflow uses
 	// DefaultModel.
@@ -65,10 +62,10 @@ var (
 // all wiring mistakes, better found at start-up.
 func New(cfg Config) (*Driver, error) {
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "replicate", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
-		Header:     func(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} },
+		Conn:   cfg.Conn,
+		Vendor: "replicate", DefaultBaseURL: DefaultBaseURL,
+		Header:     providers.BearerAuth,
 		ParseError: parseError, Secrets: cfg.WebhookSecrets,
-		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err

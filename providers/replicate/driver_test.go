@@ -25,18 +25,18 @@ func TestNew(t *testing.T) {
 		cfg     Config
 		wantErr bool
 	}{
-		{"defaults", Config{APIKey: "k"}, false},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "k"}}, false},
 		{"no API key", Config{}, true},
-		{"relative base URL", Config{APIKey: "k", BaseURL: "api.replicate.com/v1"}, true},
-		{"ftp base URL", Config{APIKey: "k", BaseURL: "ftp://api.replicate.com"}, true},
-		{"pinned model", Config{APIKey: "k", Models: map[providers.Workflow]string{
+		{"relative base URL", Config{Conn: providers.Conn{APIKey: "k", BaseURL: "api.replicate.com/v1"}}, true},
+		{"ftp base URL", Config{Conn: providers.Conn{APIKey: "k", BaseURL: "ftp://api.replicate.com"}}, true},
+		{"pinned model", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{
 			providers.WorkflowTextToVideo: "owner/model:" + strings.Repeat("ab", 32)}}, false},
-		{"model without owner", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "seedance"}}, true},
-		{"model with a path", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/../b"}}, true},
-		{"short version", Config{APIKey: "k", Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/b:1234"}}, true},
-		{"unknown workflow", Config{APIKey: "k", Models: map[providers.Workflow]string{"text_to_audio": "a/b"}}, true},
-		{"bad secret", Config{APIKey: "k", WebhookSecrets: []string{"whsec_not base64!"}}, true},
-		{"two secrets", Config{APIKey: "k", WebhookSecrets: []string{testSecret, stdwebhooks.NewSecret()}}, false},
+		{"model without owner", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "seedance"}}, true},
+		{"model with a path", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/../b"}}, true},
+		{"short version", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "a/b:1234"}}, true},
+		{"unknown workflow", Config{Conn: providers.Conn{APIKey: "k"}, Models: map[providers.Workflow]string{"text_to_audio": "a/b"}}, true},
+		{"bad secret", Config{Conn: providers.Conn{APIKey: "k"}, WebhookSecrets: []string{"whsec_not base64!"}}, true},
+		{"two secrets", Config{Conn: providers.Conn{APIKey: "k"}, WebhookSecrets: []string{testSecret, stdwebhooks.NewSecret()}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestNew(t *testing.T) {
 
 func TestHonorsIdempotencyKeys(t *testing.T) {
 	t.Parallel()
-	d, err := New(Config{APIKey: "k"})
+	d, err := New(Config{Conn: providers.Conn{APIKey: "k"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,20 +209,26 @@ func TestSubmitPerModelLimits(t *testing.T) {
 		return providers.Request{Workflow: providers.WorkflowTextToVideo, Prompt: testPrompt, Model: model,
 			DurationSeconds: secs, AspectRatio: aspect, Resolution: res}
 	}
+	withEnd := func(r providers.Request) providers.Request { r.EndFrameURL = "https://blob.test/end.png"; return r }
+	withNegative := func(r providers.Request) providers.Request { r.NegativePrompt = "blur"; return r }
 	tests := []struct {
 		name     string
 		req      providers.Request
 		wantText string // in the error message
 	}{
-		{"kling-v2.1, 6 s", i2v("kwaivgi/kling-v2.1", 6, "720p"), "kwaivgi/kling-v2.1 makes 5 or 10 s videos, not 6 s"},
-		{"kling-v2.1, 4k", i2v("kwaivgi/kling-v2.1", 5, "4k"), "kwaivgi/kling-v2.1 makes 720p, 1080p videos, not \"4k\""},
+		{"kling-v2.1, 6 s", i2v("kwaivgi/kling-v2.1", 6, "720p"), `"kwaivgi/kling-v2.1" makes videos of 5 or 10 seconds, not 6`},
+		{"kling-v2.1, 4k", i2v("kwaivgi/kling-v2.1", 5, "4k"), `"kwaivgi/kling-v2.1" makes 720p or 1080p video, not "4k"`},
 		{"kling-v2.1, text to video", t2v("kwaivgi/kling-v2.1", 5, "16:9", "720p"), "needs a start image"},
-		{"another kling, 6 s", i2v("kwaivgi/kling-v1.6-standard", 6, "720p"), "makes 5 or 10 s videos, not 6 s"},
-		{"seedance, 13 s", t2v("bytedance/seedance-1-pro", 13, "16:9", "720p"), "makes videos of 2 to 12 s, not 13 s"},
-		{"seedance, 2k", t2v("", 5, "16:9", "2k"), "bytedance/seedance-1-pro makes 480p, 720p, 1080p videos"},
-		{"seedance, 2:1", t2v("", 5, "2:1", "720p"), "takes aspect ratio 16:9, 4:3"},
-		{"veo-3, 5 s", t2v("google/veo-3", 5, "16:9", "720p"), "google/veo-3 makes 8 s videos, not 5 s"},
-		{"veo-3, 1:1", t2v("google/veo-3", 8, "1:1", "720p"), "takes aspect ratio 16:9, 9:16"},
+		{"another kling, 6 s", i2v("kwaivgi/kling-v1.6-standard", 6, "720p"), "makes videos of 5 or 10 seconds, not 6"},
+		{"seedance, 13 s", t2v("bytedance/seedance-1-pro", 13, "16:9", "720p"), "makes videos of 2 to 12 seconds, not 13"},
+		{"seedance, 2k", t2v("", 5, "16:9", "2k"), `"bytedance/seedance-1-pro" makes 480p, 720p or 1080p video`},
+		{"seedance, 2:1", t2v("", 5, "2:1", "720p"), "makes aspect ratio 16:9, 4:3"},
+		{"veo-3, 5 s", t2v("google/veo-3", 5, "16:9", "720p"), `"google/veo-3" makes videos of 8 seconds, not 5`},
+		{"veo-3, 1:1", t2v("google/veo-3", 8, "1:1", "720p"), "makes aspect ratio 16:9 or 9:16"},
+		{"kling-v2.1, end frame at 720p", withEnd(i2v("kwaivgi/kling-v2.1", 5, "720p")), "with an end frame: 1080p only"},
+		{"seedance, end frame without an image", withEnd(t2v("", 5, "16:9", "720p")), "with an end frame: image_to_video only"},
+		{"veo-3, end frame", withEnd(i2v("google/veo-3", 8, "720p")), "does not take endFrame"},
+		{"seedance, negative prompt", withNegative(t2v("", 5, "16:9", "720p")), "does not take negativePrompt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,7 +384,7 @@ func TestSubmitErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := answerServer(t, tt.answer)
-			d, err := New(Config{APIKey: fakeKey, BaseURL: srv.URL})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: srv.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,7 +431,7 @@ func TestCallFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := New(Config{APIKey: fakeKey, BaseURL: tt.base, Timeout: 100 * time.Millisecond})
+			d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: tt.base, Timeout: 100 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -585,7 +591,7 @@ func TestStatusAndCancelErrors(t *testing.T) {
 	t.Parallel()
 	f := newFakeReplicate(t, testSecret)
 	d := f.driver(t)
-	wrongKey, err := New(Config{APIKey: "r8_wrong", BaseURL: f.srv.URL})
+	wrongKey, err := New(Config{Conn: providers.Conn{APIKey: "r8_wrong", BaseURL: f.srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +651,7 @@ func TestVerifyWebhookVector(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := New(Config{APIKey: "k", WebhookSecrets: tt.secrets, Now: func() time.Time { return tt.now }})
+			d, err := New(Config{Conn: providers.Conn{APIKey: "k", Now: func() time.Time { return tt.now }}, WebhookSecrets: tt.secrets})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -681,7 +687,7 @@ func TestVerifyWebhookPrediction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := New(Config{APIKey: "k", WebhookSecrets: []string{newSecret, oldSecret}, Now: func() time.Time { return now }})
+			d, err := New(Config{Conn: providers.Conn{APIKey: "k", Now: func() time.Time { return now }}, WebhookSecrets: []string{newSecret, oldSecret}})
 			if err != nil {
 				t.Fatal(err)
 			}

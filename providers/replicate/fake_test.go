@@ -17,7 +17,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vidgate/vidgate/providers"
 	"github.com/vidgate/vidgate/providers/stdwebhooks"
+)
+
+// Prediction statuses, as Replicate's OpenAPI schema names them.
+const (
+	statusStarting   = "starting"
+	statusProcessing = "processing"
+	statusSucceeded  = "succeeded"
+	statusFailed     = "failed"
+	statusCanceled   = "canceled"
+	statusAborted    = "aborted"
 )
 
 // fakeReplicate is a fake of Replicate's prediction API, following its
@@ -31,6 +42,7 @@ type fakeReplicate struct {
 	srv    *httptest.Server
 
 	mu       sync.Mutex
+	calls    int // API requests received
 	preds    map[string]*fakePrediction
 	failNext *fakeFailure
 	creates  []fakeCreate
@@ -88,7 +100,7 @@ func newFakeReplicate(t *testing.T, secret string) *fakeReplicate {
 // driver returns a Driver for the fake.
 func (f *fakeReplicate) driver(t *testing.T, secrets ...string) *Driver {
 	t.Helper()
-	d, err := New(Config{APIKey: f.key, BaseURL: f.srv.URL, WebhookSecrets: secrets, HTTPClient: f.srv.Client()})
+	d, err := New(Config{Conn: providers.Conn{APIKey: f.key, BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}, WebhookSecrets: secrets})
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
 	}
@@ -107,6 +119,9 @@ func readFixture(t testing.TB, name string) []byte {
 func (f *fakeReplicate) authed(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte("Bearer " + f.key)
 	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.calls++
+		f.mu.Unlock()
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			f.writeFixture(w, http.StatusUnauthorized, "error_401.json")
 			return
@@ -139,7 +154,16 @@ type fieldSchema struct {
 type modelSchema struct {
 	fields   map[string]fieldSchema
 	required []string
+	// needs: a field that may be set only with another set to a value
+	// ("" for any value), as the field's description on the model's API
+	// page says (kling-v2.1's end_image: "pro mode is required when this
+	// parameter is set"; seedance-1-pro's last_frame_image: "only works if
+	// an image start frame is given").
+	needs []need
 }
+
+// need is one of modelSchema.needs: field needs other (= value).
+type need struct{ field, other, value, desc string }
 
 func str() fieldSchema             { return fieldSchema{typ: "string"} }
 func enumStr(v ...any) fieldSchema { return fieldSchema{typ: "string", enum: v} }
@@ -158,14 +182,14 @@ var fakeSchemas = map[string]modelSchema{
 		"fps":          {typ: "integer", enum: []any{24.0}},
 		"camera_fixed": {typ: "boolean"},
 		"seed":         {typ: "integer"},
-	}},
+	}, needs: []need{{"last_frame_image", "image", "", "last_frame_image only works if an image start frame is given"}}},
 	// kwaivgi/kling-v2.1 [daad218f]: "You must use a start image with
 	// kling-v2.1"; mode standard is 720p, pro 1080p; duration 5 or 10.
 	"kwaivgi/kling-v2.1": {required: []string{"prompt", "start_image"}, fields: map[string]fieldSchema{
 		"prompt": str(), "start_image": str(), "end_image": str(), "negative_prompt": str(),
 		"mode":     enumStr("standard", "pro"),
 		"duration": {typ: "integer", enum: []any{5.0, 10.0}},
-	}},
+	}, needs: []need{{"end_image", "mode", "pro", "pro mode is required when end_image is set"}}},
 	// google/veo-3 [653d8e12]: no duration input.
 	"google/veo-3": {required: []string{"prompt"}, fields: map[string]fieldSchema{
 		"prompt": str(), "image": str(), "negative_prompt": str(),
@@ -233,6 +257,14 @@ func validate(model string, input map[string]any) []invalidField {
 		}
 		if n, _ := v.(float64); fs.bounded && (n < fs.min || n > fs.max) {
 			add("number_any_of", name, fmt.Sprintf("%s must be between %g and %g", name, fs.min, fs.max))
+		}
+	}
+	for _, n := range schema.needs {
+		if _, set := input[n.field]; !set {
+			continue
+		}
+		if v, ok := input[n.other]; !ok || (n.value != "" && v != n.value) {
+			add("invalid", n.field, n.desc)
 		}
 	}
 	return bad
@@ -435,6 +467,18 @@ func (f *fakeReplicate) finish(id, status, fixture string) error {
 	return nil
 }
 
+// start moves starting prediction id to processing.
+func (f *fakeReplicate) start(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.preds[id]
+	if p == nil || p.status != statusStarting {
+		return fmt.Errorf("no starting prediction %q", id)
+	}
+	p.status, p.started = statusProcessing, time.Now().UTC()
+	return nil
+}
+
 // cleanup deletes the files of finished prediction id, as Replicate does
 // an hour after an API prediction ends: "output" becomes null and
 // "data_removed" true.
@@ -468,6 +512,11 @@ func (f *fakeReplicate) lastCreate() fakeCreate {
 // prediction id's current state: the prediction, signed with Standard
 // Webhooks under a fresh webhook-id.
 func (f *fakeReplicate) webhook(id, target string) (*http.Request, error) {
+	return f.webhookAt(id, target, time.Now())
+}
+
+// webhookAt is webhook, signed as sent at ts.
+func (f *fakeReplicate) webhookAt(id, target string, ts time.Time) (*http.Request, error) {
 	f.mu.Lock()
 	p := f.preds[id]
 	var body []byte
@@ -483,7 +532,7 @@ func (f *fakeReplicate) webhook(id, target string) (*http.Request, error) {
 		return nil, err
 	}
 	r.Header.Set("Content-Type", "application/json")
-	f.signer.SetHeaders(r.Header, "msg_"+rand.Text(), time.Now(), body)
+	f.signer.SetHeaders(r.Header, "msg_"+rand.Text(), ts, body)
 	return r, nil
 }
 
@@ -491,4 +540,11 @@ func (f *fakeReplicate) webhook(id, target string) (*http.Request, error) {
 // base32 characters.
 func newPredictionID() string {
 	return strings.ToLower(rand.Text())[:26]
+}
+
+// requests returns how many API requests the fake has received.
+func (f *fakeReplicate) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }

@@ -53,8 +53,7 @@ func FuzzVerifyWebhook(f *testing.F) {
 		f.Add([]byte(s), id, ts, sig)
 	}
 
-	d, err := New(Config{APIKey: fakeKey, BaseURL: "http://127.0.0.1:1", WebhookSecrets: []string{testSecret},
-		Now: func() time.Time { return fuzzNow }})
+	d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: "http://127.0.0.1:1", Now: func() time.Time { return fuzzNow }}, WebhookSecrets: []string{testSecret}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -119,8 +118,7 @@ func FuzzStatus(f *testing.F) {
 			h.Set("Retry-After", retryAfter)
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 		})}
-		d, err := New(Config{APIKey: fakeKey, BaseURL: "http://replicate.test/v1", HTTPClient: client,
-			Now: func() time.Time { return fuzzNow }})
+		d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: "http://replicate.test/v1", HTTPClient: client, Now: func() time.Time { return fuzzNow }}})
 		if err != nil {
 			t.Fatal(err)
 		}

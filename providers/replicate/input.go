@@ -6,7 +6,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/vidgate/vidgate/providers"
@@ -71,10 +70,19 @@ type modelSpec struct {
 	resolutions    map[string]map[string]any
 	passResolution bool
 	// seed and negativePrompt: the model takes "seed" and
-	// "negative_prompt". No model here is known to take an end frame or
-	// an audio switch.
+	// "negative_prompt". No model here is known to take an audio switch.
 	seed, negativePrompt bool
+	// endFrameField is the input that takes the last frame
+	// (Request.EndFrameURL); "": the model takes none.
+	endFrameField string
+	// limits narrow the values above for some requests (see
+	// providers.Limit).
+	limits []providers.Limit
 }
+
+// endFrameWithImage: the end frame is for image_to_video only (a last
+// frame "only works if an image start frame is given").
+var endFrameWithImage = providers.Limit{EndFrame: true, Workflows: []providers.Workflow{providers.WorkflowImageToVideo}}
 
 // Model schemas, from each model's API page on replicate.com (the version
 // named; enum values the page does not list come from PROVIDERS.md, as
@@ -82,18 +90,24 @@ type modelSpec struct {
 var (
 	// bytedance/seedance-1-pro (version a5fd5508) and seedance-1-lite
 	// (version f22bbc7d): duration integer 2..12; resolution and
-	// aspect_ratio enums, aspect_ratio ignored with an image.
+	// aspect_ratio enums, aspect_ratio ignored with an image; seed;
+	// last_frame_image, which needs image.
 	seedanceSpec = modelSpec{
 		imageField: "image", minDuration: 2, maxDuration: 12, aspectWithImage: true,
-		aspectRatios: []string{"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21"},
-		resolutions:  sameField("resolution", "480p", "720p", "1080p"),
+		aspectRatios:  []string{"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21"},
+		resolutions:   sameField("resolution", "480p", "720p", "1080p"),
+		seed:          true,
+		endFrameField: "last_frame_image", limits: []providers.Limit{endFrameWithImage},
 	}
 	// kwaivgi/kling-v2.1 (version daad218f): start_image required, no
 	// aspect_ratio (the frame follows the image), duration 5 or 10,
-	// "mode": standard is 720p, pro is 1080p.
+	// "mode": standard is 720p, pro is 1080p; negative_prompt; end_image,
+	// "pro mode is required when this parameter is set" (so 1080p only).
 	klingV21Spec = modelSpec{
 		imageField: "start_image", imageRequired: true, durations: []int{5, 10}, noAspectField: true,
-		resolutions: map[string]map[string]any{"720p": {"mode": "standard"}, "1080p": {"mode": "pro"}},
+		resolutions:    map[string]map[string]any{"720p": {"mode": "standard"}, "1080p": {"mode": "pro"}},
+		negativePrompt: true,
+		endFrameField:  "end_image", limits: []providers.Limit{{EndFrame: true, Resolutions: []string{"1080p"}}},
 	}
 	// Other kwaivgi/kling-* models: duration 5 or 10 (PROVIDERS.md);
 	// start_image, and aspect_ratio without an image. Their resolution is
@@ -169,9 +183,8 @@ func buildInput(ref modelRef, req providers.Request) (map[string]any, error) {
 		return nil, providers.Errorf(providers.CodeInvalidInput,
 			"replicate submit: %s needs a start image: it takes image_to_video only", name)
 	}
-	if missing := spec.model(name).Options(req); missing != nil {
-		return nil, providers.Errorf(providers.CodeInvalidInput,
-			"replicate submit: %s does not take %s", name, strings.Join(missing, ", "))
+	if err := spec.model(name).Check("replicate submit", req); err != nil {
+		return nil, err
 	}
 	in := map[string]any{"prompt": req.Prompt}
 	if withImage {
@@ -183,28 +196,19 @@ func buildInput(ref modelRef, req providers.Request) (map[string]any, error) {
 	if req.NegativePrompt != "" {
 		in["negative_prompt"] = req.NegativePrompt
 	}
+	if req.EndFrameURL != "" {
+		in[spec.endFrameField] = req.EndFrameURL
+	}
 	if d := req.DurationSeconds; d > 0 {
-		if err := spec.checkDuration(name, d); err != nil {
-			return nil, err
-		}
 		if !spec.noDurationField {
 			in["duration"] = d
 		}
 	}
 	if a := req.AspectRatio; a != "" && !spec.noAspectField && (!withImage || spec.aspectWithImage) {
-		if spec.aspectRatios != nil && !slices.Contains(spec.aspectRatios, a) {
-			return nil, providers.Errorf(providers.CodeInvalidInput,
-				"replicate submit: %s takes aspect ratio %s, not %q", name, strings.Join(spec.aspectRatios, ", "), truncate(a, 20))
-		}
 		in["aspect_ratio"] = a
 	}
 	if r := req.Resolution; r != "" && spec.resolutions != nil {
-		fields, ok := spec.resolutions[r]
-		if !ok {
-			return nil, providers.Errorf(providers.CodeInvalidInput,
-				"replicate submit: %s makes %s videos, not %q", name, strings.Join(sortedResolutions(spec.resolutions), ", "), truncate(r, 20))
-		}
-		maps.Copy(in, fields)
+		maps.Copy(in, spec.resolutions[r]) // Check refused any other
 	} else if r != "" && spec.passResolution {
 		in["resolution"] = r
 	}
@@ -219,37 +223,13 @@ func sortedResolutions(m map[string]map[string]any) []string {
 	})
 }
 
-// checkDuration returns an error with CodeInvalidInput if the model named
-// name does not make d-second videos.
-func (spec modelSpec) checkDuration(name string, d int) error {
-	switch {
-	case spec.durations != nil && !slices.Contains(spec.durations, d):
-		vals := make([]string, len(spec.durations))
-		for i, v := range spec.durations {
-			vals[i] = strconv.Itoa(v)
-		}
-		return providers.Errorf(providers.CodeInvalidInput,
-			"replicate submit: %s makes %s s videos, not %d s", name, providers.JoinOr(vals), d)
-	case spec.maxDuration > 0 && (d < spec.minDuration || d > spec.maxDuration):
-		return providers.Errorf(providers.CodeInvalidInput,
-			"replicate submit: %s makes videos of %d to %d s, not %d s", name, spec.minDuration, spec.maxDuration, d)
-	}
-	return nil
-}
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
 // model is spec as a catalog entry for the model named name.
 func (spec modelSpec) model(name string) providers.Model {
 	m := providers.Model{
 		ID: name, Name: name, Workflows: []providers.Workflow{providers.WorkflowImageToVideo},
 		Durations: spec.durations, MinDurationSeconds: spec.minDuration, MaxDurationSeconds: spec.maxDuration,
 		AspectRatios: spec.aspectRatios, Seed: spec.seed, NegativePrompt: spec.negativePrompt,
+		EndFrame: spec.endFrameField != "", Limits: spec.limits,
 	}
 	if !spec.imageRequired {
 		m.Workflows = append([]providers.Workflow{providers.WorkflowTextToVideo}, m.Workflows...)

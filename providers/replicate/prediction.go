@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,16 +15,6 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/providers"
-)
-
-// Prediction statuses.
-const (
-	statusStarting   = "starting"
-	statusProcessing = "processing"
-	statusSucceeded  = "succeeded"
-	statusFailed     = "failed"
-	statusCanceled   = "canceled"
-	statusAborted    = "aborted"
 )
 
 // prediction is the part of Replicate's prediction object the driver reads.
@@ -54,16 +45,7 @@ type predictionInput struct {
 }
 
 func (in predictionInput) image() string {
-	return cmpOr(in.Image, in.StartImage, in.FirstFrameImage)
-}
-
-func cmpOr(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return cmp.Or(in.Image, in.StartImage, in.FirstFrameImage)
 }
 
 // UnmarshalJSON tolerates a prediction whose input fields are not strings
@@ -92,11 +74,11 @@ func (p *prediction) status(r providers.Redactor) (providers.Status, error) {
 	}
 	st := providers.Status{RequestID: p.ID}
 	switch p.Status {
-	case statusStarting:
+	case "starting":
 		st.State = providers.StateQueued
-	case statusProcessing:
+	case "processing":
 		st.State, st.Progress = providers.StateProcessing, logProgress(p.Logs)
-	case statusSucceeded:
+	case "succeeded":
 		st.State, st.Progress = providers.StateSucceeded, 100
 		if p.DataRemoved {
 			// The generation succeeded; its files are gone. Not a failed
@@ -112,10 +94,10 @@ func (p *prediction) status(r providers.Redactor) (providers.Status, error) {
 			st.Error = &providers.Error{Code: providers.CodeUnknown, VendorCode: "no_video_output",
 				Message: "replicate: prediction succeeded without a video output"}
 		}
-	case statusFailed:
+	case "failed":
 		st.State = providers.StateFailed
 		st.Error = failure(errorText(p.Error), r)
-	case statusCanceled, statusAborted:
+	case "canceled", "aborted":
 		st.State = providers.StateCanceled
 	default:
 		return providers.Status{}, fmt.Errorf("unknown status %q", p.Status)

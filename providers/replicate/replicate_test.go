@@ -69,7 +69,12 @@ func (h *harness) FailNextSubmit(t *testing.T, code providers.Code, retryAfter t
 }
 
 func (h *harness) WebhookFor(t *testing.T, id string) *http.Request {
-	r, err := h.fake(t).webhook(id, "http://vidgate.test/webhooks/replicate")
+	return h.WebhookAt(t, id, time.Now())
+}
+
+// WebhookAt is the delivery with webhook-timestamp at.
+func (h *harness) WebhookAt(t *testing.T, id string, at time.Time) *http.Request {
+	r, err := h.fake(t).webhookAt(id, "http://vidgate.test/webhooks/replicate", at)
 	if err != nil {
 		t.Fatalf("webhook(%q) error = %v", id, err)
 	}
@@ -92,4 +97,21 @@ func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	f.mu.Lock()
 	f.failNext = &fakeFailure{status: http.StatusUnprocessableEntity, body: body}
 	f.mu.Unlock()
+}
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return h.fake(t).requests() }
+
+// Start moves the prediction to processing.
+func (h *harness) Start(t *testing.T, id string) {
+	if err := h.fake(t).start(id); err != nil {
+		t.Fatalf("start(%q) error = %v", id, err)
+	}
+}
+
+// CancelOutcome is Replicate's (POST /predictions/{id}/cancel, in the
+// OpenAPI schema's predictions.cancel): a starting or processing
+// prediction turns canceled; a finished one is answered unchanged.
+func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
+	return drivertest.StopsUnfinished(phase)
 }

@@ -80,3 +80,16 @@ func (h *harness) APIKey() string { return fakeKey }
 func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	h.fake(t).failNextCreate(fakeReply{status: http.StatusBadRequest, message: text})
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return len(h.fake(t).seen()) }
+
+// Start moves the request to task_running.json.
+func (h *harness) Start(t *testing.T, id string) { h.fake(t).set(t, id, "task_running.json") }
+
+// CancelOutcome: DELETE /v1/tasks/{id} cancels a PENDING or RUNNING task
+// (reported CANCELLED, or gone); the driver reads a finished one first and
+// leaves it alone, since the same DELETE would delete its outputs.
+func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
+	return drivertest.StopsUnfinished(phase)
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -25,18 +24,15 @@ const (
 	// does.
 	MinPollInterval = 5 * time.Second
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 )
 
 // Config configures a Driver.
 type Config struct {
 	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
-	// HTTPClient and Now are as in providers.APIConfig; Now also times the
+	// HTTPClient and Now are as in providers.Conn; Now also times the
 	// memory of canceled tasks.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultTextToVideoModel and
 	// DefaultImageToVideoModel.
@@ -60,27 +56,19 @@ var (
 // malformed BaseURL or a negative Timeout.
 func New(cfg Config) (*Driver, error) {
 	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "runway", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Conn:   cfg.Conn,
+		Vendor: "runway", DefaultBaseURL: DefaultBaseURL,
 		Header: func(key string) http.Header {
 			return http.Header{"Authorization": {"Bearer " + key}, "X-Runway-Version": {APIVersion}}
 		},
-		ParseError: parseError, Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-	})
+		ParseError: parseError})
 	if err != nil {
 		return nil, err
 	}
 	d := &Driver{
 		api:      api,
-		canceled: providers.NewCancelByDelete(api),
-		models: map[providers.Workflow]string{
-			providers.WorkflowTextToVideo:  DefaultTextToVideoModel,
-			providers.WorkflowImageToVideo: DefaultImageToVideoModel,
-		},
-	}
-	for wf, m := range cfg.Models {
-		if m != "" {
-			d.models[wf] = m
-		}
+		canceled: providers.NewCancelByDelete[task](api, "/v1/tasks/"),
+		models:   providers.ModelsFor(DefaultTextToVideoModel, DefaultImageToVideoModel, cfg.Models),
 	}
 	return d, nil
 }
@@ -99,13 +87,21 @@ func (d *Driver) HonorsIdempotencyKeys() bool { return false }
 // taskRequest is the body of POST /v1/text_to_video and
 // POST /v1/image_to_video.
 type taskRequest struct {
-	Model       string `json:"model"`
-	PromptImage string `json:"promptImage,omitempty"`
+	Model string `json:"model"`
+	// PromptImage is the first frame's URL, or with an end frame a list of
+	// promptFrame (PromptImage in sdk-node's image-to-video.ts).
+	PromptImage any    `json:"promptImage,omitempty"`
 	PromptText  string `json:"promptText,omitempty"`
 	Ratio       string `json:"ratio"`
 	Duration    int    `json:"duration"`
 	Seed        *int64 `json:"seed,omitempty"`
 	Audio       *bool  `json:"audio,omitempty"`
+}
+
+// promptFrame is one item of promptImage's list form.
+type promptFrame struct {
+	URI      string `json:"uri"`
+	Position string `json:"position"` // "first" or "last"
 }
 
 // Submit starts a task. It refuses, with CodeInvalidInput and before
@@ -117,7 +113,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
-	if err := d.Catalog().CheckOptions("runway submit", model, req); err != nil {
+	if err := d.Catalog().Check("runway submit", model, req); err != nil {
 		return "", err
 	}
 	body := taskRequest{Model: model, PromptText: req.Prompt, Seed: req.Seed, Audio: req.Audio}
@@ -130,6 +126,9 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 			return "", providers.Errorf(providers.CodeInvalidInput, "runway submit: image_to_video needs a source image URL")
 		}
 		path, body.PromptImage = "/v1/image_to_video", req.SourceImageURL
+		if req.EndFrameURL != "" {
+			body.PromptImage = []promptFrame{{URI: req.SourceImageURL, Position: "first"}, {URI: req.EndFrameURL, Position: "last"}}
+		}
 	default:
 		return "", providers.Errorf(providers.CodeUnimplemented, "runway submit: workflow %q is not offered", req.Workflow)
 	}
@@ -140,25 +139,14 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	if body.Duration, err = durationFor(model, req.DurationSeconds); err != nil {
 		return "", err
 	}
-	var created struct {
-		ID string `json:"id"`
-	}
-	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &created, req.Prompt, req.SourceImageURL); err != nil {
-		return "", err
-	}
-	if created.ID == "" {
-		// The task may exist: not transient, so the engine does not start
-		// (and pay for) another one on a guess.
-		return "", providers.Errorf(providers.CodeUnknown, "runway submit: answer without a task id")
-	}
-	return created.ID, nil
+	return d.api.Create(ctx, path, "task", body, req.Prompt, req.SourceImageURL, req.EndFrameURL)
 }
 
 // Status returns the state of task requestID. A task this driver canceled
 // that Runway no longer returns reports StateCanceled (see
 // providers.CancelByDelete).
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
-	return d.canceled.Status(ctx, requestID, d.reader(requestID))
+	return d.canceled.Status(ctx, requestID)
 }
 
 // Cancel aborts task requestID if it has not finished. Runway's DELETE
@@ -167,18 +155,7 @@ func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status
 // alone; a task that finishes between the two calls is deleted, which is
 // what canceling it asked for anyway.
 func (d *Driver) Cancel(ctx context.Context, requestID string) error {
-	return d.canceled.Cancel(ctx, requestID, "/v1/tasks/"+url.PathEscape(requestID), d.reader(requestID))
-}
-
-// reader reads task id's state.
-func (d *Driver) reader(id string) func(context.Context, string) (providers.Status, error) {
-	return func(ctx context.Context, op string) (providers.Status, error) {
-		t, err := d.task(ctx, op, id)
-		if err != nil {
-			return providers.Status{}, err
-		}
-		return t.status(id, d.api.Redactor())
-	}
+	return d.canceled.Cancel(ctx, requestID)
 }
 
 // task is a task as GET /v1/tasks/{id} returns it.
@@ -191,18 +168,7 @@ type task struct {
 	Progress    *float64 `json:"progress"`
 }
 
-func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
-	if id == "" {
-		return nil, providers.Errorf(providers.CodeNotFound, "runway %s: empty task id", op)
-	}
-	var t task
-	if err := d.api.Call(ctx, op, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
-
-// status converts a task to a providers.Status:
+// AsStatus converts a task to a providers.Status:
 //
 //	PENDING, THROTTLED  StateQueued
 //	RUNNING             StateProcessing, Progress = progress × 100 (at most 99)
@@ -214,7 +180,7 @@ func (d *Driver) task(ctx context.Context, op, id string) (*task, error) {
 //
 // Failure text passes through r. It returns an error for which ErrorCode is CodeUnknown for a status it
 // does not know.
-func (t *task) status(id string, r providers.Redactor) (providers.Status, error) {
+func (t *task) AsStatus(id string, r providers.Redactor) (providers.Status, error) {
 	st := providers.Status{RequestID: id}
 	switch t.Status {
 	case "PENDING", "THROTTLED":
@@ -251,7 +217,7 @@ func (t *task) status(id string, r providers.Redactor) (providers.Status, error)
 	case "CANCELLED":
 		st.State = providers.StateCanceled
 	default:
-		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "runway status: unknown task status %q", clip(t.Status))
+		return providers.Status{}, providers.Errorf(providers.CodeUnknown, "runway status: unknown task status %q", providers.Clip(t.Status, providers.QuoteLen))
 	}
 	return st, nil
 }
@@ -290,13 +256,4 @@ func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 	}
 	_ = json.Unmarshal(data, &body) // a proxy's HTML page classifies by status alone
 	return providers.VendorError{Message: body.Error}
-}
-
-// clip shortens a vendor's text for an error message.
-func clip(s string) string {
-	const n = 300
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

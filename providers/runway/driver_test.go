@@ -29,12 +29,12 @@ func TestNew(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"defaults", Config{APIKey: "key"}, true},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "key"}}, true},
 		{"no key", Config{}, false},
-		{"blank key", Config{APIKey: "  "}, false},
-		{"relative base", Config{APIKey: "key", BaseURL: "/v1"}, false},
-		{"ftp base", Config{APIKey: "key", BaseURL: "ftp://runway.example"}, false},
-		{"negative timeout", Config{APIKey: "key", Timeout: -time.Second}, false},
+		{"blank key", Config{Conn: providers.Conn{APIKey: "  "}}, false},
+		{"relative base", Config{Conn: providers.Conn{APIKey: "key", BaseURL: "/v1"}}, false},
+		{"ftp base", Config{Conn: providers.Conn{APIKey: "key", BaseURL: "ftp://runway.example"}}, false},
+		{"negative timeout", Config{Conn: providers.Conn{APIKey: "key", Timeout: -time.Second}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,7 +430,7 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			d := f.driver(t, Config{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond})
+			d := f.driver(t, Config{Conn: providers.Conn{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond}})
 			if tt.reply != nil {
 				f.failNextCreate(*tt.reply)
 			}

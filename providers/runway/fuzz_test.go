@@ -78,8 +78,7 @@ func FuzzStatus(f *testing.F) {
 			h := http.Header{"Content-Type": {"application/json"}, "Retry-After": {"Wed, 21 Oct 2099 07:28:00 GMT"}}
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 		})}
-		d, err := New(Config{APIKey: fakeKey, BaseURL: "http://runway.test", HTTPClient: client,
-			Now: func() time.Time { return fuzzNow }})
+		d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: "http://runway.test", HTTPClient: client, Now: func() time.Time { return fuzzNow }}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,6 +58,9 @@ type modelSpec struct {
 	// seed and audio: the model takes "seed" (an integer, 0 to
 	// 4294967295) and "audio" (a boolean; audio affects the price).
 	seed, audio bool
+	// endFrame: promptImage takes a second item at position "last" (the
+	// end frame), after the first frame: image_to_video only.
+	endFrame bool
 }
 
 var (
@@ -80,9 +83,11 @@ var (
 //	gen3a_turbo  image        5, 10          Gen3aTurbo (duration?: 5 | 10), removed from the SDK in 72f96f2 (2026-06)
 //
 // Options, from the same types: gen4_turbo, gen4.5 and gen3a_turbo take
-// "seed"; veo3.1 and veo3.1_fast take "audio"; veo3 takes neither. The
-// last-frame form of promptImage is not sent (unconfirmed per model), so no
-// model takes an end frame here.
+// "seed"; veo3.1 and veo3.1_fast take "audio"; veo3 takes neither.
+// promptImage's items take position "first" on every model and "last" (the
+// end frame) on veo3.1, veo3.1_fast and gen3a_turbo (PromptImage's
+// position enum per model in image-to-video.ts; a last frame needs a first
+// one).
 //
 // gen3a_turbo's only ratios are 1280:768 and 768:1280, sizes none of our
 // aspect ratios maps to: it is listed so that a request for it is refused
@@ -91,10 +96,10 @@ var (
 var models = map[string]modelSpec{
 	"gen4_turbo":  {image: gen4Ratios, durations: secondsRange(2, 10), seed: true},
 	"gen4.5":      {text: wideRatios, image: gen4Ratios, durations: secondsRange(2, 10), seed: true},
-	"veo3.1":      {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}, audio: true},
-	"veo3.1_fast": {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}, audio: true},
+	"veo3.1":      {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}, audio: true, endFrame: true},
+	"veo3.1_fast": {text: veoRatios, image: veoRatios, durations: []int{4, 6, 8}, audio: true, endFrame: true},
 	"veo3":        {text: veoRatios, image: veoRatios, durations: []int{8}},
-	"gen3a_turbo": {image: gen3aRatios, durations: []int{5, 10}, seed: true},
+	"gen3a_turbo": {image: gen3aRatios, durations: []int{5, 10}, seed: true, endFrame: true},
 }
 
 // secondsRange is lo, lo+1, …, hi.
@@ -119,10 +124,7 @@ func ratioFor(model string, wf providers.Workflow, aspect, resolution string) (s
 	if !known {
 		return r, nil
 	}
-	offered := spec.image
-	if wf == providers.WorkflowTextToVideo {
-		offered = spec.text
-	}
+	offered := spec.ratiosFor(wf)
 	if offered == nil {
 		return "", providers.Errorf(providers.CodeInvalidInput, "runway submit: model %s does not offer %s", model, wf)
 	}
@@ -160,36 +162,94 @@ func describeSeconds(ds []int) string {
 
 // Catalog lists the models of the table above that make at least one of
 // our sizes, with the aspect ratios and resolutions their Runway ratios
-// map to (not every pair of the two: Submit still refuses, say, 21:9 at
-// 1080p), and the driver's default models.
+// map to, a Limit per resolution not made at every one of those aspect
+// ratios (and per workflow's ratios, where they differ: a size made for
+// one workflow only is limited to it), and the driver's default models.
 func (d *Driver) Catalog() providers.Catalog {
 	c := providers.Catalog{Defaults: maps.Clone(d.models)}
 	for _, id := range slices.Sorted(maps.Keys(models)) {
-		spec := models[id]
-		m := providers.Model{ID: id, Name: id, Durations: spec.durations, Seed: spec.seed, Audio: spec.audio}
-		if spec.text != nil {
-			m.Workflows = append(m.Workflows, providers.WorkflowTextToVideo)
-		}
-		if spec.image != nil {
-			m.Workflows = append(m.Workflows, providers.WorkflowImageToVideo)
-		}
-		for _, aspect := range []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"} {
-			for _, res := range []string{"720p", "1080p"} {
-				r, ok := ratios[[2]string{aspect, res}]
-				if !ok || !(slices.Contains(spec.text, r) || slices.Contains(spec.image, r)) {
-					continue
-				}
-				if !slices.Contains(m.AspectRatios, aspect) {
-					m.AspectRatios = append(m.AspectRatios, aspect)
-				}
-				if !slices.Contains(m.Resolutions, res) {
-					m.Resolutions = append(m.Resolutions, res)
-				}
-			}
-		}
-		if m.AspectRatios != nil { // gen3a_turbo makes none of our sizes
+		if m, ok := models[id].model(id); ok {
 			c.Models = append(c.Models, m)
 		}
 	}
 	return c
+}
+
+// model is spec as a catalog entry for model id; false if it makes none of
+// our sizes (gen3a_turbo).
+func (spec modelSpec) model(id string) (providers.Model, bool) {
+	m := providers.Model{ID: id, Name: id, Durations: spec.durations, Seed: spec.seed, Audio: spec.audio, EndFrame: spec.endFrame}
+	if spec.text != nil {
+		m.Workflows = append(m.Workflows, providers.WorkflowTextToVideo)
+	}
+	if spec.image != nil {
+		m.Workflows = append(m.Workflows, providers.WorkflowImageToVideo)
+	}
+	// made[wf][res] are the aspect ratios wf makes at res.
+	made := map[providers.Workflow]map[string][]string{}
+	for _, wf := range m.Workflows {
+		made[wf] = map[string][]string{}
+		for _, res := range []string{"720p", "1080p"} {
+			for _, aspect := range aspectOrder {
+				if r, ok := ratios[[2]string{aspect, res}]; ok && slices.Contains(spec.ratiosFor(wf), r) {
+					made[wf][res] = append(made[wf][res], aspect)
+				}
+			}
+		}
+	}
+	for _, aspect := range aspectOrder {
+		for _, res := range []string{"720p", "1080p"} {
+			if !slices.ContainsFunc(m.Workflows, func(wf providers.Workflow) bool { return slices.Contains(made[wf][res], aspect) }) {
+				continue
+			}
+			if !slices.Contains(m.AspectRatios, aspect) {
+				m.AspectRatios = append(m.AspectRatios, aspect)
+			}
+			if !slices.Contains(m.Resolutions, res) {
+				m.Resolutions = append(m.Resolutions, res)
+			}
+		}
+	}
+	if m.AspectRatios == nil {
+		return m, false
+	}
+	slices.SortFunc(m.Resolutions, func(a, b string) int { return len(a) - len(b) })
+	// A Limit for each size not made by every workflow at every aspect
+	// ratio: per resolution when the workflows agree, else per workflow.
+	for _, res := range m.Resolutions {
+		agree := true
+		for _, wf := range m.Workflows[1:] {
+			agree = agree && slices.Equal(made[wf][res], made[m.Workflows[0]][res])
+		}
+		for _, wf := range m.Workflows {
+			l := providers.Limit{Resolution: res, AspectRatios: made[wf][res]}
+			if !agree {
+				l.Workflow = wf
+			}
+			if len(l.AspectRatios) == 0 {
+				l.AspectRatios, l.Resolutions = nil, slices.DeleteFunc(slices.Clone(m.Resolutions), func(r string) bool { return r == res })
+			}
+			if len(made[wf][res]) < len(m.AspectRatios) {
+				m.Limits = append(m.Limits, l)
+			}
+			if agree {
+				break
+			}
+		}
+	}
+	if spec.endFrame {
+		m.Limits = append(m.Limits, providers.Limit{EndFrame: true, Workflows: []providers.Workflow{providers.WorkflowImageToVideo}})
+	}
+	return m, true
+}
+
+// aspectOrder is the order aspect ratios are listed in.
+var aspectOrder = []string{"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"}
+
+// ratiosFor returns the ratios spec offers for wf.
+func (spec modelSpec) ratiosFor(wf providers.Workflow) []string {
+	if wf == providers.WorkflowTextToVideo {
+		return spec.text
+	}
+	return spec.image
 }

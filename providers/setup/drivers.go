@@ -36,23 +36,23 @@ func (s Settings) Drivers() ([]providers.Driver, error) {
 	all := []built{
 		{"replicate", s.Replicate.APIKey, s.Replicate.Concurrency, len(s.Replicate.WebhookSecrets) > 0, func() (providers.Driver, error) {
 			r := s.Replicate
-			return replicate.New(replicate.Config{APIKey: r.APIKey, BaseURL: r.BaseURL, Models: r.Models, WebhookSecrets: r.WebhookSecrets, Timeout: r.Timeout})
+			return replicate.New(replicate.Config{Conn: providers.Conn{APIKey: r.APIKey, BaseURL: r.BaseURL, Timeout: r.Timeout}, Models: r.Models, WebhookSecrets: r.WebhookSecrets})
 		}},
 		{"fal", s.Fal.APIKey, s.Fal.Concurrency, true, func() (providers.Driver, error) {
 			f := s.Fal
-			return fal.New(fal.Config{APIKey: f.APIKey, BaseURL: f.BaseURL, JWKSURL: f.JWKSURL, UserID: f.UserID, Models: f.Models, Timeout: f.Timeout})
+			return fal.New(fal.Config{Conn: providers.Conn{APIKey: f.APIKey, BaseURL: f.BaseURL, Timeout: f.Timeout}, JWKSURL: f.JWKSURL, UserID: f.UserID, Models: f.Models})
 		}},
 		{"runway", s.Runway.APIKey, s.Runway.Concurrency, false, func() (providers.Driver, error) {
 			r := s.Runway
-			return runway.New(runway.Config{APIKey: r.APIKey, BaseURL: r.BaseURL, Models: r.Models, Timeout: r.Timeout})
+			return runway.New(runway.Config{Conn: providers.Conn{APIKey: r.APIKey, BaseURL: r.BaseURL, Timeout: r.Timeout}, Models: r.Models})
 		}},
 		{"luma", s.Luma.APIKey, s.Luma.Concurrency, s.Luma.CallbackToken != "", func() (providers.Driver, error) {
 			l := s.Luma
-			return luma.New(luma.Config{APIKey: l.APIKey, BaseURL: l.BaseURL, Models: l.Models, CallbackToken: l.CallbackToken, Timeout: l.Timeout})
+			return luma.New(luma.Config{Conn: providers.Conn{APIKey: l.APIKey, BaseURL: l.BaseURL, Timeout: l.Timeout}, Models: l.Models, CallbackToken: l.CallbackToken})
 		}},
 		{"veo", s.Veo.APIKey, s.Veo.Concurrency, s.Veo.CallbackToken != "", func() (providers.Driver, error) {
 			v := s.Veo
-			return veo.New(veo.Config{APIKey: v.APIKey, BaseURL: v.BaseURL, Models: v.Models, CallbackToken: v.CallbackToken, Timeout: v.Timeout})
+			return veo.New(veo.Config{Conn: providers.Conn{APIKey: v.APIKey, BaseURL: v.BaseURL, Timeout: v.Timeout}, Models: v.Models, CallbackToken: v.CallbackToken})
 		}},
 	}
 	var (

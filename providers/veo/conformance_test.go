@@ -82,3 +82,19 @@ func (h *harness) APIKey() string { return fakeKey }
 func (h *harness) EchoNextSubmit(t *testing.T, text string) {
 	h.fake(t).failNextPredict(fakeReply{status: http.StatusBadRequest, fixture: "error_400_invalid.json", message: text})
 }
+
+// Requests counts the fake's API requests, for the catalog matrix.
+func (h *harness) Requests(t *testing.T) int { return len(h.fake(t).seen()) }
+
+// Start does nothing: an operation reports only done or not, and a new one
+// is already running.
+func (h *harness) Start(t *testing.T, name string) {}
+
+// CancelOutcome: the Gemini API offers no cancel of a video operation,
+// so Cancel is CodeUnimplemented and the operation goes on.
+func (h *harness) CancelOutcome(phase drivertest.CancelPhase) drivertest.CancelOutcome {
+	if phase == drivertest.CancelFinished {
+		return drivertest.CancelOutcome{Code: providers.CodeUnimplemented, State: providers.StateSucceeded}
+	}
+	return drivertest.CancelOutcome{Code: providers.CodeUnimplemented}
+}

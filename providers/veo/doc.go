@@ -33,21 +33,21 @@
 // failing that, the bytes). An image that cannot be had (a 4xx, too large,
 // not an image) is CodeInvalidInput; an image host that fails or cannot be
 // reached, CodeUnavailable. The signed URL never appears in an error.
-// Request has no seed or negative prompt, so neither is sent.
 //
 // # Inputs
 //
 // Models: Request.Model, else Config.Models[workflow], else
 // veo-3.0-generate-001 (DefaultModel, Veo 3's stable id) for both
-// workflows. Veo makes 16:9 and 9:16 only, at 720p or 1080p: any other
-// aspect ratio or resolution is CodeInvalidInput before calling. Veo makes
-// fixed lengths, Veo 3 (veo-3*) 4, 6 or 8 s and Veo 2 (veo-2.*) 5 to 8 s:
-// the duration is rounded up to the next of these (a clip can be trimmed,
-// not lengthened; the engine's default of 5 s becomes 6 s on Veo 3), and
-// longer than 8 s is refused. Veo 2 makes 720p only and takes no
-// resolution parameter. Other model ids are sent as asked for, for Google
-// to judge; Google also refuses some combinations itself (1080p with some
-// lengths or ratios on some models) with a 400, CodeInvalidInput.
+// workflows. Veo makes 16:9 and 9:16 only, at 720p, 1080p or (Veo 3.1)
+// 4k, and fixed lengths: Veo 3 (veo-3*) 4, 6 or 8 s, 8 s only at 1080p
+// and 4k, and Veo 2 (veo-2.*) 5 to 8 s at 720p, with no resolution
+// parameter. What a model does not make is CodeInvalidInput before
+// calling (the catalog: the families in driver.go), never rounded into a
+// longer clip. Veo 3.1 takes an end frame (Request.EndFrameURL, inlined as
+// instances[0].lastFrame) with a first one; every model takes a negative
+// prompt; none takes a seed or an audio switch on the Gemini API (Vertex
+// only), so those are refused. Other model ids are sent as asked for, for
+// Google to judge (a 400, CodeInvalidInput).
 //
 // # States and errors
 //

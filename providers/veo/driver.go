@@ -27,7 +27,7 @@ const (
 	// can be set in Config.Models.
 	DefaultModel = "veo-3.0-generate-001"
 	// DefaultTimeout bounds each HTTP call when Config.Timeout is 0.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = providers.DefaultTimeout
 	// MaxImageBytes caps the source image Submit downloads and inlines.
 	// Base64 makes the request about a third larger; Google refuses an
 	// oversized request with a 400 (CodeInvalidInput).
@@ -42,24 +42,16 @@ const (
 	// Driver.MinPollInterval (providers.PollPacer); the engine, which
 	// schedules polls, honours it.
 	MinPollInterval = 10 * time.Second
-	// MinCallbackTokenLen is the shortest Config.CallbackToken New accepts.
-	MinCallbackTokenLen = providers.MinCallbackTokenLen
-	// ConfirmTimeout bounds the GET of the operation with which
-	// VerifyWebhook confirms a notification.
-	ConfirmTimeout = 5 * time.Second
 )
 
 // Config configures a Driver.
 type Config struct {
 	// APIKey (required), BaseURL ("" means DefaultBaseURL), Timeout,
-	// HTTPClient and Now are as in providers.APIConfig. The key
+	// HTTPClient and Now are as in providers.Conn. The key
 	// authenticates every call and output download (x-goog-api-key) and is
 	// never put in a URL; Timeout bounds the source image download too, and
 	// HTTPClient makes it; Now also dates output expiry.
-	APIKey, BaseURL string
-	Timeout         time.Duration
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	providers.Conn
 	// Models maps a workflow to the model used when Request.Model is "";
 	// missing entries take DefaultModel.
 	Models map[providers.Workflow]string
@@ -76,11 +68,11 @@ type Config struct {
 // Driver is the providers.Driver of Veo on the Gemini API. It is safe for
 // concurrent use.
 type Driver struct {
+	models map[providers.Workflow]string
 	api    *providers.API
 	base   *url.URL
 	apiKey string
 	token  providers.CallbackToken
-	models map[providers.Workflow]string
 	// downloads is the API's client for Download: see downloadClient.
 	downloads *http.Client
 	maxImage  int64
@@ -98,18 +90,13 @@ var (
 // New returns a Driver for cfg, or an error if cfg has no API key, a
 // malformed BaseURL, a negative Timeout or a short CallbackToken.
 func New(cfg Config) (*Driver, error) {
-	token, err := providers.NewCallbackToken("veo", cfg.CallbackToken)
-	if err != nil {
-		return nil, err
-	}
-	api, err := providers.NewAPI(providers.APIConfig{
-		Vendor: "veo", APIKey: cfg.APIKey, BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+	api, token, err := providers.NewCallbackAPI(providers.APIConfig{
+		Conn: cfg.Conn, Vendor: "veo", DefaultBaseURL: DefaultBaseURL,
 		// The key goes in a header, never the URL, so that no *url.Error
 		// (which quotes the URL) can carry it.
 		Header:     func(key string) http.Header { return http.Header{"X-Goog-Api-Key": {key}} },
-		ParseError: parseError, Secrets: []string{cfg.CallbackToken},
-		Timeout: cfg.Timeout, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-	})
+		ParseError: parseError,
+	}, cfg.CallbackToken)
 	if err != nil {
 		return nil, err
 	}
@@ -119,15 +106,7 @@ func New(cfg Config) (*Driver, error) {
 		apiKey:   cfg.APIKey,
 		token:    token,
 		maxImage: MaxImageBytes,
-		models: map[providers.Workflow]string{
-			providers.WorkflowTextToVideo:  DefaultModel,
-			providers.WorkflowImageToVideo: DefaultModel,
-		},
-	}
-	for wf, m := range cfg.Models {
-		if m != "" {
-			d.models[wf] = m
-		}
+		models:   providers.ModelsFor(DefaultModel, DefaultModel, cfg.Models),
 	}
 	d.downloads = d.downloadClient(api.Client())
 	return d, nil
@@ -169,6 +148,10 @@ type webhookConfig struct {
 type instance struct {
 	Prompt string       `json:"prompt,omitempty"`
 	Image  *inlineImage `json:"image,omitempty"`
+	// LastFrame is the end frame (go-genai videoGenerationConfig's
+	// lastFrame, sent as instances[0].lastFrame by
+	// generateVideosConfigToMldev).
+	LastFrame *inlineImage `json:"lastFrame,omitempty"`
 }
 
 type inlineImage struct {
@@ -201,20 +184,19 @@ var (
 // Submit starts an operation. With Request.WebhookURL and a
 // Config.CallbackToken, it asks for a completion notification
 // (webhookConfig) at Request.WebhookURL with ?token=<CallbackToken> added.
-// Veo makes 16:9 and 9:16 only, and fixed
-// lengths: the duration is rounded up to the next one the model makes
-// (Veo 3: 4, 6 or 8 s; Veo 2: 5 to 8 s), and an aspect ratio it does not
-// make or a duration longer than its longest is refused with
-// CodeInvalidInput before calling. For image-to-video, Submit downloads
+// Veo makes 16:9 and 9:16 only, and fixed lengths (Veo 3: 4, 6 or 8 s,
+// 8 s only at 1080p and 4k; Veo 2: 5 to 8 s): what the catalog says a
+// model does not make is refused with CodeInvalidInput before calling,
+// never rounded into a longer clip. For image-to-video, Submit downloads
 // Request.SourceImageURL (at most MaxImageBytes, JPEG, PNG or WebP) and
-// inlines it.
+// inlines it, and Request.EndFrameURL likewise as the last frame.
 func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, error) {
 	model := req.Model
 	if model == "" {
 		model = d.models[req.Workflow]
 	}
 	if !modelPattern.MatchString(model) {
-		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: malformed model id %q", clip(model))
+		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: malformed model id %q", providers.Clip(model, providers.QuoteLen))
 	}
 	inst := instance{Prompt: req.Prompt}
 	switch req.Workflow {
@@ -229,20 +211,24 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	default:
 		return "", providers.Errorf(providers.CodeUnimplemented, "veo submit: workflow %q is not offered", req.Workflow)
 	}
-	// An option the model is not known to take is refused, not dropped.
-	if missing := modelFor(model).Options(req); missing != nil {
-		return "", providers.Errorf(providers.CodeInvalidInput, "veo submit: model %s does not take %s", model, strings.Join(missing, ", "))
+	// What the model does not make or take is refused, not rounded or
+	// dropped.
+	if err := d.Catalog().Check("veo submit", model, req); err != nil {
+		return "", err
 	}
 	params, err := parametersFor(model, req)
 	if err != nil {
 		return "", err
 	}
 	if req.Workflow == providers.WorkflowImageToVideo {
-		data, mimeType, err := d.fetchImage(ctx, req.SourceImageURL)
-		if err != nil {
+		if inst.Image, err = d.inline(ctx, req.SourceImageURL); err != nil {
 			return "", err
 		}
-		inst.Image = &inlineImage{BytesBase64Encoded: base64.StdEncoding.EncodeToString(data), MimeType: mimeType}
+	}
+	if req.EndFrameURL != "" {
+		if inst.LastFrame, err = d.inline(ctx, req.EndFrameURL); err != nil {
+			return "", err
+		}
 	}
 	var op operation
 	path := "/v1beta/models/" + url.PathEscape(model) + ":predictLongRunning"
@@ -255,7 +241,7 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 		body.WebhookConfig = &webhookConfig{URIs: []string{hook}}
 	}
 	if err := d.api.Call(ctx, "submit", http.MethodPost, path, body, &op,
-		req.Prompt, req.NegativePrompt, req.SourceImageURL, req.WebhookURL); err != nil {
+		req.Prompt, req.NegativePrompt, req.SourceImageURL, req.EndFrameURL, req.WebhookURL); err != nil {
 		return "", err
 	}
 	if !opPattern.MatchString(op.Name) {
@@ -266,20 +252,47 @@ func (d *Driver) Submit(ctx context.Context, req providers.Request) (string, err
 	return op.Name, nil
 }
 
-// family is what the models whose id starts with prefix make: the lengths,
-// in seconds, and the resolutions. Both families take a negative prompt
-// (parameters.negativePrompt); the Gemini API refuses a seed, and takes no
-// last frame or audio switch the driver knows of.
+// family is what the models whose id starts with prefix make and take,
+// from the Gemini API's video guide (ai.google.dev/gemini-api/docs/video,
+// "Veo model parameters") and go-genai's generateVideosConfigToMldev:
+// every family takes a negative prompt (parameters.negativePrompt); the
+// Gemini API refuses a seed and generateAudio (Vertex only: Veo 3 makes
+// its soundtrack unasked), so no family takes them; Veo 3.1 takes a last
+// frame (instances[0].lastFrame), with a first one.
 type family struct {
 	prefix      string
 	lengths     []int
 	resolutions []string
+	limits      []providers.Limit
+	endFrame    bool
+}
+
+// eightSeconds limits res to 8-second clips: "1080p (8s duration
+// only)", "4k (8s duration only)".
+func eightSeconds(res string) providers.Limit {
+	return providers.Limit{Resolution: res, Durations: []int{8}}
 }
 
 var families = []family{
 	// Veo 2 makes 720p only and takes no resolution parameter.
-	{"veo-2.", []int{5, 6, 7, 8}, []string{"720p"}},
-	{"veo-3", []int{4, 6, 8}, []string{"720p", "1080p"}},
+	{prefix: "veo-2.", lengths: []int{5, 6, 7, 8}, resolutions: []string{"720p"}},
+	{prefix: "veo-3.1-lite", lengths: []int{4, 6, 8}, resolutions: []string{"720p", "1080p"},
+		limits: []providers.Limit{eightSeconds("1080p"), withFirstFrame}, endFrame: true},
+	{prefix: "veo-3.1", lengths: []int{4, 6, 8}, resolutions: []string{"720p", "1080p", "4k"},
+		limits: []providers.Limit{eightSeconds("1080p"), eightSeconds("4k"), withFirstFrame}, endFrame: true},
+	{prefix: "veo-3", lengths: []int{4, 6, 8}, resolutions: []string{"720p", "1080p"},
+		limits: []providers.Limit{eightSeconds("1080p")}},
+}
+
+// withFirstFrame: a last frame goes with a first one (image_to_video).
+var withFirstFrame = providers.Limit{EndFrame: true, Workflows: []providers.Workflow{providers.WorkflowImageToVideo}}
+
+// knownModels are the model ids the catalog lists (besides the
+// configured defaults): the Gemini API's Veo ids.
+var knownModels = []string{
+	"veo-2.0-generate-001",
+	"veo-3.0-fast-generate-001", "veo-3.0-generate-001",
+	"veo-3.1-fast-generate-preview", "veo-3.1-generate-preview",
 }
 
 func familyOf(model string) (family, bool) {
@@ -290,63 +303,62 @@ func familyOf(model string) (family, bool) {
 	return families[i], true
 }
 
-// modelFor is model as a catalog entry: what its family makes and takes;
-// a model of no known family takes no option.
-func modelFor(model string) providers.Model {
-	f, ok := familyOf(model)
-	if !ok {
-		return providers.Model{ID: model, Name: model}
-	}
+// modelFor is model as a catalog entry: what its family makes and takes.
+func modelFor(model string, f family) providers.Model {
 	return providers.Model{
 		ID: model, Name: model, Workflows: []providers.Workflow{providers.WorkflowTextToVideo, providers.WorkflowImageToVideo},
-		Durations: f.lengths, AspectRatios: []string{"16:9", "9:16"}, Resolutions: f.resolutions,
-		NegativePrompt: true,
+		Durations: f.lengths, AspectRatios: aspectRatios, Resolutions: f.resolutions,
+		NegativePrompt: true, EndFrame: f.endFrame, Limits: f.limits,
 	}
 }
 
-// Catalog lists the driver's default models (Veo's ids are many, by
-// family; others are unlisted).
+// Catalog lists knownModels and the driver's default models of a known
+// family; others are unlisted (and take no option).
 func (d *Driver) Catalog() providers.Catalog {
 	c := providers.Catalog{Defaults: maps.Clone(d.models)}
-	ids := slices.Compact(slices.Sorted(maps.Values(d.models)))
+	ids := slices.Compact(slices.Sorted(slices.Values(append(slices.Collect(maps.Values(d.models)), knownModels...))))
 	for _, id := range ids {
-		if _, ok := familyOf(id); ok {
-			c.Models = append(c.Models, modelFor(id))
+		if f, ok := familyOf(id); ok {
+			c.Models = append(c.Models, modelFor(id, f))
 		}
 	}
 	return c
 }
 
-// parametersFor maps a request's shape to Veo's parameters.
+// Veo's values, for models of no known family.
+var (
+	aspectRatios = []string{"16:9", "9:16"}
+	resolutions  = []string{"720p", "1080p", "4k"}
+)
+
+// parametersFor maps a request's shape to Veo's parameters. Catalog.Check
+// has refused what a known model does not make; for another model, an
+// aspect ratio or resolution Veo does not make is refused here, and Veo
+// judges the rest.
 func parametersFor(model string, req providers.Request) (parameters, error) {
-	p := parameters{AspectRatio: req.AspectRatio, Resolution: req.Resolution}
-	if p.AspectRatio != "16:9" && p.AspectRatio != "9:16" {
-		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 16:9 or 9:16 video, not %q", req.AspectRatio)
+	p := parameters{AspectRatio: req.AspectRatio, Resolution: req.Resolution, DurationSeconds: req.DurationSeconds}
+	if !slices.Contains(aspectRatios, p.AspectRatio) {
+		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 16:9 or 9:16 video, not %q", providers.Clip(req.AspectRatio, 16))
 	}
-	if p.Resolution != "720p" && p.Resolution != "1080p" {
-		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 720p or 1080p video, not %q", req.Resolution)
+	if !slices.Contains(resolutions, p.Resolution) {
+		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: Veo makes 720p, 1080p or 4k video, not %q", providers.Clip(req.Resolution, 16))
 	}
-	f, known := familyOf(model)
-	if known && !slices.Contains(f.resolutions, p.Resolution) {
-		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: model %s makes %s video only", model, strings.Join(f.resolutions, ", "))
-	}
-	if len(f.resolutions) == 1 {
-		p.Resolution = ""
-	}
-	lengths := f.lengths
 	if req.DurationSeconds <= 0 {
 		return p, providers.Errorf(providers.CodeInvalidInput, "veo submit: duration must be positive, got %d", req.DurationSeconds)
 	}
-	p.DurationSeconds = req.DurationSeconds
-	if lengths == nil {
-		return p, nil // a model the driver does not know: Veo judges
+	if f, known := familyOf(model); known && len(f.resolutions) == 1 {
+		p.Resolution = "" // Veo 2 takes no resolution parameter
 	}
-	if i := slices.IndexFunc(lengths, func(n int) bool { return n >= req.DurationSeconds }); i >= 0 {
-		p.DurationSeconds = lengths[i]
-		return p, nil
+	return p, nil
+}
+
+// inline downloads an image for the request body.
+func (d *Driver) inline(ctx context.Context, rawURL string) (*inlineImage, error) {
+	data, mimeType, err := d.fetchImage(ctx, rawURL)
+	if err != nil {
+		return nil, err
 	}
-	return p, providers.Errorf(providers.CodeInvalidInput,
-		"veo submit: model %s makes videos of at most %d seconds, asked for %d", model, lengths[len(lengths)-1], req.DurationSeconds)
+	return &inlineImage{BytesBase64Encoded: base64.StdEncoding.EncodeToString(data), MimeType: mimeType}, nil
 }
 
 // fetchImage downloads the source image. The URL is signed, so no error
@@ -399,7 +411,7 @@ func (d *Driver) fetchImage(ctx context.Context, rawURL string) ([]byte, string,
 // (providers.Downloader), which sends the key in a header.
 func (d *Driver) Status(ctx context.Context, requestID string) (providers.Status, error) {
 	if !opPattern.MatchString(requestID) {
-		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", clip(requestID))
+		return providers.Status{}, providers.Errorf(providers.CodeNotFound, "veo status: %q is not an operation name", providers.Clip(requestID, providers.QuoteLen))
 	}
 	var op operation
 	if err := d.api.Call(ctx, "status", http.MethodGet, "/v1beta/"+escapePath(requestID), nil, &op); err != nil {
@@ -535,13 +547,4 @@ func parseError(_ int, _ http.Header, data []byte) providers.VendorError {
 		}
 	}
 	return ve
-}
-
-// clip shortens a vendor's text for an error message.
-func clip(s string) string {
-	const n = 300
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -65,12 +65,12 @@ func TestNew(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"defaults", Config{APIKey: "key"}, true},
+		{"defaults", Config{Conn: providers.Conn{APIKey: "key"}}, true},
 		{"no key", Config{}, false},
-		{"bad base", Config{APIKey: "key", BaseURL: "generativelanguage.googleapis.com"}, false},
-		{"negative timeout", Config{APIKey: "key", Timeout: -1}, false},
-		{"callback token", Config{APIKey: "key", CallbackToken: "0123456789abcdef"}, true},
-		{"short callback token", Config{APIKey: "key", CallbackToken: "0123456789abcde"}, false},
+		{"bad base", Config{Conn: providers.Conn{APIKey: "key", BaseURL: "generativelanguage.googleapis.com"}}, false},
+		{"negative timeout", Config{Conn: providers.Conn{APIKey: "key", Timeout: -1}}, false},
+		{"callback token", Config{Conn: providers.Conn{APIKey: "key"}, CallbackToken: "0123456789abcdef"}, true},
+		{"short callback token", Config{Conn: providers.Conn{APIKey: "key"}, CallbackToken: "0123456789abcde"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,16 +97,12 @@ func TestParametersFor(t *testing.T) {
 		want  parameters // zero means CodeInvalidInput
 	}{
 		{"veo-3.0-generate-001", req("16:9", "720p", 8), parameters{"16:9", 8, "720p"}},
-		{"veo-3.0-generate-001", req("9:16", "1080p", 4), parameters{"9:16", 4, "1080p"}},
-		{"veo-3.0-generate-001", req("16:9", "720p", 5), parameters{"16:9", 6, "720p"}}, // rounded up
-		{"veo-3.1-generate-preview", req("16:9", "720p", 1), parameters{"16:9", 4, "720p"}},
-		{"veo-3.0-generate-001", req("16:9", "720p", 9), parameters{}},
-		{"veo-3.0-generate-001", req("1:1", "720p", 8), parameters{}},
-		{"veo-3.0-generate-001", req("21:9", "720p", 8), parameters{}},
-		{"veo-3.0-generate-001", req("16:9", "4k", 8), parameters{}},
-		{"veo-2.0-generate-001", req("16:9", "720p", 5), parameters{"16:9", 5, ""}}, // no resolution parameter
-		{"veo-2.0-generate-001", req("16:9", "1080p", 5), parameters{}},
+		{"veo-3.0-generate-001", req("9:16", "1080p", 8), parameters{"9:16", 8, "1080p"}},
+		{"veo-3.1-generate-preview", req("16:9", "4k", 8), parameters{"16:9", 8, "4k"}},
+		{"veo-2.0-generate-001", req("16:9", "720p", 5), parameters{"16:9", 5, ""}},     // no resolution parameter
 		{"veo-9-experimental", req("16:9", "720p", 11), parameters{"16:9", 11, "720p"}}, // unknown: Veo judges
+		{"veo-9-experimental", req("1:1", "720p", 8), parameters{}},
+		{"veo-9-experimental", req("16:9", "8k", 8), parameters{}},
 		{"veo-3.0-generate-001", req("16:9", "720p", 0), parameters{}},
 	}
 	for _, tt := range tests {
@@ -144,7 +140,7 @@ func TestStatusMapping(t *testing.T) {
 		{"operation_cancelled.json", providers.StateCanceled, "", "", "", 0},
 	}
 	f := newFake(t)
-	d := f.driver(t, Config{Now: func() time.Time { return now }})
+	d := f.driver(t, Config{Conn: providers.Conn{Now: func() time.Time { return now }}})
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
@@ -271,7 +267,7 @@ func TestDownloadKeyStaysHome(t *testing.T) {
 		conn.Close()
 	}))
 	defer dead.Close()
-	d2, err := New(Config{APIKey: fakeKey, BaseURL: dead.URL, HTTPClient: dead.Client()})
+	d2, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: dead.URL, HTTPClient: dead.Client()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +288,7 @@ func TestSubmitBody(t *testing.T) {
 	f := newFake(t)
 	d := f.driver(t, Config{Models: map[providers.Workflow]string{providers.WorkflowTextToVideo: "veo-3.1-generate-preview"}})
 	req := textRequest()
-	req.DurationSeconds, req.AspectRatio, req.Resolution, req.NegativePrompt = 5, "9:16", "1080p", "cartoon, low quality"
+	req.DurationSeconds, req.AspectRatio, req.Resolution, req.NegativePrompt = 8, "9:16", "1080p", "cartoon, low quality"
 	id, err := d.Submit(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Submit(%+v) error = %v", req, err)
@@ -304,7 +300,7 @@ func TestSubmitBody(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Path != "/v1beta/models/veo-3.1-generate-preview:predictLongRunning" {
 		t.Fatalf("Submit(%+v) sent %+v, want POST /v1beta/models/veo-3.1-generate-preview:predictLongRunning", req, reqs)
 	}
-	want := `{"instances":[{"prompt":"` + req.Prompt + `"}],"parameters":{"aspectRatio":"9:16","durationSeconds":6,"resolution":"1080p","negativePrompt":"cartoon, low quality"}}`
+	want := `{"instances":[{"prompt":"` + req.Prompt + `"}],"parameters":{"aspectRatio":"9:16","durationSeconds":8,"resolution":"1080p","negativePrompt":"cartoon, low quality"}}`
 	if got := strings.TrimSpace(string(reqs[0].Body)); got != want {
 		t.Errorf("Submit(%+v) body = %s, want %s", req, got, want)
 	}
@@ -419,7 +415,7 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			d := f.driver(t, Config{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond})
+			d := f.driver(t, Config{Conn: providers.Conn{APIKey: tt.key, Now: func() time.Time { return now }, Timeout: 100 * time.Millisecond}})
 			if tt.reply != nil {
 				f.failNextPredict(*tt.reply)
 			}
@@ -454,7 +450,7 @@ func TestErrors(t *testing.T) {
 func TestKeyNeverInErrors(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	d := f.driver(t, Config{Timeout: 100 * time.Millisecond})
+	d := f.driver(t, Config{Conn: providers.Conn{Timeout: 100 * time.Millisecond}})
 	var errs []error
 
 	f.failNextPredict(fakeReply{status: 400, fixture: "error_400_invalid.json", message: "API key " + fakeKey + " has no access to this model"})
@@ -520,7 +516,7 @@ func TestRPCClass(t *testing.T) {
 func TestDownloadTimeout(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	d := f.driver(t, Config{Timeout: 200 * time.Millisecond})
+	d := f.driver(t, Config{Conn: providers.Conn{Timeout: 200 * time.Millisecond}})
 	u := f.srv.URL + "/v1beta/files/x:download?alt=media"
 	resp, err := d.Download(t.Context(), u)
 	if err != nil {

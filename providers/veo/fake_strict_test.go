@@ -24,8 +24,8 @@ func TestFakeIsStrict(t *testing.T) {
 	}{
 		{name: "valid", method: "POST", path: model, body: ok, status: 200},
 		{name: "valid, all Developer API fields", method: "POST", path: "/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
-			body: `{"instances":[{"prompt":"a cat","lastFrame":{"bytesBase64Encoded":"aGk=","mimeType":"image/png"}}],` +
-				`"parameters":{"aspectRatio":"9:16","durationSeconds":6,"resolution":"4k","sampleCount":1,"personGeneration":"allow_adult","negativePrompt":"dogs","enhancePrompt":true},` +
+			body: `{"instances":[{"prompt":"a cat","image":{"bytesBase64Encoded":"aGk=","mimeType":"image/png"},"lastFrame":{"bytesBase64Encoded":"aGk=","mimeType":"image/png"}}],` +
+				`"parameters":{"aspectRatio":"9:16","durationSeconds":8,"resolution":"4k","sampleCount":1,"personGeneration":"allow_adult","negativePrompt":"dogs","enhancePrompt":true},` +
 				`"webhookConfig":{"uris":["https://vidgate.example/hook?token=t"],"userMetadata":{"job":"j1"}}}`, status: 200},
 		{name: "wrong method", method: "GET", path: model, status: 404, gstatus: "NOT_FOUND"},
 		{name: "wrong path", method: "POST", path: "/v1beta/veo-3.0-generate-001:predictLongRunning", body: ok, status: 404, gstatus: "NOT_FOUND"},
@@ -45,6 +45,8 @@ func TestFakeIsStrict(t *testing.T) {
 		{name: "aspect 1:1", method: "POST", path: model, body: `{"instances":[{"prompt":"a"}],"parameters":{"aspectRatio":"1:1"}}`, status: 400, gstatus: "INVALID_ARGUMENT", inMessage: "aspect ratio"},
 		{name: "4k on Veo 3.0", method: "POST", path: model, body: `{"instances":[{"prompt":"a"}],"parameters":{"resolution":"4k"}}`, status: 400, gstatus: "INVALID_ARGUMENT", inMessage: "resolution"},
 		{name: "resolution on Veo 2", method: "POST", path: "/v1beta/models/veo-2.0-generate-001:predictLongRunning", body: `{"instances":[{"prompt":"a"}],"parameters":{"resolution":"720p"}}`, status: 400, gstatus: "INVALID_ARGUMENT", inMessage: "resolution"},
+		{name: "1080p at 6 s", method: "POST", path: model, body: `{"instances":[{"prompt":"a"}],"parameters":{"durationSeconds":6,"resolution":"1080p"}}`, status: 400, gstatus: "INVALID_ARGUMENT", inMessage: "8s"},
+		{name: "lastFrame on Veo 3.0", method: "POST", path: model, body: `{"instances":[{"prompt":"a","image":{"bytesBase64Encoded":"aGk=","mimeType":"image/png"},"lastFrame":{"bytesBase64Encoded":"aGk=","mimeType":"image/png"}}],"parameters":{}}`, status: 400, gstatus: "INVALID_ARGUMENT", inMessage: "lastFrame"},
 		{name: "two instances", method: "POST", path: model, body: `{"instances":[{"prompt":"a"},{"prompt":"b"}],"parameters":{}}`, status: 400, gstatus: "INVALID_ARGUMENT"},
 		{name: "not JSON", method: "POST", path: model, body: `{"instances":`, status: 400, gstatus: "INVALID_ARGUMENT"},
 	}

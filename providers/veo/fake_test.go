@@ -105,14 +105,21 @@ var fakeVideo = []byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41")
 type fakeModel struct {
 	durations   []float64
 	resolutions []string // nil: the model takes no resolution parameter
+	// eightOnly are the resolutions made in 8-second clips only (the
+	// Gemini API's video guide, "Veo model parameters": "1080p (8s
+	// duration only)", "4k (8s duration only)").
+	eightOnly []string
+	// lastFrame: the model takes instances[0].lastFrame, with an image
+	// (Veo 3.1's "first and last frames" interpolation).
+	lastFrame bool
 }
 
 var fakeModels = map[string]fakeModel{
-	"veo-3.0-generate-001":          {[]float64{4, 6, 8}, []string{"720p", "1080p"}},
-	"veo-3.0-fast-generate-001":     {[]float64{4, 6, 8}, []string{"720p", "1080p"}},
-	"veo-3.1-generate-preview":      {[]float64{4, 6, 8}, []string{"720p", "1080p", "4k"}},
-	"veo-3.1-fast-generate-preview": {[]float64{4, 6, 8}, []string{"720p", "1080p", "4k"}},
-	"veo-2.0-generate-001":          {[]float64{5, 6, 7, 8}, nil},
+	"veo-3.0-generate-001":          {[]float64{4, 6, 8}, []string{"720p", "1080p"}, []string{"1080p"}, false},
+	"veo-3.0-fast-generate-001":     {[]float64{4, 6, 8}, []string{"720p", "1080p"}, []string{"1080p"}, false},
+	"veo-3.1-generate-preview":      {[]float64{4, 6, 8}, []string{"720p", "1080p", "4k"}, []string{"1080p", "4k"}, true},
+	"veo-3.1-fast-generate-preview": {[]float64{4, 6, 8}, []string{"720p", "1080p", "4k"}, []string{"1080p", "4k"}, true},
+	"veo-2.0-generate-001":          {[]float64{5, 6, 7, 8}, nil, nil, false},
 }
 
 func newFake(t testing.TB) *fakeVeo {
@@ -240,6 +247,12 @@ func (f *fakeVeo) predict(w http.ResponseWriter, r *http.Request) {
 		f.invalid(w, msg)
 		return
 	}
+	if _, last := inst["lastFrame"]; last {
+		if _, first := inst["image"]; !first || !spec.lastFrame {
+			f.invalid(w, "lastFrame is not supported by "+model+" without an image.")
+			return
+		}
+	}
 	var hook string
 	if wc, ok := body["webhookConfig"].(map[string]any); ok {
 		uris, _ := wc["uris"].([]any)
@@ -297,6 +310,11 @@ func (m fakeModel) checkParameters(model string, p map[string]any) string {
 		d, _ := n.Float64()
 		if !slices.Contains(m.durations, d) {
 			return fmt.Sprintf("The specified duration is not supported by this model. Supported durations are %v.", m.durations)
+		}
+	}
+	if res, ok := p["resolution"].(string); ok && slices.Contains(m.eightOnly, res) {
+		if n, ok := p["durationSeconds"].(json.Number); ok && n.String() != "8" {
+			return "The " + res + " resolution only supports an 8s duration."
 		}
 	}
 	if res, ok := p["resolution"]; ok {

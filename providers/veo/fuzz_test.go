@@ -79,8 +79,7 @@ func FuzzStatus(f *testing.F) {
 			h := http.Header{"Content-Type": {"application/json"}}
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 		})}
-		d, err := New(Config{APIKey: fakeKey, BaseURL: "https://generativelanguage.googleapis.com", HTTPClient: client,
-			Now: func() time.Time { return fuzzNow }})
+		d, err := New(Config{Conn: providers.Conn{APIKey: fakeKey, BaseURL: "https://generativelanguage.googleapis.com", HTTPClient: client, Now: func() time.Time { return fuzzNow }}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/vidgate/vidgate/providers"
 )
+
+// ConfirmTimeout bounds the GET of the operation with which
+// VerifyWebhook confirms a notification.
+const ConfirmTimeout = 5 * time.Second
 
 // VerifyWebhook authenticates a Gemini API completion notification and
 // returns the state of its operation as Google reports it now. The
