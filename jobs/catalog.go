@@ -175,6 +175,29 @@ func (s *Service) checkModel(v *validCreate, in CreateInput) error {
 		}
 		return BadInput(field, "%s does not take %s (it takes %s)", name, strings.TrimPrefix(field, "input."), takes)
 	}
+	req.Workflow, req.DurationSeconds, req.AspectRatio, req.Resolution = wf, p.DurationSeconds, p.AspectRatio, p.Resolution
+	return checkLimits(name, m, req)
+}
+
+// checkLimits refuses a request that one of the model's narrower rules
+// (a resolution only at some lengths, an end frame only for one workflow)
+// rules out, naming the rule and the field to change.
+func checkLimits(name string, m providers.Model, req providers.Request) error {
+	for _, l := range m.Limits {
+		if !l.Applies(req) {
+			continue
+		}
+		switch {
+		case l.Workflows != nil && !slices.Contains(l.Workflows, req.Workflow):
+			return BadInput("input.workflowType", "%s: %s, not %s", name, l, strings.ToUpper(string(req.Workflow)))
+		case l.Durations != nil && !slices.Contains(l.Durations, req.DurationSeconds):
+			return BadInput("input.durationSeconds", "%s: %s, not %d seconds", name, l, req.DurationSeconds)
+		case l.AspectRatios != nil && !slices.Contains(l.AspectRatios, req.AspectRatio):
+			return BadInput("input.aspectRatio", "%s: %s, not %s", name, l, req.AspectRatio)
+		case l.Resolutions != nil && !slices.Contains(l.Resolutions, req.Resolution):
+			return BadInput("input.resolution", "%s: %s, not %s", name, l, req.Resolution)
+		}
+	}
 	return nil
 }
 
