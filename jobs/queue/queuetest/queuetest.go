@@ -133,18 +133,23 @@ func (w *testWriter) Write(p []byte) (int, error) {
 // (call it there), and a client of it. Connections are in memory
 // (Miniredis.Dial), where blocking is durable, as on a real socket it is
 // not; and miniredis reads the bubble's clock (stream ids, idle times,
-// TTLs). Both are closed when the test ends.
-func InBubble(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
+// TTLs). Both are closed when the test ends. opts, if any, adjust the
+// client's options.
+func InBubble(t testing.TB, opts ...func(*redis.Options)) (*miniredis.Miniredis, *redis.Client) {
 	t.Helper()
 	m := miniredis.NewMiniRedis()
-	c := redis.NewClient(&redis.Options{
+	o := redis.Options{
 		// Never dialed; an IP address, so that nothing resolves it in the
 		// bubble (the resolver's state outlives it).
 		Addr:   "127.0.0.1:6379",
 		Dialer: func(context.Context, string, string) (net.Conn, error) { return m.Dial() },
 		// Its endpoint detection resolves the address too.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	c := redis.NewClient(&o)
 	t.Cleanup(func() {
 		c.Close()
 		m.Close()
