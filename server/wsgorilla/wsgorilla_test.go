@@ -335,6 +335,7 @@ func TestPingInterval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, wsgorilla.Options{PingInterval: tt.pingInterval}, nil)
+			start := time.Now() // before the accept, which starts the read deadline
 			c := mustDial(t, f.url, protoTransportWS)
 			pings := make(chan struct{}, 100)
 			c.conn.SetPingHandler(func(data string) error {
@@ -345,7 +346,6 @@ func TestPingInterval(t *testing.T) {
 				return c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 			})
 			c.init()
-			start := time.Now()
 			readerDone := make(chan struct{})
 			if tt.read {
 				go func() {
