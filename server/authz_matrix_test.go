@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,28 +262,46 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				// The changes are made while the subscription runs: alice's
 				// job first, then (for bob and ada) their own, which ends
-				// the wait. Plain HTTP: no t in this goroutine.
+				// the wait. They are made once the first message is in
+				// (the caller's jobs, read after the subscription went
+				// live). Plain HTTP: no t in this goroutine.
 				changed := make(chan struct{})
-				go func() {
-					defer close(changed)
-					time.Sleep(300 * time.Millisecond)
-					post(e.url, e.tokens["alice"], cancelM, map[string]any{"id": f.queued})
-					if own != "" && who != "alice" {
-						post(e.url, e.tokens[who], cancelM, map[string]any{"id": own})
+				var started atomic.Bool
+				change := func() {
+					if !started.CompareAndSwap(false, true) {
+						return
 					}
-				}()
+					go func() {
+						defer close(changed)
+						post(e.url, e.tokens["alice"], cancelM, map[string]any{"id": f.queued})
+						if own != "" && who != "alice" {
+							post(e.url, e.tokens[who], cancelM, map[string]any{"id": own})
+						}
+					}()
+				}
 				wait := 5 * time.Second
 				if own == "" {
 					wait = 1500 * time.Millisecond // rita has no job of her own to wait for
+					// Nor a first message: nothing a client sees tells
+					// when her subscription is live, so alice's change
+					// comes after a pause (most likely after it is, not
+					// surely). The one sleep left in these tests.
+					go func() {
+						time.Sleep(300 * time.Millisecond)
+						change()
+					}()
 				}
 				seen := []string{}
 				o := e.subscribeFirst(t, who, myJobsS, nil, wait, func(d map[string]any) bool {
+					change()
 					u, _ := d["myJobs"].(map[string]any)
 					id, _ := u["id"].(string)
 					seen = append(seen, id)
 					return u["status"] == "CANCELED" && ((own != "" && who != "alice" && id == own) || (who == "alice" && id == f.queued))
 				})
-				<-changed
+				if started.Load() {
+					<-changed
+				}
 				if o.code == "NO_MESSAGE" && own == "" {
 					o.code = "" // accepted, and silent: rita owns nothing
 				}

@@ -96,20 +96,26 @@ func TestJWKSWebSocket(t *testing.T) {
 
 		// RS256: the subscription hears the job's state, then a change made
 		// over HTTP with the ES256 token.
+		// The change is made once the first message (the job's state) is
+		// in: the subscription is live by then. Plain HTTP: no t in this
+		// goroutine.
 		canceled := make(chan struct{})
-		go func() {
-			defer close(canceled)
-			time.Sleep(300 * time.Millisecond)
-			post(e.url, e.tokens["alice-es256"], `mutation($id: ID!) { cancelVideoJob(id: $id) { id } }`, map[string]any{"id": id})
-		}()
 		var seen []string
 		o := e.subscribeFirst(t, "alice-rs256", `subscription($id: ID!) { jobStatus(id: $id) { id status } }`, map[string]any{"id": id}, 5*time.Second,
 			func(d map[string]any) bool {
 				s, _ := d["jobStatus"].(map[string]any)["status"].(string)
 				seen = append(seen, s)
+				if len(seen) == 1 {
+					go func() {
+						defer close(canceled)
+						post(e.url, e.tokens["alice-es256"], `mutation($id: ID!) { cancelVideoJob(id: $id) { id } }`, map[string]any{"id": id})
+					}()
+				}
 				return s == "CANCELED"
 			})
-		<-canceled
+		if len(seen) > 0 {
+			<-canceled
+		}
 		if o.code != "" || o.get("jobStatus.id") != id || len(seen) < 2 || seen[0] != "QUEUED" || seen[len(seen)-1] != "CANCELED" {
 			t.Errorf("jobStatus over a WebSocket with an RS256 JWKS token = %q %v, heard %v; want QUEUED then CANCELED", o.code, o.data, seen)
 		}
@@ -237,6 +243,18 @@ type bubbleWS struct {
 
 func dialInBubble(t *testing.T, l *pipeListener, token string) *bubbleWS {
 	t.Helper()
+	c := openInBubble(t, l, token)
+	synctest.Wait()
+	if m := c.frame(); m == nil || m["type"] != "connection_ack" {
+		t.Fatalf("connection_init answered %v (%v), want connection_ack", m, c.err())
+	}
+	return c
+}
+
+// openInBubble dials and sends connection_init with token, without waiting
+// for the answer.
+func openInBubble(t *testing.T, l *pipeListener, token string) *bubbleWS {
+	t.Helper()
 	d := websocket.Dialer{NetDialContext: l.dial, Subprotocols: []string{"graphql-transport-ws"}}
 	conn, _, err := d.Dial("ws://vidgate.test/graphql", nil)
 	if err != nil {
@@ -255,10 +273,6 @@ func dialInBubble(t *testing.T, l *pipeListener, token string) *bubbleWS {
 		}
 	}()
 	conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
-	synctest.Wait()
-	if m := c.frame(); m == nil || m["type"] != "connection_ack" {
-		t.Fatalf("connection_init answered %v (%v), want connection_ack", m, c.err())
-	}
 	return c
 }
 

@@ -26,13 +26,18 @@ import (
 // syncBuffer is a bytes.Buffer safe to write from the server goroutine
 // while the test reads it.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // if set, closed by the next Write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
 	return s.b.Write(p)
 }
 
@@ -40,6 +45,33 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// next returns a channel closed by the next Write.
+func (s *syncBuffer) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = make(chan struct{})
+	}
+	return s.written
+}
+
+// waitFor waits until cond holds for what has been written, checking it
+// after every Write, and reports whether it did within d.
+func (s *syncBuffer) waitFor(d time.Duration, cond func(string) bool) bool {
+	timeout := time.After(d)
+	for {
+		written := s.next()
+		if cond(s.String()) {
+			return true
+		}
+		select {
+		case <-written:
+		case <-timeout:
+			return false
+		}
+	}
 }
 
 // startVidgate runs `vidgate args…` in-process until the test ends and
@@ -62,20 +94,21 @@ func startVidgate(t *testing.T, args ...string) (base string, stdout *syncBuffer
 		}
 	})
 	addr := regexp.MustCompile(`"addr":"([^"]+)"`)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	timeout := time.After(20 * time.Second)
+	for {
+		written := stderr.next()
 		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
 			return "http://" + m[1], stdout, stderr
 		}
 		select {
+		case <-written:
 		case err := <-done:
 			done <- err // for the cleanup
 			t.Fatalf("vidgate exited early: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
+		case <-timeout:
+			t.Fatalf("vidgate did not start:\n%s", stderr.String())
 		}
 	}
-	t.Fatalf("vidgate did not start:\n%s", stderr.String())
-	return
 }
 
 func graphql(t *testing.T, base, token, query string) map[string]any {

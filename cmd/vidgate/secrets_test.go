@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // testSecrets are the values of every secret setting, each holding a
@@ -144,15 +146,14 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 	for _, p := range []string{"replicate", "veo"} {
 		id(graphql(t, base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "a kite", provider: "`+p+`"}) { job { id } } }`))
 	}
+	waitStatus(t, base, token, simJob, "COMPLETED", 30*time.Second)
 	var url string
-	for end := time.Now().Add(30 * time.Second); url == "" && time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		out := jsonString(graphql(t, base, token, `{ job(id: "`+simJob+`") { status artifacts { downloadUrl } } }`))
-		if m := regexp.MustCompile(`"downloadUrl":"([^"]+)"`).FindStringSubmatch(out); m != nil {
-			url = strings.ReplaceAll(m[1], `\u0026`, "&")
-		}
+	out := jsonString(graphql(t, base, token, `{ job(id: "`+simJob+`") { status artifacts { downloadUrl } } }`))
+	if m := regexp.MustCompile(`"downloadUrl":"([^"]+)"`).FindStringSubmatch(out); m != nil {
+		url = strings.ReplaceAll(m[1], `\u0026`, "&")
 	}
 	if url == "" {
-		t.Fatal("the sim job did not complete with a download URL within 30s")
+		t.Fatalf("the completed sim job has no download URL: %s", out)
 	}
 	sig := regexp.MustCompile(`[?&]sig=([^&]+)`).FindStringSubmatch(url)
 	if sig == nil {
@@ -188,11 +189,9 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 	must["an unknown API key"] = "vg_UNKNOWNKEYSECRET_0000000000000000"
 	get(base+"/graphql?query=%7Bviewer%7Bid%7D%7D", "X-API-Key", must["an unknown API key"])
 	// The real providers' submits have failed (connection refused) by now.
-	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if l := stderr.String(); strings.Contains(l, "veo submit") && strings.Contains(l, "replicate submit") {
-			break
-		}
-	}
+	stderr.waitFor(15*time.Second, func(l string) bool {
+		return strings.Contains(l, "veo submit") && strings.Contains(l, "replicate submit")
+	}) // checked below
 
 	logs := stderr.String()
 	for _, want := range []string{`"path":"/graphql","status":401`, `"path":"/metrics"`, `"path":"/files/`, `"path":"/webhooks/sim"`, `"path":"/sim/v1/generations"`, "replicate submit", "veo submit"} {
@@ -271,5 +270,38 @@ func TestConnectionPasswordsNeverPrinted(t *testing.T) {
 				t.Errorf("output holds a password:\n%s", all)
 			}
 		})
+	}
+}
+
+// waitStatus follows the job over a WebSocket (jobStatus) until its status
+// is want, failing the test if it is not within d.
+func waitStatus(t *testing.T, base, token, id, want string, d time.Duration) {
+	t.Helper()
+	dialer := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	conn, _, err := dialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+	conn.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($id: ID!) { jobStatus(id: $id) { status } }`, "variables": map[string]any{"id": id}}})
+	conn.SetReadDeadline(time.Now().Add(d))
+	var last string
+	for {
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct{ JobStatus struct{ Status string } }
+			}
+		}
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("job %s: %v after status %q, want %s within %v", id, err, last, want, d)
+		}
+		if m.Type == "next" {
+			if last = m.Payload.Data.JobStatus.Status; last == want {
+				return
+			}
+		}
 	}
 }

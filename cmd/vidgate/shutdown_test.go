@@ -22,16 +22,15 @@ func TestShutdownClosesWebsockets(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--shutdown-grace", "5s"}, stdout, stderr)
 	}()
-	var base string
-	for end := time.Now().Add(20 * time.Second); base == "" && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if m := regexp.MustCompile(`"addr":"([^"]+)"`).FindStringSubmatch(stderr.String()); m != nil {
-			base = m[1]
-		}
-	}
-	if base == "" {
+	addr := regexp.MustCompile(`"addr":"([^"]+)"`)
+	if !stderr.waitFor(20*time.Second, addr.MatchString) {
 		t.Fatalf("vidgate did not start: %s", stderr.String())
 	}
+	base := addr.FindStringSubmatch(stderr.String())[1]
 	token := regexp.MustCompile(`(?m)^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$`).FindStringSubmatch(stdout.String())[1]
+	// A job of the caller's, so that the subscription's first message (the
+	// caller's jobs) says it is live.
+	graphql(t, "http://"+base, token, `mutation { createVideoJob(input: {workflowType: TEXT_TO_VIDEO, prompt: "a kite"}) { job { id } } }`)
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
 	conn, _, err := d.Dial("ws://"+base+"/graphql", nil)
 	if err != nil {
@@ -40,10 +39,18 @@ func TestShutdownClosesWebsockets(t *testing.T) {
 	defer conn.Close()
 	conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
 	conn.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { myJobs { id } }"}})
-	time.Sleep(300 * time.Millisecond)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m struct{ Type string }
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("read before the shutdown: %v, want the subscription's first message", err)
+		}
+		if m.Type == "next" {
+			break
+		}
+	}
 	cancel()
 	var closeErr *websocket.CloseError
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		var m struct{ Type string }
 		err := conn.ReadJSON(&m)

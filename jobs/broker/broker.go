@@ -113,6 +113,9 @@ type Broker struct {
 	// conn counts pub/sub connections. It changes as soon as one is lost,
 	// so the reader of a lost connection applies nothing more.
 	conn uint64
+	// onDrop, set by tests only, is called when a topic's state is
+	// deleted.
+	onDrop func()
 }
 
 // topic is the local state of one Redis channel. Every field is guarded by
@@ -297,5 +300,8 @@ func (b *Broker) detach(s *Subscription) {
 func (b *Broker) drop(t *topic) {
 	if len(t.subs) == 0 && !t.sent && t.inflight == 0 && b.topics[t.name] == t {
 		delete(b.topics, t.name)
+		if b.onDrop != nil {
+			b.onDrop()
+		}
 	}
 }

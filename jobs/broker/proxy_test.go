@@ -146,25 +146,3 @@ func TestDeadConnection(t *testing.T) {
 		})
 	}
 }
-
-// TestIdleConnectionStays leaves a subscription idle for several ping
-// intervals: the PONGs keep the connection, so no ErrGap comes.
-func TestIdleConnectionStays(t *testing.T) {
-	t.Parallel()
-	for _, be := range backends(t) {
-		t.Run(be.name, func(t *testing.T) {
-			t.Parallel()
-			r := be.open(t)
-			b := broker.New(r.NewClient(t), broker.Config{Prefix: r.Prefix, Logger: queuetest.Logger(t)})
-			const ping = 150 * time.Millisecond
-			b.SetTiming(ping, 10*time.Millisecond, 100*time.Millisecond)
-			run(t, b)
-			s := subscribe(t, b, "job:a")
-			time.Sleep(8 * ping)
-			publish(t, b, "job:a", "a", 1)
-			if g, want := next(t, s), (got{"a", 1}); g != want {
-				t.Fatalf("Next() after %v idle = %v, want %v", 8*ping, g, want)
-			}
-		})
-	}
-}

@@ -286,8 +286,21 @@ func channels(t testing.TB, r testRedis) []string {
 	return c
 }
 
-// eventually polls cond until it holds, failing the test after wait.
-// UNSUBSCRIBE is asynchronous: Close does not wait for Redis.
+// waitTopics waits until b holds state for at most n channels: the last
+// subscription of every other channel has closed and Redis has confirmed
+// its UNSUBSCRIBE.
+func waitTopics(t testing.TB, b *broker.Broker, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.WaitTopics(ctx, n); err != nil {
+		t.Fatalf("Broker still holds more than %d channels (%d) after %v", n, b.Topics(), wait)
+	}
+}
+
+// eventually polls cond until it holds, failing the test after wait. It is
+// only for what nothing signals: Redis dropping a closed connection's
+// subscriptions, and other libraries' goroutines ending.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(wait)

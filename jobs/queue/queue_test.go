@@ -3,7 +3,9 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -133,6 +135,9 @@ func TestUnknownKind(t *testing.T) {
 	}
 }
 
+// TestRunTwice: a second Run while one runs (called from that Run's own
+// handler, so certainly while it runs) returns ErrRunning, and leaves the
+// first running.
 func TestRunTwice(t *testing.T) {
 	t.Parallel()
 	r := queuetest.Miniredis(t)
@@ -140,18 +145,58 @@ func TestRunTwice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New() error: %v", err)
 	}
-	nop := func(context.Context, queue.Task) error { return nil }
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := q.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: 1}); err != nil {
+		t.Fatalf("Enqueue() error: %v", err)
+	}
+	nop := func(context.Context, queue.Task) error { return nil }
+	second := make(chan error, 1)
 	done := make(chan error, 1)
-	go func() { done <- q.Run(ctx, 0, nop, nil) }()
-	time.Sleep(20 * time.Millisecond)
-	if err := q.Run(ctx, 0, nop, nil); !errors.Is(err, queue.ErrRunning) {
-		t.Errorf("second Run() = %v, want %v", err, queue.ErrRunning)
+	go func() {
+		done <- q.Run(ctx, 0, func(ctx context.Context, _ queue.Task) error {
+			second <- q.Run(ctx, 0, nop, nil)
+			return nil
+		}, nil)
+	}()
+	select {
+	case err := <-second:
+		if !errors.Is(err, queue.ErrRunning) {
+			t.Errorf("second Run() = %v, want %v", err, queue.ErrRunning)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no second Run returned within 5s (the task not handled, or the second Run running)")
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run() = %v, want nil", err)
 	}
+}
+
+// notifyHandler passes records on, and signals on ch (without waiting)
+// each one whose message is msg.
+type notifyHandler struct {
+	slog.Handler
+	msg string
+	ch  chan<- struct{}
+}
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h notifyHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return notifyHandler{h.Handler.WithAttrs(as), h.msg, h.ch}
+}
+
+func (h notifyHandler) WithGroup(name string) slog.Handler {
+	return notifyHandler{h.Handler.WithGroup(name), h.msg, h.ch}
 }
 
 // TestRunSurvivesRedisRestart stops Redis under a running Run, empties it
@@ -164,12 +209,13 @@ func TestRunSurvivesRedisRestart(t *testing.T) {
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
+	redisErrors := make(chan struct{}, 1)
 	q, err := queue.New(rdb, queue.Config{
 		Prefix:            "vg",
 		VisibilityTimeout: 200 * time.Millisecond,
 		PollInterval:      20 * time.Millisecond,
 		Block:             100 * time.Millisecond,
-		Logger:            queuetest.Logger(t),
+		Logger:            slog.New(notifyHandler{queuetest.Logger(t).Handler(), "redis error; retrying", redisErrors}),
 	})
 	if err != nil {
 		t.Fatalf("New() error: %v", err)
@@ -207,7 +253,13 @@ func TestRunSurvivesRedisRestart(t *testing.T) {
 	waitJob(1)
 
 	m.Close()
-	time.Sleep(300 * time.Millisecond) // Run meets refused connections
+	for range 3 { // Run meets refused connections, and goes on trying
+		select {
+		case <-redisErrors:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run logged no Redis error within 5s of Redis going away")
+		}
+	}
 	if _, err := q.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: 2}); err == nil {
 		t.Fatal("Enqueue() with Redis down = nil error, want one")
 	}
@@ -222,4 +274,107 @@ func TestRunSurvivesRedisRestart(t *testing.T) {
 		t.Fatalf("Enqueue() after the restart error: %v", err)
 	}
 	waitJob(3)
+}
+
+// TestRetryMovesWhenDue runs on the bubble's clock, with miniredis served
+// in memory: a task scheduled Backoff(3) ahead (4s, no jitter) reaches its
+// handler when that time comes, at the mover's tick (every PollInterval,
+// 1s), and not before. Due retries are decided by Config.Now (the caller's
+// clock, passed to the script), not by Redis's TIME.
+func TestRetryMovesWhenDue(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		_, rdb := queuetest.InBubble(t)
+		q, err := queue.New(rdb, queue.Config{
+			Prefix: "vg", Jitter: queue.JitterNone, Logger: queuetest.Logger(t),
+		})
+		if err != nil {
+			t.Fatalf("New() error: %v", err)
+		}
+		handled := make(chan queue.Task, 1)
+		stop := runInBubble(t, q, func(_ context.Context, task queue.Task) error {
+			handled <- task
+			return nil
+		})
+		defer stop()
+
+		wait := q.Backoff(3, 0)
+		if wait != 4*time.Second {
+			t.Fatalf("Backoff(3, 0) = %v, want 4s", wait)
+		}
+		ctx := context.Background()
+		if err := q.Schedule(ctx, queue.Task{Kind: queue.KindPoll, JobID: 7, Attempt: 3}, time.Now().Add(wait)); err != nil {
+			t.Fatalf("Schedule() error: %v", err)
+		}
+		time.Sleep(wait - time.Millisecond)
+		synctest.Wait()
+		select {
+		case task := <-handled:
+			t.Fatalf("task %+v handled %v before it was due", task, time.Millisecond)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		select {
+		case task := <-handled:
+			if task.JobID != 7 || task.Attempt != 3 || task.Kind != queue.KindPoll {
+				t.Errorf("handled %+v, want poll of job 7, attempt 3", task)
+			}
+		default:
+			t.Fatal("the task was not handled when it fell due")
+		}
+	})
+}
+
+// TestVisibilityTimeout runs on the bubble's clock, with miniredis served
+// in memory (whose idle times, by which the claim script chooses, then
+// follow that clock too): an entry whose handler failed is delivered again
+// once it has been idle for VisibilityTimeout (at the next claim, every
+// PollInterval), not before.
+func TestVisibilityTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const visibility, poll = 30 * time.Second, time.Second
+		_, rdb := queuetest.InBubble(t)
+		q, err := queue.New(rdb, queue.Config{
+			Prefix: "vg", VisibilityTimeout: visibility, PollInterval: poll, Logger: queuetest.Logger(t),
+		})
+		if err != nil {
+			t.Fatalf("New() error: %v", err)
+		}
+		var deliveries []time.Time
+		stop := runInBubble(t, q, func(_ context.Context, task queue.Task) error {
+			deliveries = append(deliveries, time.Now())
+			if task.Deliveries == 1 {
+				return errors.New("transient")
+			}
+			return nil
+		})
+		defer stop()
+		if _, err := q.Enqueue(context.Background(), queue.Task{Kind: queue.KindSubmit, JobID: 1}); err != nil {
+			t.Fatalf("Enqueue() error: %v", err)
+		}
+		time.Sleep(visibility + 2*poll)
+		synctest.Wait()
+		if len(deliveries) != 2 {
+			t.Fatalf("delivered %d times, want 2", len(deliveries))
+		}
+		if gap := deliveries[1].Sub(deliveries[0]); gap < visibility || gap > visibility+poll {
+			t.Errorf("delivered again %v after the failure, want in [%v, %v]", gap, visibility, visibility+poll)
+		}
+	})
+}
+
+// runInBubble runs q with h until the returned function is called, which
+// waits for Run to return.
+func runInBubble(t *testing.T, q *queue.Queue, h queue.Handler) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx, 0, h, nil) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,6 +170,25 @@ func (c *pipeClient) expectClose(code int, reason string) {
 	f, ok := c.next()
 	if !ok || f.code != code || f.reason != reason {
 		c.t.Fatalf("next() = %+v %v, want close %d %q", f, ok, code, reason)
+	}
+}
+
+// expectTypes checks the types of everything the server sent (legacy
+// keep-alives included) once the bubble has settled.
+func (c *pipeClient) expectTypes(want ...string) {
+	c.t.Helper()
+	synctest.Wait()
+	var got []string
+	for more := true; more; {
+		select {
+		case f := <-c.m.out:
+			got = append(got, f.Type)
+		default:
+			more = false
+		}
+	}
+	if !slices.Equal(got, want) {
+		c.t.Fatalf("sent %q, want %q", got, want)
 	}
 }
 

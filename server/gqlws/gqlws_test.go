@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -28,9 +29,10 @@ import (
 
 // feed is one `ticks` subscription, driven by the test through Wake.
 type feed struct {
-	ctx   context.Context
-	out   chan int
-	ready func()
+	ctx     context.Context
+	out     chan int
+	ready   func()
+	release chan struct{} // a slow feed's result is produced once this is closed
 }
 
 func (f *feed) emit(t *testing.T, v int) {
@@ -58,17 +60,18 @@ type fixture struct {
 	plain chan int
 	gate  chan struct{}
 
-	mu     sync.Mutex
-	feeds  []*feed
-	inits  []map[string]any
-	closes int
+	mu      sync.Mutex
+	changed chan struct{} // closed (and replaced) when feeds or closes change
+	feeds   []*feed
+	inits   []map[string]any
+	closes  int
 
 	initErr error // returned by InitFunc
 }
 
 func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, plain: make(chan int), gate: make(chan struct{})}
+	f := &fixture{t: t, plain: make(chan int), gate: make(chan struct{}), changed: make(chan struct{})}
 	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `
 		type Query { hello: String! }
 		type Subscription { ticks: Int! slow: Int! plain: Int! boom: Int! stall: Int! }
@@ -98,7 +101,7 @@ func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 			}
 			switch name := op.SelectionSet[0].(*ast.Field).Name; name {
 			case "ticks", "slow":
-				fd := &feed{ctx: ctx, out: make(chan int, 1)}
+				fd := &feed{ctx: ctx, out: make(chan int, 1), release: make(chan struct{})}
 				ready, ok := gqlws.Wake(ctx)
 				if !ok {
 					panic("gqlws.Wake: not ok over gqlws")
@@ -106,11 +109,12 @@ func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 				fd.ready = ready
 				f.mu.Lock()
 				f.feeds = append(f.feeds, fd)
+				f.notifyLocked()
 				f.mu.Unlock()
-				if name == "slow" { // each result takes a while to produce
+				if name == "slow" { // a result is produced when the test releases it
 					h := recv(name, fd.out)
 					return func(ctx context.Context) *graphql.Response {
-						time.Sleep(200 * time.Millisecond)
+						<-fd.release
 						return h(ctx)
 					}
 				}
@@ -136,6 +140,7 @@ func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 		CloseFunc: func(context.Context) {
 			f.mu.Lock()
 			f.closes++
+			f.notifyLocked()
 			f.mu.Unlock()
 		},
 	}
@@ -155,9 +160,7 @@ func newFixture(t *testing.T, configure func(*gqlws.Transport)) *fixture {
 func (f *fixture) feedN(n int) *feed {
 	f.t.Helper()
 	var fd *feed
-	if !eventually(5*time.Second, func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
+	if !f.waitFor(func() bool {
 		if len(f.feeds) >= n {
 			fd = f.feeds[n-1]
 			return true
@@ -175,15 +178,29 @@ func (f *fixture) closeCount() int {
 	return f.closes
 }
 
-func eventually(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
+// notifyLocked wakes waitFor; f.mu is held.
+func (f *fixture) notifyLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// waitFor waits up to 5s for cond, called with f.mu held, to hold; it is
+// checked again each time a subscription starts or a connection closes.
+func (f *fixture) waitFor(cond func() bool) bool {
+	timeout := time.After(5 * time.Second)
+	for {
+		f.mu.Lock()
+		ok, changed := cond(), f.changed
+		f.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timeout:
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return true
 }
 
 type msg struct {
@@ -272,16 +289,6 @@ func (c *client) expectClose(code int, reasonPrefix string) {
 	}
 }
 
-// quiet checks that nothing arrives for a while.
-func (c *client) quiet(d time.Duration) {
-	c.t.Helper()
-	if m, err := c.read(d); err == nil {
-		c.t.Fatalf("read() = %+v (%s), want nothing", m, m.Payload)
-	} else if ne, ok := err.(interface{ Timeout() bool }); !ok || !ne.Timeout() {
-		c.t.Fatalf("read() = %v, want a timeout", err)
-	}
-}
-
 func (c *client) init(payload string) {
 	c.t.Helper()
 	m := msg{Type: "connection_init"}
@@ -366,7 +373,7 @@ func TestTransportWS(t *testing.T) {
 	c.expect("pong", "", "")
 
 	c.conn.Close()
-	if !eventually(5*time.Second, func() bool { return f.closeCount() == 1 }) {
+	if !f.waitFor(func() bool { return f.closes == 1 }) {
 		t.Errorf("CloseFunc called %d times, want 1", f.closeCount())
 	}
 	for _, fd := range []*feed{fd3} {
@@ -491,61 +498,78 @@ func TestLegacyGraphQLWS(t *testing.T) {
 // TestOneGoroutinePerConnection checks the point of the package: a
 // connection with a subscription whose resolver claims Wake holds one
 // goroutine (its reader) while idle, where one read the usual way holds
-// two; and closing the connections gives every goroutine back.
+// two; and closing the connections gives every goroutine back. It runs in
+// a synctest bubble on in-memory connections: once synctest.Wait returns,
+// every goroutine of the bubble is blocked, so the count of goroutines in
+// gqlws code is exact.
 func TestOneGoroutinePerConnection(t *testing.T) {
 	const n = 40
-	f := newFixture(t, nil)
-	settle := func() int {
-		runtime.GC()
-		time.Sleep(50 * time.Millisecond)
-		return runtime.NumGoroutine()
-	}
-	open := func(field string) (grown int, clients []*client) {
+	f := newFixture(t, func(tr *gqlws.Transport) { tr.Upgrader = pipeUpgrader{} })
+	synctest.Test(t, func(t *testing.T) {
+		f.plain = make(chan int) // of the bubble, so that waiting on it is durable
+		settle := func() int {
+			synctest.Wait()
+			buf := make([]byte, 1<<20)
+			for {
+				if n := runtime.Stack(buf, true); n < len(buf) {
+					count := 0
+					for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
+						if strings.Contains(g, "vidgate/server/gqlws.(") {
+							count++
+						}
+					}
+					return count
+				}
+				buf = make([]byte, 2*len(buf))
+			}
+		}
+		open := func(field string) (grown int, clients []*pipeClient) {
+			base := settle()
+			for i := range n {
+				c := f.open(t, gqlws.TransportWS)
+				c.send(msg{Type: "connection_init"})
+				c.expect("connection_ack", "", "")
+				c.send(subscribe(fmt.Sprint(i), "subscription { "+field+" }"))
+				clients = append(clients, c)
+			}
+			return settle() - base, clients
+		}
+
 		base := settle()
-		for i := range n {
-			c := f.dial(gqlws.TransportWS)
-			c.init("")
-			c.send(subscribe(fmt.Sprint(i), "subscription { "+field+" }"))
-			clients = append(clients, c)
+		grown, clients := open("ticks")
+		if grown != n {
+			t.Errorf("%d idle Wake subscriptions, one per connection: %d more goroutines, want %d (one per connection)", n, grown, n)
 		}
-		if field == "ticks" {
-			f.feedN(n)
+		// Each still delivers.
+		for _, fd := range f.feeds {
+			fd.emit(t, 1)
 		}
-		time.Sleep(100 * time.Millisecond)
-		return settle() - base, clients
-	}
+		for i, c := range clients {
+			c.expect("next", fmt.Sprint(i), `{"data":{"ticks":1}}`)
+		}
+		for _, c := range clients {
+			c.m.Close()
+		}
+		if got := settle(); got != base {
+			t.Errorf("after closing every connection: %d goroutines, want back to %d", got, base)
+		}
 
-	grown, clients := open("ticks")
-	if grown > n+2 {
-		t.Errorf("%d idle Wake subscriptions, one per connection: %d more goroutines, want at most %d (one per connection)", n, grown, n+2)
-	}
-	// Each still delivers.
-	for _, fd := range f.feeds {
-		fd.emit(t, 1)
-	}
-	for i, c := range clients {
-		c.expect("next", fmt.Sprint(i), `{"data":{"ticks":1}}`)
-	}
-	base := settle() - grown
-	for _, c := range clients {
-		c.conn.Close()
-	}
-	if !eventually(5*time.Second, func() bool { return settle() <= base+1 }) {
-		t.Errorf("after closing every connection: %d goroutines, want back to %d", runtime.NumGoroutine(), base)
-	}
-
-	// The same with subscriptions read the usual way: a goroutine each
-	// more. (This shows the count above can tell the difference.)
-	grown, clients = open("plain")
-	if grown < 2*n-2 {
-		t.Errorf("%d idle plain subscriptions: %d more goroutines, want about %d", n, grown, 2*n)
-	}
-	for _, c := range clients {
-		c.conn.Close()
-	}
-	if !eventually(5*time.Second, func() bool { return f.closeCount() == 2*n }) {
-		t.Errorf("CloseFunc called %d times, want %d", f.closeCount(), 2*n)
-	}
+		// The same with subscriptions read the usual way: a goroutine each
+		// more. (This shows the count above can tell the difference.)
+		grown, clients = open("plain")
+		if grown != 2*n {
+			t.Errorf("%d idle plain subscriptions: %d more goroutines, want %d", n, grown, 2*n)
+		}
+		for _, c := range clients {
+			c.m.Close()
+		}
+		if got := settle(); got != base {
+			t.Errorf("after closing every connection: %d goroutines, want back to %d", got, base)
+		}
+		if got := f.closeCount(); got != 2*n {
+			t.Errorf("CloseFunc called %d times, want %d", got, 2*n)
+		}
+	})
 }
 
 // TestConcurrentDelivery emits from many goroutines to many subscriptions
@@ -636,11 +660,8 @@ func TestCloseIsLogged(t *testing.T) {
 	r.sendRaw("{")
 	r.expectClose(4400, "Invalid message")
 
-	var lines []map[string]any
-	if !eventually(5*time.Second, func() bool {
-		lines = buf.lines(t)
-		return len(lines) == 2
-	}) {
+	lines := buf.waitLines(t, 2)
+	if len(lines) != 2 {
 		t.Fatalf("log lines: %v, want 2", lines)
 	}
 	byCode := map[float64]map[string]any{}
@@ -662,14 +683,42 @@ func TestCloseIsLogged(t *testing.T) {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu      sync.Mutex
+	b       strings.Builder
+	written chan struct{} // if set, closed by the next Write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitLines waits up to 5s for n lines, and returns every line.
+func (s *syncBuffer) waitLines(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		s.mu.Lock()
+		have := strings.Count(s.b.String(), "\n")
+		if s.written == nil {
+			s.written = make(chan struct{})
+		}
+		written := s.written
+		s.mu.Unlock()
+		if have >= n {
+			return s.lines(t)
+		}
+		select {
+		case <-written:
+		case <-timeout:
+			t.Fatalf("log lines: %v, want %d", s.lines(t), n)
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -742,29 +791,65 @@ func TestMaxOperations(t *testing.T) {
 func TestNothingAfterComplete(t *testing.T) {
 	for _, proto := range []string{gqlws.TransportWS, gqlws.GraphQLWS} {
 		t.Run(proto, func(t *testing.T) {
-			f := newFixture(t, nil)
-			c := f.dial(proto)
-			c.t = t
-			c.init("")
-			sub, done, stop := "subscribe", "next", "complete"
-			if proto == gqlws.GraphQLWS {
-				sub, done, stop = "start", "data", "stop"
-			}
-			start := func(id, field string) {
-				b, _ := json.Marshal(map[string]string{"query": "subscription { " + field + " }"})
-				c.send(msg{ID: id, Type: sub, Payload: b})
-			}
-			start("s", "slow")
-			f.feedN(1).emit(t, 1) // now being produced, for 200 ms
-			c.send(msg{ID: "s", Type: stop})
-			if proto == gqlws.GraphQLWS {
-				c.expect("complete", "s", "") // at once, before the id is used again
-			}
-			start("s", "ticks")
-			f.feedN(2).emit(t, 2)
-			c.expect(done, "s", `{"data":{"ticks":2}}`)
-			c.quiet(400 * time.Millisecond)
+			f := newFixture(t, func(tr *gqlws.Transport) { tr.Upgrader = pipeUpgrader{} })
+			synctest.Test(t, func(t *testing.T) {
+				c := f.open(t, proto)
+				c.send(msg{Type: "connection_init"})
+				c.expect("connection_ack", "", "")
+				sub, done, stop := "subscribe", "next", "complete"
+				if proto == gqlws.GraphQLWS {
+					sub, done, stop = "start", "data", "stop"
+				}
+				start := func(id, field string) {
+					b, _ := json.Marshal(map[string]string{"query": "subscription { " + field + " }"})
+					c.send(msg{ID: id, Type: sub, Payload: b})
+				}
+				start("s", "slow")
+				slow := f.lastFeed(t)
+				slow.emit(t, 1)
+				synctest.Wait() // its result is being produced, until released
+				c.send(msg{ID: "s", Type: stop})
+				if proto == gqlws.GraphQLWS {
+					c.expect("complete", "s", "") // at once, before the id is used again
+				}
+				start("s", "ticks")
+				f.lastFeed(t).emit(t, 2)
+				c.expect(done, "s", `{"data":{"ticks":2}}`)
+				close(slow.release) // the stopped operation's result is ready now
+				c.expectNothing()
+			})
 		})
+	}
+}
+
+// TestInitTimeout: a client that sends no connection_init is closed with
+// 4408 once InitTimeout has passed, and not a moment before.
+func TestInitTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		timeout, want time.Duration
+	}{
+		{"default", 0, gqlws.DefaultInitTimeout},
+		{"set", 3 * time.Second, 3 * time.Second},
+	} {
+		for _, proto := range []string{gqlws.TransportWS, gqlws.GraphQLWS} {
+			t.Run(tc.name+"/"+proto, func(t *testing.T) {
+				f := newFixture(t, func(tr *gqlws.Transport) {
+					tr.Upgrader = pipeUpgrader{}
+					tr.InitTimeout = tc.timeout
+				})
+				synctest.Test(t, func(t *testing.T) {
+					c := f.open(t, proto)
+					time.Sleep(tc.want - time.Nanosecond)
+					c.expectNothing()
+					time.Sleep(time.Nanosecond)
+					c.expectClose(gqlws.CloseInitTimeout, "Connection initialisation timeout")
+					if n := f.closeCount(); n != 0 {
+						t.Errorf("CloseFunc called %d times for a connection never acknowledged, want 0", n)
+					}
+				})
+			})
+		}
 	}
 }
 
@@ -772,15 +857,67 @@ func TestNothingAfterComplete(t *testing.T) {
 // arrives; a slow InitFunc is not cut off by it.
 func TestInitTimeoutCountsToInit(t *testing.T) {
 	f := newFixture(t, func(tr *gqlws.Transport) {
-		tr.InitTimeout = 100 * time.Millisecond
+		tr.Upgrader = pipeUpgrader{}
+		tr.InitTimeout = time.Second
 		inner := tr.InitFunc
 		tr.InitFunc = func(ctx context.Context, p map[string]any) (context.Context, error) {
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(time.Minute) // the bubble's clock: far past the init timeout
 			return inner(ctx, p)
 		}
 	})
-	c := f.dial(gqlws.TransportWS)
-	c.init("")
+	synctest.Test(t, func(t *testing.T) {
+		c := f.open(t, gqlws.TransportWS)
+		time.Sleep(time.Second - time.Millisecond)
+		c.send(msg{Type: "connection_init"})
+		time.Sleep(time.Minute)
+		c.expect("connection_ack", "", "")
+	})
+}
+
+// TestKeepAlive: on the legacy protocol a ka follows connection_ack at
+// once, then comes every KeepAlive and never in between; a negative
+// KeepAlive sends only the first. graphql-transport-ws gets none.
+func TestKeepAlive(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		keepAlive time.Duration
+		want      time.Duration // 0: none after the first
+	}{
+		{"default", 0, gqlws.DefaultKeepAlive},
+		{"set", 2 * time.Second, 2 * time.Second},
+		{"off", -1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(tr *gqlws.Transport) {
+				tr.Upgrader = pipeUpgrader{}
+				tr.KeepAlive = tc.keepAlive
+			})
+			synctest.Test(t, func(t *testing.T) {
+				legacy := f.open(t, gqlws.GraphQLWS)
+				modern := f.open(t, gqlws.TransportWS)
+				for _, c := range []*pipeClient{legacy, modern} {
+					c.send(msg{Type: "connection_init"})
+				}
+				legacy.expectTypes("connection_ack", "ka")
+				modern.expectTypes("connection_ack")
+				interval := tc.want
+				if interval == 0 {
+					interval = gqlws.DefaultKeepAlive
+				}
+				for range 3 {
+					time.Sleep(interval - time.Nanosecond)
+					legacy.expectTypes()
+					time.Sleep(time.Nanosecond)
+					if tc.want > 0 {
+						legacy.expectTypes("ka")
+					} else {
+						legacy.expectTypes()
+					}
+					modern.expectTypes()
+				}
+			})
+		})
+	}
 }
 
 // TestResolversDoNotBlockTheReader: while subscription resolvers are still

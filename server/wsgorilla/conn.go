@@ -22,15 +22,15 @@ import (
 const maxCloseReason = 123
 
 // errConnClosed is returned by reads and writes on a connection this side
-// closed. It wraps net.ErrClosed, which gqlgen's read loop does not report.
+// closed. It wraps net.ErrClosed.
 var errConnClosed = fmt.Errorf("wsgorilla: connection closed: %w", net.ErrClosed)
 
 // conn adapts a *websocket.Conn to transport.WebsocketConn.
 //
 // Concurrency: gorilla allows one reader and one writer at a time, plus
 // WriteControl (close, ping, pong frames) concurrently with both. readMu
-// serializes readers (gqlgen's read loop, a reader left over from gqlgen's
-// InitTimeout, and the lingering close); writeMu serializes data writers.
+// serializes readers (gqlws's reader and the lingering close); writeMu
+// serializes data writers.
 type conn struct {
 	impl *Implementation
 	ws   *websocket.Conn
@@ -46,9 +46,7 @@ type conn struct {
 	closeOnce sync.Once
 	dropOnce  sync.Once
 
-	dlMu         sync.Mutex
-	appDeadline  time.Time // set by gqlgen through SetReadDeadline
-	pingDeadline time.Time // from Options.PingInterval, moved on by pongs
+	dlMu sync.Mutex // serializes moving the read deadline with Close
 
 	pingMu      sync.Mutex
 	pingTimer   *time.Timer
@@ -56,9 +54,8 @@ type conn struct {
 }
 
 var (
-	_ transport.WebsocketConn          = (*conn)(nil)
-	_ transport.WebsocketReadLimiter   = (*conn)(nil)
-	_ transport.WebsocketReadDeadliner = (*conn)(nil)
+	_ transport.WebsocketConn        = (*conn)(nil)
+	_ transport.WebsocketReadLimiter = (*conn)(nil)
 )
 
 func (i *Implementation) newConn(ws *websocket.Conn) *conn {
@@ -69,21 +66,20 @@ func (i *Implementation) newConn(ws *websocket.Conn) *conn {
 		i.conns = map[*conn]struct{}{}
 	}
 	i.conns[c] = struct{}{}
+	if i.onChange != nil {
+		i.onChange()
+	}
 	i.connsMu.Unlock()
 	if i.pingInterval > 0 {
-		c.dlMu.Lock()
-		c.pingDeadline = time.Now().Add(2 * i.pingInterval)
-		_ = c.applyDeadlineLocked()
-		c.dlMu.Unlock()
+		_ = ws.SetReadDeadline(time.Now().Add(2 * i.pingInterval))
 		// Runs inside NextReader, on the reading goroutine.
 		ws.SetPongHandler(func(string) error {
 			c.dlMu.Lock()
 			defer c.dlMu.Unlock()
 			if c.closing.Load() {
-				return nil
+				return nil // Close's deadline stands
 			}
-			c.pingDeadline = time.Now().Add(2 * i.pingInterval)
-			return c.applyDeadlineLocked()
+			return ws.SetReadDeadline(time.Now().Add(2 * i.pingInterval))
 		})
 		// A timer rather than a goroutine per connection: an idle connection
 		// then holds no goroutine stack for its pings.
@@ -96,7 +92,7 @@ func (i *Implementation) newConn(ws *websocket.Conn) *conn {
 
 // NextReader returns the next data message, read in full so that errors
 // (read limit, deadline, close) surface here rather than half-way through
-// gqlgen's JSON decoding. A close by the peer with 1000 (normal), 1001
+// the caller's JSON decoding. A close by the peer with 1000 (normal), 1001
 // (going away) or no status returns transport.ErrWebsocketClosed; after
 // Close, any end of the connection does, or an error wrapping net.ErrClosed.
 // Other errors pass through. An error is final: later calls return it again.
@@ -129,6 +125,11 @@ func (c *conn) nextMessageLocked() (int, []byte, error) {
 			// gorilla's errors are sticky too, but it panics after 1000
 			// repeated reads on a failed connection; never ask it again.
 			c.readErr = err
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has sent the peer a close frame (1009): Close
+				// lingers, so that the peer reads it rather than a reset.
+				c.closeSent.Store(true)
+			}
 			return mt, nil, err
 		}
 		if c.closing.Load() {
@@ -273,7 +274,7 @@ func (c *conn) linger() {
 	var ne net.Error
 	if errors.As(err, &ce) || errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) {
 		// The peer answered the close frame or hung up; or it is silent (a
-		// missed read deadline, ours or gqlgen's) and waiting is pointless.
+		// missed read deadline) and waiting is pointless.
 		return
 	}
 	// gorilla stopped reading mid-stream (a message over the read limit, a
@@ -300,6 +301,9 @@ func (c *conn) drop() {
 		c.impl.open.Add(-1)
 		c.impl.connsMu.Lock()
 		delete(c.impl.conns, c)
+		if c.impl.onChange != nil {
+			c.impl.onChange()
+		}
 		c.impl.connsMu.Unlock()
 	})
 }
@@ -312,26 +316,6 @@ func (c *conn) Subprotocol() string {
 // read, and the peer gets a close frame with 1009 (message too big).
 func (c *conn) SetReadLimit(limit int64) {
 	c.ws.SetReadLimit(limit)
-}
-
-// SetReadDeadline sets gqlgen's read deadline; a zero t clears it. The socket
-// gets the earlier of it and the PingInterval deadline. Ignored after Close.
-func (c *conn) SetReadDeadline(t time.Time) error {
-	c.dlMu.Lock()
-	defer c.dlMu.Unlock()
-	if c.closing.Load() {
-		return nil
-	}
-	c.appDeadline = t
-	return c.applyDeadlineLocked()
-}
-
-func (c *conn) applyDeadlineLocked() error {
-	d := c.appDeadline
-	if d.IsZero() || (!c.pingDeadline.IsZero() && c.pingDeadline.Before(d)) {
-		d = c.pingDeadline
-	}
-	return c.ws.SetReadDeadline(d)
 }
 
 // ping runs on the ping timer: it sends a ping frame and re-arms the timer.

@@ -70,9 +70,6 @@ func TestAccept(t *testing.T) {
 	if _, ok := conn.(transport.WebsocketReadLimiter); !ok {
 		t.Errorf("%T is not a transport.WebsocketReadLimiter", conn)
 	}
-	if _, ok := conn.(transport.WebsocketReadDeadliner); !ok {
-		t.Errorf("%T is not a transport.WebsocketReadDeadliner", conn)
-	}
 	if got := impl.OpenConnections(); got != 1 {
 		t.Errorf("OpenConnections() = %d, want 1", got)
 	}
@@ -131,7 +128,7 @@ func TestCloseIsIdempotent(t *testing.T) {
 			if err := c.readCloseError(5 * time.Second); closeCode(err) != tt.wantCode {
 				t.Errorf("client read after Close = %v, want close %d", err, tt.wantCode)
 			}
-			if !eventually(5*time.Second, func() bool { return impl.OpenConnections() == 0 }) {
+			if !waitOpen(impl, 5*time.Second, 0) {
 				t.Errorf("OpenConnections() = %d, want 0", impl.OpenConnections())
 			}
 			if err := conn.Close(); err != nil {
@@ -237,44 +234,6 @@ func TestNextReaderPeerClose(t *testing.T) {
 func sendClose(payload []byte) func(*websocket.Conn) {
 	return func(c *websocket.Conn) {
 		c.WriteControl(websocket.CloseMessage, payload, time.Now().Add(time.Second))
-	}
-}
-
-func TestSetReadDeadline(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name         string
-		deadline     time.Duration // from now; 0 sets then clears one
-		pingInterval time.Duration
-		wantTimeout  bool
-	}{
-		{"deadline expires", 100 * time.Millisecond, 0, true},
-		{"cleared deadline", 0, 0, false},
-		{"our deadline still applies when gqlgen clears its own", 0, 50 * time.Millisecond, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, conn, c := acceptOne(t, wsgorilla.Options{PingInterval: tt.pingInterval})
-			c.conn.SetPingHandler(func(string) error { return nil }) // never pong
-			deadliner := conn.(transport.WebsocketReadDeadliner)
-			if tt.deadline > 0 {
-				deadliner.SetReadDeadline(time.Now().Add(tt.deadline))
-			} else {
-				deadliner.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-				deadliner.SetReadDeadline(time.Time{})
-			}
-			go func() { // the client sends a message after 500ms
-				time.Sleep(500 * time.Millisecond)
-				c.conn.WriteJSON(wsMsg{Type: "late"})
-			}()
-			_, _, err := conn.NextReader()
-			var ne net.Error
-			gotTimeout := errors.As(err, &ne) && ne.Timeout()
-			if gotTimeout != tt.wantTimeout {
-				t.Errorf("NextReader() = %v, want timeout %v", err, tt.wantTimeout)
-			}
-		})
 	}
 }
 

@@ -18,16 +18,16 @@ import (
 type handoffKey struct{}
 
 // Detach serves WebSocket upgrade requests to next (gqlgen's handler, whose
-// websocket transport uses this Implementation) on a goroutine of their own,
+// gqlws transport uses this Implementation) on a goroutine of their own,
 // and returns from ServeHTTP as soon as Accept has taken the connection over.
 // Other requests go to next as they are.
 //
-// gqlgen serves a WebSocket inside ServeHTTP, for the connection's life.
+// gqlws serves a WebSocket inside ServeHTTP, for the connection's life.
 // Without Detach, net/http's state for the hijacked connection stays
 // reachable all that time: its 4 KiB read and 4 KiB write buffers, the
 // request it parsed, and the deep stack of its serving goroutine (net/http,
-// every middleware, gqlgen). With Detach that goroutine returns and all of
-// it is freed; the goroutine reading the WebSocket starts fresh.
+// every middleware, gqlgen, gqlws). With Detach that goroutine returns and
+// all of it is freed; the goroutine reading the WebSocket starts fresh.
 //
 // Middleware around Detach therefore sees an upgraded request end at the
 // upgrade, not when the WebSocket closes. The request's context does not

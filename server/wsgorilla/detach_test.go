@@ -6,26 +6,26 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 
+	"github.com/vidgate/vidgate/server/gqlws"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
-// detachFixture serves gqlgen through Implementation.Detach, inside a
-// middleware that counts the requests it is in, records statuses and
-// recovers panics, as vidgate's middleware does.
+// detachFixture serves gqlgen (with gqlws) through Implementation.Detach,
+// inside a middleware that counts the requests it is in, records statuses
+// and recovers panics, as vidgate's middleware does.
 type detachFixture struct {
 	impl     *wsgorilla.Implementation
 	url      string
 	next     chan string
-	inMiddle atomic.Int64 // requests inside the middleware (ServeHTTP not returned)
-	closed   chan int     // CloseFunc codes
+	inMiddle gauge         // requests inside the middleware (ServeHTTP not returned)
+	recorded gauge         // requests whose status the middleware recorded
+	closed   chan struct{} // CloseFunc calls
 
 	mu        sync.Mutex
 	statuses  []int
@@ -34,11 +34,11 @@ type detachFixture struct {
 
 func newDetachFixture(t *testing.T, opts wsgorilla.Options, inner func(http.Handler) http.Handler) *detachFixture {
 	t.Helper()
-	f := &detachFixture{impl: wsgorilla.New(opts), next: make(chan string), closed: make(chan int, 16)}
-	gql := handler.New(newSchema(f.next))
-	gql.AddTransport(transport.Websocket{
-		Implementation: f.impl,
-		CloseFunc:      func(_ context.Context, code int) { f.closed <- code },
+	f := &detachFixture{impl: wsgorilla.New(opts), next: make(chan string), closed: make(chan struct{}, 16)}
+	gql := handler.New(newSchema(f.next, nil))
+	gql.AddTransport(&gqlws.Transport{
+		Upgrader:  f.impl,
+		CloseFunc: func(context.Context) { f.closed <- struct{}{} },
 	})
 	var h http.Handler = gql
 	if inner != nil {
@@ -46,8 +46,8 @@ func newDetachFixture(t *testing.T, opts wsgorilla.Options, inner func(http.Hand
 	}
 	h = f.impl.Detach(h)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.inMiddle.Add(1)
-		defer f.inMiddle.Add(-1)
+		f.inMiddle.add(1)
+		defer f.inMiddle.add(-1)
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -59,6 +59,7 @@ func newDetachFixture(t *testing.T, opts wsgorilla.Options, inner func(http.Hand
 			f.mu.Lock()
 			f.statuses = append(f.statuses, rec.status)
 			f.mu.Unlock()
+			f.recorded.add(1)
 		}()
 		h.ServeHTTP(rec, r)
 	}))
@@ -81,7 +82,7 @@ func TestDetach(t *testing.T) {
 	f := newDetachFixture(t, wsgorilla.Options{}, nil)
 	c := mustDial(t, f.url+"/graphql", protoTransportWS)
 	c.init()
-	if !eventually(5*time.Second, func() bool { return f.inMiddle.Load() == 0 }) {
+	if !f.inMiddle.wait(5*time.Second, 0) {
 		t.Fatal("the middleware's ServeHTTP has not returned after the upgrade")
 	}
 	c.send(wsMsg{ID: "1", Type: "subscribe", Payload: queryPayload(`subscription { name }`)})
@@ -101,7 +102,7 @@ func TestDetach(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("CloseFunc not called")
 	}
-	if !eventually(5*time.Second, func() bool { return f.impl.OpenConnections() == 0 }) {
+	if !waitOpen(f.impl, 5*time.Second, 0) {
 		t.Errorf("OpenConnections() = %d after close, want 0", f.impl.OpenConnections())
 	}
 }
@@ -123,7 +124,7 @@ func TestDetachRefusedAndPlainRequests(t *testing.T) {
 	hresp.Body.Close()
 	// (The fixture has no POST transport: gqlgen answers 400.) The
 	// middleware records a status after its response went out.
-	eventually(5*time.Second, func() bool { s, _ := f.snapshot(); return len(s) >= 2 })
+	f.recorded.wait(5*time.Second, 2)
 	statuses, _ := f.snapshot()
 	if len(statuses) != 2 || statuses[0] != http.StatusForbidden || statuses[1] != hresp.StatusCode {
 		t.Errorf("statuses seen by the middleware = %v, want [403 %d]", statuses, hresp.StatusCode)
@@ -146,7 +147,7 @@ func TestDetachPanicBeforeUpgrade(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("dial: err %v, response %v; want 500", err, resp)
 	}
-	eventually(5*time.Second, func() bool { _, r := f.snapshot(); return len(r) >= 1 })
+	f.recorded.wait(5*time.Second, 1)
 	if _, recovered := f.snapshot(); len(recovered) != 1 || recovered[0] != "boom" {
 		t.Errorf("recovered = %v, want [boom]", recovered)
 	}

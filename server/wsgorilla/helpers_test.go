@@ -8,17 +8,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/vidgate/vidgate/server/gqlws"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
@@ -32,8 +31,9 @@ var floodPayload = []byte(`{"flood":"` + strings.Repeat("x", 64<<10) + `"}`)
 
 // newSchema is a hand-written executable schema: subscription `name` sends
 // each string from next; subscription `flood` sends floodPayload as fast as
-// the connection takes it.
-func newSchema(next <-chan string) graphql.ExecutableSchema {
+// the connection takes it. started, if set, is called as each subscription
+// starts.
+func newSchema(next <-chan string, started func()) graphql.ExecutableSchema {
 	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `
 		type Query { name: String! }
 		type Subscription {
@@ -50,6 +50,9 @@ func newSchema(next <-chan string) graphql.ExecutableSchema {
 			op := graphql.GetOperationContext(ctx).Operation
 			if op.Operation != ast.Subscription {
 				return graphql.OneShot(&graphql.Response{Data: []byte(`{"name":"test"}`)})
+			}
+			if started != nil {
+				started()
 			}
 			if op.SelectionSet[0].(*ast.Field).Name == "flood" {
 				return func(ctx context.Context) *graphql.Response {
@@ -72,19 +75,19 @@ func newSchema(next <-chan string) graphql.ExecutableSchema {
 	}
 }
 
-// fixture is a gqlgen server with the websocket transport on wsgorilla.
+// fixture is a gqlgen server with gqlws on wsgorilla, as vidgate serves it
+// (without Detach: see detach_test.go).
 type fixture struct {
 	t       *testing.T
 	impl    *wsgorilla.Implementation
 	srv     *httptest.Server
 	url     string // ws://
 	next    chan string
-	handled atomic.Int64 // requests inside the gqlgen handler
+	handled gauge // requests inside the gqlgen handler
+	closes  gauge // CloseFunc calls (for acknowledged connections)
 
-	mu         sync.Mutex
-	closeCodes []int   // from CloseFunc
-	errs       []error // from ErrorFunc
-	statuses   []int   // HTTP statuses written through the middleware
+	mu       sync.Mutex
+	statuses []int // HTTP statuses written through the middleware
 }
 
 // statusRecorder wraps the ResponseWriter like an access-log middleware:
@@ -103,30 +106,21 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func newFixture(t *testing.T, opts wsgorilla.Options, configure func(*transport.Websocket)) *fixture {
+func newFixture(t *testing.T, opts wsgorilla.Options, configure func(*gqlws.Transport)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, impl: wsgorilla.New(opts), next: make(chan string)}
-	ws := transport.Websocket{
-		Implementation: f.impl,
-		CloseFunc: func(_ context.Context, code int) {
-			f.mu.Lock()
-			f.closeCodes = append(f.closeCodes, code)
-			f.mu.Unlock()
-		},
-		ErrorFunc: func(_ context.Context, err error) {
-			f.mu.Lock()
-			f.errs = append(f.errs, err)
-			f.mu.Unlock()
-		},
+	tr := &gqlws.Transport{
+		Upgrader:  f.impl,
+		CloseFunc: func(context.Context) { f.closes.add(1) },
 	}
 	if configure != nil {
-		configure(&ws)
+		configure(tr)
 	}
-	gql := handler.New(newSchema(f.next))
-	gql.AddTransport(ws)
+	gql := handler.New(newSchema(f.next, nil))
+	gql.AddTransport(tr)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.handled.Add(1)
-		defer f.handled.Add(-1)
+		f.handled.add(1)
+		defer f.handled.add(-1)
 		// As vidgate's middleware does: a header, and a status recorder that
 		// is no http.Hijacker itself.
 		w.Header().Set("X-Request-Id", "req-1")
@@ -143,29 +137,15 @@ func newFixture(t *testing.T, opts wsgorilla.Options, configure func(*transport.
 	return f
 }
 
-func (f *fixture) closed() []int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]int(nil), f.closeCodes...)
-}
-
 func (f *fixture) httpStatuses() []int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]int(nil), f.statuses...)
 }
 
-func (f *fixture) errors() []error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]error(nil), f.errs...)
-}
-
 // waitIdle waits until no connection is open and no handler is running.
 func (f *fixture) waitIdle(within time.Duration) bool {
-	return eventually(within, func() bool {
-		return f.impl.OpenConnections() == 0 && f.handled.Load() == 0
-	})
+	return waitOpen(f.impl, within, 0) && f.handled.wait(within, 0)
 }
 
 // push hands s to the `name` subscription.
@@ -178,16 +158,57 @@ func (f *fixture) push(s string) {
 	}
 }
 
-func eventually(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
+// waitOpen waits up to within for impl to have n open connections, and
+// reports whether it did.
+func waitOpen(impl *wsgorilla.Implementation, within time.Duration, n int64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	return impl.WaitOpen(ctx, n) == nil
+}
+
+// gauge is a count a test can wait on.
+type gauge struct {
+	mu      sync.Mutex
+	n       int64
+	changed chan struct{} // if set, closed by the next change
+}
+
+func (g *gauge) add(d int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n += d
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
+
+func (g *gauge) load() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// wait waits up to within for the count to be n, and reports whether it
+// was.
+func (g *gauge) wait(within time.Duration, n int64) bool {
+	timeout := time.After(within)
 	for {
-		if cond() {
+		g.mu.Lock()
+		if g.n == n {
+			g.mu.Unlock()
 			return true
 		}
-		if time.Now().After(deadline) {
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		changed := g.changed
+		g.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,9 +17,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 
+	"github.com/vidgate/vidgate/server/gqlws"
 	"github.com/vidgate/vidgate/server/wsgorilla"
 )
 
@@ -36,9 +37,19 @@ func TestHelperMemoryServer(t *testing.T) {
 		t.Skip("helper process for TestMemoryPerConnection")
 	}
 	impl := wsgorilla.New(wsgorilla.Options{PingInterval: wsgorilla.RecommendedPingInterval})
-	gql := handler.New(newSchema(make(chan string)))
-	gql.AddTransport(transport.Websocket{Implementation: impl})
+	var subs gauge // subscriptions started
+	gql := handler.New(newSchema(make(chan string), func() { subs.add(1) }))
+	gql.AddTransport(&gqlws.Transport{Upgrader: impl})
 	mux := http.NewServeMux()
+	// /wait?open=N&subs=M answers once N connections are open and M
+	// subscriptions have started.
+	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+		open, _ := strconv.ParseInt(r.URL.Query().Get("open"), 10, 64)
+		started, _ := strconv.ParseInt(r.URL.Query().Get("subs"), 10, 64)
+		if !waitOpen(impl, time.Minute, open) || !subs.wait(time.Minute, started) {
+			http.Error(w, fmt.Sprintf("open %d, subscriptions %d", impl.OpenConnections(), subs.load()), http.StatusGatewayTimeout)
+		}
+	})
 	if os.Getenv("WSGORILLA_MEMTEST_PLAIN") == "1" {
 		mux.Handle("/graphql", gql) // served inside net/http's ServeHTTP, for comparison
 	} else {
@@ -99,6 +110,17 @@ func TestMemoryPerConnection(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("helper printed %q, %v; want ADDR <addr>", line, err)
 	}
+	wait := func(open, subs int) {
+		resp, err := http.Get(fmt.Sprintf("http://%s/wait?open=%d&subs=%d", addr, open, subs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(resp.Body)
+			t.Fatalf("waiting for %d connections and %d subscriptions: %s", open, subs, body)
+		}
+	}
 	mem := func() memStats {
 		resp, err := http.Get("http://" + addr + "/mem")
 		if err != nil {
@@ -131,7 +153,7 @@ func TestMemoryPerConnection(t *testing.T) {
 		c.init()
 		clients = append(clients, c)
 	}
-	time.Sleep(200 * time.Millisecond)
+	wait(n, 0)
 	idle := mem()
 	if got := report("idle after connection_ack", base, idle); got > 32<<10 {
 		t.Errorf("idle heap+stack per connection = %d bytes, want < 32 KiB", got)
@@ -140,6 +162,6 @@ func TestMemoryPerConnection(t *testing.T) {
 	for _, c := range clients {
 		c.send(wsMsg{ID: "1", Type: "subscribe", Payload: queryPayload("subscription { name }")})
 	}
-	time.Sleep(500 * time.Millisecond)
+	wait(n, n)
 	report("with one idle subscription each", base, mem())
 }

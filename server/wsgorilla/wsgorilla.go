@@ -1,56 +1,42 @@
-// Package wsgorilla adapts github.com/gorilla/websocket to gqlgen's
-// transport.WebsocketImplementation, as a replacement for gqlgen's default
-// coder/websocket adapter. vidgate serves it under its own GraphQL
-// WebSocket transport (server/gqlws: gqlws.Transport{Upgrader: impl}); it
-// works under gqlgen's transport.Websocket as well, which is how its tests
-// exercise it and what the rest of this documentation describes.
+// Package wsgorilla accepts WebSockets on github.com/gorilla/websocket for
+// vidgate's GraphQL WebSocket transport, server/gqlws: an Implementation
+// is gqlws.Transport's Upgrader (it implements gqlgen's
+// transport.WebsocketImplementation, the interface gqlws accepts through).
 //
-// Wiring with gqlgen's transport:
+// Wiring:
 //
-//	srv.AddTransport(transport.Websocket{
-//		Implementation: wsgorilla.New(wsgorilla.Options{
-//			AllowedOrigins: []string{"https://app.example.com"},
-//			PingInterval:   wsgorilla.RecommendedPingInterval,
-//		}),
-//		InitFunc:              ...,
-//		KeepAlivePingInterval: 10 * time.Second, // graphql-ws "ka" messages
-//		// PingPongInterval left at 0: liveness is checked with WebSocket pings.
+//	ws := wsgorilla.New(wsgorilla.Options{
+//		AllowedOrigins: []string{"https://app.example.com"},
+//		PingInterval:   wsgorilla.RecommendedPingInterval,
 //	})
-//	mux.Handle("/graphql", impl.Detach(srv)) // see Detach: frees net/http's per-connection state
+//	srv.AddTransport(&gqlws.Transport{Upgrader: ws, InitFunc: ...})
+//	mux.Handle("/graphql", ws.Detach(srv)) // see Detach: frees net/http's per-connection state
+//	...
+//	ws.CloseAll(1001, "server shutting down; reconnect") // on shutdown
+//
+// gqlws reads with NextReader from one goroutine, writes with WriteJSON,
+// closes with WriteClose and Close, and caps messages with SetReadLimit;
+// OpenConnections counts what is open, for metrics.
 //
 // # Deadlines and liveness
 //
 // Writes: every data frame written by WriteJSON gets a write deadline of
 // Options.WriteTimeout. A write that misses it (a client that stopped reading
-// and whose socket buffers are full) closes the connection at once, so the
-// reader in gqlgen's transport returns, the transport tears down its
-// subscriptions and calls its CloseFunc. gorilla marks the connection broken
-// after a failed write anyway; without the close, gqlgen would keep reading
-// from a connection it can no longer write to.
+// and whose socket buffers are full) closes the connection at once, so
+// gqlws's reader returns and the connection ends, its operations with it.
+// gorilla marks the connection broken after a failed write anyway; without
+// the close, the reader would go on reading from a connection that can no
+// longer be written to.
 //
-// Reads: two independent parties may want a read deadline.
-//
-//   - gqlgen's transport.Websocket.PingPongInterval (graphql-transport-ws only)
-//     sends graphql-level "ping" messages and calls SetReadDeadline(now+2×interval)
-//     on the conn, clearing it (zero time) when a graphql "pong" arrives.
-//   - Options.PingInterval sends WebSocket ping control frames and keeps its own
-//     deadline: 2×PingInterval after accept, extended to now+2×PingInterval on
-//     every pong control frame.
-//
-// The conn keeps both deadlines separately and applies the earlier non-zero
-// one to the socket, so they never overwrite each other: gqlgen clearing its
-// deadline does not switch off the WebSocket-level check, and a WebSocket
-// pong does not extend a deadline gqlgen set for a missing graphql pong.
-// A peer has to satisfy every check that is switched on. Pongs are only seen
-// while gqlgen reads, so 2×PingInterval must exceed the longest pause in
-// reading, such as a slow InitFunc (the same holds for PingPongInterval).
-//
-// For vidgate, use Options.PingInterval (RecommendedPingInterval) and leave
-// gqlgen's PingPongInterval at 0: WebSocket pings work for both subprotocols
-// (PingPongInterval only for graphql-transport-ws), are answered by every
-// browser and by WebSocket client libraries without any application code, and
-// keep proxies and load balancers from timing out idle connections. Turning
-// both on is safe, only redundant.
+// Reads: Options.PingInterval sends WebSocket ping control frames and keeps
+// a read deadline: 2×PingInterval after accept, extended to
+// now+2×PingInterval on every pong control frame. A peer that misses it is
+// dropped. WebSocket pings work for both of gqlws's subprotocols
+// (graphql-ws has no ping of its own), are answered by every browser and
+// by WebSocket client libraries without any application code, and keep
+// proxies and load balancers from timing out idle connections. Pongs are
+// only seen while gqlws reads, so 2×PingInterval must exceed the longest
+// pause in reading, such as a slow InitFunc.
 //
 // # Closing
 //
@@ -68,11 +54,8 @@
 // # Refused upgrades
 //
 // A refused origin gets 403 and a request that is no valid WebSocket
-// handshake 400 (405 for a method other than GET), written before gqlgen's
-// transport, which then logs "unable to upgrade" with the standard logger
-// and tries to write its own 400: net/http logs a superfluous WriteHeader
-// call and appends gqlgen's JSON error to the body. The status stays ours.
-// Implementation.OriginAllowed lets a middleware refuse earlier and quietly.
+// handshake 400 (405 for a method other than GET), written by Accept;
+// gqlws then writes nothing more.
 package wsgorilla
 
 import (
@@ -136,8 +119,7 @@ type Options struct {
 
 	// PingInterval, when positive, sends a WebSocket ping control frame every
 	// interval and drops a peer that has not answered with a pong for
-	// 2×PingInterval. 0 turns it off. See the package documentation for how
-	// it combines with gqlgen's PingPongInterval.
+	// 2×PingInterval. 0 turns it off.
 	PingInterval time.Duration
 
 	// Logger receives refused handshakes and dropped connections; nil
@@ -161,6 +143,9 @@ type Implementation struct {
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{} // open connections, for CloseAll
+	// onChange, set by tests only, is called with connsMu held when a
+	// connection opens or closes.
+	onChange func()
 }
 
 var _ transport.WebsocketImplementation = (*Implementation)(nil)
@@ -214,16 +199,15 @@ func New(opts Options) *Implementation {
 		WriteBufferSize:   opts.WriteBufferSize,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: opts.EnableCompression,
-		CheckOrigin:       impl.OriginAllowed,
+		CheckOrigin:       impl.originAllowed,
 		Error:             impl.handshakeError,
 	}
 	return impl
 }
 
-// OriginAllowed reports whether r's Origin header passes
-// Options.AllowedOrigins. Accept applies it; it is exported for a middleware
-// that wants to refuse a cross-origin upgrade before it reaches gqlgen.
-func (i *Implementation) OriginAllowed(r *http.Request) bool {
+// originAllowed reports whether r's Origin header passes
+// Options.AllowedOrigins; Accept applies it.
+func (i *Implementation) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" || i.allowAll {
 		return true
@@ -261,9 +245,7 @@ func (i *Implementation) OpenConnections() int64 {
 	return i.open.Load()
 }
 
-// handshakeError writes the HTTP error for a refused upgrade. gqlgen's
-// transport writes its own 400 body after Accept fails; the status written
-// here comes first and is the one the client gets.
+// handshakeError writes the HTTP error for a refused upgrade.
 func (i *Implementation) handshakeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
 	level := slog.LevelDebug
 	if status == http.StatusForbidden {
@@ -278,7 +260,8 @@ func (i *Implementation) handshakeError(w http.ResponseWriter, r *http.Request, 
 }
 
 // handshakeHeaders are written by gorilla itself; copies from the response
-// writer or from gqlgen would duplicate them or make gorilla refuse.
+// writer or from the caller's options would duplicate them or make gorilla
+// refuse.
 var handshakeHeaders = map[string]bool{
 	"Upgrade":                  true,
 	"Connection":               true,

@@ -12,11 +12,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // EnvRedisURL names the real Redis tests use (redis://host:port/db).
@@ -125,4 +127,32 @@ type testWriter struct{ t testing.TB }
 func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p[:len(p)-1]))
 	return len(p), nil
+}
+
+// InBubble starts a miniredis for a test inside a testing/synctest bubble
+// (call it there), and a client of it. Connections are in memory
+// (Miniredis.Dial), where blocking is durable, as on a real socket it is
+// not; and miniredis reads the bubble's clock (stream ids, idle times,
+// TTLs). Both are closed when the test ends. opts, if any, adjust the
+// client's options.
+func InBubble(t testing.TB, opts ...func(*redis.Options)) (*miniredis.Miniredis, *redis.Client) {
+	t.Helper()
+	m := miniredis.NewMiniRedis()
+	o := redis.Options{
+		// Never dialed; an IP address, so that nothing resolves it in the
+		// bubble (the resolver's state outlives it).
+		Addr:   "127.0.0.1:6379",
+		Dialer: func(context.Context, string, string) (net.Conn, error) { return m.Dial() },
+		// Its endpoint detection resolves the address too.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	c := redis.NewClient(&o)
+	t.Cleanup(func() {
+		c.Close()
+		m.Close()
+	})
+	return m, c
 }
