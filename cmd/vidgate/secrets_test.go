@@ -194,7 +194,7 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 	}) // checked below
 
 	logs := stderr.String()
-	for _, want := range []string{`"path":"/graphql","status":401`, `"path":"/metrics"`, `"path":"/files/`, `"path":"/webhooks/sim"`, `"path":"/sim/v1/generations"`, "replicate submit", "veo submit"} {
+	for _, want := range []string{`"route":"/graphql","status":401`, `"path":"/metrics"`, `"path":"/files/`, `"path":"/webhooks/sim"`, `"path":"/sim/v1/generations"`, "replicate submit", "veo submit"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the logs lack %s: the test did not exercise what it means to", want)
 		}
@@ -202,7 +202,8 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 	// A request's line holds what README says, and nothing else: no body,
 	// no query string, no header.
 	requestFields := map[string]bool{"time": true, "level": true, "msg": true, "method": true, "path": true,
-		"status": true, "bytes": true, "duration_ms": true, "request_id": true}
+		"status": true, "bytes": true, "duration_ms": true, "request_id": true, "route": true, "client_ip": true,
+		"operation": true, "operation_type": true, "graphql_errors": true}
 	requests := 0
 	for _, line := range strings.Split(logs, "\n") {
 		var rec map[string]any
