@@ -61,8 +61,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		// poll more is harmless, a job nobody polls waits for the
 		// reconciler.
 		log.InfoContext(ctx, "submit already recorded; scheduling its poll", "provider_request_id", *job.ProviderRequestID)
-		w.schedule(ctx, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
-		return nil
+		return w.schedule(ctx, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 	default:
 		log.DebugContext(ctx, "stale submit task", "status", job.Status, "job_attempt", job.Attempt)
 		return nil
@@ -85,11 +84,12 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		return w.submitFailed(ctx, job, d, err)
 	}
 	crashpoint("submit.after-provider")
-	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
+	// The request id and the safety-net poll commit together.
+	_, err = w.store.TransitionThen(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
 		ExpectAttempt: job.Attempt, ProviderRequestID: requestID, Source: jobs.SourceWorker,
 		Message: "provider request " + requestID,
-	})
+	}, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 	if isGuard(err) {
 		return w.submitRaced(ctx, job, requestID)
 	}
@@ -97,7 +97,6 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		return err
 	}
 	log.InfoContext(ctx, "submitted to provider", "provider", job.Provider, "provider_request_id", requestID)
-	w.schedule(ctx, pollTask(saved, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 	return nil
 }
 
@@ -120,15 +119,14 @@ func (w *Worker) submitRaced(ctx context.Context, job *jobs.Job, requestID strin
 			if err != nil {
 				return err
 			}
-			w.schedule(ctx, pollTask(cur, 1), w.store.Now().Add(w.pollDelay(d, 1)))
+			return w.schedule(ctx, pollTask(cur, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 		}
 		return nil
 	}
 	logger(ctx, w.log).InfoContext(ctx, "job moved on during submit; canceling the new generation",
 		"status", cur.Status, "provider_request_id", requestID)
-	w.enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
-		Data: jobs.TaskData(ctx, map[string]string{"provider": job.Provider, "provider_request_id": requestID})})
-	return nil
+	return w.schedule(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
+		Data: map[string]string{"provider": job.Provider, "provider_request_id": requestID}}, time.Time{})
 }
 
 // submitKey is the idempotency key of a SUBMITTED job's vendor call: the
@@ -215,10 +213,11 @@ func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Dr
 		return w.fail(ctx, job, jobs.FailProviderUnavailable, fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, msg))
 	}
 	at := w.store.Now().Add(w.queue.Backoff(job.Attempt, providers.RetryAfter(err)))
-	_, terr := w.store.TransitionTx(ctx, jobs.Transition{
+	// The move to RETRYING and the retry's task commit together.
+	_, terr := w.store.TransitionThen(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusRetrying, ExpectAttempt: job.Attempt,
 		NextAttemptAt: &at, ErrorCode: string(code), ErrorMessage: msg, Source: jobs.SourceWorker,
-	})
+	}, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
 	if isGuard(terr) {
 		return nil
 	}
@@ -226,7 +225,6 @@ func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Dr
 		return terr
 	}
 	log.InfoContext(ctx, "retry scheduled", "code", code, "at", at.Format(time.RFC3339), "err", msg)
-	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
 	return nil
 }
 
