@@ -25,8 +25,8 @@ import (
 // and a mem:// bucket (newFixtureOn: another), with a clock that stands
 // still at now.
 type fixture struct {
-	store  *jobs.Store
-	queue  *queue.Queue
+	store *jobs.Store
+	queue *queue.Queue
 	// outage makes the outbox relay's queue calls fail while it is set
 	// (Redis unreachable for the relay; the worker's own queue is intact).
 	outage atomic.Bool
