@@ -20,7 +20,10 @@ import (
 // wins). A SUBMITTED job at t.Attempt without a provider request id means a
 // worker died between the two: the redelivered task submits again with the
 // same idempotency key, which the provider answers with the same request
-// instead of a second paid generation. Any other job makes the task stale.
+// instead of a second paid generation — or it is a duplicate entry of the
+// task while the first is being handled, which for a provider without
+// idempotency keys is dropped. Any other job makes the task stale, so a
+// duplicate delivered after the submit is a no-op.
 //
 // The idempotency key is always the one the job's row holds, written by the
 // move to SUBMITTED before the call: the task carries none, so a retry the
@@ -47,6 +50,17 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		job = moved
 	case job.Status == jobs.StatusSubmitted && job.Attempt == t.Attempt && job.ProviderRequestID == nil:
+		if !providers.HonorsIdempotencyKeys(d) && t.Deliveries == 1 {
+			// A second entry of this attempt's submit, on its first
+			// delivery (the outbox's relay can queue a task twice): the
+			// first entry's worker may be calling the provider right now.
+			// If it died, its own entry is delivered again (Deliveries > 1)
+			// and decides below; if Redis lost it, the reconciler's
+			// SubmitAfter rule does. Failing the job here would fail a
+			// submission that is going well.
+			log.InfoContext(ctx, "duplicate submit task while the attempt's submission may be in flight; dropped")
+			return nil
+		}
 		if !providers.HonorsIdempotencyKeys(d) {
 			// The first submit may have started a generation we cannot
 			// find: sending another could bill the user twice.
