@@ -42,7 +42,9 @@ func (q *fakeQueue) Enqueue(_ context.Context, t queue.Task) (string, error) {
 	return "1-0", q.add(t, time.Time{})
 }
 
-func (q *fakeQueue) Schedule(_ context.Context, t queue.Task, at time.Time) error { return q.add(t, at) }
+func (q *fakeQueue) Schedule(_ context.Context, t queue.Task, at time.Time) error {
+	return q.add(t, at)
+}
 
 func (q *fakeQueue) setDown(down bool) {
 	q.mu.Lock()
