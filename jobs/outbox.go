@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/vidgate/vidgate/jobs/internal/crashpoint"
 	"github.com/vidgate/vidgate/jobs/queue"
 )
 
@@ -190,6 +191,7 @@ func NewRelay(store *Store, q TaskQueue, cfg RelayConfig) *Relay {
 // it sent. What it cannot send stays for the loop.
 func (r *Relay) sendNow(ctx context.Context, rows []*OutboxTask) {
 	ctx = context.WithoutCancel(ctx) // committed: the caller leaving changes nothing
+	crashpoint.At("outbox.before-send")
 	sent, err := r.send(ctx, rows)
 	if err != nil {
 		r.log.WarnContext(ctx, "queue a task after its commit; the outbox relay sends it", "err", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/internal/crashpoint"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers"
 )
@@ -85,7 +86,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	if err != nil {
 		return err
 	}
-	crashpoint("submit.before-provider")
+	crashpoint.At("submit.before-provider")
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
 	requestID, err := d.Submit(cctx, req)
 	cancel()
@@ -97,7 +98,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		return w.submitFailed(ctx, job, d, err)
 	}
-	crashpoint("submit.after-provider")
+	crashpoint.At("submit.after-provider")
 	// The request id and the safety-net poll commit together.
 	_, err = w.store.TransitionThen(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
