@@ -323,3 +323,57 @@ func TestOutboxRelaySkipsLockedRows(t *testing.T) {
 		}
 	})
 }
+
+// movingQueue is a queue whose worker takes a submit the moment it is
+// queued and moves its job to SUBMITTED.
+type movingQueue struct {
+	fakeQueue
+	store *jobs.Store
+}
+
+func (q *movingQueue) Enqueue(ctx context.Context, t queue.Task) (string, error) {
+	if t.Kind == queue.KindSubmit {
+		_, err := q.store.TransitionTx(ctx, jobs.Transition{JobID: t.JobID, From: jobs.StatusQueued, To: jobs.StatusSubmitted,
+			Attempt: t.Attempt, Source: jobs.SourceWorker})
+		if err != nil {
+			return "", err
+		}
+	}
+	return q.fakeQueue.Enqueue(ctx, t)
+}
+
+// The task is sent after the commit, and a worker may move the job at
+// once: createVideoJob still answers with the job as it committed
+// (QUEUED), and the new job is announced before the change its task made.
+func TestCreateAnswersQueuedWhateverTheWorkerDoes(t *testing.T) {
+	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		store := jobs.NewStore(db, nil)
+		var mu sync.Mutex
+		var announced []jobs.Status
+		store.OnCommit(func(_ context.Context, cs []jobs.Change) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range cs {
+				announced = append(announced, c.Job.Status)
+			}
+		})
+		jobs.NewRelay(store, &movingQueue{store: store}, jobs.RelayConfig{Logger: quiet})
+		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, _, err := svc.CreateJob(ctx, alice, jobs.CreateInput{WorkflowType: jobs.TextToVideo, Prompt: "a quiet harbour"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Status != jobs.StatusQueued || job.Version != 1 {
+			t.Errorf("createVideoJob answered %s v%d, want QUEUED v1", job.Status, job.Version)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(announced) != 2 || announced[0] != jobs.StatusQueued || announced[1] != jobs.StatusSubmitted {
+			t.Errorf("announced %v, want [QUEUED SUBMITTED]", announced)
+		}
+	})
+}

@@ -147,19 +147,21 @@ func (s *Store) insertJob(ctx context.Context, job *Job, prompt *Prompt, note st
 				return err
 			}
 		}
-		saved = job
+		// Reload so the caller sees exactly what is stored (joined columns
+		// included) — in the transaction: once it commits, the submit task
+		// goes out and a worker may move the job on at once. The new job is
+		// announced (OnCommit) before its task is sent.
+		if saved, err = s.jobWhere(ctx, tx, "j.id = ?", job.ID); err != nil {
+			return err
+		}
+		cs := ctx.Value(changeSetKey{}).(*changeSet) // s.Tx put it there
+		cs.changes = append(cs.changes, Change{Job: saved})
 		return s.AddTask(ctx, tx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, time.Time{})
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert job: %w", err)
 	}
-	if !existing {
-		// Reload so the caller sees exactly what is stored (joined columns included).
-		if saved, err = s.jobWhere(ctx, s.db, "j.id = ?", job.ID); err == nil {
-			s.notify(ctx, []Change{{Job: saved}})
-		}
-	}
-	return saved, existing, err
+	return saved, existing, nil
 }
 
 // JobByPublicID returns the job with the given public id, or ErrNotFound.
