@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/jobstest"
 	"github.com/vidgate/vidgate/jobs/queue"
 )
 
@@ -64,4 +71,65 @@ func TestAPIKilledBetweenCommitAndEnqueue(t *testing.T) {
 	if rows, err := store.OutboxTasks(ctx); err != nil || len(rows) != 0 {
 		t.Errorf("outbox at the end: %d rows, %v; want none", len(rows), err)
 	}
+}
+
+// Redis unreachable (every connection cut, new ones refused) while jobs
+// are created: the creates answer QUEUED at once, each job's submit task
+// waits in the outbox, and once Redis answers again the workers' outbox
+// relay queues them and every job completes — with no reconciler running,
+// so nothing else could. The test logs how long after Redis came back the
+// last job was submitted and completed.
+func TestRedisOutageRelayedByOutbox(t *testing.T) {
+	var proxy *tcpProxy
+	target := func(t *testing.T) string { return miniredis.RunT(t).Addr() }
+	if os.Getenv("VIDGATE_TEST_REDIS_URL") != "" {
+		target = func(t *testing.T) string {
+			opts, err := redis.ParseURL(os.Getenv("VIDGATE_TEST_REDIS_URL"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return opts.Addr
+		}
+	}
+	b := backend{name: "redis-behind-proxy", db: func(t *testing.T) *bun.DB { return jobstest.SQLite(t) }, redis: func(t *testing.T) redis.UniversalClient {
+		proxy = newTCPProxy(t, target(t))
+		rdb := redis.NewClient(&redis.Options{Addr: proxy.addr(), MaxRetries: -1, DialTimeout: time.Second})
+		t.Cleanup(func() { rdb.Close() })
+		return rdb
+	}}
+	if pgBackendAvailable() {
+		b.db = func(t *testing.T) *bun.DB { return jobstest.Postgres(t) }
+	}
+	d := deploy(t, b, options{simLatency: 300 * time.Millisecond})
+	d.waitFor(t, d.create(t, "a warm-up"), 30*time.Second, "COMPLETED")
+
+	proxy.cut()
+	const n = 20
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = d.create(t, fmt.Sprintf("created while Redis is unreachable, take %d", i))
+	}
+	rows, err := d.store.OutboxTasks(context.Background())
+	if err != nil || len(rows) < n {
+		t.Fatalf("outbox while Redis is unreachable: %d rows, %v; want at least the %d submits", len(rows), err, n)
+	}
+	proxy.restore()
+	back := time.Now()
+	d.waitAllCompleted(t, ids, 60*time.Second)
+	var submitted, completed time.Time
+	for _, id := range ids {
+		j, err := d.store.JobByPublicID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.SubmittedAt.After(submitted) {
+			submitted = *j.SubmittedAt
+		}
+		if j.CompletedAt.After(completed) {
+			completed = *j.CompletedAt
+		}
+		checkOneWay(t, id, d.job(t, id))
+	}
+	t.Logf("recovery: the last of %d jobs created while Redis was unreachable was submitted %s and completed %s after Redis came back (outbox grace 2s, interval 1s)",
+		n, submitted.Sub(back).Round(10*time.Millisecond), completed.Sub(back).Round(10*time.Millisecond))
 }
