@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -127,6 +128,12 @@ type RelayConfig struct {
 	// Batch caps the rows one pass reads (default 100); a full pass is
 	// followed by another at once.
 	Batch int
+	// DeleteEvery is how long the rows the fast path sent wait to be
+	// deleted together (default 20ms): one DELETE, and one commit, for
+	// every task sent in that time instead of one per task. It must stay
+	// well under Grace, or the loop sends those rows again (harmless, but
+	// wasted).
+	DeleteEvery time.Duration
 	// OnPass, when set, hears of every pass of the loop: the rows it sent
 	// and its error.
 	OnPass func(sent int, err error)
@@ -142,6 +149,9 @@ func (c *RelayConfig) defaults() {
 	}
 	if c.Batch <= 0 {
 		c.Batch = 100
+	}
+	if c.DeleteEvery <= 0 {
+		c.DeleteEvery = 20 * time.Millisecond
 	}
 	if c.OnPass == nil {
 		c.OnPass = func(int, error) {}
@@ -175,6 +185,11 @@ type Relay struct {
 	queue TaskQueue
 	cfg   RelayConfig
 	log   *slog.Logger
+
+	mu       sync.Mutex
+	sent     []int64    // rows the fast path sent, not yet deleted
+	flushing bool       // a goroutine deletes sent every DeleteEvery
+	flushMu  sync.Mutex // one Flush at a time: when it returns, what was sent before it is deleted
 }
 
 // NewRelay returns the relay from store's outbox to q and attaches it to
@@ -187,8 +202,9 @@ func NewRelay(store *Store, q TaskQueue, cfg RelayConfig) *Relay {
 	return r
 }
 
-// sendNow is the fast path: it sends rows just committed and deletes those
-// it sent. What it cannot send stays for the loop.
+// sendNow is the fast path: it sends rows just committed, and has those
+// it sent deleted within DeleteEvery. What it cannot send stays for the
+// loop.
 func (r *Relay) sendNow(ctx context.Context, rows []*OutboxTask) {
 	ctx = context.WithoutCancel(ctx) // committed: the caller leaving changes nothing
 	crashpoint.At("outbox.before-send")
@@ -196,9 +212,54 @@ func (r *Relay) sendNow(ctx context.Context, rows []*OutboxTask) {
 	if err != nil {
 		r.log.WarnContext(ctx, "queue a task after its commit; the outbox relay sends it", "err", err)
 	}
-	if err := r.delete(ctx, r.store.db, sent); err != nil {
-		r.log.WarnContext(ctx, "delete sent outbox rows; the relay sends them again", "err", err)
+	if len(sent) == 0 {
+		return
 	}
+	r.mu.Lock()
+	r.sent = append(r.sent, sent...)
+	start := !r.flushing
+	r.flushing = true
+	r.mu.Unlock()
+	if start {
+		go r.deleteSent()
+	}
+}
+
+// deleteSent deletes the rows the fast path sent, every DeleteEvery, until
+// none are left.
+func (r *Relay) deleteSent() {
+	for {
+		time.Sleep(r.cfg.DeleteEvery) // let the rows sent meanwhile join this DELETE
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := r.Flush(ctx); err != nil {
+			r.log.WarnContext(ctx, "delete sent outbox rows; the relay sends them again", "err", err)
+		}
+		cancel()
+		r.mu.Lock()
+		if len(r.sent) == 0 {
+			r.flushing = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Flush deletes the rows the fast path sent at once, rather than within
+// DeleteEvery: at shutdown, and before each of the loop's passes. Rows it
+// fails to delete are sent again by the loop (a duplicate the worker's
+// guards drop).
+func (r *Relay) Flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	ids := r.sent
+	r.sent = nil
+	r.mu.Unlock()
+	if err := r.delete(ctx, r.store.db, ids); err != nil {
+		return fmt.Errorf("outbox: delete %d sent rows: %w", len(ids), err)
+	}
+	return nil
 }
 
 // send puts rows on the queue in order, stopping at the first failure, and
@@ -258,8 +319,12 @@ func (r *Relay) Run(ctx context.Context) {
 }
 
 // RelayOnce sends up to Batch rows older than the grace, oldest first,
-// deletes those it sent, and returns how many it sent.
+// deletes those it sent, and returns how many it sent. It first deletes
+// the rows the fast path sent (Flush), so as not to send them again.
 func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	if err := r.Flush(ctx); err != nil {
+		return 0, err
+	}
 	cutoff := r.store.Now().Add(-r.cfg.Grace)
 	pick := func(db bun.IDB, rows *[]*OutboxTask) *bun.SelectQuery {
 		return db.NewSelect().Model(rows).Where("o.created_at <= ?", cutoff).OrderExpr("o.created_at, o.id").Limit(int64(r.cfg.Batch))

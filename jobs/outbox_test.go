@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -85,7 +86,7 @@ func TestOutboxRelaysSubmitAfterOutage(t *testing.T) {
 					passes <- sent
 				}
 			}})
-		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}})
+		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,14 +125,14 @@ func TestOutboxRelaysSubmitAfterOutage(t *testing.T) {
 }
 
 // With Redis up, the writer queues the task right after its commit and
-// deletes the row: the relay finds nothing.
+// has the row deleted: the relay sends nothing twice.
 func TestOutboxFastPath(t *testing.T) {
 	jobstest.ForEachBackend(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()
 		store := jobs.NewStore(db, nil)
 		q := &fakeQueue{}
 		relay := jobs.NewRelay(store, q, jobs.RelayConfig{Grace: time.Nanosecond, Logger: quiet})
-		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}})
+		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,11 +143,13 @@ func TestOutboxFastPath(t *testing.T) {
 		if got := q.sent(); len(got) != 1 || got[0].JobID != job.ID || got[0].Kind != queue.KindSubmit {
 			t.Fatalf("queued after the create: %+v; want its submit", got)
 		}
-		if rows := outboxRows(t, store); len(rows) != 0 {
-			t.Fatalf("outbox after the fast path: %d rows, want none", len(rows))
-		}
+		// A pass deletes what the fast path sent before it reads, so it
+		// sends nothing again, even with no grace at all.
 		if n, err := relay.RelayOnce(ctx); err != nil || n != 0 {
 			t.Errorf("relay after the fast path: %d sent, %v; want 0", n, err)
+		}
+		if rows := outboxRows(t, store); len(rows) != 0 {
+			t.Fatalf("outbox after the fast path: %d rows, want none", len(rows))
 		}
 	})
 }
@@ -160,7 +163,7 @@ func TestOutboxRelaysAfterWriterDied(t *testing.T) {
 		ctx := context.Background()
 		clk := &clock{now: time.Now()}
 		dead := jobs.NewStore(db, clk.Now) // the process that dies after its commits
-		svc, err := jobs.NewService(dead, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}})
+		svc, err := jobs.NewService(dead, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +362,7 @@ func TestCreateAnswersQueuedWhateverTheWorkerDoes(t *testing.T) {
 			}
 		})
 		jobs.NewRelay(store, &movingQueue{store: store}, jobs.RelayConfig{Logger: quiet})
-		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}})
+		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,6 +377,38 @@ func TestCreateAnswersQueuedWhateverTheWorkerDoes(t *testing.T) {
 		defer mu.Unlock()
 		if len(announced) != 2 || announced[0] != jobs.StatusQueued || announced[1] != jobs.StatusSubmitted {
 			t.Errorf("announced %v, want [QUEUED SUBMITTED]", announced)
+		}
+	})
+}
+
+// The rows the fast path sent are deleted together, DeleteEvery after
+// their send, by the writer's process itself: no pass of the loop is
+// needed. (SQLite in a synctest bubble: the wait is fake time.)
+func TestOutboxFastPathDeletesInBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := jobs.NewStore(jobstest.SQLite(t), nil)
+		q := &fakeQueue{}
+		jobs.NewRelay(store, q, jobs.RelayConfig{DeleteEvery: 50 * time.Millisecond, Logger: quiet})
+		svc, err := jobs.NewService(store, jobstest.Vault(t), jobs.ServiceConfig{Providers: []string{"sim"}, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"a quiet harbour", "a busy harbour", "a harbour at night"} {
+			if _, _, err := svc.CreateJob(ctx, alice, jobs.CreateInput{WorkflowType: jobs.TextToVideo, Prompt: p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(q.sent()); n != 3 {
+			t.Fatalf("%d tasks queued by the fast path, want 3", n)
+		}
+		if n := len(outboxRows(t, store)); n != 3 {
+			t.Fatalf("%d rows right after the sends, want 3 (deleted together, later)", n)
+		}
+		time.Sleep(50 * time.Millisecond) // fake time: DeleteEvery passes
+		synctest.Wait()
+		if n := len(outboxRows(t, store)); n != 0 {
+			t.Errorf("%d rows DeleteEvery after the sends, want 0", n)
 		}
 	})
 }

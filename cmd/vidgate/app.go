@@ -87,6 +87,7 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	// Every process queues the tasks its commits write to the outbox (the
 	// relay's fast path); worker processes also run the relay's loop.
 	a.relay = jobs.NewRelay(a.store, a.queue, jobs.RelayConfig{Interval: cfg.OutboxInterval, Grace: cfg.OutboxGrace, Logger: log})
+	a.closers = append(a.closers, func() { a.relay.Flush(context.Background()) }) // before the database closes
 	// Every process publishes the changes it commits; API processes also
 	// run the broker's subscriber connection (see runServer).
 	a.broker = broker.New(a.rdb, broker.Config{Prefix: cfg.RedisPrefix, Logger: log})

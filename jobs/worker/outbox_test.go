@@ -51,6 +51,9 @@ func TestIngestRelayedAfterOutage(t *testing.T) {
 	f := newFixture(t, worker.Config{HTTPClient: srv.Client()}, d)
 	ctx := context.Background()
 	j := f.submittedJob(t, "finished", "gen_1")
+	if err := f.relay.Flush(ctx); err != nil { // its submit was sent: its row goes
+		t.Fatal(err)
+	}
 	completed := make(chan struct{})
 	f.store.OnCommit(func(_ context.Context, cs []jobs.Change) {
 		for _, c := range cs {
