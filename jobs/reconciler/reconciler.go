@@ -25,9 +25,9 @@
 // written to the outbox in the change's own transaction and relayed to its
 // stream within seconds of Redis answering again (jobs.Relay), including
 // when the process died between the commit and the enqueue. What is left
-// to the thresholds below is work lost in ways the outbox cannot see: a
-// queue entry trimmed or lost after it was relayed with Redis's data intact
-// (a worker's task acknowledged by mistake), or webhooks that never came.
+// to the rules below is work lost where the outbox cannot see it: tasks
+// lost after they reached Redis (the generation marker), submits abandoned
+// mid-call, webhooks that never came.
 // Doing a job's step twice is harmless: the worker's guards drop a task
 // whose job moved on.
 //
