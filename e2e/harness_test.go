@@ -118,6 +118,8 @@ type options struct {
 	reconcile, reconcileDefaults bool
 	// providerTimeout bounds each call to the provider (default 30s).
 	providerTimeout time.Duration
+	// onRelay hears of every pass of the outbox relay's loop.
+	onRelay func(sent int, err error)
 }
 
 func deploy(t *testing.T, b backend, o options) *deployment {
@@ -203,6 +205,15 @@ func deploy(t *testing.T, b backend, o options) *deployment {
 		"/sim/":                     d.sim,
 	}))
 
+	// The outbox relay's loop, as the worker processes run it, with the
+	// defaults of vidgate's flags.
+	relay := jobs.NewRelay(d.store, d.queue, jobs.RelayConfig{Logger: log, OnPass: o.onRelay})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		relay.Run(wctx)
+	}()
+
 	// Two workers, as two processes would run them.
 	for _, name := range []string{"w1", "w2"} {
 		q, err := queue.New(rdb, qcfg(name, true))
@@ -250,7 +261,8 @@ func (d *deployment) apiHandler(t *testing.T, ctx context.Context, store *jobs.S
 		b.Run(ctx)
 	}()
 	store.OnCommit(jobs.PublishChanges(b, d.log))
-	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Drivers: d.reg, Queue: d.queue, Logger: d.log,
+	jobs.NewRelay(store, d.queue, jobs.RelayConfig{Logger: d.log}) // its commits' tasks: at once
+	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{Providers: d.reg.Names(), Drivers: d.reg, Logger: d.log,
 		CreateLimit: ratelimit.New(d.rdb, d.prefix, "create", d.opts.createRate, time.Minute), MaxActiveJobs: d.opts.maxActive})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ import (
 
 // The tests in this file run vidgate as real processes — the binary built
 // with -tags faultinject, so that a worker can be stopped at a named step
-// (jobs/worker/crashpoint_faultinject.go) and killed there with SIGKILL.
+// (jobs/internal/crashpoint/faultinject.go) and killed there with SIGKILL.
 
 var (
 	buildOnce sync.Once
@@ -73,6 +73,7 @@ type cluster struct {
 	// through proxy when the cluster has one.
 	dbURL string
 	proxy *tcpProxy
+	api   *process // the `vidgate serve` newCluster started
 }
 
 type clusterOptions struct {
@@ -81,6 +82,9 @@ type clusterOptions struct {
 	dbProxy bool
 	// serveArgs are more flags for `vidgate serve`.
 	serveArgs []string
+	// serveCrashAt names the step at which `vidgate serve` stops
+	// (VIDGATE_CRASHPOINT), "" for none.
+	serveCrashAt string
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -142,9 +146,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	mux.Handle("/sim/", c.sim)
 	c.simURL = ts.URL + "/sim"
 
-	api := c.start("api", nil, append([]string{"serve", "--addr", "127.0.0.1:0", "--sim=false"}, o.serveArgs...)...)
-	m := api.waitFor(`"msg":"vidgate listening".*"addr":"([^"]+)"`, 60*time.Second)
-	c.url = "http://" + m[1]
+	c.api = c.serve("api", o.serveCrashAt, o.serveArgs...)
 
 	authn, err := auth.New(auth.Config{HS256Secret: []byte(jwtSecret)})
 	if err != nil {
@@ -153,6 +155,21 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	c.token, _ = authn.Issue("alice", jobs.RoleUser, time.Hour)
 	c.admin, _ = authn.Issue("ada", jobs.RoleAdmin, time.Hour)
 	return c
+}
+
+// serve starts a `vidgate serve` process, waits until it listens and makes
+// it the cluster's API; crashAt names the step at which it stops
+// (VIDGATE_CRASHPOINT), "" for none.
+func (c *cluster) serve(name, crashAt string, args ...string) *process {
+	c.t.Helper()
+	var env []string
+	if crashAt != "" {
+		env = append(env, "VIDGATE_CRASHPOINT="+crashAt)
+	}
+	api := c.start(name, env, append([]string{"serve", "--addr", "127.0.0.1:0", "--sim=false"}, args...)...)
+	m := api.waitFor(`"msg":"vidgate listening".*"addr":"([^"]+)"`, 60*time.Second)
+	c.url = "http://" + m[1]
+	return api
 }
 
 // worker starts a worker process; crashAt names the step at which it stops

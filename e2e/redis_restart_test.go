@@ -71,9 +71,9 @@ func (s *redisServer) kill() {
 
 // Redis dies (SIGKILL, nothing persisted) and comes back empty two seconds
 // later, with 200 jobs being created and in flight: creates made while it is
-// down still succeed (the job is in the database; the reconciler enqueues
-// it), the workers and the broker reconnect by themselves, and every job
-// completes with one provider request. The reconciler runs with its
+// down still succeed (the job and its submit task are in the database; the
+// outbox relay queues the task), the workers and the broker reconnect by
+// themselves, and every job completes with one provider request. The reconciler runs with its
 // production defaults: its generation marker, not its stale thresholds,
 // recovers the lost tasks.
 func TestRedisRestartedMidRun(t *testing.T) {

@@ -23,8 +23,10 @@ import (
 // stores uploads in the deployment's bucket, and returns its URL.
 func (d *deployment) uploadAPI(t *testing.T) string {
 	t.Helper()
-	svc, err := jobs.NewService(jobs.NewStore(d.db, nil), d.vault, jobs.ServiceConfig{
-		Providers: d.reg.Names(), Queue: d.queue, Files: d.bucket, Logger: d.log,
+	store := jobs.NewStore(d.db, nil)
+	jobs.NewRelay(store, d.queue, jobs.RelayConfig{Logger: d.log})
+	svc, err := jobs.NewService(store, d.vault, jobs.ServiceConfig{
+		Providers: d.reg.Names(), Files: d.bucket, Logger: d.log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -45,10 +45,6 @@ type ServiceConfig struct {
 	CreateLimit Limiter
 	// MaxActiveJobs caps an owner's jobs still generating (0: no cap).
 	MaxActiveJobs int
-	// Queue receives the submit task of every new job, after its
-	// transaction commits. Nil leaves new jobs QUEUED for the reconciler
-	// (tests of the API alone run that way).
-	Queue Enqueuer
 	// Files stores uploaded source images; nil refuses uploads as
 	// UNAVAILABLE.
 	Files *blob.Bucket
@@ -77,11 +73,6 @@ type ServiceConfig struct {
 // Limiter allows or refuses an owner's next event (*ratelimit.Limiter).
 type Limiter interface {
 	Allow(ctx context.Context, owner string) (ok bool, retryAfter time.Duration, err error)
-}
-
-// Enqueuer puts tasks on the work queue; *queue.Queue implements it.
-type Enqueuer interface {
-	Enqueue(ctx context.Context, t queue.Task) (string, error)
 }
 
 // Service is what the API calls: every use case, with validation and the
@@ -216,11 +207,10 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, in CreateInput) (job *
 		}
 		return saved, false, nil
 	}
+	// Its submit task committed with it (the outbox) and is on the queue
+	// already, or will be once Redis answers (the store's Relay).
 	s.log.InfoContext(ctx, "job created", "job_id", saved.PublicID, "owner_id", a.Subject,
 		"workflow", saved.WorkflowType, "provider", saved.Provider)
-	// After the commit: a crash here leaves a QUEUED job without a task,
-	// which the reconciler finds and enqueues again.
-	s.enqueueSubmit(ctx, saved)
 	return saved, true, nil
 }
 
@@ -458,6 +448,14 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (*Job, error) 
 			if err != nil {
 				return err
 			}
+			if canceled.ProviderRequestID != nil {
+				// The provider's cancel commits with the change (the outbox).
+				err := s.store.AddTask(ctx, tx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: canceled.Attempt,
+					Data: map[string]string{"provider": canceled.Provider, "provider_request_id": *canceled.ProviderRequestID}}, time.Time{})
+				if err != nil {
+					return err
+				}
+			}
 			return s.store.AppendAudit(ctx, tx, AuditRecord{Actor: a, Action: AuditJobCancel,
 				TargetKind: AuditTargetJob, TargetID: job.PublicID,
 				Detail: map[string]any{"from": from, "owner": job.OwnerID}})
@@ -471,13 +469,6 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (*Job, error) 
 		}
 		if err != nil {
 			return nil, err
-		}
-		if s.cfg.Queue != nil && canceled.ProviderRequestID != nil {
-			t := queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: canceled.Attempt,
-				Data: TaskData(ctx, map[string]string{"provider": canceled.Provider, "provider_request_id": *canceled.ProviderRequestID})}
-			if _, err := s.cfg.Queue.Enqueue(ctx, t); err != nil {
-				s.log.ErrorContext(ctx, "enqueue provider cancel", "job_id", job.PublicID, "err", err)
-			}
 		}
 		s.log.InfoContext(ctx, "job canceled", "job_id", job.PublicID, "by", a.Subject)
 		return canceled, nil
@@ -526,7 +517,6 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (*Job, error) {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "job retried", "job_id", saved.PublicID, "parent_id", orig.PublicID, "by", a.Subject)
-	s.enqueueSubmit(ctx, saved)
 	return saved, nil
 }
 
@@ -536,20 +526,6 @@ func (s *Service) promptsOf(ctx context.Context, job *Job) (Prompts, error) {
 		return Prompts{}, err
 	}
 	return s.vault.OpenPrompts(job.PublicID, p.KeyID, p.Ciphertext)
-}
-
-// enqueueSubmit puts a new job's first submit on the queue, after its
-// commit. A failure leaves the job QUEUED for the reconciler.
-func (s *Service) enqueueSubmit(ctx context.Context, job *Job) {
-	if s.cfg.Queue == nil {
-		return
-	}
-	if _, err := s.cfg.Queue.Enqueue(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1, Data: TaskData(ctx, nil)}); err != nil {
-		s.log.ErrorContext(ctx, "enqueue submit; the reconciler will retry", "job_id", job.PublicID, "err", err)
-		if _, err := s.store.MarkFollowUpLost(context.WithoutCancel(ctx), job.ID, 0, "submit", SourceAPI); err != nil {
-			s.log.ErrorContext(ctx, "mark the lost submit task", "job_id", job.PublicID, "err", err)
-		}
-	}
 }
 
 // Prompt returns the raw prompt of a job, for readers the policy allows.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/vidgate/vidgate/jobs/queue"
 )
 
 // Store keeps jobs and everything hanging off them in PostgreSQL or SQLite.
@@ -19,6 +21,7 @@ type Store struct {
 	db       *bun.DB
 	now      func() time.Time
 	onCommit []func(ctx context.Context, changes []Change)
+	relay    *Relay // sends the outbox's tasks after their commit (NewRelay)
 }
 
 // Change is one committed change of a job: its state after the change,
@@ -46,8 +49,12 @@ func (s *Store) notify(ctx context.Context, changes []Change) {
 	}
 }
 
-// changeSet collects a transaction's changes until it commits.
-type changeSet struct{ changes []Change }
+// changeSet collects a transaction's changes, and the outbox tasks it
+// wrote, until it commits.
+type changeSet struct {
+	changes []Change
+	tasks   []*OutboxTask
+}
 
 type changeSetKey struct{}
 
@@ -71,23 +78,26 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Tx runs fn in a transaction, committed if fn returns nil. Changes made
-// by Transition inside it are announced (OnCommit) after the commit.
+// by Transition inside it are announced (OnCommit) after the commit, and
+// the tasks AddTask wrote in it are sent to the queue.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	cs := &changeSet{}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		cs.changes = cs.changes[:0] // a retried transaction starts over
+		cs.changes, cs.tasks = cs.changes[:0], cs.tasks[:0] // a retried transaction starts over
 		return fn(context.WithValue(ctx, changeSetKey{}, cs), tx)
 	})
 	if err == nil {
 		s.notify(ctx, cs.changes)
+		s.sendTasks(ctx, cs.tasks)
 	}
 	return err
 }
 
 // InsertJob inserts a new job in QUEUED with its first event (saying note,
 // such as why its provider was chosen) and its sealed prompt, in one
-// transaction. When the owner already has a job with the same idempotency
-// key, it inserts nothing and returns that job with existing=true. A job
+// transaction, with its first submit task in the outbox (AddTask). When the
+// owner already has a job with the same idempotency key, it inserts
+// nothing and returns that job with existing=true. A job
 // with a source asset marks the asset used in the same transaction, or
 // fails with ErrSourceAssetGone when the asset expired or was deleted.
 func (s *Store) InsertJob(ctx context.Context, job *Job, prompt *Prompt, note string) (saved *Job, existing bool, err error) {
@@ -137,19 +147,21 @@ func (s *Store) insertJob(ctx context.Context, job *Job, prompt *Prompt, note st
 				return err
 			}
 		}
-		saved = job
-		return nil
+		// Reload so the caller sees exactly what is stored (joined columns
+		// included) — in the transaction: once it commits, the submit task
+		// goes out and a worker may move the job on at once. The new job is
+		// announced (OnCommit) before its task is sent.
+		if saved, err = s.jobWhere(ctx, tx, "j.id = ?", job.ID); err != nil {
+			return err
+		}
+		cs := ctx.Value(changeSetKey{}).(*changeSet) // s.Tx put it there
+		cs.changes = append(cs.changes, Change{Job: saved})
+		return s.AddTask(ctx, tx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, time.Time{})
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert job: %w", err)
 	}
-	if !existing {
-		// Reload so the caller sees exactly what is stored (joined columns included).
-		if saved, err = s.jobWhere(ctx, s.db, "j.id = ?", job.ID); err == nil {
-			s.notify(ctx, []Change{{Job: saved}})
-		}
-	}
-	return saved, existing, err
+	return saved, existing, nil
 }
 
 // JobByPublicID returns the job with the given public id, or ErrNotFound.

@@ -159,6 +159,9 @@ func deploy(ctx context.Context, o deployOptions) (d *deployment, err error) {
 	if d.queue, err = queue.New(d.rdb, queue.Config{Prefix: d.prefix, Consumer: "bench-api", Concurrency: apiOnly, Logger: d.log}); err != nil {
 		return d, err
 	}
+	// Tasks written with their commits (the outbox) go to the queue at once;
+	// the relay's loop runs once, as in a worker process.
+	relay := jobs.NewRelay(d.store, d.queue, jobs.RelayConfig{Logger: d.log})
 	d.broker = broker.New(d.rdb, broker.Config{Prefix: d.prefix, Logger: d.log})
 	d.store.OnCommit(jobs.PublishChanges(d.broker, d.log))
 	if o.onCommit != nil {
@@ -177,7 +180,7 @@ func deploy(ctx context.Context, o deployOptions) (d *deployment, err error) {
 	if d.authn, err = auth.New(auth.Config{HS256Secret: d.jwtSecret}); err != nil {
 		return d, err
 	}
-	if d.svc, err = jobs.NewService(d.store, d.vault, jobs.ServiceConfig{Providers: reg.Names(), Queue: d.queue, Logger: d.log}); err != nil {
+	if d.svc, err = jobs.NewService(d.store, d.vault, jobs.ServiceConfig{Providers: reg.Names(), Logger: d.log}); err != nil {
 		return d, err
 	}
 	handler := server.New(d.svc, bucket, d.authn, server.Config{
@@ -205,9 +208,14 @@ func deploy(ctx context.Context, o deployOptions) (d *deployment, err error) {
 		defer wg.Done()
 		srv.Serve(ln)
 	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		d.broker.Run(rctx)
+	}()
+	go func() {
+		defer wg.Done()
+		relay.Run(rctx)
 	}()
 	for i := range o.workers {
 		q, err := queue.New(d.rdb, queue.Config{Prefix: d.prefix, Consumer: fmt.Sprintf("bench-w%d", i+1), Concurrency: o.concurrency, Logger: d.log})

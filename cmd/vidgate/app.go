@@ -38,6 +38,7 @@ type app struct {
 	bucket  *blob.Bucket
 	rdb     redis.UniversalClient
 	queue   *queue.Queue
+	relay   *jobs.Relay
 	broker  *broker.Broker
 	metrics *metrics.Metrics
 	reg     *providers.Registry
@@ -82,6 +83,10 @@ func openApp(ctx context.Context, cfg *config, r role, base string, log *slog.Lo
 	if a.queue, err = queue.New(a.rdb, queue.Config{Prefix: cfg.RedisPrefix, Concurrency: concurrency, VisibilityTimeout: cfg.Visibility, Logger: log}); err != nil {
 		return a, err
 	}
+	// Every process queues the tasks its commits write to the outbox (the
+	// relay's fast path); worker processes also run the relay's loop.
+	a.relay = jobs.NewRelay(a.store, a.queue, jobs.RelayConfig{Interval: cfg.OutboxInterval, Grace: cfg.OutboxGrace, Logger: log})
+	a.closers = append(a.closers, func() { a.relay.Flush(context.Background()) }) // before the database closes
 	// Every process publishes the changes it commits; API processes also
 	// run the broker's subscriber connection (see runServer).
 	a.broker = broker.New(a.rdb, broker.Config{Prefix: cfg.RedisPrefix, Logger: log})
@@ -197,9 +202,15 @@ func (a *app) newReconciler() *reconciler.Reconciler {
 		StaleAfter: a.cfg.ReconcileStaleAfter, CancelWindow: a.cfg.ReconcileCancelWindow, Lease: a.cfg.ReconcileLease})
 }
 
-// runWorkers runs the workers, and the reconciler where configured, until
-// ctx ends.
+// runWorkers runs the workers, the outbox relay's loop, and the reconciler
+// where configured, until ctx ends.
 func (a *app) runWorkers(ctx context.Context) error {
+	relayed := make(chan struct{})
+	go func() {
+		defer close(relayed)
+		a.relay.Run(ctx)
+	}()
+	defer func() { <-relayed }()
 	if a.cfg.Reconcile {
 		rec := a.newReconciler()
 		done := make(chan struct{})

@@ -94,6 +94,10 @@ type config struct {
 	ReconcileCancelWindow time.Duration
 	ReconcileLease        time.Duration
 
+	// The outbox relay's loop (jobs.RelayConfig).
+	OutboxInterval time.Duration
+	OutboxGrace    time.Duration
+
 	// The simulated provider.
 	EnableSim    bool
 	MountSim     bool
@@ -187,12 +191,15 @@ func (c *config) register(fs *flagSet, r role) {
 		fs.DurationVar(&c.Retention, "artifact-retention", 7*24*time.Hour, "how long videos that were not approved are kept (0: forever)")
 		fs.DurationVar(&c.Visibility, "visibility-timeout", 30*time.Second, "how long a task may sit untouched before another worker takes it over (a live worker touches its tasks every third of this)")
 		// The reconciler's periods: the defaults are reconciler.Config's.
-		fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", 2*time.Second, "time between the reconciler's passes: also how soon a Redis that lost its data, or a task that could not be queued, is noticed and redone")
+		fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", 2*time.Second, "time between the reconciler's passes: also how soon a Redis that lost its data is noticed and every live job's task rebuilt")
 		fs.DurationVar(&c.ReconcileQueuedAfter, "reconcile-queued-after", time.Minute, "a job QUEUED this long (or RETRYING this long past its retry) without a worker on it is queued again")
 		fs.DurationVar(&c.ReconcileSubmitAfter, "reconcile-submit-after", 2*time.Minute, "a job SUBMITTED this long without a provider request id is submitted again (with the same idempotency key) or failed")
 		fs.DurationVar(&c.ReconcileStaleAfter, "reconcile-stale-after", 10*time.Minute, "a job waiting on its provider with no news this long is polled: keep it above the longest poll backoff (5m)")
 		fs.DurationVar(&c.ReconcileCancelWindow, "reconcile-cancel-window", time.Hour, "when Redis lost its data, jobs canceled or expired this recently have their provider cancel sent again")
 		fs.DurationVar(&c.ReconcileLease, "reconcile-lease", 30*time.Second, "how long the leading reconciler's lease lasts without renewal: how soon another process takes over from one that died")
+		// The outbox relay: the defaults are jobs.RelayConfig's.
+		fs.DurationVar(&c.OutboxInterval, "outbox-interval", time.Second, "time between the outbox relay's passes, which queue the tasks their writers could not (Redis unreachable, or the process died after the commit)")
+		fs.DurationVar(&c.OutboxGrace, "outbox-grace", 2*time.Second, "how old a task in the outbox must be before the relay queues it: younger ones are their writer's to queue right after its commit")
 		fs.StringVar(&c.ClamdAddr, "clamd-addr", "", "ClamAV clamd (host:port, or unix:/path) that scans every output before its job completes; a finding fails the job with ARTIFACT_QUARANTINED; empty: no scan")
 	}
 	fs.BoolVar(&c.EnableSim, "enable-sim", false, "offer the simulated provider \"sim\" to every client, with its [sim …] prompt directives: for development and load tests, never for production (default: on for the embedded default without --database-url, off otherwise)")
@@ -385,7 +392,8 @@ func (c *config) check(r role) error {
 	if r != roleServe {
 		for flag, d := range map[string]time.Duration{"reconcile-interval": c.ReconcileInterval, "reconcile-queued-after": c.ReconcileQueuedAfter,
 			"reconcile-submit-after": c.ReconcileSubmitAfter, "reconcile-stale-after": c.ReconcileStaleAfter,
-			"reconcile-cancel-window": c.ReconcileCancelWindow, "reconcile-lease": c.ReconcileLease} {
+			"reconcile-cancel-window": c.ReconcileCancelWindow, "reconcile-lease": c.ReconcileLease,
+			"outbox-interval": c.OutboxInterval, "outbox-grace": c.OutboxGrace} {
 			if d <= 0 {
 				errs = append(errs, fmt.Errorf("--%s %s: want a positive duration", flag, d))
 			}

@@ -30,3 +30,27 @@ func TestReconcileFlags(t *testing.T) {
 		t.Errorf("check with --reconcile-lease 0: %v", err)
 	}
 }
+
+// The outbox relay's interval and grace come from flags or the environment,
+// default to jobs.RelayConfig's defaults, and must be positive.
+func TestOutboxFlags(t *testing.T) {
+	t.Setenv("VIDGATE_OUTBOX_GRACE", "500ms")
+	var c config
+	fs := newFlagSet("worker", "", io.Discard)
+	c.register(fs, roleWorker)
+	if err := fs.parse([]string{"--outbox-interval", "250ms"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.OutboxInterval != 250*time.Millisecond || c.OutboxGrace != 500*time.Millisecond {
+		t.Errorf("outbox interval %v, grace %v; want 250ms, 500ms", c.OutboxInterval, c.OutboxGrace)
+	}
+	var d config
+	d.register(newFlagSet("worker", "", io.Discard), roleWorker)
+	if d.OutboxInterval != time.Second || d.OutboxGrace != 2*time.Second {
+		t.Errorf("defaults: interval %v, grace %v; want 1s, 2s", d.OutboxInterval, d.OutboxGrace)
+	}
+	c.OutboxGrace = 0
+	if err := c.check(roleWorker); err == nil || !strings.Contains(err.Error(), "--outbox-grace 0s: want a positive duration") {
+		t.Errorf("check with --outbox-grace 0: %v", err)
+	}
+}

@@ -72,7 +72,7 @@ func runServer(ctx context.Context, args []string, embedded bool, stdout, stderr
 	}
 	svc, err := jobs.NewService(a.store, a.vault, jobs.ServiceConfig{
 		Providers: a.reg.Names(), DefaultProvider: cfg.DefaultProvider, MaxJobAge: cfg.MaxJobAge,
-		Choose: a.choose, Queue: a.queue, Logger: log, MaxActiveJobs: cfg.MaxActiveJobs,
+		Choose: a.choose, Logger: log, MaxActiveJobs: cfg.MaxActiveJobs,
 		ReviewClaimTTL: cfg.ReviewClaimTTL,
 		Drivers:        a.reg, AllowUnlistedModels: a.vendors.AllowsUnlistedModels,
 		CreateLimit: ratelimit.New(a.rdb, cfg.RedisPrefix, "create", cfg.CreateRate, time.Minute),

@@ -19,19 +19,17 @@
 //     CancelWindow their provider cancel — then writes a new marker and logs
 //     the count once. A SUBMITTED job without a request id is left to the
 //     SubmitAfter rule: a worker may still be submitting it.
-//   - A follow-up task that could not be queued after its change committed
-//     (Redis unreachable for a moment, its data intact) marks its job with
-//     a follow_up_lost event (jobs.EventFollowUpLost); every pass redoes the
-//     jobs whose latest event is that mark, as the rebuild would. The mark is
-//     written to the database, which the change just reached, rather than to
-//     Redis, which just failed; a scan of the queue for jobs without an
-//     entry would cost a stream read per live job every pass.
 //
-// What is still waited out: a process killed between a commit and its
-// enqueue leaves no mark, and its job waits for QueuedAfter, SubmitAfter or
-// StaleAfter (a transactional outbox, the task written in the change's own
-// transaction, would close that gap). Doing a job's step twice is harmless:
-// the worker's guards drop a task whose job moved on.
+// A task that follows a committed change — a new job's submit, an ingest, a
+// retry, a poll, a provider cancel — is not this package's business: it is
+// written to the outbox in the change's own transaction and relayed to its
+// stream within seconds of Redis answering again (jobs.Relay), including
+// when the process died between the commit and the enqueue. What is left
+// to the rules below is work lost where the outbox cannot see it: tasks
+// lost after they reached Redis (the generation marker), submits abandoned
+// mid-call, webhooks that never came.
+// Doing a job's step twice is harmless: the worker's guards drop a task
+// whose job moved on.
 //
 // One reconciler is active at a time across all processes: each holds a
 // fenced Redis lease while it works (see lease.go); the others wait for it
@@ -48,6 +46,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
 
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
@@ -59,8 +58,8 @@ import (
 // Config configures a Reconciler. Zero fields take their defaults.
 type Config struct {
 	// Interval between passes (default 2s): also how soon Redis losing its
-	// data, or a follow-up task that could not be queued, is acted on. A
-	// pass is a few indexed queries; duplicate tasks are harmless.
+	// data is acted on. A pass is a few indexed queries; duplicate tasks
+	// are harmless.
 	Interval time.Duration
 	// QueuedAfter: a job QUEUED this long, or RETRYING this long past its
 	// next attempt, has lost its queue entry and is enqueued again
@@ -199,7 +198,7 @@ func (r *Reconciler) Plan(ctx context.Context) ([]Action, error) {
 	now := r.cfg.Now()
 	var plan []Action
 	for _, rule := range []func(context.Context, time.Time) ([]Action, error){
-		r.planExpire, r.planLostFollowUps, r.planRequeue, r.planSubmitted, r.planStale, r.planRetention, r.planSourceAssets,
+		r.planExpire, r.planRequeue, r.planSubmitted, r.planStale, r.planRetention, r.planSourceAssets,
 	} {
 		acts, err := rule(ctx, now)
 		if err != nil {
@@ -237,8 +236,8 @@ func (r *Reconciler) planExpire(ctx context.Context, now time.Time) ([]Action, e
 }
 
 // planRequeue: QUEUED jobs nobody picked up, and RETRYING jobs whose retry
-// never came (their queue entries were lost: a Redis flush, or a crash
-// between a commit and its enqueue).
+// never came (their queue entries were lost with Redis's data after the
+// outbox relayed them).
 func (r *Reconciler) planRequeue(ctx context.Context, now time.Time) ([]Action, error) {
 	queued, err := r.store.FindJobs(ctx, jobs.JobQuery{Statuses: []jobs.Status{jobs.StatusQueued}, UpdatedBefore: now.Add(-r.cfg.QueuedAfter), Limit: r.cfg.Batch})
 	if err != nil {
@@ -254,19 +253,6 @@ func (r *Reconciler) planRequeue(ctx context.Context, now time.Time) ([]Action, 
 	return append(acts, actions(retrying, RuleRequeue, func(j *jobs.Job) string {
 		return fmt.Sprintf("RETRYING, its retry due %s ago never ran", now.Sub(*j.NextAttemptAt).Round(time.Second))
 	})...), nil
-}
-
-// planLostFollowUps: jobs whose follow-up task could not be queued
-// (jobs.EventFollowUpLost) get their next step again now.
-func (r *Reconciler) planLostFollowUps(ctx context.Context, now time.Time) ([]Action, error) {
-	js, err := r.store.LostFollowUps(ctx, r.cfg.Batch)
-	var acts []Action
-	for _, j := range js {
-		if a, ok := redo(j, now, "its follow-up task could not be queued"); ok {
-			acts = append(acts, a)
-		}
-	}
-	return acts, err
 }
 
 // redo is the action that gives live job j its next task again, whatever
@@ -403,7 +389,9 @@ func (r *Reconciler) deleteSourceAsset(ctx context.Context, a *jobs.SourceAsset)
 }
 
 // record writes the action's event (a guarded same-status change, which
-// also restarts the job's idle clock) and then enqueues its task. A poll of
+// also restarts the job's idle clock) and its task, in one transaction (the
+// outbox: the task is queued at once, or by the relay once Redis answers;
+// a pass that fails part way leaves no event without its task). A poll of
 // a provider that asks for a minimum wait between polls
 // (providers.PollPacer) is scheduled that much later instead: the worker
 // may have polled the job a moment ago, since a job can go long without
@@ -414,13 +402,11 @@ func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, ta
 	if a.Job.Attempt > 0 {
 		t.ExpectAttempt = a.Job.Attempt
 	}
-	if _, err := r.store.TransitionTx(ctx, t); err != nil {
-		return err
-	}
 	task.JobID = a.Job.ID
+	var at time.Time // zero: at once
 	if task.Kind == queue.KindPoll {
 		if wait := r.minPollInterval(a.Job.Provider); wait > 0 {
-			return r.queue.Schedule(ctx, task, r.cfg.Now().Add(wait))
+			at = r.cfg.Now().Add(wait)
 		}
 	}
 	if task.Kind == queue.KindSubmit {
@@ -429,10 +415,10 @@ func (r *Reconciler) record(ctx context.Context, a Action, t jobs.Transition, ta
 			due = *a.Job.NextAttemptAt
 		}
 		if due.After(r.cfg.Now()) {
-			return r.queue.Schedule(ctx, task, due)
+			at = due
 		}
 	}
-	_, err := r.queue.Enqueue(ctx, task)
+	_, err := r.store.TransitionThen(ctx, t, task, at)
 	return err
 }
 
@@ -446,18 +432,19 @@ func (r *Reconciler) minPollInterval(provider string) time.Duration {
 	return providers.MinPollInterval(d)
 }
 
+// expire moves a job to EXPIRED and, in the same transaction, writes its
+// provider cancel to the outbox.
 func (r *Reconciler) expire(ctx context.Context, a Action) error {
-	j, err := r.store.TransitionTx(ctx, jobs.Transition{
-		JobID: a.Job.ID, From: a.Job.Status, To: jobs.StatusExpired, Source: jobs.SourceReconciler,
-		ErrorCode: "EXPIRED", ErrorMessage: a.Reason,
+	return r.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		j, err := r.store.Transition(ctx, tx, jobs.Transition{
+			JobID: a.Job.ID, From: a.Job.Status, To: jobs.StatusExpired, Source: jobs.SourceReconciler,
+			ErrorCode: "EXPIRED", ErrorMessage: a.Reason,
+		})
+		if err != nil || j.ProviderRequestID == nil {
+			return err
+		}
+		return r.store.AddTask(ctx, tx, cancelTask(j), time.Time{})
 	})
-	if err != nil {
-		return err
-	}
-	if j.ProviderRequestID != nil {
-		_, err = r.queue.Enqueue(ctx, cancelTask(j))
-	}
-	return err
 }
 
 // cancelTask asks j's provider to stop j's request.

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -13,11 +12,11 @@ import (
 	"github.com/vidgate/vidgate/providers"
 )
 
-// followUp is the task a change calls for, put on the queue after the
-// change commits: at once (an ingest) or at a time (a retry).
+// followUp is the task a change calls for, written to the outbox in the
+// change's transaction: due at once (an ingest) or at a time (a retry).
 type followUp struct {
 	task *queue.Task
-	at   time.Time // zero: enqueue now
+	at   time.Time // zero: at once
 }
 
 // rules are the retry rules that webhooks and polls share with submits.
@@ -25,29 +24,33 @@ type rules struct {
 	store       *jobs.Store
 	queue       *queue.Queue
 	maxAttempts int
-	src         jobs.Source // who marks a lost follow-up: the worker or the webhook intake
 }
 
 // applyStatus applies what a provider says about a job's request — from a
-// webhook or a poll — in tx. It returns the receipt outcome (applied or
-// stale) and the follow-up task: an ingest when the provider finished, a
-// new attempt when the generation failed transiently. Nothing ever moves
-// backwards: an update the job is already past fails its guard and is
-// reported stale.
-func (r rules) applyStatus(ctx context.Context, tx bun.IDB, job *jobs.Job, st providers.Status, src jobs.Source) (string, followUp, error) {
+// webhook or a poll — in tx, and writes the follow-up task it calls for to
+// the outbox in tx: an ingest when the provider finished, a new attempt
+// when the generation failed transiently. The change and its task commit
+// together, so no Redis fault between the commit and the enqueue can lose
+// the task (the outbox's relay sends it once Redis answers). It returns
+// the receipt outcome (applied or stale). Nothing ever moves backwards: an
+// update the job is already past fails its guard and is reported stale.
+func (r rules) applyStatus(ctx context.Context, tx bun.IDB, job *jobs.Job, st providers.Status, src jobs.Source) (string, error) {
 	// A concurrent change (another delivery, a poll) can win the row between
 	// our read and our guarded update: then read the job again and decide
 	// anew, rather than call a news item stale that is not.
 	for try := 0; ; try++ {
 		outcome, next, err := r.applyOnce(ctx, tx, job, st, src)
 		if !isGuard(err) {
-			return outcome, next, err
+			if err == nil && next.task != nil {
+				err = r.store.AddTask(ctx, tx, *next.task, next.at)
+			}
+			return outcome, err
 		}
 		if try == 3 {
-			return jobs.OutcomeStale, followUp{}, nil
+			return jobs.OutcomeStale, nil
 		}
 		if job, err = r.store.JobInTx(ctx, tx, job.ID); err != nil {
-			return "", followUp{}, err
+			return "", err
 		}
 	}
 }
@@ -114,34 +117,6 @@ func (r rules) applyOnce(ctx context.Context, tx bun.IDB, job *jobs.Job, st prov
 		return "", followUp{}, err // a *GuardError makes applyStatus look again
 	}
 	return jobs.OutcomeApplied, next, nil
-}
-
-// send puts a follow-up on the queue after its transaction committed. A
-// failure is logged, not returned: the job's state is already durable and
-// the reconciler re-creates lost tasks from it. So that it does within
-// seconds, not after its stale thresholds, the job is marked
-// (jobs.EventFollowUpLost): the reconciler's next pass redoes marked jobs.
-// A lost cancel is not marked: it is best effort, and its job is finished.
-func (r rules) send(ctx context.Context, log *slog.Logger, f followUp) {
-	if f.task == nil {
-		return
-	}
-	f.task.Data = jobs.TaskData(ctx, f.task.Data)
-	var err error
-	if f.at.IsZero() {
-		_, err = r.queue.Enqueue(ctx, *f.task)
-	} else {
-		err = r.queue.Schedule(ctx, *f.task, f.at)
-	}
-	if err != nil {
-		log.ErrorContext(ctx, "queue follow-up task; the reconciler will redo it", "task", string(f.task.Kind), "err", err)
-		if f.task.Kind == queue.KindCancel {
-			return
-		}
-		if _, err := r.store.MarkFollowUpLost(context.WithoutCancel(ctx), f.task.JobID, f.task.Attempt, string(f.task.Kind), r.src); err != nil {
-			log.ErrorContext(ctx, "mark the lost follow-up task", "task", string(f.task.Kind), "err", err)
-		}
-	}
 }
 
 // ingestTask is the task that copies a finished job's video, or nil if the

@@ -7,12 +7,12 @@
 //
 // The life of a job, and who writes each event:
 //
-//	queued                    API        createVideoJob commits, enqueues submit
+//	queued                    API        createVideoJob commits, with its submit task (outbox)
 //	submitted                 worker     guarded QUEUED|RETRYING → SUBMITTED, attempt+1,
 //	                                     storing the vendor call's idempotency key first
 //	provider_request_created  worker     the provider's id for this attempt
 //	processing, progress      webhook    (or poll) SUBMITTED → PROCESSING, progress up
-//	provider_completed        webhook    (or poll) progress 100, enqueues ingest
+//	provider_completed        webhook    (or poll) progress 100, with its ingest task (outbox)
 //	ingest_resumed            worker     a delivery continued the copy where an earlier one stopped
 //	ingest_restarted          worker     …or could not, and says why (no ranges, the file changed)
 //	artifact_stored           worker     the output copied into the bucket, checked

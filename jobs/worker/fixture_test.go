@@ -25,8 +25,12 @@ import (
 // and a mem:// bucket (newFixtureOn: another), with a clock that stands
 // still at now.
 type fixture struct {
-	store  *jobs.Store
-	queue  *queue.Queue
+	store *jobs.Store
+	queue *queue.Queue
+	// outage makes the outbox relay's queue calls fail while it is set
+	// (Redis unreachable for the relay; the worker's own queue is intact).
+	outage atomic.Bool
+	relay  *jobs.Relay
 	rdb    redis.UniversalClient
 	bucket *blob.Bucket
 	vault  *jobs.Vault
@@ -59,6 +63,9 @@ func newFixtureOn(t *testing.T, bucketURL string, cfg worker.Config, drivers ...
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
 	}
+	// The worker's process sends the tasks its commits write to the outbox
+	// at once, through a queue the test can make unreachable.
+	f.relay = jobs.NewRelay(f.store, flaky{f.queue, &f.outage}, jobs.RelayConfig{Logger: quiet})
 	f.vault = jobstest.Vault(t)
 	f.w = worker.New(f.store, f.vault, f.queue, providers.NewRegistry(drivers...), f.bucket, cfg)
 	return f
@@ -130,4 +137,27 @@ func (f *fixture) job(t *testing.T, id int64) *jobs.Job {
 		t.Fatal(err)
 	}
 	return j
+}
+
+// errOutage is what a queue call returns during a fixture's outage.
+var errOutage = fmt.Errorf("dial tcp 127.0.0.1:6379: connect: connection refused")
+
+// flaky is a queue whose calls fail while down is set.
+type flaky struct {
+	q    *queue.Queue
+	down *atomic.Bool
+}
+
+func (f flaky) Enqueue(ctx context.Context, t queue.Task) (string, error) {
+	if f.down.Load() {
+		return "", errOutage
+	}
+	return f.q.Enqueue(ctx, t)
+}
+
+func (f flaky) Schedule(ctx context.Context, t queue.Task, at time.Time) error {
+	if f.down.Load() {
+		return errOutage
+	}
+	return f.q.Schedule(ctx, t, at)
 }

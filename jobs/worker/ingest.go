@@ -13,6 +13,7 @@ import (
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/blob/mp4"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/internal/crashpoint"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers"
 )
@@ -59,7 +60,7 @@ func (w *Worker) ingest(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		// One part's worth or less: straight into its key, as parts would
 		// only add a second write of the whole file. A takeover of a copy
 		// this small starts it over.
-		put, err = w.bucket.PutTyped(ctx, key, crashReader("ingest.mid-copy", st.res.Body), w.cfg.MaxArtifactBytes, st.src.contentType)
+		put, err = w.bucket.PutTyped(ctx, key, crashpoint.Reader("ingest.mid-copy", st.res.Body), w.cfg.MaxArtifactBytes, st.src.contentType)
 		st.res.Body.Close()
 		if err == nil && put.Size != st.src.total {
 			w.discard(ctx, key)

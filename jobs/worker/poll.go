@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -26,14 +27,12 @@ func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
 		return err
 	}
 	n, _ := strconv.Atoi(t.Data["n"])
-	again := func() {
-		w.schedule(ctx, pollTask(job, n+1), w.store.Now().Add(w.pollDelay(d, n+1)))
-	}
+	next := pollTask(job, n+1)
+	nextAt := func() time.Time { return w.store.Now().Add(w.pollDelay(d, n+1)) }
 	// A job a webhook moved recently needs no poll yet — unless the
 	// reconciler asked for this poll because nothing moved it for long.
 	if t.Data["force"] == "" && w.webhookURL(d) != "" && job.Progress < 100 && w.store.Now().Sub(job.UpdatedAt) < w.cfg.PollAfter/2 {
-		again()
-		return nil
+		return w.schedule(ctx, next, nextAt())
 	}
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
 	st, err := d.Status(cctx, *job.ProviderRequestID)
@@ -53,23 +52,20 @@ func (w *Worker) poll(ctx context.Context, job *jobs.Job, t queue.Task) error {
 			return w.fail(ctx, job, failCode(code), providerMessage(err))
 		}
 		log.WarnContext(ctx, "poll failed; polling again later", "err", providerMessage(err))
-		again()
-		return nil
+		return w.schedule(ctx, next, nextAt())
 	}
+	// The answer, its follow-up and the next poll commit together.
 	var outcome string
-	var next followUp
 	err = w.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		outcome, next, err = w.applyStatus(ctx, tx, job, st, jobs.SourceWorker)
-		return err
+		if outcome, err = w.applyStatus(ctx, tx, job, st, jobs.SourceWorker); err != nil || st.State.Terminal() {
+			return err
+		}
+		return w.store.AddTask(ctx, tx, next, nextAt())
 	})
 	if err != nil {
 		return err
 	}
 	log.DebugContext(ctx, "polled", "state", st.State, "outcome", outcome)
-	w.send(ctx, log, next)
-	if !st.State.Terminal() {
-		again()
-	}
 	return nil
 }

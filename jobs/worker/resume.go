@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidgate/vidgate/blob"
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/internal/crashpoint"
 	"github.com/vidgate/vidgate/providers"
 )
 
@@ -343,7 +344,7 @@ func (w *Worker) copyParts(ctx context.Context, prefix string, st copyStart, max
 		return nil, 0, fmt.Errorf("the provider reports %d bytes: %w", st.src.total, blob.ErrTooLarge)
 	}
 	keys, off := st.keys, st.from
-	body := crashReader("ingest.mid-copy", st.res.Body)
+	body := crashpoint.Reader("ingest.mid-copy", st.res.Body)
 	for {
 		limit := min(w.cfg.IngestPartBytes, maxBytes+1-off)
 		n, err := w.bucket.PutPart(ctx, partKey(prefix, st.src, off), io.LimitReader(body, limit), st.src.meta())
@@ -358,7 +359,7 @@ func (w *Worker) copyParts(ctx context.Context, prefix string, st copyStart, max
 		if off > maxBytes {
 			return nil, 0, fmt.Errorf("more than %d bytes: %w", maxBytes, blob.ErrTooLarge)
 		}
-		crashpoint("ingest.after-part")
+		crashpoint.At("ingest.after-part")
 		if n < limit {
 			break // the body ended inside this part
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/jobs"
+	"github.com/vidgate/vidgate/jobs/internal/crashpoint"
 	"github.com/vidgate/vidgate/jobs/queue"
 	"github.com/vidgate/vidgate/providers"
 )
@@ -20,7 +21,10 @@ import (
 // wins). A SUBMITTED job at t.Attempt without a provider request id means a
 // worker died between the two: the redelivered task submits again with the
 // same idempotency key, which the provider answers with the same request
-// instead of a second paid generation. Any other job makes the task stale.
+// instead of a second paid generation — or it is a duplicate entry of the
+// task while the first is being handled, which for a provider without
+// idempotency keys is dropped. Any other job makes the task stale, so a
+// duplicate delivered after the submit is a no-op.
 //
 // The idempotency key is always the one the job's row holds, written by the
 // move to SUBMITTED before the call: the task carries none, so a retry the
@@ -47,6 +51,17 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		job = moved
 	case job.Status == jobs.StatusSubmitted && job.Attempt == t.Attempt && job.ProviderRequestID == nil:
+		if !providers.HonorsIdempotencyKeys(d) && t.Deliveries == 1 {
+			// A second entry of this attempt's submit, on its first
+			// delivery (the outbox's relay can queue a task twice): the
+			// first entry's worker may be calling the provider right now.
+			// If it died, its own entry is delivered again (Deliveries > 1)
+			// and decides below; if Redis lost it, the reconciler's
+			// SubmitAfter rule does. Failing the job here would fail a
+			// submission that is going well.
+			log.InfoContext(ctx, "duplicate submit task while the attempt's submission may be in flight; dropped")
+			return nil
+		}
 		if !providers.HonorsIdempotencyKeys(d) {
 			// The first submit may have started a generation we cannot
 			// find: sending another could bill the user twice.
@@ -61,8 +76,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		// poll more is harmless, a job nobody polls waits for the
 		// reconciler.
 		log.InfoContext(ctx, "submit already recorded; scheduling its poll", "provider_request_id", *job.ProviderRequestID)
-		w.schedule(ctx, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
-		return nil
+		return w.schedule(ctx, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 	default:
 		log.DebugContext(ctx, "stale submit task", "status", job.Status, "job_attempt", job.Attempt)
 		return nil
@@ -72,7 +86,7 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 	if err != nil {
 		return err
 	}
-	crashpoint("submit.before-provider")
+	crashpoint.At("submit.before-provider")
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProviderTimeout)
 	requestID, err := d.Submit(cctx, req)
 	cancel()
@@ -84,12 +98,13 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		}
 		return w.submitFailed(ctx, job, d, err)
 	}
-	crashpoint("submit.after-provider")
-	saved, err := w.store.TransitionTx(ctx, jobs.Transition{
+	crashpoint.At("submit.after-provider")
+	// The request id and the safety-net poll commit together.
+	_, err = w.store.TransitionThen(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusSubmitted, Type: "provider_request_created",
 		ExpectAttempt: job.Attempt, ProviderRequestID: requestID, Source: jobs.SourceWorker,
 		Message: "provider request " + requestID,
-	})
+	}, pollTask(job, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 	if isGuard(err) {
 		return w.submitRaced(ctx, job, requestID)
 	}
@@ -97,7 +112,6 @@ func (w *Worker) submit(ctx context.Context, job *jobs.Job, t queue.Task) error 
 		return err
 	}
 	log.InfoContext(ctx, "submitted to provider", "provider", job.Provider, "provider_request_id", requestID)
-	w.schedule(ctx, pollTask(saved, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 	return nil
 }
 
@@ -120,15 +134,14 @@ func (w *Worker) submitRaced(ctx context.Context, job *jobs.Job, requestID strin
 			if err != nil {
 				return err
 			}
-			w.schedule(ctx, pollTask(cur, 1), w.store.Now().Add(w.pollDelay(d, 1)))
+			return w.schedule(ctx, pollTask(cur, 1), w.store.Now().Add(w.pollDelay(d, 1)))
 		}
 		return nil
 	}
 	logger(ctx, w.log).InfoContext(ctx, "job moved on during submit; canceling the new generation",
 		"status", cur.Status, "provider_request_id", requestID)
-	w.enqueue(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
-		Data: jobs.TaskData(ctx, map[string]string{"provider": job.Provider, "provider_request_id": requestID})})
-	return nil
+	return w.schedule(ctx, queue.Task{Kind: queue.KindCancel, JobID: job.ID, Attempt: job.Attempt,
+		Data: map[string]string{"provider": job.Provider, "provider_request_id": requestID}}, time.Time{})
 }
 
 // submitKey is the idempotency key of a SUBMITTED job's vendor call: the
@@ -215,10 +228,11 @@ func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Dr
 		return w.fail(ctx, job, jobs.FailProviderUnavailable, fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, msg))
 	}
 	at := w.store.Now().Add(w.queue.Backoff(job.Attempt, providers.RetryAfter(err)))
-	_, terr := w.store.TransitionTx(ctx, jobs.Transition{
+	// The move to RETRYING and the retry's task commit together.
+	_, terr := w.store.TransitionThen(ctx, jobs.Transition{
 		JobID: job.ID, From: jobs.StatusSubmitted, To: jobs.StatusRetrying, ExpectAttempt: job.Attempt,
 		NextAttemptAt: &at, ErrorCode: string(code), ErrorMessage: msg, Source: jobs.SourceWorker,
-	})
+	}, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
 	if isGuard(terr) {
 		return nil
 	}
@@ -226,7 +240,6 @@ func (w *Worker) submitFailed(ctx context.Context, job *jobs.Job, d providers.Dr
 		return terr
 	}
 	log.InfoContext(ctx, "retry scheduled", "code", code, "at", at.Format(time.RFC3339), "err", msg)
-	w.schedule(ctx, queue.Task{Kind: queue.KindSubmit, JobID: job.ID, Attempt: job.Attempt + 1}, at)
 	return nil
 }
 

@@ -24,9 +24,9 @@ const MaxWebhookBytes = 1 << 20
 
 // Intake is the webhook endpoint, POST /webhooks/{provider}. It only
 // verifies, records and transitions: the provider's signature is checked
-// by its driver; the receipt (unique per provider event id) and the
-// transition commit in one transaction; slow work (copying the output)
-// goes onto the ingest stream.
+// by its driver; the receipt (unique per provider event id), the
+// transition and its follow-up task (the outbox) commit in one
+// transaction; slow work (copying the output) goes onto the ingest stream.
 //
 // Responses: 200 {"outcome": "applied"|"stale"}; 200 {"duplicate": true}
 // for a delivery seen before; 202 {"outcome": "unknown_job"} for a request
@@ -47,7 +47,7 @@ type Intake struct {
 // (MaxAttempts) to generations the provider reports failed.
 func NewIntake(store *jobs.Store, reg *providers.Registry, q *queue.Queue, cfg Config) *Intake {
 	cfg.defaults()
-	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts, src: jobs.SourceWebhook}, providers: reg, log: cfg.Logger, observe: cfg.OnWebhook}
+	return &Intake{rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts}, providers: reg, log: cfg.Logger, observe: cfg.OnWebhook}
 }
 
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +75,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": providerMessage(err)}})
 		return
 	}
-	outcome, next, err := in.record(ctx, name, hook, body, r.URL.Query())
+	outcome, err := in.record(ctx, name, hook, body, r.URL.Query())
 	if err != nil {
 		in.log.ErrorContext(ctx, "webhook not recorded", "provider", name, "err", err)
 		if jobs.IsUnavailable(err) {
@@ -87,7 +87,6 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "INTERNAL", "message": "not recorded; deliver again"}})
 		return
 	}
-	in.send(ctx, in.log, next)
 	in.observe(name, outcome)
 	in.log.InfoContext(ctx, "webhook", "provider", name, "event_id", hook.EventID, "provider_request_id", hook.Status.RequestID,
 		"state", hook.Status.State, "outcome", outcome)
@@ -101,8 +100,9 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// record inserts the receipt and applies the delivery in one transaction.
-func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte, callback url.Values) (string, followUp, error) {
+// record inserts the receipt, applies the delivery and writes its
+// follow-up task to the outbox, in one transaction.
+func (in *Intake) record(ctx context.Context, provider string, hook providers.Webhook, body []byte, callback url.Values) (string, error) {
 	sum := sha256.Sum256(body)
 	requestID := hook.Status.RequestID
 	receipt := &jobs.WebhookReceipt{
@@ -110,7 +110,6 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 		PayloadHash: hex.EncodeToString(sum[:]), Outcome: jobs.OutcomeApplied,
 	}
 	var outcome string
-	var next followUp
 	err := in.store.Tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		fresh, err := in.store.InsertReceipt(ctx, tx, receipt)
 		if err != nil {
@@ -128,7 +127,7 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 			outcome = jobs.OutcomeUnknownJob
 		} else if err != nil {
 			return err
-		} else if outcome, next, err = in.applyStatus(ctx, tx, job, hook.Status, jobs.SourceWebhook); err != nil {
+		} else if outcome, err = in.applyStatus(ctx, tx, job, hook.Status, jobs.SourceWebhook); err != nil {
 			return err
 		}
 		if outcome != jobs.OutcomeApplied {
@@ -136,7 +135,7 @@ func (in *Intake) record(ctx context.Context, provider string, hook providers.We
 		}
 		return nil
 	})
-	return outcome, next, err
+	return outcome, err
 }
 
 // Query parameters of a job attempt's callback URL (Worker.jobWebhookURL).

@@ -124,7 +124,7 @@ type Worker struct {
 func New(store *jobs.Store, vault *jobs.Vault, q *queue.Queue, reg *providers.Registry, bucket *blob.Bucket, cfg Config) *Worker {
 	cfg.defaults()
 	return &Worker{
-		rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts, src: jobs.SourceWorker},
+		rules: rules{store: store, queue: q, maxAttempts: cfg.MaxAttempts},
 		store: store, vault: vault, queue: q, providers: reg, bucket: bucket, cfg: cfg, log: cfg.Logger,
 	}
 }
@@ -221,12 +221,15 @@ func (w *Worker) jobWebhookURL(d providers.Driver, job *jobs.Job) string {
 	return base + "?" + url.Values{callbackJob: {job.PublicID}, callbackAttempt: {strconv.Itoa(job.Attempt)}}.Encode()
 }
 
-func (w *Worker) enqueue(ctx context.Context, t queue.Task) {
-	w.send(ctx, logger(ctx, w.log), followUp{task: &t})
-}
-
-func (w *Worker) schedule(ctx context.Context, t queue.Task, at time.Time) {
-	w.send(ctx, logger(ctx, w.log), followUp{task: &t, at: at})
+// schedule writes a task that follows no change of this worker's to the
+// outbox, due at at (zero: at once), and sends it: the row outlives a Redis
+// fault, so the task is queued by the outbox's relay once Redis answers,
+// rather than lost with the task being handled. A task that follows a
+// change is written in the change's transaction instead (AddTask,
+// TransitionThen). An error means not even the database has it: the
+// handler returns it, and the task being handled is delivered again.
+func (w *Worker) schedule(ctx context.Context, t queue.Task, at time.Time) error {
+	return w.store.AddTask(ctx, w.store.DB(), t, at)
 }
 
 // pollDelay is the wait before poll number n (1-based) of a job: the

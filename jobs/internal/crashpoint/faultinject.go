@@ -1,6 +1,6 @@
 //go:build faultinject
 
-package worker
+package crashpoint
 
 import (
 	"fmt"
@@ -9,22 +9,25 @@ import (
 	"sync"
 )
 
-// Builds with -tags faultinject stop the worker at a named step so that a
-// test can kill the process there (SIGKILL, from outside): the step is
-// named by VIDGATE_CRASHPOINT. The first task to reach it prints
+// Builds with -tags faultinject stop a process at a named step so that a
+// test can kill it there (SIGKILL, from outside): the step is named by
+// VIDGATE_CRASHPOINT. The first goroutine to reach it prints
 // "CRASHPOINT <name>" to stderr and blocks forever; the process keeps
-// running its other tasks until the test kills it. The steps:
+// running its other work until the test kills it. The steps:
 //
 //	submit.before-provider  the job is SUBMITTED, the provider not called yet
 //	submit.after-provider   the provider answered, its request id not saved
 //	ingest.mid-copy         part of the output is read, none of it stored yet
-//	                        when it is smaller than Config.IngestPartBytes
+//	                        when it is smaller than worker.Config.IngestPartBytes
 //	ingest.after-part       a whole part of the output is stored
+//	outbox.before-send      a change and its tasks committed (task_outbox),
+//	                        none of them on its stream yet (jobs.Relay)
 var crashAt = os.Getenv("VIDGATE_CRASHPOINT")
 
 var crashOnce sync.Once
 
-func crashpoint(name string) {
+// At stops the process at step name, when it is the one named.
+func At(name string) {
 	if name != crashAt {
 		return
 	}
@@ -38,8 +41,8 @@ func crashpoint(name string) {
 	}
 }
 
-// crashReader reaches the crash point named name after the first read.
-func crashReader(name string, r io.Reader) io.Reader {
+// Reader reaches the crash point named name after the first read.
+func Reader(name string, r io.Reader) io.Reader {
 	if name != crashAt {
 		return r
 	}
@@ -54,7 +57,7 @@ type crashingReader struct {
 
 func (c *crashingReader) Read(p []byte) (int, error) {
 	if c.reads++; c.reads > 1 {
-		crashpoint(c.name)
+		At(c.name)
 	}
 	return c.r.Read(p)
 }
