@@ -6,11 +6,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
 )
 
 // keyWatch closes the long-lived connections (WebSockets, SSE streams) an
-// API key authenticated once the key is revoked. Every period it asks the
+// API key authenticated once the key is revoked (SSE streams through
+// untilCredentialEnds). Every period it asks the
 // store, in one read, which of the keys in use are no longer valid —
 // however many connections each key holds — on a runtime timer that runs
 // only while some connection is watched: no goroutine of its own.
@@ -96,4 +100,51 @@ func (w *keyWatch) sweep() {
 		return
 	}
 	w.timer.Reset(w.period)
+}
+
+type credentialKey struct{}
+
+// withCredential returns ctx carrying the credential that authenticated
+// its request (withAuth), for the streams that must end with it.
+func withCredential(ctx context.Context, c auth.Credential) context.Context {
+	return context.WithValue(ctx, credentialKey{}, c)
+}
+
+// Why a stream's credential ended (the error message after
+// "unauthenticated: ").
+const (
+	endedExpired = "token expired"
+	endedRevoked = "API key revoked"
+)
+
+// untilCredentialEnds calls end once, with why, when the credential that
+// authenticated ctx's request stops being accepted: a JWT at its expiry
+// (exp plus the leeway), an API key once the periodic check finds it
+// revoked (the check the WebSockets use). stop ends the watch.
+func (w *keyWatch) untilCredentialEnds(ctx context.Context, end func(why string)) (stop func()) {
+	c, _ := ctx.Value(credentialKey{}).(auth.Credential)
+	var once sync.Once
+	ended := func(why string) { once.Do(func() { end(why) }) }
+	stops := []func(){}
+	if !c.Expires.IsZero() {
+		t := time.AfterFunc(time.Until(c.Expires), func() { ended(endedExpired) })
+		stops = append(stops, func() { t.Stop() })
+	}
+	if c.APIKey != "" && w != nil {
+		stops = append(stops, w.watch(c.APIKey, func() { ended(endedRevoked) }))
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
+
+// credentialEnded is the result that ends an operation whose credential
+// ended: an error with code UNAUTHENTICATED and no data entry.
+func credentialEnded(why string) requestErrors {
+	return requestErrors{Errors: gqlerror.List{{
+		Message:    "unauthenticated: " + why + "; authenticate again",
+		Extensions: map[string]any{"code": string(jobs.CodeUnauthenticated)},
+	}}}
 }
