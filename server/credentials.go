@@ -13,16 +13,15 @@ import (
 )
 
 // keyWatch closes the long-lived connections (WebSockets, SSE streams) an
-// API key authenticated once the key is revoked (SSE streams through
-// untilCredentialEnds). Every period it asks the
+// API key authenticated once the key is revoked. Every period it asks the
 // store, in one read, which of the keys in use are no longer valid —
 // however many connections each key holds — on a runtime timer that runs
 // only while some connection is watched: no goroutine of its own.
 //
-// JWTs need no watching: a connection ends when its token expires
-// (gqlws.CloseAt). vidgate has no user store, so there is no user to
-// disable: a user is a subject its identity provider vouches for, until
-// the token expires.
+// JWTs need no store: a connection ends when its token expires
+// (gqlws.CloseAt for WebSockets, untilCredentialEnds for SSE streams).
+// vidgate has no user store, so there is no user to disable: a user is a
+// subject its identity provider vouches for, until the token expires.
 type keyWatch struct {
 	check  func(ctx context.Context, prefixes []string) ([]string, error)
 	period time.Duration
