@@ -316,10 +316,7 @@ func (res *sseReservation) credentialEnded(why string) {
 	res.mu.Lock()
 	var last [][]byte
 	for opID := range res.ops {
-		last = append(last, sseNext(struct {
-			ID      string `json:"id"`
-			Payload any    `json:"payload"`
-		}{opID, credentialEnded(why)}))
+		last = append(last, opNext(opID, credentialEnded(why)))
 	}
 	res.mu.Unlock()
 	res.events.end(last...) // the stream writes them, then ends; its end stops the operations
@@ -335,11 +332,14 @@ func (res *sseReservation) finish(opID string) {
 }
 
 // send queues one result of opID as a "next" event.
-func (res *sseReservation) send(opID string, result any) {
-	res.events.push(sseNext(struct {
+func (res *sseReservation) send(opID string, result any) { res.events.push(opNext(opID, result)) }
+
+// opNext is the "next" event of one result of operation opID.
+func opNext(opID string, result any) []byte {
+	return sseNext(struct {
 		ID      string `json:"id"`
 		Payload any    `json:"payload"`
-	}{opID, result}))
+	}{opID, result})
 }
 
 // eventQueue holds the events of a stream until its writer (pump) takes
