@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -131,7 +132,14 @@ func runOperation(ctx context.Context, exec graphql.GraphExecutor, raw *graphql.
 		responses, ctx := exec.DispatchOperation(ctx, opCtx)
 		for ctx.Err() == nil {
 			resp := responses(ctx)
-			if resp == nil || !send(resp) {
+			if resp == nil {
+				return
+			}
+			// gqlgen writes every result of a subscription into one buffer,
+			// overwritten by the next call to responses: a result sent on
+			// (and encoded later, on another goroutine) needs its own copy.
+			resp.Data = bytes.Clone(resp.Data)
+			if !send(resp) {
 				return
 			}
 		}
