@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/vidgate/vidgate/jobs"
 	"github.com/vidgate/vidgate/server/auth"
 )
 
@@ -15,10 +18,10 @@ import (
 // however many connections each key holds — on a runtime timer that runs
 // only while some connection is watched: no goroutine of its own.
 //
-// JWTs need no watching: a connection ends when its token expires
-// (gqlws.CloseAt). vidgate has no user store, so there is no user to
-// disable: a user is a subject its identity provider vouches for, until
-// the token expires.
+// JWTs need no store: a connection ends when its token expires
+// (gqlws.CloseAt for WebSockets, untilCredentialEnds for SSE streams).
+// vidgate has no user store, so there is no user to disable: a user is a
+// subject its identity provider vouches for, until the token expires.
 type keyWatch struct {
 	check  func(ctx context.Context, prefixes []string) ([]string, error)
 	period time.Duration
@@ -96,4 +99,51 @@ func (w *keyWatch) sweep() {
 		return
 	}
 	w.timer.Reset(w.period)
+}
+
+type credentialKey struct{}
+
+// withCredential returns ctx carrying the credential that authenticated
+// its request (withAuth), for the streams that must end with it.
+func withCredential(ctx context.Context, c auth.Credential) context.Context {
+	return context.WithValue(ctx, credentialKey{}, c)
+}
+
+// Why a stream's credential ended (the error message after
+// "unauthenticated: ").
+const (
+	endedExpired = "token expired"
+	endedRevoked = "API key revoked"
+)
+
+// untilCredentialEnds calls end once, with why, when the credential that
+// authenticated ctx's request stops being accepted: a JWT at its expiry
+// (exp plus the leeway), an API key once the periodic check finds it
+// revoked (the check the WebSockets use). stop ends the watch.
+func (w *keyWatch) untilCredentialEnds(ctx context.Context, end func(why string)) (stop func()) {
+	c, _ := ctx.Value(credentialKey{}).(auth.Credential)
+	var once sync.Once
+	ended := func(why string) { once.Do(func() { end(why) }) }
+	stops := []func(){}
+	if !c.Expires.IsZero() {
+		t := time.AfterFunc(time.Until(c.Expires), func() { ended(endedExpired) })
+		stops = append(stops, func() { t.Stop() })
+	}
+	if c.APIKey != "" && w != nil {
+		stops = append(stops, w.watch(c.APIKey, func() { ended(endedRevoked) }))
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
+
+// credentialEnded is the result that ends an operation whose credential
+// ended: an error with code UNAUTHENTICATED and no data entry.
+func credentialEnded(why string) requestErrors {
+	return requestErrors{Errors: gqlerror.List{{
+		Message:    "unauthenticated: " + why + "; authenticate again",
+		Extensions: map[string]any{"code": string(jobs.CodeUnauthenticated)},
+	}}}
 }

@@ -34,7 +34,7 @@ func TestPanicBecomesInternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := withRequestID(newGraphQL(nil, nil, websocketTransport(authn, newWebsockets(cfg), newIdentitySlots(-1), nil, cfg), cfg))
+	h := withRequestID(newGraphQL(nil, nil, websocketTransport(authn, newWebsockets(cfg), newIdentitySlots(-1), nil, cfg), nil, cfg))
 	body := `{"query":"{ job(id: \"00000000-0000-4000-8000-000000000001\") { id } }"}`
 	req := httptest.NewRequest("POST", "/graphql", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

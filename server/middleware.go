@@ -162,7 +162,8 @@ func isWebSocketHandshake(r *http.Request) bool {
 // withAuth authenticates every request to the API. A WebSocket handshake is
 // let through: it authenticates in its connection_init message instead.
 // Every request's context carries where it came from (jobs.WithClient), for
-// the audit trail.
+// the audit trail, and its credential (withCredential), for the streams
+// that end with it.
 func withAuth(a *auth.Authenticator, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(jobs.WithClient(r.Context(), jobs.Client{
@@ -172,13 +173,13 @@ func withAuth(a *auth.Authenticator, trusted []netip.Prefix, next http.Handler) 
 			next.ServeHTTP(w, r)
 			return
 		}
-		actor, err := a.FromRequest(r)
+		cred, err := a.CredentialFromRequest(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vidgate"`)
 			writeError(w, http.StatusUnauthorized, string(jobs.CodeUnauthenticated), err.Error())
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithActor(r.Context(), actor)))
+		next.ServeHTTP(w, r.WithContext(withCredential(auth.WithActor(r.Context(), cred.Actor), cred)))
 	})
 }
 

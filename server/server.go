@@ -76,9 +76,10 @@ type Config struct {
 	// holds open before they send connection_init (default 32; negative:
 	// no cap). One more is refused with 429 RATE_LIMITED.
 	MaxPendingWebSocketsPerIP int
-	// APIKeyCheckInterval is how often the API keys of open WebSockets are
-	// checked, in one read for all of them: a revoked key's connections
-	// are closed with 4401 within this interval (default 30s).
+	// APIKeyCheckInterval is how often the API keys of open WebSockets and
+	// SSE streams are checked, in one read for all of them: a revoked key's
+	// WebSockets are closed with 4401, and its streams end with an
+	// UNAUTHENTICATED error, within this interval (default 30s).
 	APIKeyCheckInterval time.Duration
 	// Mount adds handlers by ServeMux pattern, served behind the same
 	// request ids, access log and panic recovery: the webhook intake
@@ -170,8 +171,9 @@ func New(svc *jobs.Service, files *blob.Bucket, authn *auth.Authenticator, cfg C
 	ws := newWebsockets(cfg)
 	slots := newIdentitySlots(cfg.MaxConnectionsPerIdentity)
 	streams := &streamSet{}
-	wst := websocketTransport(authn, ws, slots, newKeyWatch(authn, cfg.APIKeyCheckInterval, cfg.Logger), cfg)
-	gql := newGraphQL(svc, files, pendingTransport{Transport: wst, pending: newIdentitySlots(cfg.MaxPendingWebSocketsPerIP)}, cfg)
+	keys := newKeyWatch(authn, cfg.APIKeyCheckInterval, cfg.Logger) // one check for WebSockets and SSE streams
+	wst := websocketTransport(authn, ws, slots, keys, cfg)
+	gql := newGraphQL(svc, files, pendingTransport{Transport: wst, pending: newIdentitySlots(cfg.MaxPendingWebSocketsPerIP)}, keys, cfg)
 
 	mux := http.NewServeMux()
 	// ws.Detach: a WebSocket is served on a goroutine of its own once
@@ -219,7 +221,7 @@ func routeOf(mux *http.ServeMux) func(*http.Request) string {
 	}
 }
 
-func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transport, cfg Config) *handler.Server {
+func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transport, keys *keyWatch, cfg Config) *handler.Server {
 	gc := graph.Config{Resolvers: &resolvers.Resolver{
 		Service: svc, Files: files, DownloadTTL: cfg.DownloadURLTTL, Broker: cfg.Broker,
 	}}
@@ -241,8 +243,8 @@ func newGraphQL(svc *jobs.Service, files *blob.Bucket, websockets graphql.Transp
 	gc.Schema = withoutDefer(graph.NewExecutableSchema(graph.Config{}).Schema())
 	srv := handler.New(graph.NewExecutableSchema(gc))
 	srv.AddTransport(websockets)
-	srv.AddTransport(newSSESingle(cfg.MaxSubscriptions)) // graphql-sse single connection mode: requests with a stream token, PUT, DELETE
-	srv.AddTransport(eventStream{})                      // before POST: it claims POSTs that prefer text/event-stream
+	srv.AddTransport(newSSESingle(cfg.MaxSubscriptions, keys)) // graphql-sse single connection mode: requests with a stream token, PUT, DELETE
+	srv.AddTransport(eventStream{keys: keys})                  // before POST: it claims POSTs that prefer text/event-stream
 	srv.AddTransport(httpJSON{})
 	// Uploads (the GraphQL multipart request spec). withUploads has already
 	// bounded the body; files past uploadMemory wait in a temporary file

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +20,8 @@ import (
 // event; a request error is one "next" event with errors and no data
 // entry. A request that is not GraphQL over HTTP is refused before the
 // stream starts, as httpJSON refuses it (400 BAD_REQUEST in JSON). An idle
-// stream gets a comment every ssePingInterval.
+// stream gets a comment every ssePingInterval. A stream ends with its
+// credential (see Do).
 //
 // gqlgen's SSE transport claims any POST whose Accept merely contains
 // text/event-stream. Clients that can take either (urql sends
@@ -28,7 +30,9 @@ import (
 // plain query, which they abort; and the stream counted against the
 // identity's connection cap. The GraphQL-over-HTTP spec has the server pick
 // by the client's preference, so vidgate does.
-type eventStream struct{}
+type eventStream struct {
+	keys *keyWatch
+}
 
 func (eventStream) Supports(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -36,7 +40,7 @@ func (eventStream) Supports(r *http.Request) bool {
 		r.Header.Get("Upgrade") == "" && prefersEventStream(r)
 }
 
-func (eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (s eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	var params requestParams
 	if _, err := paramsFromBody(r.Body, &params); err != nil {
 		refuse(w, r, exec, err)
@@ -48,17 +52,27 @@ func (eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	opCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	events := newEventQueue(cancel) // too far behind: end the stream
-	results := runOperation(ctx, exec, params.raw(r.Header))
+	results := runOperation(opCtx, exec, params.raw(r.Header))
 	go func() {
 		for result := range results {
 			events.push(sseNext(result))
 		}
-		if ctx.Err() == nil {
+		if opCtx.Err() == nil {
 			events.push([]byte("event: complete\n\n"))
 		}
 		events.close()
 	}()
+	// The credential's end ends the stream: a last "next" event with an
+	// UNAUTHENTICATED error, and no "complete". graphql-sse clients take a
+	// stream that closes before "complete" for a network failure and
+	// subscribe again, calling their headers option again.
+	defer s.keys.untilCredentialEnds(r.Context(), func(why string) {
+		events.end(sseNext(credentialEnded(why)))
+		stop()
+	})()
 	startEventStream(w, flusher)
 	events.pump(ctx, w, flusher)
 }
@@ -118,7 +132,14 @@ func runOperation(ctx context.Context, exec graphql.GraphExecutor, raw *graphql.
 		responses, ctx := exec.DispatchOperation(ctx, opCtx)
 		for ctx.Err() == nil {
 			resp := responses(ctx)
-			if resp == nil || !send(resp) {
+			if resp == nil {
+				return
+			}
+			// gqlgen writes every result of a subscription into one buffer,
+			// overwritten by the next call to responses: a result sent on
+			// (and encoded later, on another goroutine) needs its own copy.
+			resp.Data = bytes.Clone(resp.Data)
+			if !send(resp) {
 				return
 			}
 		}

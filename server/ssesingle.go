@@ -41,6 +41,8 @@ type sseSingle struct {
 	// maxOps caps the operations one stream runs at once
 	// (Config.MaxSubscriptions); one more is 429 RATE_LIMITED.
 	maxOps int
+	// keys ends a stream with a credential it serves (see stream).
+	keys *keyWatch
 
 	mu       sync.Mutex
 	reserved map[string]*sseReservation
@@ -77,8 +79,8 @@ type sseReservation struct {
 	cancel context.CancelFunc // ends the stream
 }
 
-func newSSESingle(maxOps int) *sseSingle {
-	return &sseSingle{maxOps: maxOps, reserved: map[string]*sseReservation{}}
+func newSSESingle(maxOps int, keys *keyWatch) *sseSingle {
+	return &sseSingle{maxOps: maxOps, keys: keys, reserved: map[string]*sseReservation{}}
 }
 
 func sseToken(r *http.Request) string {
@@ -220,6 +222,7 @@ func (s *sseSingle) stream(w http.ResponseWriter, r *http.Request, token string,
 	res.open, res.cancel = true, cancel
 	res.mu.Unlock()
 	defer s.release(token, res)
+	defer s.keys.untilCredentialEnds(r.Context(), res.credentialEnded)()
 
 	startEventStream(w, flusher)
 	res.events.pump(ctx, w, flusher)
@@ -256,9 +259,12 @@ func (s *sseSingle) operate(w http.ResponseWriter, r *http.Request, res *sseRese
 		return
 	}
 	results := runOperation(ctx, exec, params.raw(r.Header))
+	// The operation's own credential ends the stream too.
+	stopWatch := s.keys.untilCredentialEnds(r.Context(), res.credentialEnded)
 	go func() {
 		defer res.finish(opID)
 		defer cancel()
+		defer stopWatch()
 		for result := range results {
 			res.send(opID, result)
 		}
@@ -300,6 +306,22 @@ func (res *sseReservation) stop(opID string) {
 	}
 }
 
+// credentialEnded ends the stream when a credential it serves ends: each
+// running operation gets a last "next" event with an UNAUTHENTICATED error,
+// and the stream closes with no "complete" events. graphql-sse clients take
+// a stream that closes under running operations for a network failure: they
+// reserve a new stream and run the operations again, with their headers
+// option called again (a function there supplies a fresh token).
+func (res *sseReservation) credentialEnded(why string) {
+	res.mu.Lock()
+	var last [][]byte
+	for opID := range res.ops {
+		last = append(last, opNext(opID, credentialEnded(why)))
+	}
+	res.mu.Unlock()
+	res.events.end(last...) // the stream writes them, then ends; its end stops the operations
+}
+
 // finish sends opID's "complete" and forgets it.
 func (res *sseReservation) finish(opID string) {
 	b, _ := json.Marshal(map[string]string{"id": opID})
@@ -310,11 +332,14 @@ func (res *sseReservation) finish(opID string) {
 }
 
 // send queues one result of opID as a "next" event.
-func (res *sseReservation) send(opID string, result any) {
-	res.events.push(sseNext(struct {
+func (res *sseReservation) send(opID string, result any) { res.events.push(opNext(opID, result)) }
+
+// opNext is the "next" event of one result of operation opID.
+func opNext(opID string, result any) []byte {
+	return sseNext(struct {
 		ID      string `json:"id"`
 		Payload any    `json:"payload"`
-	}{opID, result}))
+	}{opID, result})
 }
 
 // eventQueue holds the events of a stream until its writer (pump) takes
@@ -351,8 +376,15 @@ func (q *eventQueue) push(ev []byte) {
 }
 
 // close ends the queue: the writer writes what waits, then stops.
-func (q *eventQueue) close() {
+func (q *eventQueue) close() { q.end() }
+
+// end queues last and closes the queue, at once: nothing pushed after
+// comes between them. After close, last is dropped.
+func (q *eventQueue) end(last ...[]byte) {
 	q.mu.Lock()
+	if !q.closed {
+		q.queue = append(q.queue, last...)
+	}
 	q.closed = true
 	q.mu.Unlock()
 	q.signal()

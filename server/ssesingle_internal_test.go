@@ -12,7 +12,7 @@ import (
 // identity holds at most sseMaxReserved unopened reservations.
 func TestSSEReservationsLapseAndAreCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSSESingle(20)
+		s := newSSESingle(20, nil)
 		reserve := func(subject string) (int, string) {
 			rec := httptest.NewRecorder()
 			s.reserve(rec, subject)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidgate/vidgate/jobs/jobstest"
+	"github.com/vidgate/vidgate/server"
 )
 
 // sseEvent is one event of a Server-Sent Events stream.
@@ -200,4 +202,45 @@ func TestSSEDistinctConnections(t *testing.T) {
 		!strings.Contains(mustJSON(evs[0].data["errors"]), "GRAPHQL_VALIDATION_FAILED") || evs[0].data["data"] != nil || strings.Contains(mustJSON(evs[0].data), `"data"`) {
 		t.Errorf("invalid query: %+v, want next with GRAPHQL_VALIDATION_FAILED and no data entry, then complete", evs)
 	}
+}
+
+// TestSSEStreamsKeepEachResult: a subscription's results reach an event
+// stream intact, each its own, when they come back to back (myJobs sends
+// the caller's jobs first, one result each): gqlgen writes every result of
+// a subscription into one buffer, which a result must not share with the
+// next, in either graphql-sse mode.
+func TestSSEStreamsKeepEachResult(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, jobstest.SQLite(t), server.Config{MaxBodyBytes: 64 << 10, Broker: liveBroker(t), MaxConnectionsPerIdentity: -1})
+	want := map[string]bool{}
+	for i := range 40 {
+		want[e.createID(t, "alice", fmt.Sprintf("job %d", i))] = true
+	}
+	heard := func(mode string, events <-chan sseEvent, result func(sseEvent) map[string]any) {
+		t.Helper()
+		seen := map[string]bool{}
+		for len(seen) < len(want) {
+			ev := nextEvent(t, events)
+			id, _ := response{Data: func() map[string]any { d, _ := result(ev)["data"].(map[string]any); return d }()}.get("myJobs.id").(string)
+			if ev.name != "next" || !want[id] || seen[id] {
+				t.Fatalf("%s: event %s %v after %d distinct jobs, want the next of alice's %d jobs, once each", mode, ev.name, ev.data, len(seen), len(want))
+			}
+			seen[id] = true
+		}
+	}
+	const myJobs = `subscription { myJobs { id status statusCopy version updatedAt } }`
+	res := e.request(t, "POST", "", e.tokens["alice"], mustJSON(map[string]any{"query": myJobs}), "Content-Type", "application/json", "Accept", "text/event-stream")
+	defer res.Body.Close()
+	heard("distinct connections", readEvents(res.Body), func(ev sseEvent) map[string]any { return ev.data })
+
+	put := e.request(t, "PUT", "", e.tokens["alice"], "")
+	token, _ := io.ReadAll(put.Body)
+	put.Body.Close()
+	stream := e.request(t, "GET", "", e.tokens["alice"], "", "Accept", "text/event-stream", "X-GraphQL-Event-Stream-Token", string(token))
+	defer stream.Body.Close()
+	events := readEvents(stream.Body)
+	op := e.request(t, "POST", "", e.tokens["alice"], mustJSON(map[string]any{"query": myJobs, "extensions": map[string]any{"operationId": "op"}}),
+		"Content-Type", "application/json", "X-GraphQL-Event-Stream-Token", string(token))
+	op.Body.Close()
+	heard("single connection", events, func(ev sseEvent) map[string]any { p, _ := ev.data["payload"].(map[string]any); return p })
 }

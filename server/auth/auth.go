@@ -155,51 +155,54 @@ var ErrNoCredentials = &Error{Reason: "no credentials: send Authorization: Beare
 // Authenticate verifies a bearer credential — an API key (vg_…) or a JWT —
 // and returns who it names.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (jobs.Actor, error) {
-	if strings.HasPrefix(token, jobs.APIKeyPrefix) {
-		return a.apiKey(ctx, token)
-	}
-	return a.jwt(ctx, token)
+	c, err := a.AuthenticateCredential(ctx, token)
+	return c.Actor, err
 }
 
-func (a *Authenticator) apiKey(ctx context.Context, key string) (jobs.Actor, error) {
+func (a *Authenticator) apiKey(ctx context.Context, key string) (Credential, error) {
 	if a.cfg.Keys == nil {
-		return jobs.Actor{}, &Error{Reason: "API keys are not accepted here"}
+		return Credential{}, &Error{Reason: "API keys are not accepted here"}
 	}
 	k, err := a.cfg.Keys.CheckAPIKey(ctx, key)
 	if errors.Is(err, jobs.ErrBadAPIKey) {
-		return jobs.Actor{}, &Error{Reason: "API key is invalid or revoked"}
+		return Credential{}, &Error{Reason: "API key is invalid or revoked"}
 	}
 	if err != nil {
-		return jobs.Actor{}, err
+		return Credential{}, err
 	}
-	return jobs.Actor{Subject: k.OwnerID, Role: k.Role}, nil
+	return Credential{Actor: jobs.Actor{Subject: k.OwnerID, Role: k.Role}, APIKey: k.Prefix}, nil
 }
 
-func (a *Authenticator) jwt(ctx context.Context, token string) (jobs.Actor, error) {
+func (a *Authenticator) jwt(ctx context.Context, token string) (Credential, error) {
 	claims := jwt.MapClaims{}
 	tok, err := a.parser.ParseWithClaims(token, claims, a.keyfunc(ctx))
 	if err != nil {
 		if tok != nil {
 			if alg, ok := tok.Header["alg"].(string); ok && !slices.Contains(a.methods, alg) {
-				return jobs.Actor{}, &Error{Reason: "token's signing algorithm is not accepted (want " + strings.Join(a.methods, ", ") + ")"}
+				return Credential{}, &Error{Reason: "token's signing algorithm is not accepted (want " + strings.Join(a.methods, ", ") + ")"}
 			}
 		}
 		if errors.Is(err, ErrKeysUnavailable) {
-			return jobs.Actor{}, &Error{Reason: "identity provider keys unavailable; try again shortly", cause: ErrKeysUnavailable}
+			return Credential{}, &Error{Reason: "identity provider keys unavailable; try again shortly", cause: ErrKeysUnavailable}
 		}
-		return jobs.Actor{}, &Error{Reason: reason(err)}
+		return Credential{}, &Error{Reason: reason(err)}
 	}
 	sub, _ := claims[a.cfg.SubjectClaim].(string)
 	role, _ := claims[a.cfg.RoleClaim].(string)
 	// Exact: an IdP that grants "Admin" has not granted "admin".
 	actor := jobs.Actor{Subject: sub, Role: jobs.Role(role)}
 	if sub == "" || len(sub) > 200 {
-		return jobs.Actor{}, &Error{Reason: fmt.Sprintf("token has no usable %q claim", a.cfg.SubjectClaim)}
+		return Credential{}, &Error{Reason: fmt.Sprintf("token has no usable %q claim", a.cfg.SubjectClaim)}
 	}
 	if !actor.Role.Valid() {
-		return jobs.Actor{}, &Error{Reason: fmt.Sprintf("token's %q claim must be user, reviewer or admin", a.cfg.RoleClaim)}
+		return Credential{}, &Error{Reason: fmt.Sprintf("token's %q claim must be user, reviewer or admin", a.cfg.RoleClaim)}
 	}
-	return actor, nil
+	c := Credential{Actor: actor}
+	// The parser required exp.
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		c.Expires = exp.Time.Add(a.cfg.Leeway)
+	}
+	return c, nil
 }
 
 // keyfunc returns the key that verifies a token: the HS256 secret, or the
@@ -264,18 +267,25 @@ func reason(err error) string {
 // (Bearer JWT or API key) or X-API-Key. It returns ErrNoCredentials when
 // there is none.
 func (a *Authenticator) FromRequest(r *http.Request) (jobs.Actor, error) {
+	c, err := a.CredentialFromRequest(r)
+	return c.Actor, err
+}
+
+// CredentialFromRequest is FromRequest, returning the credential's
+// lifetime as well.
+func (a *Authenticator) CredentialFromRequest(r *http.Request) (Credential, error) {
 	h := r.Header.Get("Authorization")
 	if key := r.Header.Get("X-API-Key"); key != "" && h == "" {
 		return a.apiKey(r.Context(), strings.TrimSpace(key))
 	}
 	if h == "" {
-		return jobs.Actor{}, ErrNoCredentials
+		return Credential{}, ErrNoCredentials
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return jobs.Actor{}, &Error{Reason: "Authorization header must be: Bearer <token>"}
+		return Credential{}, &Error{Reason: "Authorization header must be: Bearer <token>"}
 	}
-	return a.Authenticate(r.Context(), strings.TrimSpace(token))
+	return a.AuthenticateCredential(r.Context(), strings.TrimSpace(token))
 }
 
 // Issue signs a token for subject with role, valid for ttl: for

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/vidgate/vidgate/jobs"
 )
 
@@ -27,23 +25,10 @@ type Credential struct {
 // AuthenticateCredential is Authenticate, returning the credential's
 // lifetime as well.
 func (a *Authenticator) AuthenticateCredential(ctx context.Context, token string) (Credential, error) {
-	actor, err := a.Authenticate(ctx, token)
-	if err != nil {
-		return Credential{}, err
+	if strings.HasPrefix(token, jobs.APIKeyPrefix) {
+		return a.apiKey(ctx, token)
 	}
-	c := Credential{Actor: actor}
-	if rest, ok := strings.CutPrefix(token, jobs.APIKeyPrefix); ok {
-		c.APIKey, _, _ = strings.Cut(rest, "_")
-		return c, nil
-	}
-	// Verified above; read again only for exp, which the parser required.
-	claims := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err == nil {
-		if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
-			c.Expires = exp.Time.Add(a.cfg.Leeway)
-		}
-	}
-	return c, nil
+	return a.jwt(ctx, token)
 }
 
 // KeyRevocations is a KeyChecker that can also tell, in one read, which of
