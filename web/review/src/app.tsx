@@ -417,7 +417,7 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
         </ul>
       </nav>
       <main class="detail">
-        {!selected && <p class="muted center">Pick a job on the left, or press <kbd>j</kbd>.</p>}
+        {!selected && <div class="center"><p class="muted">Pick a job on the left, or press <kbd>j</kbd>.</p></div>}
         {selected && detailError && <p class="error" role="alert">{detailError}</p>}
         {selected && !detail && !detailError && <p class="muted">Loading…</p>}
         {detail && (
@@ -613,7 +613,7 @@ function Detail(p: DetailProps) {
                 <td>{time(ev.createdAt)}</td>
                 <td>{ev.type}</td>
                 <td>{ev.previousStatus ? `${words(ev.previousStatus)} → ` : ''}{words(ev.newStatus)}</td>
-                <td>{words(ev.source)}</td>
+                <td>{ev.source.toLowerCase()}</td>
                 <td class="muted">{ev.message ?? ''}</td>
               </tr>
             ))}

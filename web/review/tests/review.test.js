@@ -93,7 +93,6 @@ test('a new video arrives live, plays beside its source image and prompt, and is
   assert.match(await page.textContent(`${row} .age`), /^(just now|\d+ min ago)$/);
   assert.equal(await page.textContent(`${row} [data-field=model]`), stored.model ? `${stored.provider} · ${stored.model}` : stored.provider);
   assert.match(await page.textContent(`${row} [data-field=media]`), new RegExp(`^${artifact.durationSeconds.toFixed(1)} s · \\d+(\\.\\d)? (KB|MB)$`));
-  await page.screenshot({ path: join(shots, 'queue.png'), fullPage: true });
 
   await page.keyboard.press('j');
   await page.waitForSelector(`article[data-job="${id}"] [data-claim="mine"]`);
@@ -256,6 +255,10 @@ test('a job decided elsewhere first: the page says who decided it and moves on',
   const second = await createJob(vg.base, tokens.alice, 'the same kettle, closer');
   await page.waitForSelector(`.queue [data-job="${first}"]`, { timeout: 60_000 });
   await page.waitForSelector(`.queue [data-job="${second}"]`, { timeout: 60_000 });
+  // Oldest first.
+  assert.deepEqual(await page.$$eval('.queue [data-job]', (els) => els.map((e) => e.dataset.job)), [first, second]);
+  await page.waitForFunction(() => [...document.querySelectorAll('.queue .poster video')].every((v) => v.readyState >= 2), null, { timeout: 15_000 });
+  await page.screenshot({ path: join(shots, 'queue.png'), fullPage: true });
   await page.click(`.queue [data-job="${first}"]`);
   await page.waitForSelector(`article[data-job="${first}"] [data-claim="mine"]`);
   await page.keyboard.press('a');
