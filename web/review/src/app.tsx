@@ -232,7 +232,8 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
           const left = new Date(until).getTime() - Date.now();
           renew = setTimeout(take, Math.max(1000, left + 500));
         } else {
-          setClaim({ kind: 'closed', message: errorText(e) });
+          const already = api.alreadyDecided(e);
+          setClaim({ kind: 'closed', message: already ? `This job was ${already}.` : errorText(e) });
         }
       });
     };
@@ -330,7 +331,6 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
         setToast(`Job ${shortId(detail.id)} was ${already}`);
         setMode('idle');
         setDetail((d) => (d && d.id === detail.id ? { ...d, status } : d));
-        api.jobDetail(token, detail.id).then((d) => d && setDetail((cur) => (cur && cur.id === d.id ? d : cur)), () => {});
         moveOn(detail.id);
       } else if (!fail(e)) setFormError(errorText(e));
     } finally {
@@ -568,7 +568,7 @@ function Detail(p: DetailProps) {
       <div class="media">
         <figure>
           {video ? (
-            <Player video={video} videoRef={p.videoRef} onError={expired} />
+            <Player key={video.downloadUrl} video={video} videoRef={p.videoRef} onError={expired} />
           ) : (
             <div class="placeholder">No video stored</div>
           )}
