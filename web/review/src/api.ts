@@ -21,27 +21,39 @@ export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 export interface Claim { reviewerId: string; expiresAt: string }
 
+export interface Artifact {
+  kind: 'VIDEO' | 'THUMBNAIL';
+  mimeType: string;
+  downloadUrl: string;
+  sizeBytes: number;
+  width: number | null;
+  height: number | null;
+  durationSeconds: number | null;
+}
+
 export interface QueueItem {
   id: string;
   status: JobStatus;
   version: number;
   updatedAt: string;
   reviewClaim: Claim | null;
-  // From the jobs query (absent until read).
+  // The listing (the jobs query, or JobUpdate.job): absent until read.
   workflowType?: string;
   provider?: string;
+  model?: string | null;
   durationSeconds?: number;
   aspectRatio?: string;
   completedAt?: string | null;
+  artifacts?: Artifact[];
 }
 
-export interface Artifact {
-  kind: 'VIDEO' | 'THUMBNAIL';
-  mimeType: string;
-  downloadUrl: string;
-  width: number | null;
-  height: number | null;
-  durationSeconds: number | null;
+export interface JobEvent {
+  type: string;
+  previousStatus: JobStatus | null;
+  newStatus: JobStatus;
+  source: string;
+  message: string | null;
+  createdAt: string;
 }
 
 export interface Review {
@@ -56,10 +68,11 @@ export interface JobDetail extends QueueItem {
   statusCopy: string;
   prompt: string | null;
   sourceImageUrl: string | null;
-  model: string | null;
   resolution: string;
+  seed: number | null;
   createdAt: string;
   artifacts: Artifact[];
+  events: JobEvent[];
   reviews: Review[];
 }
 
@@ -116,7 +129,9 @@ export function viewer(token: string): Promise<Viewer> {
 }
 
 const QUEUE_FIELDS = 'id status version updatedAt reviewClaim { reviewerId expiresAt }';
-const LIST_FIELDS = `${QUEUE_FIELDS} workflowType provider durationSeconds aspectRatio completedAt`;
+const ARTIFACT_FIELDS = 'artifacts { kind mimeType downloadUrl sizeBytes width height durationSeconds }';
+const LIST_FIELDS = `${QUEUE_FIELDS} workflowType provider model durationSeconds aspectRatio completedAt ${ARTIFACT_FIELDS}`;
+const REVIEW_FIELDS = 'reviews { decision reasons note reviewerId createdAt }';
 
 /** The jobs waiting for review (COMPLETED), up to 100. No prompt: listing reads no inputs. */
 export async function reviewQueue(token: string): Promise<QueueItem[]> {
@@ -134,9 +149,15 @@ export async function listing(token: string, id: string): Promise<QueueItem | nu
 /** A job with its prompt and source image: each read is an audit entry. */
 export async function jobDetail(token: string, id: string): Promise<JobDetail | null> {
   const d = await gql<{ job: JobDetail | null }>(token, `query($id: ID!) { job(id: $id) {
-    ${LIST_FIELDS} statusCopy prompt sourceImageUrl model resolution createdAt
-    artifacts { kind mimeType downloadUrl width height durationSeconds }
-    reviews { decision reasons note reviewerId createdAt } } }`, { id });
+    ${LIST_FIELDS} statusCopy prompt sourceImageUrl resolution seed createdAt
+    events { type previousStatus newStatus source message createdAt } ${REVIEW_FIELDS} } }`, { id });
+  return d.job;
+}
+
+/** A job's status and decisions, without its inputs (no audit entry). */
+export async function decisions(token: string, id: string): Promise<Pick<JobDetail, 'id' | 'status' | 'version' | 'reviews'> | null> {
+  const d = await gql<{ job: Pick<JobDetail, 'id' | 'status' | 'version' | 'reviews'> | null }>(token,
+    `query($id: ID!) { job(id: $id) { id status version ${REVIEW_FIELDS} } }`, { id });
   return d.job;
 }
 
@@ -178,12 +199,24 @@ export function connect(token: string, onAuthEnded: (reason: string) => void): C
   });
 }
 
-export type QueueUpdate = Pick<QueueItem, 'id' | 'status' | 'version' | 'updatedAt' | 'reviewClaim'>;
+export type QueueUpdate = Pick<QueueItem, 'id' | 'status' | 'version' | 'updatedAt' | 'reviewClaim'> & {
+  // The job as job(id) shows it when the update was sent: its listing and
+  // decisions (no prompt: that read would be audited); null once a reviewer
+  // may no longer read it.
+  job: (QueueItem & { reviews: Review[] }) | null;
+};
+
+/** How a decision that lost the race says who won: "already approved by rita". */
+export function alreadyDecided(e: unknown): string | null {
+  if (!(e instanceof APIError) || e.code !== 'CONFLICT' || e.reason !== 'ALREADY_DECIDED') return null;
+  const d = String(e.extensions.decision ?? 'decided').toLowerCase();
+  return e.extensions.reviewerId ? `already ${d} by ${e.extensions.reviewerId}` : `already ${d}`;
+}
 
 /** reviewQueue: the waiting jobs, then each job entering or leaving review. */
 export function subscribeQueue(client: Client, next: (u: QueueUpdate) => void, error: (e: unknown) => void): () => void {
   return client.subscribe<{ reviewQueue: QueueUpdate }>(
-    { query: `subscription { reviewQueue { ${QUEUE_FIELDS} } }` },
+    { query: `subscription { reviewQueue { ${QUEUE_FIELDS} job { ${LIST_FIELDS} ${REVIEW_FIELDS} } } }` },
     {
       next: (m) => { if (m.data) next(m.data.reviewQueue); else if (m.errors) error(m.errors[0]); },
       error,

@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Client } from 'graphql-ws';
 import * as api from './api';
-import { APIError, REJECTION_REASONS, type Claim, type JobDetail, type QueueItem, type QueueUpdate, type RejectionReason, type Viewer } from './api';
-import { dateTime, shortId, time, words } from './format';
+import { APIError, REJECTION_REASONS, type Artifact, type Claim, type JobDetail, type QueueItem, type RejectionReason, type Review, type Viewer } from './api';
+import { ago, bytes, dateTime, seconds, shortId, time, words } from './format';
 
 const TOKEN_KEY = 'vidgate.review.token';
 
@@ -121,6 +121,13 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
   const versions = useRef(new Map<string, number>());
   const queueHasListing = useRef(new Set<string>());
   const noteRef = useRef<HTMLTextAreaElement>(null);
+  const videoRef = useRef<HTMLVideoElement>(null);
+  // The queue's ages count from this, moved on every 30 seconds.
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 30_000);
+    return () => clearInterval(t);
+  }, []);
   const onKey = useRef<(e: KeyboardEvent) => void>(() => {});
   // Claims the open job again now (a colleague may have left it).
   const retryClaim = useRef<() => void>(() => {});
@@ -136,7 +143,7 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
   // The queue: the jobs query for their listing fields, and reviewQueue
   // for everything that changes after (a version older than one already
   // seen is dropped).
-  const apply = useCallback((u: QueueUpdate & Partial<QueueItem>) => {
+  const apply = useCallback((u: QueueItem & { reviews?: Review[] }) => {
     const seen = versions.current.get(u.id);
     if (seen !== undefined && u.version < seen) return;
     versions.current.set(u.id, u.version);
@@ -166,9 +173,12 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
       }
     }, (e) => { if (!fail(e)) setToast(errorText(e)); });
     stop = api.subscribeQueue(client, (u) => {
-      apply(u);
-      // A job the first listing did not have (it arrived later) is read on its own.
-      if (u.status === 'COMPLETED') {
+      const { job, ...update } = u;
+      apply(update);
+      // The update carries the job's listing (read when it was sent, so
+      // perhaps a newer version); without it, the listing is read on its own.
+      if (job) apply(job);
+      else if (u.status === 'COMPLETED') {
         listed.then(() => {
           if (queueHasListing.current.has(u.id)) return;
           queueHasListing.current.add(u.id);
@@ -222,7 +232,8 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
           const left = new Date(until).getTime() - Date.now();
           renew = setTimeout(take, Math.max(1000, left + 500));
         } else {
-          setClaim({ kind: 'closed', message: errorText(e) });
+          const already = api.alreadyDecided(e);
+          setClaim({ kind: 'closed', message: already ? `This job was ${already}.` : errorText(e) });
         }
       });
     };
@@ -242,6 +253,15 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
     };
   }, [selected, token, fail]);
 
+  // A job decided while open (here or elsewhere): read who decided it.
+  const decidedId = detail && (detail.status === 'APPROVED' || detail.status === 'REJECTED') && detail.reviews.length === 0 ? detail.id : null;
+  useEffect(() => {
+    if (!decidedId) return;
+    api.decisions(token, decidedId).then((j) => {
+      if (j) setDetail((d) => (d && d.id === j.id && j.version >= d.version ? { ...d, status: j.status, version: j.version, reviews: j.reviews } : d));
+    }, fail);
+  }, [decidedId, token, fail]);
+
   const canDecide = claim?.kind === 'mine' && detail?.status === 'COMPLETED' && !busy;
 
   const move = useCallback((step: number) => {
@@ -250,6 +270,18 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
     const j = i < 0 ? (step > 0 ? 0 : items.length - 1) : Math.min(items.length - 1, Math.max(0, i + step));
     setSelected(items[j].id);
   }, [items, selected]);
+
+  // A signed link that stopped working (it lasts minutes): read the listing again.
+  const refreshListing = useCallback((id: string) => {
+    api.listing(token, id).then((l) => l && apply(l), fail);
+  }, [token, apply, fail]);
+
+  /** Opens the job after id in the queue (or before it, at the end). */
+  const moveOn = (id: string) => {
+    const rest = items.filter((it) => it.id !== id);
+    const i = items.findIndex((it) => it.id === id);
+    if (rest.length > 0) setSelected(rest[Math.min(Math.max(i, 0), rest.length - 1)].id);
+  };
 
   const startDecision = (m: Mode) => {
     if (!canDecide) return;
@@ -290,11 +322,17 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
       setMode('idle');
       setDetail((d) => (d ? { ...d, status: mode === 'approve' ? 'APPROVED' : 'REJECTED' } : d));
       // On to the next job waiting, if any.
-      const rest = items.filter((it) => it.id !== detail.id);
-      const i = items.findIndex((it) => it.id === detail.id);
-      if (rest.length > 0) setSelected(rest[Math.min(Math.max(i, 0), rest.length - 1)].id);
+      moveOn(detail.id);
     } catch (e) {
-      if (!fail(e)) setFormError(errorText(e));
+      const already = api.alreadyDecided(e);
+      if (already) {
+        // Someone decided it first: say who, and go on to the next job.
+        const status = String((e as APIError).extensions.decision) as JobDetail['status'];
+        setToast(`Job ${shortId(detail.id)} was ${already}`);
+        setMode('idle');
+        setDetail((d) => (d && d.id === detail.id ? { ...d, status } : d));
+        moveOn(detail.id);
+      } else if (!fail(e)) setFormError(errorText(e));
     } finally {
       setBusy(false);
     }
@@ -320,6 +358,11 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
     }
     if (typing) return;
     if (e.key === '?') { setHelp((h) => !h); return; }
+    if (e.key === ',' || e.key === '.') {
+      e.preventDefault();
+      stepFrame(videoRef.current, e.key === '.' ? 1 : -1);
+      return;
+    }
     if (mode === 'reject' && /^[1-9]$/.test(e.key)) {
       const r = REJECTION_REASONS[Number(e.key) - 1];
       if (r) toggleReason(r);
@@ -367,31 +410,19 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
         <ul>
           {items.map((it) => (
             <li key={it.id}>
-              <button class={`item ${it.id === selected ? 'selected' : ''}`} data-job={it.id} onClick={() => setSelected(it.id)}
-                aria-current={it.id === selected}>
-                <span class="id">{shortId(it.id)}</span>
-                <span class="meta">
-                  {it.workflowType ? words(it.workflowType) : ''}{it.provider ? ` · ${it.provider}` : ''}
-                  {it.durationSeconds ? ` · ${it.durationSeconds}s` : ''}
-                </span>
-                <span class="meta">ready {time(it.completedAt ?? it.updatedAt)}</span>
-                {it.reviewClaim && (
-                  <span class={`claim ${it.reviewClaim.reviewerId === viewer.id ? 'mine' : ''}`}>
-                    {it.reviewClaim.reviewerId === viewer.id ? 'open by you' : `open by ${it.reviewClaim.reviewerId}`}
-                  </span>
-                )}
-              </button>
+              <Row it={it} selected={it.id === selected} viewer={viewer} now={now}
+                open={() => setSelected(it.id)} refresh={() => refreshListing(it.id)} />
             </li>
           ))}
         </ul>
       </nav>
       <main class="detail">
-        {!selected && <p class="muted center">Pick a job on the left, or press <kbd>j</kbd>.</p>}
+        {!selected && <div class="center"><p class="muted">Pick a job on the left, or press <kbd>j</kbd>.</p></div>}
         {selected && detailError && <p class="error" role="alert">{detailError}</p>}
         {selected && !detail && !detailError && <p class="muted">Loading…</p>}
         {detail && (
           <Detail detail={detail} claim={claim} viewer={viewer} mode={mode} canDecide={canDecide}
-            reasons={reasons} toggleReason={toggleReason} note={note} setNote={setNote} noteRef={noteRef}
+            videoRef={videoRef} reasons={reasons} toggleReason={toggleReason} note={note} setNote={setNote} noteRef={noteRef}
             formError={formError} busy={busy} start={startDecision} confirm={confirm}
             cancel={() => { setMode('idle'); setFormError(null); }}
             reload={() => api.jobDetail(token, detail.id).then((d) => d && setDetail(d), fail)}
@@ -404,9 +435,81 @@ function Dashboard(props: { token: string; viewer: Viewer; signOut: (message: st
   );
 }
 
-function pickUpdate(u: Partial<QueueItem>): Partial<JobDetail> {
+function pickUpdate(u: Partial<JobDetail>): Partial<JobDetail> {
   const out: Partial<JobDetail> = { status: u.status, version: u.version, reviewClaim: u.reviewClaim ?? null };
+  if (u.reviews) out.reviews = u.reviews;
   return out;
+}
+
+function videoOf(it: QueueItem): Artifact | undefined {
+  return it.artifacts?.find((a) => a.kind === 'VIDEO');
+}
+
+/** A queue entry: poster frame, id and age, provider and model, duration and size, who has it open. */
+function Row(p: { it: QueueItem; selected: boolean; viewer: Viewer; now: number; open: () => void; refresh: () => void }) {
+  const { it, viewer } = p;
+  const video = videoOf(it);
+  const claim = it.reviewClaim;
+  const dur = video?.durationSeconds ?? it.durationSeconds;
+  return (
+    <button class={`item ${p.selected ? 'selected' : ''}`} data-job={it.id} onClick={p.open} aria-current={p.selected}>
+      <Poster url={video?.downloadUrl} onError={p.refresh} />
+      <span class="info">
+        <span class="line"><span class="id">{shortId(it.id)}</span><span class="age" title={`ready ${dateTime(it.completedAt ?? it.updatedAt)}`}>{ago(it.completedAt ?? it.updatedAt, p.now)}</span></span>
+        <span class="meta" data-field="model">{it.provider ?? ''}{it.model ? ` · ${it.model}` : ''}</span>
+        <span class="meta" data-field="media">{dur ? seconds(dur) : ''}{video ? ` · ${bytes(video.sizeBytes)}` : ''}</span>
+        {claim && (
+          <span class={`claim ${claim.reviewerId === viewer.id ? 'mine' : ''}`}>
+            {claim.reviewerId === viewer.id ? 'open by you' : `open by ${claim.reviewerId}`}
+          </span>
+        )}
+      </span>
+    </button>
+  );
+}
+
+/**
+ * The video's first frame as a still: <video preload=metadata> at #t=0.1,
+ * loaded only once its row scrolls into view.
+ */
+function Poster(p: { url: string | undefined; onError: () => void }) {
+  const ref = useRef<HTMLSpanElement>(null);
+  const [seen, setSeen] = useState(false);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || seen) return;
+    const io = new IntersectionObserver((es) => {
+      if (es.some((e) => e.isIntersecting)) {
+        setSeen(true);
+        io.disconnect();
+      }
+    }, { rootMargin: '120px' });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [seen]);
+  const failed = useRef(false);
+  const onError = () => {
+    if (failed.current) return;
+    failed.current = true;
+    p.onError();
+  };
+  return (
+    <span class="poster" ref={ref}>
+      {seen && p.url && <video key={p.url} src={`${p.url}#t=0.1`} preload="metadata" muted playsInline tabIndex={-1} onError={onError} />}
+    </span>
+  );
+}
+
+const DEFAULT_FPS = 24;
+
+/** Pauses v and moves it n frames (at its measured frame rate, else 24 fps), to the middle of the frame. */
+function stepFrame(v: HTMLVideoElement | null, n: number) {
+  if (!v) return;
+  v.pause();
+  const fps = Number(v.dataset.fps) || DEFAULT_FPS;
+  const last = v.duration > 0 ? Math.floor(v.duration * fps) - 1 : Infinity;
+  const frame = Math.min(last, Math.max(0, Math.floor(v.currentTime * fps) + n));
+  v.currentTime = (frame + 0.5) / fps;
 }
 
 /** Oldest ready first: the queue is worked through in order. */
@@ -422,6 +525,7 @@ function errorText(e: unknown): string {
 
 interface DetailProps {
   detail: JobDetail;
+  videoRef: { current: HTMLVideoElement | null };
   claim: ClaimState | null;
   viewer: Viewer;
   mode: Mode;
@@ -457,18 +561,17 @@ function Detail(p: DetailProps) {
         <h2>Job {shortId(d.id)}</h2>
         <span class={`status s-${d.status.toLowerCase()}`}>{d.status === 'COMPLETED' ? 'Ready for review' : words(d.status)}</span>
         <ClaimBanner claim={p.claim} status={d.status} retry={p.retryClaim} />
+        {(d.status === 'APPROVED' || d.status === 'REJECTED') && d.reviews.length > 0 && (
+          <span class="banner held" data-decided>{decidedBy(d)}</span>
+        )}
       </div>
       <div class="media">
         <figure>
           {video ? (
-            // Muted so the browser lets it start on its own; loops for a second look.
-            <video key={video.downloadUrl} src={video.downloadUrl} controls autoplay muted loop playsInline preload="auto" onError={expired} />
+            <Player key={video.downloadUrl} video={video} videoRef={p.videoRef} onError={expired} />
           ) : (
             <div class="placeholder">No video stored</div>
           )}
-          <figcaption>
-            Video{video?.width ? ` · ${video.width}×${video.height}` : ''}{video?.durationSeconds ? ` · ${video.durationSeconds.toFixed(1)} s` : ''}
-          </figcaption>
         </figure>
         <figure>
           {d.sourceImageUrl ? <img src={d.sourceImageUrl} alt="Source image" onError={expired} /> : <div class="placeholder">{d.workflowType === 'TEXT_TO_VIDEO' ? 'Text to video: no source image' : 'Source image not available'}</div>}
@@ -478,15 +581,21 @@ function Detail(p: DetailProps) {
       <section class="prompt">
         <h3>Prompt</h3>
         <p class="prompt-text">{d.prompt ?? <span class="muted">not available</span>}</p>
-        <dl>
-          <dt>Provider</dt><dd>{d.provider}{d.model ? ` · ${d.model}` : ''}</dd>
-          <dt>Asked for</dt><dd>{d.durationSeconds} s · {d.aspectRatio} · {d.resolution}</dd>
+        <dl class="params">
+          <dt>Provider</dt><dd>{d.provider}</dd>
+          <dt>Model</dt><dd>{d.model ?? <span class="muted">provider's default</span>}</dd>
+          <dt>Duration</dt><dd>{d.durationSeconds} s</dd>
+          <dt>Ratio</dt><dd>{d.aspectRatio}</dd>
+          <dt>Resolution</dt><dd>{d.resolution}</dd>
+          {d.seed != null && <><dt>Seed</dt><dd>{d.seed}</dd></>}
+          <dt>Workflow</dt><dd>{words(d.workflowType ?? '')}</dd>
           <dt>Created</dt><dd>{dateTime(d.createdAt)}</dd>
+          <dt>Completed</dt><dd>{dateTime(d.completedAt)}</dd>
         </dl>
       </section>
       {d.reviews.length > 0 && (
         <section>
-          <h3>Decisions</h3>
+          <h3>Earlier reviews</h3>
           <ul class="reviews">
             {d.reviews.map((r) => (
               <li>{words(r.decision)} by {r.reviewerId} at {dateTime(r.createdAt)}{r.reasons.length > 0 && `: ${r.reasons.map(words).join(', ')}`}{r.note && ` — “${r.note}”`}</li>
@@ -494,6 +603,23 @@ function Detail(p: DetailProps) {
           </ul>
         </section>
       )}
+      <section>
+        <h3>History</h3>
+        <table class="events">
+          <thead><tr><th>Time</th><th>Event</th><th>Status</th><th>Source</th><th /></tr></thead>
+          <tbody>
+            {d.events.map((ev) => (
+              <tr data-event={ev.type}>
+                <td>{time(ev.createdAt)}</td>
+                <td>{ev.type}</td>
+                <td>{ev.previousStatus ? `${words(ev.previousStatus)} → ` : ''}{words(ev.newStatus)}</td>
+                <td>{ev.source.toLowerCase()}</td>
+                <td class="muted">{ev.message ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
       <section class="decide">
         {p.mode === 'idle' && (
           <div class="buttons">
@@ -530,6 +656,62 @@ function Detail(p: DetailProps) {
   );
 }
 
+/** "Approved by rita at …": who decided a decided job, from its last review. */
+function decidedBy(d: JobDetail): string {
+  const r = d.reviews[d.reviews.length - 1];
+  return `${words(r.decision)} by ${r.reviewerId} at ${time(r.createdAt)}`;
+}
+
+/**
+ * The native player with frame stepping (`,` and `.` or the buttons): one
+ * frame at the frame rate measured while it plays, 24 fps until then.
+ */
+function Player(p: { video: Artifact; videoRef: { current: HTMLVideoElement | null }; onError: () => void }) {
+  const v = p.video;
+  const [fps, setFps] = useState<number | null>(null);
+  const [pos, setPos] = useState(0);
+  useEffect(() => {
+    const el = p.videoRef.current;
+    if (!el || !('requestVideoFrameCallback' in el)) return;
+    // The shortest gap between two frames shown one after the other is a frame.
+    let last: { t: number; n: number } | null = null;
+    let best = Infinity;
+    let samples = 0;
+    let handle = 0;
+    const onFrame = (_: number, m: VideoFrameCallbackMetadata) => {
+      if (last && m.presentedFrames === last.n + 1 && m.mediaTime > last.t) {
+        best = Math.min(best, m.mediaTime - last.t);
+        if (++samples >= 8) {
+          const rate = Math.round(100 / best) / 100;
+          el.dataset.fps = String(rate);
+          setFps(rate);
+        }
+      }
+      last = { t: m.mediaTime, n: m.presentedFrames };
+      if (samples < 8) handle = el.requestVideoFrameCallback(onFrame);
+    };
+    handle = el.requestVideoFrameCallback(onFrame);
+    return () => el.cancelVideoFrameCallback(handle);
+  }, [v.downloadUrl]);
+  const rate = fps ?? DEFAULT_FPS;
+  return (
+    <>
+      {/* Muted so the browser lets it start on its own; loops for a second look. */}
+      <video key={v.downloadUrl} ref={p.videoRef} src={v.downloadUrl} controls autoplay muted loop playsInline preload="auto" onError={p.onError}
+        onTimeUpdate={(e) => setPos((e.target as HTMLVideoElement).currentTime)} onSeeked={(e) => setPos((e.target as HTMLVideoElement).currentTime)} />
+      <figcaption class="player">
+        <button type="button" class="step" data-step="-1" onClick={() => stepFrame(p.videoRef.current, -1)} title="Previous frame (,)">◀ frame <kbd>,</kbd></button>
+        <button type="button" class="step" data-step="1" onClick={() => stepFrame(p.videoRef.current, 1)} title="Next frame (.)">frame ▶ <kbd>.</kbd></button>
+        <span data-frame={Math.floor(pos * rate)}>frame {Math.floor(pos * rate) + 1} · {pos.toFixed(2)} s</span>
+        <span class="spacer" />
+        <span>
+          {v.width ? `${v.width}×${v.height} · ` : ''}{v.durationSeconds ? `${seconds(v.durationSeconds)} · ` : ''}{bytes(v.sizeBytes)} · {fps ? `${fps} fps` : `${DEFAULT_FPS} fps (assumed)`}
+        </span>
+      </figcaption>
+    </>
+  );
+}
+
 function ClaimBanner(p: { claim: ClaimState | null; status: string; retry: () => void }) {
   const c = p.claim;
   if (p.status !== 'COMPLETED' || !c) return null;
@@ -557,7 +739,9 @@ function Help(p: { close: () => void }) {
     ['r', 'reject (then pick reasons)'],
     ['1 – 7', 'pick or drop a reason while rejecting'],
     ['n', 'write a note'],
+    [', / .', 'pause, then one frame back / forward'],
     ['Enter', 'confirm the decision'],
+    ['Shift+Enter', 'new line in the note'],
     ['Esc', 'cancel, close this'],
     ['?', 'show or hide these shortcuts'],
   ];
