@@ -31,7 +31,7 @@ func TestSubscriptionCarriesVideoJob(t *testing.T) {
 
 	review := dial(t, d.url, d.tokens["rita"])
 	review.ack()
-	revSub := review.subscribe(`subscription { reviewQueue { `+updateFields+` job { id status version provider } } }`, nil)
+	revSub := review.subscribe(`subscription { reviewQueue { `+updateFields+` job { id status version provider reviews { decision } } } }`, nil)
 	rev, _, _ := review.receive(revSub, "reviewQueue", 10*time.Second, func(us []update) bool { return us[len(us)-1].ID == id })
 	if j := rev[len(rev)-1].Job; j == nil || j.ID != id || j.Status != "COMPLETED" {
 		t.Errorf("review queue's job for %s = %+v, want it COMPLETED", id, j)
@@ -40,7 +40,7 @@ func TestSubscriptionCarriesVideoJob(t *testing.T) {
 	rev, _, _ = review.receive(revSub, "reviewQueue", 10*time.Second, func(us []update) bool {
 		return us[len(us)-1].ID == id && us[len(us)-1].Status == "REJECTED"
 	})
-	if j := rev[len(rev)-1].Job; j == nil || j.Status != "REJECTED" {
-		t.Errorf("review queue's job after the rejection = %+v, want it REJECTED", j)
+	if j := rev[len(rev)-1].Job; j == nil || j.Status != "REJECTED" || len(j.Reviews) != 1 || j.Reviews[0].Decision != "REJECTED" {
+		t.Errorf("review queue's job after the rejection = %+v, want it REJECTED with its review (read for this event, not the first)", j)
 	}
 }

@@ -100,6 +100,9 @@ type update struct {
 		Status   string `json:"status"`
 		Version  int    `json:"version"`
 		Provider string `json:"provider"`
+		Reviews  []struct {
+			Decision string `json:"decision"`
+		} `json:"reviews"`
 	} `json:"job"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/vidgate/vidgate/jobs"
@@ -13,10 +14,10 @@ import (
 
 // loaders batch the children of a page of jobs into one query per kind:
 // asking for events, artifacts and reviews of 100 jobs costs three queries,
-// not three hundred. A fresh set is made per operation, so nothing is cached
-// across requests or users. Each loader is made when first used: an
-// operation that never asks for a kind (every subscription, which lives as
-// long as its WebSocket) does not hold its loader.
+// not three hundred. A fresh set is made per query or mutation, so nothing
+// is cached across requests or users (subscriptions have none: see
+// LoaderMiddleware). Each loader is made when first used: an operation that
+// never asks for a kind does not hold its loader.
 type loaders struct {
 	svc *jobs.Service
 
@@ -63,11 +64,17 @@ func batch[T any](fetch func(context.Context, []int64) (map[int64][]T, error)) f
 	}
 }
 
-// LoaderMiddleware gives every GraphQL operation its own dataloaders. It
-// works for every transport, since it wraps the operation, not the HTTP
-// request.
+// LoaderMiddleware gives every GraphQL query and mutation its own
+// dataloaders. It works for every transport, since it wraps the operation,
+// not the HTTP request. A subscription gets none: its operation lives as
+// long as the subscription, and a loader would answer every later event
+// with what it read for the first (a job's reviews as they were before
+// the review); each event reads afresh instead.
 func LoaderMiddleware(svc *jobs.Service) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+			return next(ctx)
+		}
 		return next(context.WithValue(ctx, loadersKey{}, newLoaders(svc)))
 	}
 }
