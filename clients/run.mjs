@@ -18,6 +18,8 @@ try {
   // waiting on vidgate, so run them all at once.
   const args = ['--test', '--test-concurrency=8', ...process.argv.slice(2)];
   const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, VIDGATE_BIN: bin } });
+  // Pass a stop on to the tests, so that they end the vidgates they run.
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   code = await new Promise((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 } finally {
   await rm(dir, { recursive: true, force: true });

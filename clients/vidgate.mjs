@@ -39,9 +39,10 @@ function vidgateBinary() {
   return binary;
 }
 
-// Every process started here, so that none outlives the test process.
+// Every process started here, so that none outlives the test process,
+// whether it ends or is stopped by a signal.
 const running = new Set();
-process.once('exit', () => {
+const killAll = () => {
   for (const p of running) {
     try {
       p.kill('SIGKILL');
@@ -49,7 +50,14 @@ process.once('exit', () => {
       // already gone
     }
   }
-});
+};
+process.once('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 // start runs the vidgate binary with args and env (added to this process's
 // environment). Its stderr is kept (the last 16 KB) for error messages.
