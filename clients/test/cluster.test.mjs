@@ -75,6 +75,7 @@ test('graphql-ws: a subscription carries on through another API process when its
     let processingOnA, completed;
     const processing = new Promise((resolve) => (processingOnA = resolve));
     const done = new Promise((resolve, reject) => (completed = { resolve, reject }));
+    done.catch(() => {}); // awaited below, after a's stop: an early failure waits for it there
     const unsubscribe = ws.subscribe(
       { query: 'subscription($id: ID!) { jobStatus(id: $id) { status version } }', variables: { id } },
       {
