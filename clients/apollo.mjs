@@ -5,39 +5,7 @@ import assert from 'node:assert/strict';
 import { ApolloClient, HttpLink, InMemoryCache, split, gql } from '@apollo/client/core/index.js';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions/index.js';
 import { getMainDefinition } from '@apollo/client/utilities/index.js';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
-
-// recordingFetch is fetch that notes each request's operation name (from a
-// JSON body) and the response's status and media type.
-export function recordingFetch() {
-  const requests = [];
-  const f = async (input, init = {}) => {
-    let operationName;
-    if (typeof init.body === 'string') operationName = JSON.parse(init.body).operationName;
-    const res = await fetch(input, init);
-    requests.push({
-      operationName,
-      accept: new Headers(init.headers).get('accept'),
-      status: res.status,
-      contentType: res.headers.get('content-type'),
-    });
-    return res;
-  };
-  f.requests = requests;
-  return f;
-}
-
-// wsClient is a graphql-ws client that sends the token in connection_init.
-export function wsClient(target, options = {}) {
-  return createClient({
-    url: target.wsUrl,
-    webSocketImpl: WebSocket,
-    connectionParams: { Authorization: target.authorization },
-    retryAttempts: 0,
-    ...options,
-  });
-}
+import { recordingFetch, within, wsClient } from './support.mjs';
 
 // apollo makes a client with the usual split link: subscriptions over
 // graphql-ws, everything else over HTTP. httpLink replaces the HttpLink
@@ -79,15 +47,6 @@ const JOB_STATUS = gql`
     jobStatus(id: $id) { version job { id status statusCopy version } }
   }
 `;
-
-// within rejects with what describe() says if promise has not settled in ms.
-export function within(promise, ms, describe) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${describe()}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 // cacheFollowsSubscription creates a job, watches job(id) and subscribes to
 // jobStatus(id) selecting the job: the watched query must reach COMPLETED

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { gql } from '@apollo/client/core/index.js';
 import createUploadLink from 'apollo-upload-client/createUploadLink.mjs';
 import { startVidgate } from '../vidgate.mjs';
-import { apollo, cacheFollowsSubscription, validationErrorIsGraphQLError, CREATE, recordingFetch } from '../apollo.mjs';
+import { apollo, cacheFollowsSubscription, validationErrorIsGraphQLError, CREATE } from '../apollo.mjs';
+import { recordingFetch } from '../support.mjs';
 import { png } from '../png.mjs';
 
 let vg;

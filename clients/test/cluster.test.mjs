@@ -4,10 +4,9 @@
 // CI=true their absence fails instead.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 import { startCluster, clusterSkipReason } from '../vidgate.mjs';
-import { cacheFollowsSubscription, within } from '../apollo.mjs';
+import { cacheFollowsSubscription } from '../apollo.mjs';
+import { within, wsClient } from '../support.mjs';
 import { failoverProxy } from '../proxy.mjs';
 
 const skip = clusterSkipReason();
@@ -55,10 +54,7 @@ test('graphql-ws: a subscription carries on through another API process when its
   const proxy = await failoverProxy([backend(c.a), backend(c.b)]);
   const closes = [];
   const retried = [];
-  const ws = createClient({
-    url: `ws://${proxy.addr}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: { Authorization: c.authorization },
+  const ws = wsClient({ wsUrl: `ws://${proxy.addr}/graphql`, authorization: c.authorization }, {
     retryAttempts: 5,
     retryWait: (n) => new Promise((resolve) => setTimeout(resolve, 100 * 2 ** n)),
     // Reconnect when the server goes away (1001) or cannot be reached;

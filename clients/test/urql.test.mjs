@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, fetchExchange, subscriptionExchange, gql } from '@urql/core';
 import { startVidgate } from '../vidgate.mjs';
-import { recordingFetch, within, wsClient } from '../apollo.mjs';
+import { recordingFetch, within, wsClient } from '../support.mjs';
 
 let vg;
 // Promise rejections nobody handled, from anywhere in this process: each
