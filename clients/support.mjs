@@ -3,15 +3,17 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
-// recordingFetch is fetch that notes each request's operation name (from a
-// JSON body) and the response's status and media type.
+// recordingFetch is fetch that notes each request's method, operation name
+// (from a JSON body or the URL) and Accept, and the response's status and
+// media type.
 export function recordingFetch() {
   const requests = [];
   const f = async (input, init = {}) => {
-    let operationName;
+    let operationName = new URL(String(input)).searchParams.get('operationName') ?? undefined;
     if (typeof init.body === 'string') operationName = JSON.parse(init.body).operationName;
     const res = await fetch(input, init);
     requests.push({
+      method: init.method ?? 'GET',
       operationName,
       accept: new Headers(init.headers).get('accept'),
       status: res.status,

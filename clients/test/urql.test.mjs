@@ -34,7 +34,7 @@ const JOB = gql`
   query Job($id: ID!) { job(id: $id) { id status version } }
 `;
 
-function httpClient() {
+function httpClient(options = {}) {
   const fetch = recordingFetch();
   const client = new Client({
     url: vg.url,
@@ -42,6 +42,7 @@ function httpClient() {
     fetch,
     fetchOptions: () => ({ headers: { authorization: vg.authorization } }),
     requestPolicy: 'network-only',
+    ...options,
   });
   return { client, requests: fetch.requests };
 }
@@ -61,7 +62,8 @@ test('HTTP: 10 rounds of mutation and query, JSON answers to the default Accept'
   await settle();
   noUnhandledRejections();
 
-  assert.equal(requests.length, 20);
+  assert.deepEqual(requests.map((r) => `${r.method} ${r.operationName}`),
+    Array(10).fill(['POST Create', 'POST Job']).flat());
   for (const r of requests) {
     // urql offers an event stream too; vidgate answers single results
     // with JSON.
@@ -70,6 +72,18 @@ test('HTTP: 10 rounds of mutation and query, JSON answers to the default Accept'
     assert.match(r.contentType, /^application\/(graphql-response\+)?json\b/,
       `${r.operationName} was answered with ${r.contentType}`);
   }
+});
+
+test('HTTP: a query over GET (preferGetMethod) gets JSON for the default Accept', async () => {
+  const { client, requests } = httpClient({ preferGetMethod: 'within-url-limit' });
+  const read = await client.query(gql`query Viewer { viewer { id } }`, {}).toPromise();
+  assert.equal(read.error, undefined, String(read.error));
+  assert.deepEqual(read.data.viewer, { id: 'conformance' });
+  assert.deepEqual(requests.map((r) => [r.method, r.operationName, r.status]), [['GET', 'Viewer', 200]]);
+  assert.match(requests[0].accept, /text\/event-stream/);
+  assert.match(requests[0].contentType, /^application\/(graphql-response\+)?json\b/);
+  await settle();
+  noUnhandledRejections();
 });
 
 test('HTTP: a validation error is a CombinedError with graphQLErrors and its code', async () => {
