@@ -37,7 +37,7 @@ async function embeddedTarget() {
   return { ...vg, urls: [vg.url] };
 }
 
-export const targets = [
+const targets = [
   { name: 'embedded default', skip: () => undefined, start: embeddedTarget },
   { name: 'PostgreSQL + Redis', skip: clusterSkipReason, start: async () => clusterTarget(await startCluster()) },
 ];

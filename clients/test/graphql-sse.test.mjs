@@ -11,10 +11,11 @@ function client(vg, singleConnection) {
   // Distinct connections: each operation is a request of its own, so the
   // operations take turns over the API processes (on the cluster, the
   // subscription runs on another process than the mutation before it).
-  // Single connection: the stream reserved by PUT lives in the API process
-  // that reserved it (its reservation is not shared between processes), so
-  // the PUT, the GET and every POST must reach that one process; a load
-  // balancer would need sticky sessions for it. Hence one URL.
+  // Single connection: the stream reserved by PUT is kept in the memory of
+  // the API process that reserved it (reservations are not shared between
+  // processes), so the PUT, the GET and every POST must reach that one
+  // process. Behind a load balancer that spreads requests over processes
+  // this mode needs sticky sessions; here the client is given one process.
   let turn = 0;
   const url = singleConnection ? vg.urls[0] : () => vg.urls[turn++ % vg.urls.length];
   return createClient({
