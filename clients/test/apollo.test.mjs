@@ -1,32 +1,32 @@
-// Apollo Client 3 against the embedded default: a split link (HttpLink for
-// queries and mutations, GraphQLWsLink over graphql-ws for subscriptions)
-// and InMemoryCache; and apollo-upload-client's link for uploads.
-import { test, before, after } from 'node:test';
+// Apollo Client 3 against both targets (targets.mjs): a split link
+// (HttpLink for queries and mutations, GraphQLWsLink over graphql-ws for
+// subscriptions) and InMemoryCache; and apollo-upload-client's link for
+// uploads. On PostgreSQL and Redis, queries and mutations go to API process
+// a and subscriptions to b, so the cache follows changes made elsewhere.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gql } from '@apollo/client/core/index.js';
 import createUploadLink from 'apollo-upload-client/createUploadLink.mjs';
-import { startVidgate } from '../vidgate.mjs';
+import { forEachTarget } from '../targets.mjs';
 import { apollo, cacheFollowsSubscription, validationErrorIsGraphQLError, CREATE } from '../apollo.mjs';
 import { recordingFetch } from '../support.mjs';
 import { png } from '../png.mjs';
 
-let vg;
-before(async () => {
-  vg = await startVidgate();
-});
-after(async () => {
-  await vg?.stop();
+forEachTarget((vg) => {
+  test('a subscription selecting the job updates a watched query through the cache', async () => {
+    await cacheFollowsSubscription(vg, 'a lighthouse at dusk [sim latency=2s]');
+  });
+
+  test('a validation error is graphQLErrors with its code, not a network error', async () => {
+    await validationErrorIsGraphQLError(vg);
+  });
+
+  test('apollo-upload-client: upload a PNG, then make an IMAGE_TO_VIDEO job of it', async () => {
+    await uploadThenImageToVideo(vg);
+  });
 });
 
-test('a subscription selecting the job updates a watched query through the cache', async () => {
-  await cacheFollowsSubscription(vg, 'a lighthouse at dusk [sim latency=2s]');
-});
-
-test('a validation error is graphQLErrors with its code, not a network error', async () => {
-  await validationErrorIsGraphQLError(vg);
-});
-
-test('apollo-upload-client: upload a PNG, then make an IMAGE_TO_VIDEO job of it', async () => {
+async function uploadThenImageToVideo(vg) {
   const fetch = recordingFetch();
   const { client, dispose } = apollo(vg, {
     httpLink: createUploadLink({ uri: vg.url, headers: { authorization: vg.authorization }, fetch }),
@@ -65,4 +65,4 @@ test('apollo-upload-client: upload a PNG, then make an IMAGE_TO_VIDEO job of it'
   } finally {
     await dispose();
   }
-});
+}
